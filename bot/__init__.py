@@ -1,0 +1,1 @@
+"""Wiring: configuration, channel adapters, web app, CLI, scheduler and sender."""

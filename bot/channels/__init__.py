@@ -1,0 +1,1 @@
+"""Channel adapters: each converts platform input to ``Inbound`` and ``Reply`` back. Nothing else."""

@@ -1,0 +1,49 @@
+"""Console channel: the terminal (interactive or piped) through exactly the core other channels use."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from bot.channels.render import render_text
+from handlers.engine import Engine
+from handlers.messages import Inbound, Reply
+
+CHANNEL = "console"
+
+
+class ConsoleChannel:
+    def __init__(self, core: Engine, *, user: str, language: str | None = None, out: TextIO = sys.stdout) -> None:
+        self.core = core
+        self.user = user
+        self.language = language
+        self.out = out
+
+    def to_inbound(self, line: str) -> Inbound:
+        return Inbound(channel=CHANNEL, user_id=self.user, text=line, language=self.language)
+
+    @staticmethod
+    def render(replies: list[Reply]) -> str:
+        return "\n\n".join(render_text(r) for r in replies)
+
+    async def send(self, line: str) -> str:
+        """One line in, the rendered replies out (what tests call)."""
+        return self.render(await self.core.handle(self.to_inbound(line)))
+
+    async def run(self, source: TextIO = sys.stdin) -> None:
+        interactive = source.isatty()
+        while True:
+            if interactive:
+                self.out.write("> ")
+                self.out.flush()
+            line = await asyncio.to_thread(source.readline)
+            if not line:
+                break
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if not interactive:
+                self.out.write(f"> {line}\n")
+            self.out.write(await self.send(line) + "\n\n")
+            self.out.flush()

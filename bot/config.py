@@ -1,0 +1,51 @@
+"""Settings from the environment and ``.env`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from handlers.context import CoreOptions
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/volunteer.db"
+# Development-only key: a deployment must set ID_ENCRYPTION_KEY (see .env.example).
+DEV_ENCRYPTION_KEY = "dev-only-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    id_encryption_key: str = Field(default=DEV_ENCRYPTION_KEY, min_length=16)
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    page_size: int = Field(default=5, ge=1, le=20)
+    log_level: str = "INFO"
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _check_admins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            channel, sep, user = item.partition(":")
+            if not sep or not channel or not user:
+                raise ValueError(f"ADMINS entry {item!r} must look like channel:user_id")
+        return value
+
+    def core_options(self) -> CoreOptions:
+        return CoreOptions(
+            encryption_key=self.id_encryption_key,
+            admins=frozenset(self.admins),
+            timezone=self.timezone,
+            page_size=self.page_size,
+        )

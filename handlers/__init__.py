@@ -1,0 +1,1 @@
+"""Platform-neutral conversation logic. Imports nothing from aiogram, wechatpy or bot/."""

@@ -1,0 +1,13 @@
+"""What the core needs to know about its deployment, as plain typed values (no bot import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CoreOptions:
+    encryption_key: str
+    admins: frozenset[str] = field(default_factory=frozenset)  # "channel:external_id"
+    timezone: str = "Asia/Shanghai"
+    page_size: int = 5

@@ -1,0 +1,291 @@
+"""The core: one neutral inbound message in, replies out.
+
+Every channel (console, WeChat, Telegram) calls :meth:`Engine.handle`. Dialog state, dedupe keys
+and notices live in the database, so any process can continue any conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers import activities, hours, menu, registration
+from handlers.context import CoreOptions
+from handlers.i18n import normalize_language
+from handlers.messages import Choice, Inbound, Reply
+from handlers.nlu import classify, detect_language, to_simplified
+from handlers.privacy import FieldCipher
+from handlers.turn import CommandHandler, FeatureRouter, StepHandler, Turn
+from handlers.validation import normalize_width
+from models import DialogState, InboundSeen, utcnow
+from models.db import SessionFactory
+from services.notify import claim_held_notices
+from services.people import get_or_create_identity
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 2000
+CANCEL_WORDS = frozenset({"取消", "退出", "算了", "cancel", "quit", "/cancel", "stop"})
+
+# Typed words that act like menu buttons (compared after 繁→简 and lower-casing).
+TEXT_COMMANDS: dict[str, str] = {
+    "/start": "help", "/help": "help", "/menu": "help", "帮助": "help", "菜单": "help", "help": "help",
+    "menu": "help", "?": "help", "？": "help",
+    "/register": "reg", "注册": "reg", "实名注册": "reg", "我要注册": "reg", "我要报名": "reg", "register": "reg",
+    "/profile": "profile", "我的资料": "profile", "个人资料": "profile", "profile": "profile",
+    "/activities": "acts", "活动": "acts", "活动列表": "acts", "近期活动": "acts", "activities": "acts",
+    "/mine": "mine", "我的报名": "mine", "my signups": "mine",
+    "/hours": "hrs", "时长": "hrs", "我的时长": "hrs", "hours": "hrs", "my hours": "hrs",
+    "/new_activity": "newact", "发布活动": "newact", "创建活动": "newact", "new activity": "newact",
+    "/record_hours": "rec", "记录时长": "rec", "登记时长": "rec", "record hours": "rec",
+    "/withdraw": "withdraw", "注销": "withdraw", "退出志愿者": "withdraw",
+}
+
+INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
+
+
+def default_routers() -> list[FeatureRouter]:
+    return [menu.router, registration.router, activities.router, hours.router]
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        options: CoreOptions,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        routers: Iterable[FeatureRouter] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.options = options
+        self.clock = clock
+        self.cipher = FieldCipher(options.encryption_key)
+        self.commands: dict[str, CommandHandler] = {}
+        self.steps: dict[tuple[str, str], StepHandler] = {}
+        for router in routers if routers is not None else default_routers():
+            self.commands.update(router.commands)
+            self.steps.update(router.steps)
+
+    # ---- entry point ------------------------------------------------------------------------
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        if inbound.message_id is None:
+            async with self.sessions() as session:
+                replies = await self._process(session, inbound)
+                await session.commit()
+                return replies
+        return await self._handle_once(inbound)
+
+    async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> list[Reply]:
+        """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
+        assert inbound.message_id is not None
+        key = inbound.message_id[:160]
+        async with self.sessions() as session:
+            seen = InboundSeen(channel=inbound.channel, message_key=key, created_at=self.clock())
+            session.add(seen)
+            try:
+                # the insert takes the row (and, on SQLite, the write lock) before any work starts
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+            else:
+                replies = await self._process(session, inbound)
+                seen.reply = [r.to_dict() for r in replies]
+                session.add(seen)
+                await session.commit()
+                return replies
+        stored = await self._wait_for_reply(inbound.channel, key)
+        if stored is not None:
+            return stored
+        if attempts > 1:  # the first delivery failed and rolled back: this one does the work
+            return await self._handle_once(inbound, attempts=attempts - 1)
+        return []
+
+    async def _wait_for_reply(self, channel: str, key: str, wait_seconds: float = 10.0) -> list[Reply] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            async with self.sessions() as session:
+                row = await session.get(InboundSeen, (channel, key))
+                if row is None:
+                    return None
+                if row.reply is not None:
+                    return [Reply.from_dict(r) for r in row.reply]
+            if loop.time() > deadline:
+                return []
+            await asyncio.sleep(0.05)
+
+    # ---- one turn ---------------------------------------------------------------------------
+    async def _process(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+        now = self.clock()
+        identity, person = await get_or_create_identity(
+            session, channel=inbound.channel, external_id=inbound.user_id, now=now
+        )
+        identity.last_inbound_at = now
+        if not identity.active and inbound.event != "unsubscribe":
+            identity.active = True
+        if inbound.display_name:
+            identity.display_name = inbound.display_name[:128]
+        hinted = normalize_language(inbound.language)
+        if hinted:
+            identity.language = hinted
+        session.add(identity)
+        state = await session.get(DialogState, identity.id)
+        if state is None:
+            state = DialogState(identity_id=identity.id, data={}, choices=[])
+        turn = Turn(
+            session=session,
+            inbound=inbound,
+            identity=identity,
+            person=person,
+            state=state,
+            options=self.options,
+            cipher=self.cipher,
+            now=now,
+            lang=identity.language or person.language or "zh-Hans",
+            admin_bootstrap=f"{inbound.channel}:{inbound.user_id}" in self.options.admins,
+        )
+        await self._dispatch(turn)
+        notices = await claim_held_notices(session, identity_id=identity.id, now=now)
+        if notices:
+            lines = [turn.t(f"你有 {len(notices)} 条新通知：", f"You have {len(notices)} new notice(s):")]
+            lines += [f"· {n.text}" for n in notices]
+            turn.replies.insert(0, Reply(text="\n".join(lines)))
+        last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
+        state.choices = [{"label": c.label, "value": c.value} for c in last_choices]
+        state.updated_at = now
+        session.add(state)
+        if turn.lang != (identity.language or "zh-Hans"):
+            identity.language = turn.lang
+            session.add(identity)
+        return turn.replies
+
+    async def _dispatch(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        if inbound.event:
+            await self._dispatch_event(turn)
+            return
+        value = inbound.payload
+        text = normalize_width(inbound.text or "").strip()
+        if value is None and not text:
+            turn.say("请发送文字消息。", "Please send a text message.")
+            return
+        if len(text) > MAX_TEXT_CHARS:
+            turn.say(f"消息太长了（{len(text)} 字），请控制在 {MAX_TEXT_CHARS} 字以内再发一次。",
+                     f"That message is too long ({len(text)} characters); please keep it under {MAX_TEXT_CHARS}.")
+            return
+        if value is None:
+            value = self._match_choice(turn, text)
+        simplified = to_simplified(text).lower()
+        if value is None and simplified in CANCEL_WORDS:
+            had_flow = turn.state.flow is not None
+            turn.end_flow()
+            if had_flow:
+                turn.say("好的，已取消。发送「帮助」看看我能做什么。", "OK, cancelled. Send \"help\" to see what I can do.")
+            else:
+                await self._run_command(turn, "help")
+            return
+        if value is None and (simplified in TEXT_COMMANDS or simplified.startswith("/")):
+            command, _, arg = simplified.partition(" ")
+            if command in TEXT_COMMANDS:
+                value = TEXT_COMMANDS[command]
+            elif command.startswith("/"):
+                value = command[1:]
+                if command == "/start" and arg:
+                    value = "start:" + arg
+            elif simplified in TEXT_COMMANDS:
+                value = TEXT_COMMANDS[simplified]
+        if value is not None:
+            await self._run_value(turn, value, text)
+            return
+        if turn.state.flow and turn.state.step:
+            step = self.steps.get((turn.state.flow, turn.state.step))
+            if step is not None:
+                await step(turn, text)
+                return
+            turn.end_flow()
+        language = detect_language(text)
+        if language:
+            turn.lang = language
+        result = classify(text)
+        if result.intent == "request_service":
+            await self._run_command(turn, "req", text)
+        elif result.intent == "activities" and re.search(r"取消|退出|cancel|leave", simplified):
+            await self._run_command(turn, "mine")
+        elif result.intent in INTENT_COMMANDS:
+            await self._run_command(turn, INTENT_COMMANDS[result.intent])
+        else:
+            await self._run_command(turn, "smalltalk", text)
+
+    def _match_choice(self, turn: Turn, text: str) -> str | None:
+        """'2' picks the second choice of the last reply; typing a choice's label picks it too."""
+        choices = turn.state.choices or []
+        if not choices:
+            return None
+        if text.isdigit() and 1 <= int(text) <= len(choices):
+            return choices[int(text) - 1]["value"]
+        folded = to_simplified(text).lower()
+        for choice in choices:
+            if to_simplified(choice["label"]).lower() == folded:
+                return choice["value"]
+        return None
+
+    async def _run_value(self, turn: Turn, value: str, text: str) -> None:
+        name, _, arg = value.partition(":")
+        if name == "a":  # an answer to the current dialog step
+            step = self.steps.get((turn.state.flow or "", turn.state.step or ""))
+            if step is None:
+                turn.say("这个选项已经过期了，请重新开始。", "That option has expired; please start again.")
+                await self._run_command(turn, "help")
+                return
+            await step(turn, value)
+            return
+        if name not in self.commands:
+            turn.say("没看懂这个指令。", "I don't know that command.")
+            await self._run_command(turn, "help")
+            return
+        # a command starts afresh: whatever dialog was open is left
+        turn.end_flow()
+        await self.commands[name](turn, arg)
+
+    async def _run_command(self, turn: Turn, name: str, arg: str = "") -> None:
+        await self.commands[name](turn, arg)
+
+    async def _dispatch_event(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        event = inbound.event
+        if event == "unsubscribe":
+            turn.identity.active = False
+            turn.session.add(turn.identity)
+            turn.end_flow()
+            return
+        if event == "location" and inbound.location is not None:
+            await self._run_command(turn, "near", f"{inbound.location.latitude},{inbound.location.longitude}")
+            return
+        if event == "subscribe":
+            await self._run_command(turn, "welcome")
+            if inbound.payload:
+                await self._run_value(turn, inbound.payload, "")
+            return
+        if event in ("scan", "menu") and inbound.payload:
+            await self._run_value(turn, inbound.payload, "")
+            return
+        # unknown events are acknowledged silently: never crash on what a platform adds later
+        log.info("ignored event %s from %s", event, inbound.channel)
+
+
+async def pending_dialogs(engine: Engine) -> int:
+    """Number of open dialogs (used by tests and health output)."""
+    async with engine.sessions() as session:
+        rows = await session.exec(select(DialogState).where(DialogState.flow != None))  # noqa: E711
+        return len(list(rows))
+
+
+__all__ = ["Choice", "Engine", "Inbound", "Reply", "pending_dialogs"]

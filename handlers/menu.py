@@ -1,0 +1,84 @@
+"""Help, welcome, small talk, and the entry to residents' requests."""
+
+from __future__ import annotations
+
+from handlers.nlu import CATEGORY_LABELS, classify_category
+from handlers.turn import FeatureRouter, Turn
+from services.people import is_admin, managed_organizations
+
+router = FeatureRouter("menu")
+
+
+async def main_choices(turn: Turn) -> list:
+    choices = [
+        turn.choice("活动报名", "Activities", "acts:1"),
+        turn.choice("我的时长", "My hours", "hrs"),
+        turn.choice("我要求助", "I need help", "req"),
+    ]
+    if turn.person.status == "active":
+        choices.insert(0, turn.choice("我的资料", "My profile", "profile"))
+    else:
+        choices.insert(0, turn.choice("志愿者注册", "Register as volunteer", "reg"))
+    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
+        choices += [
+            turn.choice("发布活动", "New activity", "newact"),
+            turn.choice("记录时长", "Record hours", "rec"),
+        ]
+    return choices
+
+
+@router.command("help", "menu")
+async def help_(turn: Turn, _arg: str) -> None:
+    turn.say(
+        "我是志愿助手，可以帮你：\n"
+        "· 注册成为志愿者（实名）\n"
+        "· 查看、报名、取消志愿活动\n"
+        "· 查询志愿时长和星级\n"
+        "· 社区居民求助（如陪老人聊天、维修家电）\n"
+        "回复数字选择，或直接用一句话告诉我你想做什么。随时发送「取消」可以退出当前操作。",
+        "I'm the volunteer assistant. I can help you:\n"
+        "· register as a volunteer\n"
+        "· browse, join or cancel volunteer activities\n"
+        "· check your service hours and star level\n"
+        "· ask volunteers for help (e.g. visiting an elderly neighbour, repairs)\n"
+        "Reply with a number, or just tell me what you need. Send \"cancel\" to leave any step.",
+        await main_choices(turn),
+    )
+
+
+@router.command("welcome")
+async def welcome(turn: Turn, _arg: str) -> None:
+    turn.say("欢迎关注！学雷锋，做志愿，我们一起让社区更温暖。",
+             "Welcome! Together we make our community a warmer place.")
+    await help_(turn, "")
+
+
+@router.command("smalltalk")
+async def smalltalk(turn: Turn, text: str) -> None:
+    lowered = text.lower()
+    if any(word in lowered for word in ("谢谢", "謝謝", "感谢", "thank")):
+        turn.say("不客气！有需要随时找我。", "You're welcome! I'm here whenever you need me.")
+        return
+    if any(word in lowered for word in ("你好", "您好", "hello", "hi", "在吗")):
+        turn.say("你好！我是志愿助手。", "Hello! I'm the volunteer assistant.")
+    else:
+        turn.say("我还不太明白你的意思。", "I'm not sure what you mean.")
+    await help_(turn, "")
+
+
+@router.command("req")
+async def request_entry(turn: Turn, text: str) -> None:
+    """Residents' requests get their full lifecycle in the service-request feature; here we
+    acknowledge the need with its category so nobody's message goes unanswered."""
+    if not text:
+        turn.say("请用一句话描述你需要的帮助，例如「家里老人一个人住，想请人陪他聊天」。",
+                 "Please describe the help you need in one sentence, e.g. \"my grandmother lives alone "
+                 "and would like someone to visit her\".")
+        return
+    category = classify_category(text)
+    label = CATEGORY_LABELS[category]
+    turn.say(
+        f"收到你的求助（类别：{label['zh-Hans']}）。社区志愿服务站会尽快联系你。",
+        f"We received your request (category: {label['en']}). The community volunteer station will contact you soon.",
+    )

@@ -1,0 +1,64 @@
+"""The neutral request and response every channel adapter converts to and from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a user did: a text, a button press (payload), an event, a location.
+
+    ``message_id`` is the platform's id of this delivery; the same id seen twice has one effect.
+    ``event`` names platform events in neutral words: subscribe, unsubscribe, scan, menu, location.
+    """
+
+    channel: str
+    user_id: str
+    text: str | None = None
+    payload: str | None = None
+    event: str | None = None
+    location: Location | None = None
+    message_id: str | None = None
+    language: str | None = None  # platform language hint (e.g. Telegram language_code)
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button / numbered option. ``value`` comes back as ``Inbound.payload`` (≤ 64 bytes)."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(slots=True)
+class Reply:
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            text=data["text"],
+            choices=[Choice(**c) for c in data.get("choices", [])],
+            links=[Link(**link) for link in data.get("links", [])],
+        )

@@ -1,0 +1,127 @@
+"""One turn of a conversation: who is talking, their dialog state, and the replies being built."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.context import CoreOptions
+from handlers.i18n import localize
+from handlers.messages import Choice, Inbound, Reply
+from handlers.privacy import FieldCipher
+from models import DialogState, Identity, Person
+
+
+@dataclass
+class Turn:
+    session: AsyncSession
+    inbound: Inbound
+    identity: Identity
+    person: Person
+    state: DialogState
+    options: CoreOptions
+    cipher: FieldCipher
+    now: datetime  # aware, UTC
+    lang: str = "zh-Hans"
+    admin_bootstrap: bool = False
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def typed(self) -> bool:
+        """True when the user typed (a number or words) rather than pressed a button."""
+        return self.inbound.payload is None
+
+    # ---- language -------------------------------------------------------------------------
+    def t(self, zh: str, en: str) -> str:
+        return localize(self.lang, zh, en)
+
+    def say(self, zh: str, en: str, choices: list[Choice] | None = None) -> Reply:
+        reply = Reply(text=self.t(zh, en), choices=list(choices or []))
+        self.replies.append(reply)
+        return reply
+
+    def choice(self, zh: str, en: str, value: str) -> Choice:
+        return Choice(label=self.t(zh, en), value=value)
+
+    # ---- dialog state ---------------------------------------------------------------------
+    def ask(self, flow: str, step: str, zh: str, en: str, choices: list[Choice] | None = None) -> Reply:
+        self.state.flow = flow
+        self.state.step = step
+        return self.say(zh, en, choices)
+
+    def end_flow(self) -> None:
+        self.state.flow = None
+        self.state.step = None
+        self.state.data = {}
+
+    @property
+    def data(self) -> dict:
+        return self.state.data
+
+    def set_data(self, **values: object) -> None:
+        # reassign so SQLAlchemy sees the JSON column change
+        self.state.data = {**self.state.data, **values}
+
+    # ---- time -----------------------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.options.timezone)
+
+    def local(self, value: datetime) -> datetime:
+        """Naive wall-clock time in the deployment's zone, for display and date arithmetic."""
+        return value.astimezone(self.tz).replace(tzinfo=None)
+
+    def to_utc(self, local_value: datetime) -> datetime:
+        return local_value.replace(tzinfo=self.tz).astimezone(UTC)
+
+    @property
+    def today(self) -> date:
+        return self.local(self.now).date()
+
+    def fmt_dt(self, value: datetime) -> str:
+        local = self.local(value)
+        weekday = "一二三四五六日"[local.weekday()]
+        if self.lang == "en":
+            return local.strftime("%a %Y-%m-%d %H:%M")
+        return local.strftime("%Y-%m-%d") + self.t(f"(周{weekday})", "") + local.strftime(" %H:%M")
+
+    def fmt_span(self, start: datetime, end: datetime) -> str:
+        end_local = self.local(end)
+        same_day = self.local(start).date() == end_local.date()
+        return f"{self.fmt_dt(start)}–{end_local.strftime('%H:%M') if same_day else self.fmt_dt(end)}"
+
+    def days_ago(self, days: int) -> datetime:
+        return self.now - timedelta(days=days)
+
+
+StepHandler = Callable[[Turn, str], Awaitable[None]]
+CommandHandler = Callable[[Turn, str], Awaitable[None]]
+
+
+class FeatureRouter:
+    """One router per feature: commands (button values / typed commands) and dialog steps."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.commands: dict[str, CommandHandler] = {}
+        self.steps: dict[tuple[str, str], StepHandler] = {}
+
+    def command(self, *names: str) -> Callable[[CommandHandler], CommandHandler]:
+        def register(func: CommandHandler) -> CommandHandler:
+            for name in names:
+                self.commands[name] = func
+            return func
+
+        return register
+
+    def step(self, flow: str, *steps: str) -> Callable[[StepHandler], StepHandler]:
+        def register(func: StepHandler) -> StepHandler:
+            for step in steps:
+                self.steps[(flow, step)] = func
+            return func
+
+        return register

@@ -1,0 +1,165 @@
+"""Parsing and checking what people type: ID numbers, phones, dates, numbers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK = "10X98765432"
+
+
+def normalize_width(text: str) -> str:
+    """Full-width digits and letters (１２３Ｘ) become ASCII; other characters are kept."""
+    return unicodedata.normalize("NFKC", text)
+
+
+@dataclass(frozen=True, slots=True)
+class IdNumber:
+    value: str
+    birth_date: date
+    gender: str  # "M" / "F"
+
+    def age_on(self, today: date) -> int:
+        years = today.year - self.birth_date.year
+        if (today.month, today.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+
+class InvalidInput(ValueError):
+    """Carries a message key the dialog turns into a specific, translated explanation."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+def parse_id_number(raw: str, *, today: date) -> IdNumber:
+    text = re.sub(r"\s+", "", normalize_width(raw)).upper()
+    if not re.fullmatch(r"\d{17}[\dX]", text):
+        if re.fullmatch(r"\d{15}", text):
+            raise InvalidInput("id_old_15")
+        raise InvalidInput("id_format", length=len(text))
+    expected = _CHECK[sum(int(d) * w for d, w in zip(text[:17], _WEIGHTS, strict=True)) % 11]
+    if text[17] != expected:
+        raise InvalidInput("id_checksum")
+    try:
+        birth = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+    except ValueError as exc:
+        raise InvalidInput("id_birth") from exc
+    if birth > today or birth.year < 1900:
+        raise InvalidInput("id_birth")
+    gender = "M" if int(text[16]) % 2 else "F"
+    return IdNumber(value=text, birth_date=birth, gender=gender)
+
+
+def make_id_number(prefix17: str) -> str:
+    """Append the check digit (used by tests and fixtures to build valid numbers)."""
+    return prefix17 + _CHECK[sum(int(d) * w for d, w in zip(prefix17, _WEIGHTS, strict=True)) % 11]
+
+
+def parse_mobile(raw: str) -> str:
+    text = re.sub(r"[\s\-()（）]", "", normalize_width(raw))
+    if text.startswith("+86"):
+        text = text[3:]
+    elif text.startswith("0086"):
+        text = text[4:]
+    elif text.startswith("86") and len(text) == 13:
+        text = text[2:]
+    if not re.fullmatch(r"1[3-9]\d{9}", text):
+        raise InvalidInput("phone_format")
+    return text
+
+
+def parse_name(raw: str) -> str:
+    text = normalize_width(raw).strip()
+    if not 2 <= len(text) <= 30 or re.search(r"[\d@#$%^&*<>/\\{}\[\]|]", text):
+        raise InvalidInput("name_format")
+    return text
+
+
+def parse_positive_int(raw: str, *, maximum: int = 100000) -> int:
+    text = normalize_width(raw).strip()
+    if not re.fullmatch(r"\d{1,7}", text) or not 1 <= int(text) <= maximum:
+        raise InvalidInput("number_format", maximum=maximum)
+    return int(text)
+
+
+def parse_hours(raw: str) -> float:
+    text = normalize_width(raw).strip().lower()
+    text = re.sub(r"(小时|小時|个小时|h|hours?)$", "", text).strip()
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text):
+        raise InvalidInput("hours_format")
+    value = float(text)
+    if value <= 0:
+        raise InvalidInput("hours_format")
+    return value
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(?:(?P<y>\d{4})[-/.年])?(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})[日号號]?"),
+)
+_TIME_PATTERN = re.compile(r"(?P<h>\d{1,2})(?:[:：点點时時](?P<mi>\d{1,2})?分?)")
+
+
+def parse_local_datetime(raw: str, *, today: date) -> datetime:
+    """'2026-12-05 09:00', '12-05 9:00', '12月5日 9点30', '2026/12/5 14:00' → naive local time."""
+    text = normalize_width(raw).strip()
+    match = _DATE_PATTERNS[0].match(text)
+    if not match:
+        raise InvalidInput("datetime_format")
+    year = int(match["y"]) if match["y"] else today.year
+    rest = text[match.end():].strip()
+    time_match = _TIME_PATTERN.search(rest)
+    if not time_match:
+        raise InvalidInput("datetime_format")
+    try:
+        value = datetime(year, int(match["m"]), int(match["d"]), int(time_match["h"]), int(time_match["mi"] or 0))
+    except ValueError as exc:
+        raise InvalidInput("datetime_format") from exc
+    if not match["y"] and value.date() < today:
+        value = value.replace(year=year + 1)
+    return value
+
+
+def parse_local_time(raw: str) -> time:
+    text = normalize_width(raw).strip()
+    match = re.fullmatch(r"(\d{1,2})(?:[:：点點时時](\d{1,2})?分?)?", text)
+    if not match:
+        raise InvalidInput("time_format")
+    try:
+        return time(int(match[1]), int(match[2] or 0))
+    except ValueError as exc:
+        raise InvalidInput("time_format") from exc
+
+
+def parse_coordinates(raw: str) -> tuple[float, float]:
+    text = normalize_width(raw)
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", text)
+    if len(numbers) != 2:
+        raise InvalidInput("coords_format")
+    lat, lon = float(numbers[0]), float(numbers[1])
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidInput("coords_format")
+    return lat, lon
+
+
+def parse_number_list(raw: str, *, maximum: int) -> list[int]:
+    """'1,3 5' / '1、3、5' / '135' (single digits) → [1, 3, 5]."""
+    text = normalize_width(raw).strip()
+    parts = [p for p in re.split(r"[\s,，、;；]+", text) if p]
+    if len(parts) == 1 and re.fullmatch(r"\d+", parts[0]) and int(parts[0]) > maximum:
+        parts = list(parts[0])
+    numbers: list[int] = []
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= maximum:
+            raise InvalidInput("choice_list_format", maximum=maximum)
+        if int(part) not in numbers:
+            numbers.append(int(part))
+    if not numbers:
+        raise InvalidInput("choice_list_format", maximum=maximum)
+    return numbers

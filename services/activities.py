@@ -1,0 +1,189 @@
+"""Activities, sign-ups, the waitlist and rosters."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Activity, ActivityBase, Person, Signup
+from services.notify import notify_person
+
+
+class ActivityError(Exception):
+    """A sign-up rule was broken; ``reason`` is a stable code the dialog explains."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    signup: Signup
+    waitlisted: bool
+    position: int  # place on the waitlist (1-based), 0 when confirmed
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    signup: Signup
+    promoted: Signup | None
+
+
+async def create_activity(session: AsyncSession, *, data: ActivityBase, created_by: int | None,
+                          now: datetime) -> Activity:
+    if data.end_at <= data.start_at:
+        raise ActivityError("end_before_start")
+    activity = Activity.model_validate(data, update={"created_by": created_by, "created_at": now,
+                                                     "checkin_code": secrets.token_urlsafe(9)})
+    session.add(activity)
+    await session.flush()
+    return activity
+
+
+async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, limit: int,
+                        organization_ids: list[int] | None = None) -> tuple[list[Activity], int]:
+    query = select(Activity).where(Activity.status == "open", Activity.end_at > now)
+    if organization_ids is not None:
+        query = query.where(col(Activity.organization_id).in_(organization_ids))
+    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
+    rows = await session.exec(query.order_by(Activity.start_at, Activity.id).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
+    result = await session.exec(
+        select(func.count()).select_from(Signup).where(
+            Signup.activity_id == activity_id, Signup.status == "confirmed"
+        )
+    )
+    return int(result.one())
+
+
+async def _lock_activity(session: AsyncSession, activity_id: int) -> Activity:
+    # FOR UPDATE serialises sign-ups for one activity on PostgreSQL; SQLite has one writer anyway
+    activity = (
+        await session.exec(select(Activity).where(Activity.id == activity_id).with_for_update())
+    ).first()
+    if activity is None:
+        raise ActivityError("not_found")
+    return activity
+
+
+async def join_activity(session: AsyncSession, *, activity_id: int, person_id: int, now: datetime) -> JoinResult:
+    activity = await _lock_activity(session, activity_id)
+    if activity.status != "open":
+        raise ActivityError("closed")
+    if activity.start_at <= now:
+        raise ActivityError("started")
+    signup = (
+        await session.exec(
+            select(Signup).where(Signup.activity_id == activity_id, Signup.person_id == person_id)
+        )
+    ).first()
+    if signup is not None and signup.status in ("confirmed", "waitlist"):
+        raise ActivityError("already_" + signup.status)
+    confirmed = await count_confirmed(session, activity_id=activity_id)
+    status = "confirmed" if confirmed < activity.capacity else "waitlist"
+    if signup is None:
+        signup = Signup(activity_id=activity_id, person_id=person_id, created_at=now)
+    signup.status = status
+    signup.updated_at = now
+    # a re-join after cancelling goes to the back of the waitlist
+    signup.created_at = now
+    session.add(signup)
+    await session.flush()
+    position = 0
+    if status == "waitlist":
+        position = await waitlist_position(session, signup=signup)
+    return JoinResult(signup=signup, waitlisted=status == "waitlist", position=position)
+
+
+async def waitlist_position(session: AsyncSession, *, signup: Signup) -> int:
+    result = await session.exec(
+        select(func.count()).select_from(Signup).where(
+            Signup.activity_id == signup.activity_id,
+            Signup.status == "waitlist",
+            (col(Signup.created_at) < signup.created_at)
+            | ((col(Signup.created_at) == signup.created_at) & (col(Signup.id) <= signup.id)),
+        )
+    )
+    return int(result.one())
+
+
+async def cancel_signup(session: AsyncSession, *, activity_id: int, person_id: int, now: datetime) -> CancelResult:
+    activity = await _lock_activity(session, activity_id)
+    signup = (
+        await session.exec(
+            select(Signup).where(Signup.activity_id == activity_id, Signup.person_id == person_id)
+        )
+    ).first()
+    if signup is None or signup.status == "cancelled":
+        raise ActivityError("not_signed_up")
+    if activity.start_at <= now:
+        raise ActivityError("started")
+    was_confirmed = signup.status == "confirmed"
+    signup.status = "cancelled"
+    signup.updated_at = now
+    session.add(signup)
+    await session.flush()
+    promoted = None
+    if was_confirmed:
+        promoted = await promote_waitlist(session, activity=activity, now=now)
+        if promoted is not None:
+            await notify_person(
+                session,
+                person_id=promoted.person_id,
+                zh=f"好消息：有人取消了报名，你已从候补转为正式参加「{activity.title}」。",
+                en=f"Good news: a place opened up and you are now confirmed for \"{activity.title}\".",
+                now=now,
+                source="waitlist",
+                choices=[("查看活动", "View activity", f"act:{activity.id}")],
+                urgent=True,
+            )
+    return CancelResult(signup=signup, promoted=promoted)
+
+
+async def promote_waitlist(session: AsyncSession, *, activity: Activity, now: datetime) -> Signup | None:
+    assert activity.id is not None
+    if await count_confirmed(session, activity_id=activity.id) >= activity.capacity:
+        return None
+    first = (
+        await session.exec(
+            select(Signup)
+            .where(Signup.activity_id == activity.id, Signup.status == "waitlist")
+            .order_by(Signup.created_at, Signup.id)
+        )
+    ).first()
+    if first is None:
+        return None
+    first.status = "confirmed"
+    first.updated_at = now
+    session.add(first)
+    await session.flush()
+    return first
+
+
+async def roster(session: AsyncSession, *, activity_id: int) -> list[tuple[Signup, Person]]:
+    rows = await session.exec(
+        select(Signup, Person)
+        .join(Person, Person.id == Signup.person_id)
+        .where(Signup.activity_id == activity_id, Signup.status != "cancelled")
+        .order_by(Signup.status, Signup.created_at, Signup.id)
+    )
+    return list(rows)
+
+
+async def my_signups(session: AsyncSession, *, person_id: int, now: datetime) -> list[tuple[Signup, Activity]]:
+    rows = await session.exec(
+        select(Signup, Activity)
+        .join(Activity, Activity.id == Signup.activity_id)
+        .where(Signup.person_id == person_id, Signup.status != "cancelled", Activity.end_at > now)
+        .order_by(Activity.start_at)
+    )
+    return list(rows)

@@ -1,0 +1,124 @@
+"""People, identities and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Identity, Organization, Person, Role
+
+
+class PermissionDenied(Exception):
+    """The person lacks the role an action needs."""
+
+
+async def get_or_create_identity(
+    session: AsyncSession, *, channel: str, external_id: str, now: datetime
+) -> tuple[Identity, Person]:
+    identity = (
+        await session.exec(
+            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    ).first()
+    if identity is None:
+        # a nested transaction so a concurrent first contact does not abort the caller's work
+        try:
+            async with session.begin_nested():
+                person = Person(created_at=now)
+                session.add(person)
+                await session.flush()
+                identity = Identity(channel=channel, external_id=external_id, person_id=person.id, created_at=now)
+                session.add(identity)
+                await session.flush()
+        except IntegrityError:
+            identity = (
+                await session.exec(
+                    select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+                )
+            ).one()
+    person = await session.get(Person, identity.person_id)
+    assert person is not None
+    return identity, person
+
+
+async def active_identities(session: AsyncSession, *, person_id: int) -> list[Identity]:
+    rows = await session.exec(
+        select(Identity).where(Identity.person_id == person_id, Identity.active == True)  # noqa: E712
+    )
+    return list(rows)
+
+
+async def get_or_create_organization(session: AsyncSession, *, name: str, kind: str = "station",
+                                     parent_id: int | None = None) -> Organization:
+    org = (await session.exec(select(Organization).where(Organization.name == name))).first()
+    if org is None:
+        org = Organization(name=name, kind=kind, parent_id=parent_id)
+        session.add(org)
+        await session.flush()
+    return org
+
+
+async def grant_role(session: AsyncSession, *, person_id: int, role: str,
+                     organization_id: int | None) -> Role:
+    if role not in ("admin", "coordinator"):
+        raise ValueError(f"unknown role {role!r}")
+    if role == "coordinator" and organization_id is None:
+        raise ValueError("a coordinator role needs an organization")
+    existing = (
+        await session.exec(
+            select(Role).where(
+                Role.person_id == person_id, Role.role == role, Role.organization_id == organization_id
+            )
+        )
+    ).first()
+    if existing:
+        return existing
+    row = Role(person_id=person_id, role=role, organization_id=organization_id)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def revoke_role(session: AsyncSession, *, person_id: int, role: str, organization_id: int | None) -> bool:
+    rows = list(
+        await session.exec(
+            select(Role).where(
+                Role.person_id == person_id, Role.role == role, Role.organization_id == organization_id
+            )
+        )
+    )
+    for row in rows:
+        await session.delete(row)
+    return bool(rows)
+
+
+async def is_admin(session: AsyncSession, *, person_id: int, bootstrap: bool = False) -> bool:
+    """``bootstrap`` is True when one of the person's identities is listed in the ADMINS setting."""
+    if bootstrap:
+        return True
+    row = (await session.exec(select(Role).where(Role.person_id == person_id, Role.role == "admin"))).first()
+    return row is not None
+
+
+async def managed_organizations(session: AsyncSession, *, person_id: int, admin: bool) -> list[Organization]:
+    """Organizations whose activities this person may manage (all of them for an admin)."""
+    if admin:
+        return list(await session.exec(select(Organization).order_by(Organization.id)))
+    rows = await session.exec(
+        select(Organization)
+        .join(Role, Role.organization_id == Organization.id)
+        .where(Role.person_id == person_id, Role.role == "coordinator")
+        .order_by(Organization.id)
+    )
+    return list(rows)
+
+
+async def require_manager(session: AsyncSession, *, person_id: int, admin: bool, organization_id: int) -> None:
+    if admin:
+        return
+    orgs = await managed_organizations(session, person_id=person_id, admin=False)
+    if organization_id not in {o.id for o in orgs}:
+        raise PermissionDenied(f"person {person_id} does not coordinate organization {organization_id}")

@@ -1,0 +1,159 @@
+"""Shared fixtures: a real SQLite file and (when a server answers) a real PostgreSQL database.
+
+Every database test runs on both backends. PostgreSQL comes from ``TEST_POSTGRES_URL``
+(default: the local server, database ``test``); a throw-away database is created for the run
+and dropped at the end. Where no server answers, the PostgreSQL variants skip with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from bot.channels.console import ConsoleChannel
+from bot.runtime import upgrade_schema
+from handlers.context import CoreOptions
+from handlers.engine import Engine
+from models.db import SessionFactory, create_engine, create_session_factory
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+TEST_KEY = "test-encryption-key-0123456789"
+
+
+class Clock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+async def _pg_available(url: str) -> str | None:
+    import asyncpg
+
+    parsed = make_url(url)
+    try:
+        conn = await asyncpg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, database=parsed.database,
+            password=parsed.password, timeout=3,
+        )
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {parsed.host}:{parsed.port}: {exc.__class__.__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                 database=parsed.database, password=parsed.password, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+    reason = asyncio.run(_pg_available(base))
+    if reason:
+        if os.environ.get("TEST_REQUIRE_POSTGRES"):  # CI: a missing server is a failure, not a skip
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"vb_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_migrate(url))
+    yield url
+    asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database: a fresh SQLite file, or the run's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        path = tmp_path / "volunteer.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_truncate(url))
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # a Sunday morning in Beijing (02:00 UTC = 10:00 Asia/Shanghai)
+    return Clock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def options() -> CoreOptions:
+    return CoreOptions(encryption_key=TEST_KEY, admins=frozenset({"console:root"}), page_size=3)
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(db_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def core(sessions: SessionFactory, options: CoreOptions, clock: Clock) -> Engine:
+    return Engine(sessions, options, clock=clock)
+
+
+@pytest.fixture
+def console(core: Engine):  # noqa: ANN201 - returns a factory
+    """console("alice") → a ConsoleChannel for that user, sharing the core."""
+
+    def make(user: str, language: str | None = None) -> ConsoleChannel:
+        return ConsoleChannel(core, user=user, language=language)
+
+    return make

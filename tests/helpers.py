@@ -1,0 +1,65 @@
+"""Conversation helpers shared by the tests (drive the console channel like a person would)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.channels.console import ConsoleChannel
+from handlers.validation import make_id_number
+from models import Activity, ActivityBase, Identity, Person
+from models.db import SessionFactory
+from services.activities import create_activity
+from services.people import get_or_create_identity, get_or_create_organization, grant_role
+
+
+def adult_id(serial: int = 123, birth: str = "19900307") -> str:
+    return make_id_number(f"110101{birth}{serial:03d}")
+
+
+async def register(channel: ConsoleChannel, name: str, *, serial: int = 123, birth: str = "19900307",
+                   phone: str = "13800138000", skills: str = "1,3", area: str = "花家地社区") -> str:
+    """Walk the whole registration dialog and return the last reply."""
+    await channel.send("注册")
+    await channel.send(name)
+    await channel.send(adult_id(serial, birth))
+    await channel.send(phone)
+    await channel.send(skills)
+    await channel.send(area)
+    return await channel.send("1")
+
+
+async def make_coordinator(sessions: SessionFactory, *, channel: str, user: str, org: str) -> int:
+    async with sessions() as session:
+        organization = await get_or_create_organization(session, name=org)
+        _, person = await get_or_create_identity(session, channel=channel, external_id=user,
+                                                 now=datetime.now().astimezone())
+        await grant_role(session, person_id=person.id, role="coordinator", organization_id=organization.id)
+        await session.commit()
+        assert organization.id is not None
+        return organization.id
+
+
+async def add_activity(sessions: SessionFactory, *, org_id: int, start: datetime, hours: float = 3,
+                       capacity: int = 10, title: str = "社区敬老院探访", lat: float | None = None,
+                       lon: float | None = None) -> Activity:
+    async with sessions() as session:
+        activity = await create_activity(
+            session,
+            data=ActivityBase(title=title, description="陪老人聊天、读报", category="elderly", place="幸福敬老院",
+                              latitude=lat, longitude=lon, start_at=start, end_at=start + timedelta(hours=hours),
+                              capacity=capacity, organization_id=org_id),
+            created_by=None, now=start - timedelta(days=5),
+        )
+        await session.commit()
+        return activity
+
+
+async def person_of(sessions: SessionFactory, channel: str, user: str) -> Person:
+    from sqlmodel import select
+
+    async with sessions() as session:
+        identity = (await session.exec(
+            select(Identity).where(Identity.channel == channel, Identity.external_id == user))).one()
+        person = await session.get(Person, identity.person_id)
+        assert person is not None
+        return person

@@ -1,0 +1,296 @@
+"""Tests for the keyword-based intent/category classifier in handlers.nlu."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from handlers.nlu import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    INTENTS,
+    Classification,
+    classify,
+    classify_category,
+    detect_language,
+    load_taxonomy,
+    to_simplified,
+)
+
+DEV_PATH = Path(__file__).resolve().parents[1].parent / "shared/data/requests_dev.jsonl"
+SHARED_TAXONOMY = Path(__file__).resolve().parents[1].parent / "shared/data/taxonomy.json"
+
+
+def _load_dev() -> list[dict[str, str | None]]:
+    if not DEV_PATH.is_file():
+        pytest.skip(f"dev set not found at {DEV_PATH}")
+    with DEV_PATH.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+# --------------------------------------------------------------------------- taxonomy / API
+
+
+def test_codes_match_taxonomy() -> None:
+    taxonomy = load_taxonomy()
+    assert set(INTENTS) == set(taxonomy["intents"])
+    assert set(CATEGORIES) == set(taxonomy["categories"])
+    assert set(CATEGORY_LABELS) == set(CATEGORIES)
+    for labels in CATEGORY_LABELS.values():
+        assert labels["zh-Hans"] and labels["en"]
+
+
+def test_bundled_taxonomy_is_verbatim_copy() -> None:
+    if not SHARED_TAXONOMY.is_file():
+        pytest.skip(f"shared taxonomy not found at {SHARED_TAXONOMY}")
+    bundled = Path(__file__).resolve().parents[1] / "handlers/data/taxonomy.json"
+    assert bundled.read_bytes() == SHARED_TAXONOMY.read_bytes()
+
+
+def test_load_taxonomy_returns_copy() -> None:
+    first = load_taxonomy()
+    first["intents"].clear()
+    assert load_taxonomy()["intents"]
+
+
+def test_classification_is_frozen() -> None:
+    result = classify("你好")
+    assert isinstance(result, Classification)
+    with pytest.raises(AttributeError):
+        result.intent = "help"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- dev-set accuracy
+
+
+def test_dev_set_accuracy() -> None:
+    rows = _load_dev()
+    intent_ok = 0
+    cat_total = cat_ok = 0
+    misses: list[str] = []
+    for row in rows:
+        text = str(row["text"])
+        result = classify(text)
+        intent_ok += result.intent == row["intent"]
+        if row["intent"] == "request_service":
+            cat_total += 1
+            cat_ok += result.category == row["category"]
+        if (result.intent, result.category) != (row["intent"], row["category"]):
+            misses.append(f"{text!r}: {result.intent}/{result.category} != {row['intent']}/{row['category']}")
+    intent_acc = intent_ok / len(rows)
+    cat_acc = cat_ok / cat_total if cat_total else 1.0
+    assert intent_acc >= 0.9, misses
+    assert cat_acc >= 0.85, misses
+
+
+# --------------------------------------------------------------------------- hand-written cases
+# None of these are in the dev set; they mix 简体 / 繁體 / English and the tricky distinctions.
+
+INTENT_CASES: list[tuple[str, str]] = [
+    # register
+    ("我想加入志愿者协会", "register"),
+    ("怎样才能成为一名志愿者", "register"),
+    ("我要修改我的个人信息", "register"),
+    ("我的手机号换了", "register"),
+    ("我想註冊成為義工", "register"),
+    ("我要報名當志工", "register"),
+    ("想加入学雷锋志愿服务队", "register"),
+    ("I want to become a volunteer", "register"),
+    ("please update my phone number", "register"),
+    ("can I join your volunteer team?", "register"),
+    # activities (volunteer side, even when a service word appears)
+    ("下周六有什么志愿服务活动吗", "activities"),
+    ("我想报名周日的社区清洁活动", "activities"),
+    ("明天的活动我去不了了，帮我取消报名", "activities"),
+    ("我想去养老院做志愿服务", "activities"),
+    ("我也想参加义务植树", "activities"),
+    ("我想去社区图书馆帮忙，需要人吗", "activities"),
+    ("敬老院需要志愿者吗？我想去", "activities"),
+    ("我会修电器，想给社区居民义务维修，有这样的活动吗", "activities"),
+    ("本週末有什麼志願活動可以報名", "activities"),
+    ("I want to sign up for the tree planting event", "activities"),
+    ("I'd like to help at the nursing home this weekend", "activities"),
+    ("are there any volunteer opportunities near me?", "activities"),
+    # hours
+    ("我今年的志愿服务时长是多少", "hours"),
+    ("我累计做了几个小时志愿服务", "hours"),
+    ("我的星级是多少", "hours"),
+    ("我參加過哪些活動", "hours"),
+    ("我的志願時數有多少", "hours"),
+    ("can I get a volunteer certificate?", "hours"),
+    ("what's my star level", "hours"),
+    # help
+    ("使用說明", "help"),
+    ("你都会些什么", "help"),
+    ("怎么使用这个助手", "help"),
+    ("菜单", "help"),
+    ("/help", "help"),
+    ("what can you do?", "help"),
+    ("HELP", "help"),
+    # other
+    ("您好", "other"),
+    ("早上好！", "other"),
+    ("多謝你們", "other"),
+    ("谢谢志愿者上次帮我修好了电视", "other"),
+    ("好的", "other"),
+    ("thanks a lot!", "other"),
+    ("今天好热啊", "other"),
+    ("", "other"),
+    ("👍", "other"),
+]
+
+REQUEST_CASES: list[tuple[str, str]] = [
+    # 帮助 alone is help; 需要帮助 is a request
+    ("我需要帮助", "other"),
+    ("需要帮助", "other"),
+    ("help me please, I need help", "other"),
+    ("想找几个人帮忙把行李搬上楼", "other"),
+    # elderly
+    ("爷爷八十多岁了，独居，希望有人定期上门看看", "elderly"),
+    ("我外婆想剪头发但下不了楼", "elderly"),
+    ("我婆婆獨居，想找人陪她聊天", "elderly"),
+    ("阿嬤一個人住，想請志工陪她", "elderly"),
+    ("my grandma needs someone to keep her company", "elderly"),
+    # disability
+    ("我是盲人，想请人帮我读一下信件", "disability"),
+    ("小区没有无障碍通道，轮椅上不去", "disability"),
+    ("I use a wheelchair and need help getting to the clinic", "disability"),
+    # children
+    ("孩子数学作业不会做，有大学生志愿者能辅导吗", "children"),
+    ("我们这里有几个留守儿童，暑假没人看管", "children"),
+    ("孩子功課不會寫，有人可以教嗎", "children"),
+    ("can a volunteer help my son with his homework?", "children"),
+    # health
+    ("我妈最近老是头晕，能请医生来看看吗", "health"),
+    ("社區有沒有義診", "health"),
+    ("is there a free clinic nearby? my blood pressure is high", "health"),
+    # legal
+    ("房东不退押金怎么办", "legal"),
+    ("公司拖欠工资三个月了，想找律师咨询", "legal"),
+    ("my boss hasn't paid me for two months", "legal"),
+    # counseling
+    ("我和老公老吵架，心里很难受，想找人倾诉", "counseling"),
+    ("最近压力好大，晚上睡不着", "counseling"),
+    ("I've been feeling very depressed lately and need someone to talk to", "counseling"),
+    # repair
+    ("厨房水管漏水了，能来个师傅吗", "repair"),
+    ("冰箱不制冷了", "repair"),
+    ("我們家冷氣壞了，可以找人來修嗎", "repair"),
+    ("my TV is broken, can someone fix it?", "repair"),
+    # errands
+    ("腿摔伤了出不了门，谁能帮我去超市买点东西", "errands"),
+    ("能不能帮我取一下快递", "errands"),
+    ("能幫我買菜嗎", "errands"),
+    ("could someone pick up my medicine from the pharmacy?", "errands"),
+    # environment
+    ("楼道里堆满了杂物，很不安全，需要清理", "environment"),
+    ("我家楼下的草坪被人踩坏了，希望有人能补种", "environment"),
+    ("there is a lot of litter in the park near my building", "environment"),
+]
+
+
+@pytest.mark.parametrize(("text", "intent"), INTENT_CASES)
+def test_intent_cases(text: str, intent: str) -> None:
+    result = classify(text)
+    assert result.intent == intent, result
+    assert result.category is None
+
+
+@pytest.mark.parametrize(("text", "category"), REQUEST_CASES)
+def test_request_cases(text: str, category: str) -> None:
+    result = classify(text)
+    assert result.intent == "request_service", result
+    assert result.category == category, result
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("帮助", "help"),
+        ("help", "help"),
+        ("需要帮助", "request_service"),
+        ("I need help", "request_service"),
+        ("我奶奶一个人住想请人陪她聊天", "request_service"),
+        ("我想去敬老院陪老人聊天", "activities"),
+        ("我想当志愿者", "register"),
+        ("我想帮助留守儿童，有什么项目吗", "activities"),
+        ("想给孩子找个免费的英语辅导", "request_service"),
+    ],
+)
+def test_resident_vs_volunteer(text: str, intent: str) -> None:
+    assert classify(text).intent == intent
+
+
+def test_classify_category_direct() -> None:
+    assert classify_category("电视坏了") == "repair"
+    assert classify_category("帮我买点菜") == "errands"
+    assert classify_category("想咨询法律问题") == "legal"
+    assert classify_category("随便什么") == "other"
+    assert classify_category("老人血糖高") == "health"
+
+
+# --------------------------------------------------------------------------- language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("我想注册成为志愿者", "zh-Hans"),
+        ("我想註冊志願者", "zh-Hant"),
+        ("最近有什麼活動", "zh-Hant"),
+        ("「你好」", "zh-Hans"),
+        ("help", "en"),
+        ("any volunteer events this week?", "en"),
+        ("我想报名 event", "zh-Hans"),
+        ("1", None),
+        ("  ", None),
+        ("👍", None),
+        ("", None),
+        ("?!。", None),
+    ],
+)
+def test_detect_language(text: str, language: str | None) -> None:
+    assert detect_language(text) == language
+
+
+def test_classify_reports_language() -> None:
+    assert classify("電視壞了").language == "zh-Hant"
+    assert classify("电视坏了").language == "zh-Hans"
+    assert classify("my tv is broken").language == "en"
+
+
+def test_to_simplified() -> None:
+    assert to_simplified("我們小區的草坪") == "我们小区的草坪"
+    assert to_simplified("hello 123") == "hello 123"
+    assert to_simplified("") == ""
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def test_every_code_in_taxonomy_and_confidence_range() -> None:
+    texts = [t for t, _ in INTENT_CASES] + [t for t, _ in REQUEST_CASES] + ["1", "  ", "???", "ok"]
+    for text in texts:
+        result = classify(text)
+        assert result.intent in INTENTS
+        assert result.language in ("zh-Hans", "zh-Hant", "en")
+        assert 0.0 <= result.confidence <= 1.0
+        if result.intent == "request_service":
+            assert result.category in CATEGORIES
+        else:
+            assert result.category is None
+
+
+def test_speed() -> None:
+    texts = [t for t, _ in INTENT_CASES] + [t for t, _ in REQUEST_CASES]
+    classify(texts[0])
+    start = time.perf_counter()
+    rounds = 5
+    for _ in range(rounds):
+        for text in texts:
+            classify(text)
+    per_message = (time.perf_counter() - start) / (rounds * len(texts))
+    assert per_message < 0.002  # generous bound for slow CI; typically ~0.1 ms
