@@ -25,6 +25,32 @@ class Settings(BaseSettings):
     port: int = 8080
     page_size: int = Field(default=5, ge=1, le=20)
     log_level: str = "INFO"
+    # public base URL of this server (for links and webhooks), e.g. https://bot.example.org
+    public_base_url: str = ""
+    # optional Redis (shared caches such as the WeChat access token); empty → the database is used
+    redis_url: str = ""
+
+    # ---- WeChat official account (empty token → channel off) ----
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_encoding_aes_key: str = ""  # empty → plaintext mode
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_template_id: str = ""
+
+    # ---- Telegram (empty token → channel off) ----
+    telegram_bot_token: str = ""
+    telegram_webhook_url: str = ""  # set → webhook at /telegram; empty → long polling
+    telegram_webhook_secret: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str = ""  # for t.me deep links
+    telegram_global_rate: float = Field(default=25.0, gt=0)
+
+    # ---- reminders and outbox ----
+    quiet_hours_start: str = "21:30"
+    quiet_hours_end: str = "08:00"
+    reminder_days_before: int = Field(default=3, ge=0, le=30)
+    scheduler_lock_file: str = "./data/scheduler.lock"
 
     @field_validator("admins", mode="before")
     @classmethod

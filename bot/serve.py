@@ -8,16 +8,23 @@ import signal
 
 from aiohttp import web
 
-from bot.app import create_app
+from bot.app import ChannelSetup, create_app
 from bot.config import Settings
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
+def channel_setups(settings: Settings) -> list[ChannelSetup]:
+    """Each channel module offers ``setup(app, runtime)``; it decides from settings whether it is on."""
+    setups: list[ChannelSetup] = []
+    # channel adapters register here (WeChat, Telegram) and background services (scheduler, sender)
+    return setups
+
+
 async def run_server(settings: Settings, *, host: str, port: int) -> None:
     runtime = await Runtime.start(settings)
-    app = await create_app(runtime)
+    app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -30,6 +30,8 @@ class Inbound:
     message_id: str | None = None
     language: str | None = None  # platform language hint (e.g. Telegram language_code)
     display_name: str | None = None
+    conversation_id: str | None = None  # the chat the message came from, when not the user's own
+    is_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)

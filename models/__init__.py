@@ -165,6 +165,9 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+# Feature tables live in their own modules and are imported here so that SQLModel.metadata
+# (and Alembic) sees every table. Add one import line per module below.
+
 __all__ = [
     "Activity",
     "ActivityBase",

@@ -1,0 +1,41 @@
+"""The contract between the outbox drain loop and each channel's push sender.
+
+A sender pushes one outbox row to its platform and says what happened; the drain loop (not
+the sender) decides about retries, pauses and status changes in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Outcome = Literal["sent", "retry", "failed", "held", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    delivery_id: int
+    channel: str
+    external_id: str  # the recipient's id on that channel (openid, Telegram chat id)
+    text: str
+    choices: list[dict[str, str]] = field(default_factory=list)  # {"label", "value"}
+    last_inbound_at_ts: float | None = None  # POSIX seconds of the user's last message (WeChat 48 h window)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    # "retry": wait at least this long; a channel-wide pause (e.g. Telegram 429) sets pause_all
+    retry_after: float | None = None
+    pause_all: bool = False
+    error: str | None = None
+
+
+class ChannelSender(Protocol):
+    channel: str
+    rate_per_second: float  # global rate for this channel
+    per_chat_interval: float  # seconds between two messages to one recipient (0 = no limit)
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+    async def close(self) -> None: ...
