@@ -193,13 +193,13 @@ class Engine:
                 await self._run_command(turn, "help")
             return
         if value is None and (simplified in TEXT_COMMANDS or simplified.startswith("/")):
-            command, _, arg = simplified.partition(" ")
-            if command in TEXT_COMMANDS:
+            command = simplified.partition(" ")[0]
+            arg = text.partition(" ")[2]  # arguments keep their case (check-in codes do)
+            if command in TEXT_COMMANDS and not arg.strip():
                 value = TEXT_COMMANDS[command]
             elif command.startswith("/"):
-                value = command[1:]
-                if command == "/start" and arg:
-                    value = "start:" + arg
+                # "/join 12" → "join:12"; "/start act_5" → "start:act_5"
+                value = command[1:] + (":" + arg.strip() if arg.strip() else "")
             elif simplified in TEXT_COMMANDS:
                 value = TEXT_COMMANDS[simplified]
         if value is not None:

@@ -1,0 +1,109 @@
+"""The installed ``volunteer-bot`` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED
+from tests.helpers import adult_id
+
+CLI = shutil.which("volunteer-bot") or str(Path(sys.executable).parent / "volunteer-bot")
+
+
+def run(args: list[str], *, cwd: Path, stdin: str = "", env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789"}
+    full_env.pop("DATABASE_URL", None)  # the default SQLite file under cwd unless a test names one
+    full_env.update(env or {})
+    result = subprocess.run([CLI, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
+                            env=full_env)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
+    # first run on SQLite creates ./data/volunteer.db with its schema by itself
+    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
+    assert (tmp_path / "data" / "volunteer.db").exists()
+    create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n11:30\n10\n1\n"
+    out = run(["chat", "--user", "coord"], cwd=tmp_path, stdin=create).stdout
+    assert "活动已发布" in out
+    volunteer = f"注册\n王小丽\n{adult_id()}\n13800138000\n1,3\n花家地社区\n1\n活动\n1\n报名参加\n我的时长\n"
+    out = run(["chat", "--user", "alice"], cwd=tmp_path, stdin=volunteer).stdout
+    assert "> 注册" in out and "注册成功" in out and "报名成功" in out and "累计志愿服务时长：0 小时" in out
+    assert adult_id() not in out.split("> 1\n", 1)[1]  # echoed input aside, the ID never shows in full
+
+
+def test_classify_text_and_jsonl(tmp_path: Path) -> None:
+    out = run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path).stdout
+    assert json.loads(out) == {"text": "家里的电视坏了，有志愿者会修吗", "intent": "request_service",
+                               "category": "repair", "language": "zh-Hans"}
+    dev = SHARED / "data" / "requests_dev.jsonl"
+    if not dev.exists():
+        pytest.skip("shared dev set not present")
+    lines = run(["classify", "--jsonl", str(dev)], cwd=tmp_path).stdout.splitlines()
+    assert len(lines) == len(dev.read_text(encoding="utf-8").splitlines())
+    assert all({"intent", "category"} <= json.loads(line).keys() for line in lines)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\nnot json\n', encoding="utf-8")
+    result = run(["classify", "--jsonl", str(bad)], cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "bad.jsonl:2" in result.stderr
+
+
+def test_admin_grant_validates_input(tmp_path: Path) -> None:
+    result = run(["admin", "grant", "coordinator", "--channel", "telegram", "--user", "1"], cwd=tmp_path,
+                 check=False)
+    assert result.returncode == 1 and "--org" in result.stderr
+    result = run(["admin", "grant", "boss", "--channel", "telegram", "--user", "1"], cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "admin or coordinator" in result.stderr
+    assert "granted admin" in run(["admin", "grant", "admin", "--channel", "telegram", "--user", "1"],
+                                  cwd=tmp_path).stdout
+
+
+def test_bad_admins_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(["chat"], cwd=tmp_path, env={"ADMINS": "telegram123"}, check=False)
+    assert result.returncode == 2 and "channel:user_id" in result.stderr
+
+
+def test_db_upgrade_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    out = run(["db", "upgrade"], cwd=tmp_path, env={"DATABASE_URL": postgres_url}).stdout
+    assert "up to date" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_answers_healthz(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789", "PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen([CLI, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                time.sleep(0.2)
+        assert body == {"status": "ok", "database": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert proc.returncode == 0

@@ -1,0 +1,98 @@
+"""Every privileged action checked for every role (volunteer, coordinators of this and another
+organization, admin by role, admin by the ADMINS setting)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from models import Activity, HourRecord
+from services.people import get_or_create_identity, grant_role
+from tests.helpers import add_activity, make_coordinator, register
+
+ROLES = ("volunteer", "coordinator_here", "coordinator_elsewhere", "admin", "bootstrap_admin")
+ALLOWED = {"coordinator_here", "admin", "bootstrap_admin"}
+DENIED = "只有该组织的协调员或管理员"
+
+
+async def _setup(console, sessions, clock, role: str) -> tuple[object, Activity]:
+    org = await make_coordinator(sessions, channel="console", user="owner", org="望京街道")
+    await make_coordinator(sessions, channel="console", user="other", org="酒仙桥街道")
+    activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=1), hours=2)
+    user = {"volunteer": "vol", "coordinator_here": "owner", "coordinator_elsewhere": "other", "admin": "adm",
+            "bootstrap_admin": "root"}[role]
+    if role == "admin":
+        async with sessions() as session:
+            _, person = await get_or_create_identity(session, channel="console", external_id="adm", now=clock.now)
+            await grant_role(session, person_id=person.id, role="admin", organization_id=None)
+            await session.commit()
+    return console(user), activity
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_create_activity(console, sessions, clock, role: str) -> None:
+    channel, _ = await _setup(console, sessions, clock, role)
+    reply = await channel.send("发布活动")
+    if role == "volunteer":
+        assert DENIED in reply
+        return
+    assert "活动名称" in reply
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00", "5"):
+        reply = await channel.send(answer)
+    if "由哪个组织发布" in reply:  # admins choose among all organizations
+        reply = await channel.send("望京街道")
+    assert "确认发布" in reply
+    await channel.send("1")
+    async with sessions() as session:
+        count = (await session.exec(select(func.count()).select_from(Activity))).one()
+    # a coordinator elsewhere publishes for their own organization only: still a new activity
+    assert count == 2
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_view_roster(console, sessions, clock, role: str) -> None:
+    channel, activity = await _setup(console, sessions, clock, role)
+    reply = await channel.send(f"/roster {activity.id}")
+    assert (DENIED not in reply and "报名名单" in reply) is (role in ALLOWED)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_record_hours(console, sessions, clock, role: str) -> None:
+    channel, activity = await _setup(console, sessions, clock, role)
+    vol = console("volx")
+    await register(vol, "韩梅梅", serial=70)
+    await vol.send(f"/join {activity.id}")
+    clock.advance(days=1, hours=3)
+    reply = await channel.send(f"/rec {activity.id}")
+    if role not in ALLOWED:
+        assert "只有该组织的协调员或管理员可以记录时长" in reply
+    else:
+        assert "待记录 1 人" in reply
+        await channel.send("1")
+    async with sessions() as session:
+        count = (await session.exec(select(func.count()).select_from(HourRecord))).one()
+    assert count == (1 if role in ALLOWED else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_management_buttons_only_for_managers(console, sessions, clock, role: str) -> None:
+    channel, activity = await _setup(console, sessions, clock, role)
+    details = await channel.send(f"/act {activity.id}")
+    assert ("查看名单" in details) is (role in ALLOWED)
+
+
+async def test_role_revoked_mid_dialog_is_checked_again_at_publish(console, sessions, clock) -> None:
+    from services.people import revoke_role
+
+    channel, _ = await _setup(console, sessions, clock, "coordinator_here")
+    await channel.send("发布活动")
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00", "5"):
+        await channel.send(answer)
+    async with sessions() as session:
+        _, person = await get_or_create_identity(session, channel="console", external_id="owner", now=clock.now)
+        org_id = (await session.exec(select(Activity.organization_id))).first()
+        await revoke_role(session, person_id=person.id, role="coordinator", organization_id=org_id)
+        await session.commit()
+    assert DENIED in await channel.send("1")
