@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import activities, hours, menu, registration
+from handlers import activities, hours, identity_link, menu, registration
 from handlers.context import CoreOptions
 from handlers.i18n import normalize_language
 from handlers.messages import Choice, Inbound, Reply
@@ -46,13 +46,16 @@ TEXT_COMMANDS: dict[str, str] = {
     "/new_activity": "newact", "发布活动": "newact", "创建活动": "newact", "new activity": "newact",
     "/record_hours": "rec", "记录时长": "rec", "登记时长": "rec", "record hours": "rec",
     "/withdraw": "withdraw", "注销": "withdraw", "退出志愿者": "withdraw",
+    "/link": "link", "绑定": "link", "绑定账号": "link", "link": "link",
 }
 
+# typed commands that take one word after them ("绑定 123456")
+ARG_COMMANDS = frozenset({"link"})
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
 
 def default_routers() -> list[FeatureRouter]:
-    return [menu.router, registration.router, activities.router, hours.router]
+    return [menu.router, registration.router, activities.router, hours.router, identity_link.router]
 
 
 class Engine:
@@ -192,16 +195,20 @@ class Engine:
             else:
                 await self._run_command(turn, "help")
             return
-        if value is None and (simplified in TEXT_COMMANDS or simplified.startswith("/")):
-            command = simplified.partition(" ")[0]
-            arg = text.partition(" ")[2]  # arguments keep their case (check-in codes do)
-            if command in TEXT_COMMANDS and not arg.strip():
-                value = TEXT_COMMANDS[command]
+        command = simplified.partition(" ")[0]
+        arg = text.partition(" ")[2].strip()  # arguments keep their case (check-in codes do)
+        takes_arg = TEXT_COMMANDS.get(command) in ARG_COMMANDS and re.fullmatch(r"[\w-]{1,64}", arg)
+        if value is None and (simplified in TEXT_COMMANDS or simplified.startswith("/") or takes_arg):
+            if command in TEXT_COMMANDS and (takes_arg or not arg):
+                # "绑定 123456" → "link:123456"
+                value = TEXT_COMMANDS[command] + (f":{arg}" if arg else "")
             elif command.startswith("/"):
                 # "/join 12" → "join:12"; "/start act_5" → "start:act_5"
-                value = command[1:] + (":" + arg.strip() if arg.strip() else "")
+                value = command[1:] + (f":{arg}" if arg else "")
             elif simplified in TEXT_COMMANDS:
                 value = TEXT_COMMANDS[simplified]
+            if not command.startswith("/"):
+                self._follow_language(turn, text)
         if value is not None:
             await self._run_value(turn, value, text)
             return
@@ -211,9 +218,7 @@ class Engine:
                 await step(turn, text)
                 return
             turn.end_flow()
-        language = detect_language(text)
-        if language:
-            turn.lang = language
+        self._follow_language(turn, text)
         result = classify(text)
         if result.intent == "request_service":
             await self._run_command(turn, "req", text)
@@ -223,6 +228,15 @@ class Engine:
             await self._run_command(turn, INTENT_COMMANDS[result.intent])
         else:
             await self._run_command(turn, "smalltalk", text)
+
+    @staticmethod
+    def _follow_language(turn: Turn, text: str) -> None:
+        """Answer in the language the user writes; "ok" or "hi" alone is too thin to switch to English."""
+        language = detect_language(text)
+        if language == "en" and sum(ch.isascii() and ch.isalpha() for ch in text) < 4:
+            return
+        if language:
+            turn.lang = language
 
     def _match_choice(self, turn: Turn, text: str) -> str | None:
         """'2' picks the second choice of the last reply; typing a choice's label picks it too."""

@@ -136,6 +136,16 @@ class DialogState(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class LinkCode(SQLModel, table=True):
+    """A short-lived code that joins a second channel's identity to the same person."""
+
+    __tablename__ = "link_code"
+    code: str = Field(max_length=12, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class InboundSeen(SQLModel, table=True):
     """Dedupe key of an inbound message, with the reply it got (a retry gets the same one)."""
 
@@ -176,6 +186,7 @@ __all__ = [
     "HourRecord",
     "Identity",
     "InboundSeen",
+    "LinkCode",
     "Organization",
     "Person",
     "PersonBase",
@@ -183,3 +194,4 @@ __all__ = [
     "Signup",
     "utcnow",
 ]
+

@@ -123,3 +123,12 @@ async def test_capacity_holds_under_concurrent_joins(core: Engine, sessions, clo
     async with sessions() as session:
         statuses = [s.status for s in await session.exec(select(Signup))]
     assert statuses.count("confirmed") == 2 and statuses.count("waitlist") == 3
+
+
+async def test_replies_follow_the_language_the_user_writes(core: Engine) -> None:
+    assert "I'm the volunteer assistant" in (await core.handle(msg("help", user="e1")))[0].text
+    assert "志愿助手" in (await core.handle(msg("ok", user="z1")))[-1].text  # too thin to switch
+    assert "志願" in (await core.handle(msg("幫助", user="t1")))[0].text
+    # the language sticks for later messages, numbers included
+    await core.handle(msg("help", user="e2"))
+    assert "full legal name" in (await core.handle(msg("1", user="e2")))[-1].text

@@ -1,0 +1,39 @@
+"""绑定: reach the assistant from WeChat and Telegram as one person."""
+
+from __future__ import annotations
+
+from handlers.turn import FeatureRouter, Turn
+from services.linking import CODE_TTL, LinkError, issue_link_code, link_with_code
+
+router = FeatureRouter("identity_link")
+
+LINK_ERRORS = {
+    "bad_code": ("绑定码无效或已过期（10 分钟内有效），请在另一个渠道重新发送「绑定」获取。",
+                 "That code is wrong or expired (codes last 10 minutes); send \"link\" on the other channel again."),
+    "same_person": ("这两个账号已经是同一个人了。", "These accounts are already linked."),
+    "both_registered": ("两个账号都已实名注册，无法自动合并，请联系社区志愿服务站处理。",
+                        "Both accounts are registered; please ask your volunteer station to merge them."),
+    "has_history": ("另一个账号已有报名或时长记录，无法自动合并，请联系社区志愿服务站处理。",
+                    "The other account already has sign-ups or hours; please ask your volunteer station."),
+}
+
+
+@router.command("link")
+async def link(turn: Turn, arg: str) -> None:
+    code = arg.strip()
+    if not code:
+        row = await issue_link_code(turn.session, person_id=turn.person.id, now=turn.now)
+        minutes = int(CODE_TTL.total_seconds() // 60)
+        turn.say(f"你的绑定码是 {row.code}，{minutes} 分钟内有效。请在另一个渠道（微信公众号或 Telegram）发送「绑定 {row.code}」。",
+                 f"Your link code is {row.code}, valid for {minutes} minutes. On your other channel "
+                 f"(WeChat or Telegram) send \"link {row.code}\".")
+        return
+    try:
+        person = await link_with_code(turn.session, identity=turn.identity, code=code, now=turn.now)
+    except LinkError as error:
+        turn.say(*LINK_ERRORS[error.reason])
+        return
+    turn.person = person
+    name = person.name or turn.t("你", "you")
+    turn.say(f"绑定成功！现在这两个渠道都是 {name} 的账号，报名和时长通用。",
+             f"Linked! Both channels now belong to {name}; sign-ups and hours are shared.")
