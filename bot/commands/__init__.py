@@ -1,0 +1,1 @@
+"""CLI sub-command groups, one module per area (registered in bot/cli.py)."""

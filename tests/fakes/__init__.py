@@ -1,0 +1,1 @@
+"""Local fakes of remote platform HTTP APIs (real aiohttp servers on loopback)."""
