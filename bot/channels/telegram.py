@@ -1,0 +1,332 @@
+"""Telegram channel (aiogram 3): updates → neutral ``Inbound``, neutral ``Reply`` → messages.
+
+One aiogram Router converts messages, button presses (callback queries), shared locations and
+"user blocked the bot" into ``Inbound`` for the core and renders its replies (choices as an inline
+keyboard whose callback_data is the choice value, long texts split under 4096 characters). No
+business rule lives here: what a command or a button means is the core's business.
+
+Running (``setup(app, runtime)`` for bot/serve.py):
+- no ``TELEGRAM_BOT_TOKEN`` → logs "Telegram is off" and adds nothing;
+- ``TELEGRAM_WEBHOOK_URL`` set → POST /telegram (aiogram ``SimpleRequestHandler``; the
+  ``X-Telegram-Bot-Api-Secret-Token`` header must equal ``TELEGRAM_WEBHOOK_SECRET``, else 401) and
+  setWebhook on start;
+- otherwise long polling as a background task of the web app.
+Either way the command menu is set on start (简体 by default and for "zh", English for "en").
+``TELEGRAM_API_BASE`` points the bot at another Bot API server (tests use a local fake).
+
+Platform behaviour handled here: in groups only commands for this bot, @mentions and replies to the
+bot reach the core; a button pressed in a group is answered privately (or, when the bot may not
+write to that user, in the callback answer). The update_id is the dedupe key (``u<update_id>``):
+the core gives a redelivered update one effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.channels.telegram_render import render_reply
+from bot.channels.telegram_sender import make_bot
+from bot.config import Settings
+from bot.runtime import Runtime
+from handlers.engine import Engine
+from handlers.i18n import localize, normalize_language
+from handlers.messages import Inbound, Location, Reply
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram"
+GROUP_TYPES = frozenset({"group", "supergroup"})
+MAX_FLOOD_WAIT = 60.0  # a conversation reply waits out a 429 up to this long, then is logged as lost
+MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
+SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
+
+# command → (简体, English) description; every command is understood by the core (TEXT_COMMANDS)
+MENU_COMMANDS: dict[str, tuple[str, str]] = {
+    "start": ("开始 / 主菜单", "Start / main menu"),
+    "register": ("志愿者实名注册", "Register as a volunteer"),
+    "activities": ("近期志愿活动", "Upcoming activities"),
+    "mine": ("我的报名", "My sign-ups"),
+    "hours": ("我的志愿时长", "My service hours"),
+    "profile": ("我的资料", "My profile"),
+    "help": ("帮助", "Help"),
+    "cancel": ("取消当前操作", "Cancel the current step"),
+}
+
+
+# ---- conversion ---------------------------------------------------------------------------------
+def _strip_bot_name(text: str, username: str | None) -> str:
+    """'/start@volunteer_bot act_5' → '/start act_5'; '@volunteer_bot 活动' → '活动'."""
+    if not username:
+        return text
+    handle = f"@{username}"
+    head, sep, rest = text.partition(" ")
+    if head.startswith("/") and head.lower().endswith(handle.lower()):
+        return head[: -len(handle)] + sep + rest
+    if text.lower().startswith(handle.lower()):
+        return text[len(handle):].strip()
+    return text
+
+
+def message_to_inbound(message: Message, update_id: int, *, bot_username: str | None = None) -> Inbound:
+    user = message.from_user
+    chat = message.chat
+    common = {
+        "channel": CHANNEL,
+        "user_id": str(user.id if user else chat.id),
+        "message_id": f"u{update_id}",
+        "language": user.language_code if user else None,
+        "display_name": user.full_name if user else None,
+        "conversation_id": str(chat.id),
+        "is_group": chat.type in GROUP_TYPES,
+    }
+    if message.location is not None:
+        location = Location(latitude=message.location.latitude, longitude=message.location.longitude,
+                            label=message.venue.title if message.venue else None)
+        return Inbound(event="location", location=location, **common)
+    text = message.text if message.text is not None else message.caption
+    return Inbound(text=_strip_bot_name(text, bot_username) if text else None, **common)
+
+
+def callback_to_inbound(callback: CallbackQuery, update_id: int) -> Inbound:
+    chat = callback.message.chat if callback.message else None
+    return Inbound(
+        channel=CHANNEL, user_id=str(callback.from_user.id), payload=callback.data or "",
+        message_id=f"u{update_id}", language=callback.from_user.language_code,
+        display_name=callback.from_user.full_name,
+        conversation_id=str(chat.id) if chat else str(callback.from_user.id),
+        is_group=chat is not None and chat.type in GROUP_TYPES,
+    )
+
+
+# ---- filters (async: aiogram runs sync filters through a thread) --------------------------------
+async def addressed_to_bot(message: Message, bot: Bot) -> bool:
+    """Private chats: everything. Groups: commands (for us), @mentions of us, replies to us."""
+    if message.chat.type not in GROUP_TYPES:
+        return True
+    text = message.text or message.caption or ""
+    me = await bot.me()  # cached by aiogram after the first call
+    username = (me.username or "").lower()
+    if text.startswith("/"):
+        command = text.split(maxsplit=1)[0]
+        _, at, target = command.partition("@")
+        return not at or target.lower() == username
+    for entity in message.entities or message.caption_entities or []:
+        if entity.type == "mention" and entity.extract_from(text).lower() == f"@{username}":
+            return True
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.id == me.id)
+
+
+async def has_location(message: Message) -> bool:
+    return message.location is not None
+
+
+async def blocked_or_unblocked(event: ChatMemberUpdated) -> bool:
+    return event.chat.type == "private"
+
+
+# ---- output -------------------------------------------------------------------------------------
+async def deliver(bot: Bot, chat_id: int | str, replies: Sequence[Reply]) -> None:
+    """Send replies in order; a 429 is waited out (it blocks the whole bot anyway)."""
+    for reply in replies:
+        for piece in render_reply(reply):
+            for _attempt in range(3):
+                try:
+                    await bot.send_message(chat_id=chat_id, text=piece.text, reply_markup=piece.keyboard)
+                    break
+                except TelegramRetryAfter as exc:
+                    if exc.retry_after > MAX_FLOOD_WAIT:
+                        raise
+                    log.warning("telegram 429 while answering; waiting %ss", exc.retry_after)
+                    await asyncio.sleep(exc.retry_after)
+            else:
+                log.error("gave up answering chat %s after repeated 429", chat_id)
+                return
+
+
+# ---- handlers -----------------------------------------------------------------------------------
+async def on_message(message: Message, bot: Bot, core: Engine, event_update: Update) -> None:
+    me = await bot.me()
+    inbound = message_to_inbound(message, event_update.update_id, bot_username=me.username)
+    replies = await core.handle(inbound)
+    await deliver(bot, message.chat.id, replies)
+
+
+async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_update: Update) -> None:
+    inbound = callback_to_inbound(callback, event_update.update_id)
+    replies = await core.handle(inbound)
+    if not inbound.is_group:
+        await callback.answer()
+        await deliver(bot, callback.from_user.id, replies)
+        return
+    # a button under a group post (e.g. an announcement's 报名): answer the person, not the group
+    lang = normalize_language(callback.from_user.language_code)
+    try:
+        await deliver(bot, callback.from_user.id, replies)
+    except (TelegramForbiddenError, TelegramBadRequest):
+        # the user never started a private chat with the bot (or blocked it): the callback answer
+        # is the only private channel left
+        text = "\n".join(r.text for r in replies) or localize(lang, "已收到。", "Done.")
+        if len(text) > MAX_CALLBACK_ANSWER:
+            text = text[: MAX_CALLBACK_ANSWER - 1] + "…"
+        await callback.answer(text=text, show_alert=True)
+        return
+    await callback.answer(text=localize(lang, "已私信回复你。", "I've replied in a private chat."))
+
+
+async def on_my_chat_member(event: ChatMemberUpdated, core: Engine, event_update: Update) -> None:
+    """The user blocked (kicked) the bot in their private chat → the neutral 'unsubscribe'."""
+    if event.new_chat_member.status != "kicked":
+        return
+    await core.handle(Inbound(channel=CHANNEL, user_id=str(event.from_user.id), event="unsubscribe",
+                              message_id=f"u{event_update.update_id}"))
+
+
+def create_router() -> Router:
+    router = Router(name="telegram")
+    router.message.filter(addressed_to_bot)
+    router.message.register(on_message, has_location)
+    router.message.register(on_message)
+    router.callback_query.register(on_callback)
+    router.my_chat_member.register(on_my_chat_member, blocked_or_unblocked)
+    return router
+
+
+class UpdateTracker(BaseMiddleware):
+    """Counts updates in flight and finished: shutdown waits for the ones in flight (the webhook
+    handler answers Telegram at once and works in the background), tests wait for the finished."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.finished = 0
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        self.in_flight += 1
+        try:
+            return await handler(event, data)
+        finally:
+            self.in_flight -= 1
+            self.finished += 1
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def wait(self, *, finished: int | None = None, idle: bool = False) -> None:
+        """Until ``finished`` updates are done in total, or (idle) none is in flight."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: (finished is None or self.finished >= finished) and (not idle or self.in_flight == 0))
+
+
+def create_dispatcher(core: Engine) -> tuple[Dispatcher, UpdateTracker]:
+    dispatcher = Dispatcher(core=core)
+    tracker = UpdateTracker()
+    dispatcher.update.outer_middleware(tracker)
+    dispatcher.include_router(create_router())
+    return dispatcher, tracker
+
+
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or (when empty) one derived from the bot token, so a webhook is never open."""
+    if settings.telegram_webhook_secret:
+        return settings.telegram_webhook_secret
+    return hashlib.sha256(f"webhook:{settings.telegram_bot_token}".encode()).hexdigest()
+
+
+# ---- running ------------------------------------------------------------------------------------
+class TelegramChannel:
+    def __init__(self, core: Engine, settings: Settings, *, bot: Bot | None = None) -> None:
+        self.settings = settings
+        self.bot = bot or make_bot(settings.telegram_bot_token, settings.telegram_api_base)
+        self.dispatcher, self.updates = create_dispatcher(core)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._polling: asyncio.Task[None] | None = None
+
+    async def set_commands(self) -> None:
+        entries = [(None, 0), ("zh", 0), ("en", 1)]  # the default menu is 简体
+        for language_code, index in entries:
+            commands = [BotCommand(command=name, description=texts[index]) for name, texts in MENU_COMMANDS.items()]
+            await self.bot.set_my_commands(commands=commands, language_code=language_code)
+
+    async def _prepare_webhook(self) -> None:
+        try:
+            await self.set_commands()
+            await self.bot.set_webhook(
+                url=self.settings.telegram_webhook_url, secret_token=webhook_secret(self.settings),
+                allowed_updates=self.dispatcher.resolve_used_update_types(), drop_pending_updates=False)
+            log.info("Telegram webhook set to %s", self.settings.telegram_webhook_url)
+        except TelegramAPIError as exc:
+            log.error("Telegram setup failed (%s); the webhook endpoint still serves", exc)
+
+    async def _poll(self) -> None:
+        try:
+            await self.set_commands()
+            await self.bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
+        except TelegramAPIError as exc:
+            log.error("Telegram setup failed (%s); polling anyway", exc)
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+
+    async def on_startup(self, _app: web.Application) -> None:
+        if self.settings.telegram_webhook_url:
+            task = asyncio.create_task(self._prepare_webhook())  # never hold the web app's start on Telegram
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._polling = asyncio.create_task(self._poll())
+            log.info("Telegram long polling started")
+
+    async def on_shutdown(self, _app: web.Application) -> None:
+        """Stop taking updates and let the ones in flight finish (before the bot session closes)."""
+        if self._polling is not None:
+            if not self._polling.done():
+                try:
+                    await self.dispatcher.stop_polling()
+                except RuntimeError:  # not polling yet (still setting up): cancel the setup instead
+                    self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:  # webhook updates are handled in the background: let them finish their replies
+            await asyncio.wait_for(self.updates.wait(idle=True), SHUTDOWN_GRACE)
+        except TimeoutError:
+            log.warning("%d Telegram update(s) still in flight at shutdown", self.updates.in_flight)
+
+    async def on_cleanup(self, _app: web.Application) -> None:
+        await self.bot.session.close()
+
+
+TELEGRAM_KEY = web.AppKey("telegram", TelegramChannel)
+
+
+async def setup(app: web.Application, runtime: Runtime) -> None:
+    settings = runtime.settings
+    if not settings.telegram_bot_token:
+        log.info("Telegram is off (TELEGRAM_BOT_TOKEN is empty)")
+        return
+    channel = TelegramChannel(runtime.core, settings)
+    app[TELEGRAM_KEY] = channel
+    app.on_shutdown.append(channel.on_shutdown)  # before the webhook handler's own (it closes the session)
+    if settings.telegram_webhook_url:
+        handler = SimpleRequestHandler(dispatcher=channel.dispatcher, bot=channel.bot,
+                                       secret_token=webhook_secret(settings))
+        handler.register(app, path=WEBHOOK_PATH)
+    app.on_startup.append(channel.on_startup)
+    app.on_cleanup.append(channel.on_cleanup)

@@ -1,0 +1,190 @@
+"""Telegram end to end through the real webhook endpoint: aiohttp app on loopback, real aiogram
+Dispatcher, the core on a real database, and a local fake Bot API receiving the bot's calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.app import create_app
+from bot.channels import telegram
+from bot.config import Settings
+from bot.runtime import Runtime
+from models import HourRecord, Identity, Signup
+from models.db import create_engine
+from tests.fakes.telegram_api import FakeTelegramAPI, location_update, message_update
+from tests.helpers import add_activity, adult_id, make_coordinator, person_of
+from tests.telegram_harness import TelegramHarness, buttons, texts
+
+ALICE = 5001
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramAPI]:
+    async with FakeTelegramAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tg(api, core, sessions, db_url) -> AsyncIterator[TelegramHarness]:  # noqa: ANN001
+    async with TelegramHarness(api, core, sessions, db_url, webhook=True) as harness:
+        yield harness
+
+
+async def register_on_telegram(tg: TelegramHarness, user_id: int, name: str, *, serial: int = 123) -> str:
+    await tg.say(user_id, "/register")
+    await tg.say(user_id, name)
+    await tg.say(user_id, adult_id(serial))
+    await tg.say(user_id, "13800138000")
+    await tg.say(user_id, "1,3")
+    await tg.say(user_id, "花家地社区")
+    return texts(await tg.say(user_id, "1"))
+
+
+async def test_wrong_or_missing_secret_token_is_401_and_reaches_nobody(tg: TelegramHarness,
+                                                                        api: FakeTelegramAPI) -> None:
+    update = message_update(1, user_id=ALICE, text="/help")
+    assert (await tg.post(update, secret="wrong")).status == 401
+    assert (await tg.post(update, secret=None)).status == 401
+    assert api.sent() == []
+    assert tg.channel.updates.finished == 0
+
+
+async def test_start_sets_webhook_with_secret_and_command_menus(tg: TelegramHarness, api: FakeTelegramAPI) -> None:
+    await api.wait_for("setWebhook")
+    assert api.webhook is not None
+    assert api.webhook["url"] == "https://bot.example.org/telegram"
+    assert api.webhook["secret_token"] == "s3cret-Token_for-tests"
+    assert {"message", "callback_query"} <= set(api.webhook["allowed_updates"])
+    await api.wait_for("setMyCommands", count=3)
+    zh = {c["command"]: c["description"] for c in api.commands["zh"]}
+    en = {c["command"]: c["description"] for c in api.commands["en"]}
+    assert zh["register"] == "志愿者实名注册" and en["register"] == "Register as a volunteer"
+    assert api.commands[""] == api.commands["zh"]  # the default menu is 简体
+
+
+async def test_registration_join_with_keyboard_hours_and_deep_link_checkin(
+        tg: TelegramHarness, api: FakeTelegramAPI, sessions, clock) -> None:  # noqa: ANN001
+    org = await make_coordinator(sessions, channel="telegram", user="9000", org="花家地社区")
+    activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=2), hours=3)
+
+    welcome = await tg.say(ALICE, "/start")
+    assert "志愿助手" in texts(welcome)
+    assert buttons(welcome)["志愿者注册"] == "reg"
+    assert "注册成功" in await register_on_telegram(tg, ALICE, "王小丽")
+    identity_user = await person_of(sessions, "telegram", str(ALICE))
+    assert identity_user.name == "王小丽" and identity_user.status == "active"
+
+    # browse and join by pressing the inline buttons the bot sent
+    listing = await tg.say(ALICE, "/activities")
+    assert "社区敬老院探访" in texts(listing)
+    details = await tg.press(ALICE, buttons(listing)["社区敬老院探访"])
+    assert "名额：0/10" in texts(details)
+    joined = await tg.press(ALICE, buttons(details)["报名参加"])
+    assert "报名成功" in texts(joined)
+    answered = api.calls_to("answerCallbackQuery")
+    assert len({c.params["callback_query_id"] for c in answered}) == 2  # every press is answered
+
+    hours = texts(await tg.say(ALICE, "我的时长"))
+    assert "累计志愿服务时长：0 小时" in hours
+
+    # at the venue: open the check-in deep link (t.me/<bot>?start=checkin_<code> sends "/start checkin_<code>")
+    clock.now = activity.start_at
+    assert "签到成功" in texts(await tg.say(ALICE, f"/start checkin_{activity.checkin_code}"))
+    clock.now = activity.end_at
+    assert "签退成功，本次记录服务时长 3 小时" in texts(await tg.say(ALICE, f"/start checkout_{activity.checkin_code}"))
+    assert "累计志愿服务时长：3 小时" in texts(await tg.say(ALICE, "/hours"))
+    async with sessions() as session:
+        records = list(await session.exec(select(HourRecord)))
+    assert [(r.hours, r.source) for r in records] == [(3.0, "checkin")]
+
+
+async def test_redelivered_update_has_one_effect(tg: TelegramHarness, api: FakeTelegramAPI, sessions,  # noqa: ANN001
+                                                 clock) -> None:  # noqa: ANN001
+    org = await make_coordinator(sessions, channel="telegram", user="9000", org="花家地社区")
+    activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=2))
+    await register_on_telegram(tg, ALICE, "王小丽")
+    update = message_update(tg.next_update_id(), user_id=ALICE, text=f"/join {activity.id}")
+    await tg.deliver(update)
+    await tg.deliver(update)  # Telegram redelivers when it did not see our 200 in time
+    replies = api.sent_texts(ALICE)[-2:]
+    # the second delivery replays the stored answer instead of saying "already signed up"
+    assert all("报名成功" in r for r in replies) and replies[0] == replies[1]
+    async with sessions() as session:
+        signups = list(await session.exec(select(Signup)))
+    assert len(signups) == 1
+
+
+@pytest.mark.parametrize(("language_code", "expected", "unexpected"), [
+    ("zh-hans", "注册成为志愿者", "註冊"),
+    ("zh-cn", "注册成为志愿者", "註冊"),
+    ("zh-tw", "我是志願助手", "注册"),
+    ("zh-hk", "我是志願助手", "注册"),
+    ("en", "register as a volunteer", "注册"),
+    ("ru", "注册成为志愿者", "register as a volunteer"),  # unknown → 简体
+])
+async def test_language_code_picks_simplified_traditional_or_english(
+        tg: TelegramHarness, language_code: str, expected: str, unexpected: str) -> None:
+    reply = texts(await tg.say(ALICE, "/help", language_code=language_code))
+    assert expected in reply and unexpected not in reply
+
+
+async def test_shared_location_lists_nearby_activities_by_distance(tg: TelegramHarness, api: FakeTelegramAPI,
+                                                                   sessions, clock) -> None:  # noqa: ANN001
+    org = await make_coordinator(sessions, channel="telegram", user="9000", org="望京街道")
+    await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=1), title="远处的活动",
+                       lat=40.10, lon=116.60)
+    await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=2), title="近处的活动",
+                       lat=39.991, lon=116.471)
+    await tg.deliver(location_update(tg.next_update_id(), user_id=ALICE, latitude=39.99, longitude=116.47))
+    [reply] = api.sent(ALICE)
+    assert reply["text"].index("近处的活动") < reply["text"].index("远处的活动") and "km" in reply["text"]
+    assert list(buttons([reply])) == ["近处的活动", "远处的活动"]
+
+
+async def test_a_long_reply_is_split_under_4096_with_the_keyboard_on_the_last_piece(
+        tg: TelegramHarness, api: FakeTelegramAPI) -> None:
+    # the core caps typed text at 2000 characters and answers why; make its reply long with a long roster
+    sent = await tg.say(ALICE, "字" * 2100)
+    assert "太长" in texts(sent)
+    from bot.channels.telegram_render import render_reply
+    from handlers.messages import Choice, Reply
+    pieces = render_reply(Reply(text="\n".join(["一行志愿活动说明"] * 1000), choices=[Choice("下一页", "acts:2")]))
+    assert len(pieces) == 3 and all(len(p.text) <= 4096 for p in pieces)
+    assert [p.keyboard is not None for p in pieces] == [False, False, True]
+
+
+async def test_reply_waits_out_a_429_and_still_arrives(tg: TelegramHarness, api: FakeTelegramAPI) -> None:
+    api.fail("sendMessage", status=429, retry_after=1)
+    sent = await tg.say(ALICE, "/help")
+    assert "志愿助手" in texts(sent)
+    assert api.flood_violations == 0
+
+
+async def test_blocking_the_bot_marks_the_identity_inactive(tg: TelegramHarness, sessions) -> None:  # noqa: ANN001
+    await tg.say(ALICE, "/start")
+    await tg.deliver({"update_id": tg.next_update_id(), "my_chat_member": {
+        "chat": {"id": ALICE, "type": "private", "first_name": "小王"},
+        "from": {"id": ALICE, "is_bot": False, "first_name": "小王"}, "date": 1,
+        "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "b"}},
+        "new_chat_member": {"status": "kicked", "until_date": 0,
+                            "user": {"id": 1, "is_bot": True, "first_name": "b"}},
+    }})
+    async with sessions() as session:
+        identity = (await session.exec(select(Identity).where(Identity.external_id == str(ALICE)))).one()
+    assert identity.active is False
+
+
+async def test_without_a_token_telegram_is_off(db_url: str, sessions, core, caplog) -> None:  # noqa: ANN001
+    settings = Settings(_env_file=None, database_url=db_url, telegram_bot_token="")
+    runtime = Runtime(settings=settings, db=create_engine(db_url), sessions=sessions, core=core)
+    with caplog.at_level(logging.INFO, logger="bot.channels.telegram"):
+        app = await create_app(runtime, channels=[telegram.setup])
+    assert "Telegram is off" in caplog.text
+    assert telegram.TELEGRAM_KEY not in app
+    assert all(r.resource is None or r.resource.canonical != "/telegram" for r in app.router.routes())
+    await runtime.db.dispose()
