@@ -1,0 +1,152 @@
+"""``volunteer-bot calendar YEAR`` and ``volunteer-bot observance …``: the reminder calendar."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated
+
+import typer
+from sqlmodel import select
+
+from bot.config import Settings
+
+observance_app = typer.Typer(help="Observance days (reminder calendar): load defaults, add, edit, switch off.",
+                             no_args_is_help=True)
+
+WEEKDAYS = "一二三四五六日"
+LUNAR_MONTHS = ["正", "二", "三", "四", "五", "六", "七", "八", "九", "十", "冬", "腊"]
+LUNAR_DAYS = ["初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
+              "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
+              "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        typer.echo(f"配置错误 / configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def describe_rule(rule: str, month: int, day: int | None, weekday: int | None, nth: int | None) -> str:
+    if rule == "lunar" and day is not None:
+        return f"农历{LUNAR_MONTHS[month - 1]}月{LUNAR_DAYS[day - 1]}"
+    if rule == "nth_weekday" and weekday is not None and nth is not None:
+        which = "最后一个" if nth == -1 else f"第{nth}个"
+        return f"{month}月{which}星期{WEEKDAYS[weekday]}"
+    return f"{month}月{day}日"
+
+
+def calendar_command(
+    year: Annotated[int, typer.Argument(help="e.g. 2026", min=1901, max=2099)],
+    show_all: Annotated[bool, typer.Option("--all", help="Include days that are switched off.")] = False,
+) -> None:
+    """Print the year's observance days with their dates (defaults are loaded on first use)."""
+    from bot.runtime import Runtime
+    from bot.scheduler import load_default_observances
+    from models.reminders import Observance
+    from services.calendar import year_calendar
+
+    async def main() -> None:
+        runtime = await Runtime.start(_settings())
+        try:
+            async with runtime.sessions() as session:
+                empty = (await session.exec(select(Observance.id).limit(1))).first() is None
+            if empty:
+                await load_default_observances(runtime)
+            async with runtime.sessions() as session:
+                entries = await year_calendar(session, year=year, include_inactive=show_all)
+        finally:
+            await runtime.close()
+        for entry in entries:
+            o = entry.observance
+            off = "" if o.active else "  [已关闭 off]"
+            rule = describe_rule(o.rule, o.month, o.day, o.weekday, o.nth)
+            typer.echo(f"{entry.day.isoformat()} 周{WEEKDAYS[entry.day.weekday()]}  {o.name}  ({rule}; {o.code}){off}")
+
+    asyncio.run(main())
+
+
+async def _edit(code: str, **changes: object) -> str:
+    from bot.runtime import Runtime
+    from models import utcnow
+    from models.reminders import Observance
+    from services.calendar import Rule, RuleError, date_in_year, validate
+
+    runtime = await Runtime.start(_settings())
+    try:
+        async with runtime.sessions() as session:
+            row = (await session.exec(select(Observance).where(Observance.code == code))).first()
+            creating = row is None
+            if row is None:
+                if "name" not in changes or "month" not in changes:
+                    raise typer.BadParameter(f"no observance {code!r}; to add one give --name and --month")
+                row = Observance(code=code, name=str(changes["name"]), month=int(changes["month"]))  # type: ignore[arg-type]
+            for key, value in changes.items():
+                if value is not None:
+                    setattr(row, key, value)
+            try:
+                validate(Rule(row.rule, row.month, row.day, row.weekday, row.nth))
+            except RuleError as exc:
+                raise typer.BadParameter(str(exc)) from exc
+            row.updated_at = utcnow()
+            session.add(row)
+            await session.commit()
+            upcoming = date_in_year(Rule.of(row), date.today().year)
+            return f"{'added' if creating else 'updated'} {row.code} {row.name} (this year: {upcoming})"
+    finally:
+        await runtime.close()
+
+
+@observance_app.command("load")
+def observance_load(
+    overwrite: Annotated[bool, typer.Option(help="Also reset days that exist (undoes edits).")] = False,
+) -> None:
+    """Load the default days (bot/data/observances.json); existing days are kept unless --overwrite."""
+    from bot.runtime import Runtime
+    from bot.scheduler import load_default_observances
+
+    async def main() -> tuple[int, int]:
+        runtime = await Runtime.start(_settings())
+        try:
+            return await load_default_observances(runtime, overwrite=overwrite)
+        finally:
+            await runtime.close()
+
+    added, updated = asyncio.run(main())
+    typer.echo(f"observances: {added} added, {updated} reset")
+
+
+@observance_app.command("set")
+def observance_set(
+    code: Annotated[str, typer.Argument(help="Stable key, e.g. arbor_day (new code → a new day).")],
+    name: Annotated[str | None, typer.Option()] = None,
+    rule: Annotated[str | None, typer.Option(help="solar, lunar or nth_weekday")] = None,
+    month: Annotated[int | None, typer.Option(min=1, max=12)] = None,
+    day: Annotated[int | None, typer.Option(min=1, max=31)] = None,
+    weekday: Annotated[int | None, typer.Option(min=0, max=6, help="0 = Monday … 6 = Sunday")] = None,
+    nth: Annotated[int | None, typer.Option(min=-1, max=5, help="1-5, or -1 for the last")] = None,
+    text: Annotated[str | None, typer.Option(help="Reminder text (简体).")] = None,
+    text_en: Annotated[str | None, typer.Option(help="Reminder text (English).")] = None,
+    categories: Annotated[str | None, typer.Option(help="Activity categories to suggest, comma-separated.")] = None,
+    days_before: Annotated[int | None, typer.Option(min=0, max=30)] = None,
+) -> None:
+    """Add a day or edit one (only the options given change)."""
+    if rule is not None and rule not in ("solar", "lunar", "nth_weekday"):
+        raise typer.BadParameter("rule must be solar, lunar or nth_weekday")
+    typer.echo(asyncio.run(_edit(code, name=name, rule=rule, month=month, day=day, weekday=weekday, nth=nth,
+                                 reminder_text=text, reminder_text_en=text_en, categories=categories,
+                                 days_before=days_before)))
+
+
+@observance_app.command("off")
+def observance_off(code: Annotated[str, typer.Argument()]) -> None:
+    """Switch a day off (no reminders)."""
+    typer.echo(asyncio.run(_edit(code, active=False)))
+
+
+@observance_app.command("on")
+def observance_on(code: Annotated[str, typer.Argument()]) -> None:
+    """Switch a day back on."""
+    typer.echo(asyncio.run(_edit(code, active=True)))

@@ -1,0 +1,308 @@
+"""The outbox drain loop: due ``delivery`` rows of one channel → that channel's ``ChannelSender``.
+
+Guarantees:
+- a row is handed to the sender at most once. Rows are claimed (status ``sending``, committed) in
+  small batches right before they are sent; claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+  and only one drainer per channel runs in a deployment (``bot.locks``). A row found still ``sending``
+  when the drainer starts belongs to a sender that died mid-send: its outcome is unknown, so it is
+  marked failed (not resent — a duplicate is worse than a gap, and the error says what happened).
+  Batches are sized to ~0.1 s of sending, so a crash leaves at most that many rows unknown.
+- the channel's rate (``rate_per_second``) and per-recipient spacing (``per_chat_interval``) are kept;
+  a ``retry`` with ``pause_all`` (Telegram 429) pauses every send of the channel; other retries back
+  off exponentially per row; ``blocked`` marks the identity inactive; ``failed`` never retries;
+  ``held`` rows wait for the user's next message.
+- quiet hours (default 21:30–08:00 local time): only urgent rows go out; the rest wait until morning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.sender import ChannelSender, OutboundMessage, SendResult
+from models import Delivery, Identity, utcnow
+from models.db import SessionFactory
+from services.reminders import run_core
+
+log = logging.getLogger(__name__)
+
+SENDING = "sending"
+UNKNOWN_OUTCOME = "outcome unknown: the sender stopped while sending; not resent to avoid a duplicate"
+SEND_TIMEOUT = 60.0
+
+
+def parse_hhmm(value: str) -> dtime:
+    hours, _, minutes = value.partition(":")
+    return dtime(int(hours), int(minutes or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: dtime
+    end: dtime
+    tz: ZoneInfo
+
+    @classmethod
+    def parse(cls, start: str, end: str, tz: str) -> QuietHours:
+        return cls(parse_hhmm(start), parse_hhmm(end), ZoneInfo(tz))
+
+    def active(self, now: datetime) -> bool:
+        local = now.astimezone(self.tz).time()
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # the window spans midnight
+
+
+@dataclass(slots=True)
+class DrainOptions:
+    quiet: QuietHours | None = None
+    claim_window: float = 0.1  # seconds of sending claimed per batch
+    max_batch: int = 200
+    idle_poll: float = 1.0  # how often an idle drainer looks for due rows
+    max_attempts: int = 8  # temporary failures before a row is given up (429 pauses do not count)
+    base_backoff: float = 5.0
+    max_backoff: float = 3600.0
+
+
+@dataclass(slots=True)
+class Claimed:
+    id: int
+    identity_id: int
+    external_id: str
+    text: str
+    choices: list[dict[str, str]]
+    attempts: int
+    last_inbound_at: datetime | None
+
+
+Result = tuple[Claimed, SendResult, bool]  # the row, what happened, whether the sender was called
+
+
+@dataclass(slots=True)
+class DrainStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    held: int = 0
+    blocked: int = 0
+    pauses: int = 0
+    recovered_unknown: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class OutboxDrainer:
+    def __init__(self, sessions: SessionFactory, sender: ChannelSender, *, options: DrainOptions | None = None,
+                 clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.sessions = sessions
+        self.sender = sender
+        self.channel = sender.channel
+        self.options = options or DrainOptions()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.stats = DrainStats()
+        self._paused_until = 0.0
+        self._next_slot = 0.0
+        self._next_for_chat: dict[str, float] = {}
+
+    # ---- pacing -----------------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return max(1, min(self.options.max_batch, int(self.sender.rate_per_second * self.options.claim_window)))
+
+    @property
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self.monotonic())
+
+    def _slot(self, external_id: str) -> float:
+        now = self.monotonic()
+        start = max(now, self._next_slot, self._next_for_chat.get(external_id, 0.0))
+        self._next_slot = start + 1.0 / self.sender.rate_per_second
+        if self.sender.per_chat_interval > 0:
+            self._next_for_chat[external_id] = start + self.sender.per_chat_interval
+            if len(self._next_for_chat) > 20_000:
+                self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > now}
+        return start
+
+    # ---- database steps ---------------------------------------------------------------------
+    async def recover_unknown(self) -> int:
+        """Rows left ``sending`` by a drainer that died: failed with an explanation (call under the lock)."""
+        async with self.sessions() as session:
+            table = Delivery.__table__
+            result = await run_core(session,
+                sa.update(table).where(table.c.channel == self.channel, table.c.status == SENDING)
+                .values(status="failed", last_error=UNKNOWN_OUTCOME, claimed_at=None)
+            )
+            await session.commit()
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.warning("%s outbox: %d row(s) were being sent when the last sender stopped; marked failed",
+                        self.channel, count)
+        self.stats.recovered_unknown += count
+        return count
+
+    async def _claim(self, session: AsyncSession, limit: int) -> list[Claimed]:
+        now = self.clock()
+        table = Delivery.__table__
+        due = [table.c.status == "pending", table.c.channel == self.channel, table.c.due_at <= now]
+        if self.options.quiet is not None and self.options.quiet.active(now):
+            due.append(table.c.urgent == sa.true())
+        ids = (sa.select(table.c.id).where(*due).order_by(table.c.due_at, table.c.id).limit(limit)
+               .with_for_update(skip_locked=True))
+        claimed = await run_core(session,
+            sa.update(table).where(table.c.id.in_(ids.scalar_subquery()))
+            .values(status=SENDING, claimed_at=now, attempts=table.c.attempts + 1)
+            .returning(table.c.id)
+        )
+        claimed_ids = [row[0] for row in claimed]
+        if not claimed_ids:
+            return []
+        rows = await run_core(session,
+            sa.select(col(Delivery.id), col(Delivery.identity_id), col(Identity.external_id), col(Delivery.text),
+                      col(Delivery.choices), col(Delivery.attempts), col(Identity.last_inbound_at))
+            .join(Identity, col(Identity.id) == col(Delivery.identity_id))
+            .where(col(Delivery.id).in_(claimed_ids))
+            .order_by(col(Delivery.due_at), col(Delivery.id))
+        )
+        return [Claimed(*row) for row in rows]
+
+    async def _record(self, session: AsyncSession, results: list[Result]) -> None:
+        now = self.clock()
+        table = Delivery.__table__
+        mine = [table.c.status == SENDING]
+        sent_ids = [row.id for row, result, _ in results if result.outcome == "sent"]
+        if sent_ids:
+            await run_core(session, sa.update(table).where(table.c.id.in_(sent_ids), *mine)
+                                  .values(status="sent", sent_at=now, last_error=None, claimed_at=None))
+            self.stats.sent += len(sent_ids)
+        for row, result, attempted in results:
+            outcome = result.outcome
+            self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+            error = (result.error or outcome)[:500]
+            values: dict[str, object]
+            if outcome == "sent":
+                continue
+            if outcome == "retry":
+                attempts = row.attempts
+                if result.pause_all or not attempted:
+                    attempts -= 1  # the channel was paused: not this row's failure
+                if attempts >= self.options.max_attempts:
+                    values = {"status": "failed", "last_error": f"gave up after {attempts} attempts: {error}"[:500]}
+                    self.stats.failed += 1
+                else:
+                    backoff = min(self.options.max_backoff, self.options.base_backoff * 2 ** max(attempts - 1, 0))
+                    delay = result.retry_after if result.pause_all else max(result.retry_after or 0.0, backoff)
+                    values = {"status": "pending", "attempts": attempts, "last_error": error,
+                              "due_at": now + timedelta(seconds=delay or 0.0)}
+                    self.stats.retried += 1
+            elif outcome == "held":
+                values = {"status": "held", "last_error": error}
+                self.stats.held += 1
+            elif outcome == "blocked":
+                values = {"status": "failed", "last_error": f"blocked: {error}"[:500]}
+                self.stats.blocked += 1
+                await run_core(session, sa.update(Identity.__table__).where(Identity.__table__.c.id == row.identity_id)
+                                      .values(active=False))
+                # the rest of this recipient's queue would only be refused again
+                await run_core(session,
+                    sa.update(table).where(table.c.identity_id == row.identity_id, table.c.status == "pending")
+                    .values(status="failed", last_error="recipient blocked the bot / unfollowed"))
+            else:
+                values = {"status": "failed", "last_error": error}
+                self.stats.failed += 1
+            await run_core(session, sa.update(table).where(table.c.id == row.id, *mine)
+                                  .values(claimed_at=None, **values))
+
+    # ---- sending ----------------------------------------------------------------------------
+    async def _send_one(self, row: Claimed, slot: float) -> Result:
+        wait = slot - self.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self.paused_for > 0:
+            return row, SendResult("retry", retry_after=self.paused_for, pause_all=True, error="channel paused"), False
+        message = OutboundMessage(
+            delivery_id=row.id, channel=self.channel, external_id=row.external_id, text=row.text,
+            choices=[{"label": str(c.get("label", "")), "value": str(c.get("value", ""))} for c in row.choices or []],
+            last_inbound_at_ts=row.last_inbound_at.timestamp() if row.last_inbound_at else None,
+        )
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                result = await self.sender.send(message)
+        except Exception as exc:  # a sender bug or a hung call must not stop the channel
+            log.exception("%s sender raised on delivery %s", self.channel, row.id)
+            result = SendResult("retry", error=f"{exc.__class__.__name__}: {exc}"[:500])
+        if result.outcome == "retry" and result.pause_all:
+            seconds = result.retry_after or 1.0
+            if self.monotonic() + seconds > self._paused_until:
+                self.stats.pauses += 1
+                log.warning("%s: pausing every send for %.1fs (%s)", self.channel, seconds, result.error)
+            self._paused_until = max(self._paused_until, self.monotonic() + seconds)
+        return row, result, True
+
+    async def _send_batch(self, rows: list[Claimed]) -> list[Result]:
+        slots = [self._slot(row.external_id) for row in rows]
+        return list(await asyncio.gather(*(self._send_one(row, slot) for row, slot in zip(rows, slots, strict=True))))
+
+    async def _step(self, previous: list[Result]
+                    ) -> tuple[list[Result], int]:
+        async with self.sessions() as session:
+            if previous:
+                await self._record(session, previous)
+            rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
+            await session.commit()
+        if not rows:
+            return [], 0
+        return await self._send_batch(rows), len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until ``stop`` is set; call ``recover_unknown`` first (under the channel lock)."""
+        previous: list[Result] = []
+        while not stop.is_set():
+            try:
+                previous, claimed = await self._step(previous)
+            except Exception:
+                # the database went away: results kept in ``previous`` are recorded on the next try
+                log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
+                await _wait(stop, 5.0)
+                continue
+            if not claimed:
+                await _wait(stop, self.paused_for or self.options.idle_poll)
+        if previous:
+            async with self.sessions() as session:
+                await self._record(session, previous)
+                await session.commit()
+
+    async def drain_until_idle(self, *, max_seconds: float = 60.0) -> DrainStats:
+        """Send until no row is due (tests, ``outbox drain --until-empty``); waits out pauses."""
+        deadline = self.monotonic() + max_seconds
+        previous: list[Result] = []
+        while self.monotonic() < deadline:
+            previous, claimed = await self._step(previous)
+            if claimed:
+                continue
+            if self.paused_for > 0:
+                await asyncio.sleep(self.paused_for)
+                continue
+            break
+        if previous:
+            async with self.sessions() as session:
+                await self._record(session, previous)
+                await session.commit()
+        return self.stats
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.01))

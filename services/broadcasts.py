@@ -1,0 +1,134 @@
+"""Coordinators' broadcasts: who a target reaches, queueing in one transaction, progress.
+
+An organization's volunteers are the registered people who signed up for one of its activities or
+have hours recorded on one; coordinators reach only those (admins pick any organization).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.sql import Select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Activity, Delivery, HourRecord, Identity, Organization, Person, Signup
+from models.reminders import TARGET_KINDS, Broadcast
+from services.reminders import queue_for_people, run_core, wants
+
+MAX_TEXT = 1000
+
+
+class BroadcastError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def org_volunteers(organization_id: int) -> Select:
+    """person_id of every registered volunteer of the organization who accepts broadcasts."""
+    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id) == organization_id)
+    signed_up = sa.select(col(Signup.person_id)).where(col(Signup.activity_id).in_(org_activities))
+    served = sa.select(col(HourRecord.person_id)).where(col(HourRecord.activity_id).in_(org_activities))
+    return sa.select(col(Person.id).label("person_id")).where(
+        col(Person.status) == "active",
+        col(Person.id).in_(signed_up.union(served)),
+        wants("broadcast", Person.id),
+    )
+
+
+async def target_people(session: AsyncSession, *, organization_id: int, kind: str, value: str) -> Select:
+    if kind not in TARGET_KINDS:
+        raise BroadcastError("bad_target")
+    people = org_volunteers(organization_id)
+    if kind == "skill":
+        # skills are stored comma-separated: match a whole code
+        people = people.where((sa.literal(",", sa.String) + col(Person.skills) + ",").contains(f",{value},"))
+    elif kind == "area":
+        if not value.strip():
+            raise BroadcastError("bad_target")
+        people = people.where(col(Person.area).contains(value.strip()))
+    elif kind == "activity":
+        activity = await session.get(Activity, int(value)) if value.isdigit() else None
+        if activity is None or activity.organization_id != organization_id:
+            raise BroadcastError("activity_not_in_org")
+        people = people.where(col(Person.id).in_(
+            sa.select(col(Signup.person_id)).where(col(Signup.activity_id) == activity.id,
+                                                   col(Signup.status) != "cancelled")))
+    return people
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    people: int  # volunteers reached (with at least one active identity)
+    messages: int  # outbox rows it will take (one per active identity)
+
+
+async def count_audience(session: AsyncSession, *, organization_id: int, kind: str, value: str) -> Audience:
+    people = (await target_people(session, organization_id=organization_id, kind=kind, value=value)).subquery()
+    joined = (sa.select(sa.func.count(sa.distinct(col(Identity.person_id))), sa.func.count())
+              .select_from(Identity).join(people, people.c.person_id == col(Identity.person_id))
+              .where(col(Identity.active) == sa.true()))
+    reached, messages = (await run_core(session, joined)).one()
+    return Audience(int(reached), int(messages))
+
+
+async def queue_broadcast(session: AsyncSession, *, author_id: int, organization_id: int, kind: str, value: str,
+                          text: str, now: datetime) -> Broadcast:
+    """The broadcast row and every outbox row, flushed together: the caller's commit makes them all visible."""
+    text = text.strip()
+    if not text:
+        raise BroadcastError("empty")
+    if len(text) > MAX_TEXT:
+        raise BroadcastError("too_long")
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise BroadcastError("no_org")
+    people = await target_people(session, organization_id=organization_id, kind=kind, value=value)
+    audience = await count_audience(session, organization_id=organization_id, kind=kind, value=value)
+    broadcast = Broadcast(author_id=author_id, organization_id=organization_id, target_kind=kind,
+                          target_value=value[:128], text=text, recipients=audience.people, created_at=now)
+    session.add(broadcast)
+    await session.flush()
+    assert broadcast.id is not None
+    choices = [("查看活动", "View activity", f"act:{value}")] if kind == "activity" else \
+        [("看看活动", "Browse activities", "acts:1")]
+    broadcast.queued = await queue_for_people(
+        session, people=people, zh=f"【{org.name}】{text}", en=f"[{org.name}] {text}", now=now,
+        source="broadcast", choices=choices, broadcast_id=broadcast.id,
+    )
+    session.add(broadcast)
+    await session.flush()
+    return broadcast
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    sent: int = 0
+    failed: int = 0
+    held: int = 0
+    pending: int = 0  # waiting or being sent right now
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.failed + self.held + self.pending
+
+
+async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
+    rows = await run_core(session,
+        sa.select(col(Delivery.status), sa.func.count()).where(col(Delivery.broadcast_id) == broadcast_id)
+        .group_by(col(Delivery.status))
+    )
+    counts = {status: int(n) for status, n in rows}
+    return Progress(sent=counts.get("sent", 0), failed=counts.get("failed", 0), held=counts.get("held", 0),
+                    pending=counts.get("pending", 0) + counts.get("sending", 0))
+
+
+async def recent_broadcasts(session: AsyncSession, *, organization_ids: list[int], limit: int = 5) -> list[Broadcast]:
+    rows = await session.exec(
+        select(Broadcast).where(col(Broadcast.organization_id).in_(organization_ids))
+        .order_by(col(Broadcast.id).desc()).limit(limit)
+    )
+    return list(rows)
