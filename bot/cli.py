@@ -11,6 +11,10 @@ from typing import Annotated
 
 import typer
 
+from bot.commands.calendar import calendar_command, observance_app
+from bot.commands.outbox import outbox_app
+from bot.commands.telegram import telegram_app
+from bot.commands.wechat import wechat_app
 from bot.config import Settings
 
 app = typer.Typer(help="志愿助手 — volunteer assistant", no_args_is_help=True, add_completion=False)
@@ -20,6 +24,11 @@ org_app = typer.Typer(help="Organizations (center → station → team).", no_ar
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(org_app, name="org")
+app.add_typer(telegram_app, name="telegram")
+app.add_typer(wechat_app, name="wechat")
+app.command("calendar")(calendar_command)
+app.add_typer(observance_app, name="observance")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _settings() -> Settings:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: str = ""  # empty → plaintext mode
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_template_id: str = ""
+    # where showqrcode pictures are served (tests point it at the fake API)
+    wechat_mp_base: str = "https://mp.weixin.qq.com"
 
     # ---- Telegram (empty token → channel off) ----
     telegram_bot_token: str = ""

@@ -9,8 +9,10 @@ import signal
 from aiohttp import web
 
 from bot.app import ChannelSetup, create_app
-from bot.config import Settings
+from bot.channels import telegram, wechat
+from bot.config import DEV_ENCRYPTION_KEY, Settings
 from bot.runtime import Runtime
+from bot.scheduler import setup as background_setup
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +21,15 @@ def channel_setups(settings: Settings) -> list[ChannelSetup]:
     """Each channel module offers ``setup(app, runtime)``; it decides from settings whether it is on."""
     setups: list[ChannelSetup] = []
     # channel adapters register here (WeChat, Telegram) and background services (scheduler, sender)
+    setups.append(telegram.setup)
+    setups.append(wechat.setup)
+    setups.append(background_setup)  # reminder scheduler + outbox drainers (one holder per deployment)
     return setups
 
 
 async def run_server(settings: Settings, *, host: str, port: int) -> None:
+    if settings.id_encryption_key == DEV_ENCRYPTION_KEY:
+        log.warning("ID_ENCRYPTION_KEY is the development default: set your own before storing real ID numbers")
     runtime = await Runtime.start(settings)
     app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)

@@ -16,7 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers import activities, hours, identity_link, menu, registration
+from handlers import (
+    activities,
+    announce,
+    broadcasts,
+    hours,
+    identity_link,
+    menu,
+    registration,
+    reminders,
+    requests,
+)
 from handlers.context import CoreOptions
 from handlers.i18n import normalize_language
 from handlers.messages import Choice, Inbound, Reply
@@ -47,15 +57,26 @@ TEXT_COMMANDS: dict[str, str] = {
     "/record_hours": "rec", "记录时长": "rec", "登记时长": "rec", "record hours": "rec",
     "/withdraw": "withdraw", "注销": "withdraw", "退出志愿者": "withdraw",
     "/link": "link", "绑定": "link", "绑定账号": "link", "link": "link",
+    # residents' requests, offers and pairings (handlers/requests.py)
+    "我要求助": "req", "求助": "req", "/request": "req", "request help": "req", "ask for help": "req",
+    "我的求助": "myreq", "我的求助怎么样了": "myreq", "求助进度": "myreq", "my requests": "myreq", "/requests": "myreq",
+    "接单": "take", "accept": "take", "不接": "decline", "decline": "decline",
+    "我的接单": "tasks", "my tasks": "tasks", "开始服务": "svcstart", "服务完成": "svcdone", "完成服务": "svcdone",
+    "确认完成": "rate", "评价": "rate", "confirm": "rate", "取消求助": "cancelreq", "cancel request": "cancelreq",
+    "待审核求助": "reqs", "审核求助": "reqs", "review requests": "reqs", "结对帮扶": "pair", "结对": "pair",
+    "记录看望": "visit", "看望记录": "visit", "收费": "fee", "要钱": "fee", "收钱": "fee", "可以收费吗": "fee",
 }
 
 # typed commands that take one word after them ("绑定 123456")
-ARG_COMMANDS = frozenset({"link"})
+ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
+TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS)
+
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
 
 def default_routers() -> list[FeatureRouter]:
-    return [menu.router, registration.router, activities.router, hours.router, identity_link.router]
+    return [menu.router, registration.router, activities.router, hours.router, identity_link.router, announce.router, requests.router,
+            reminders.router, broadcasts.router]
 
 
 class Engine:

@@ -1,12 +1,16 @@
-"""Help, welcome, small talk, and the entry to residents' requests."""
+"""Help, welcome and small talk (residents' requests live in handlers/requests.py)."""
 
 from __future__ import annotations
 
-from handlers.nlu import CATEGORY_LABELS, classify_category
+import re
+
 from handlers.turn import FeatureRouter, Turn
 from services.people import is_admin, managed_organizations
 
 router = FeatureRouter("menu")
+# English words must stand alone: "this" is no greeting
+THANKS = re.compile(r"谢谢|謝謝|感谢|感謝|多谢|\bthanks?\b|\bthank you\b")
+GREETING = re.compile(r"你好|您好|在吗|在嗎|早上好|\b(hello|hi|hey)\b")
 
 
 async def main_choices(turn: Turn) -> list:
@@ -57,28 +61,11 @@ async def welcome(turn: Turn, _arg: str) -> None:
 @router.command("smalltalk")
 async def smalltalk(turn: Turn, text: str) -> None:
     lowered = text.lower()
-    if any(word in lowered for word in ("谢谢", "謝謝", "感谢", "thank")):
+    if THANKS.search(lowered):
         turn.say("不客气！有需要随时找我。", "You're welcome! I'm here whenever you need me.")
         return
-    if any(word in lowered for word in ("你好", "您好", "hello", "hi", "在吗")):
+    if GREETING.search(lowered):
         turn.say("你好！我是志愿助手。", "Hello! I'm the volunteer assistant.")
     else:
         turn.say("我还不太明白你的意思。", "I'm not sure what you mean.")
     await help_(turn, "")
-
-
-@router.command("req")
-async def request_entry(turn: Turn, text: str) -> None:
-    """Residents' requests get their full lifecycle in the service-request feature; here we
-    acknowledge the need with its category so nobody's message goes unanswered."""
-    if not text:
-        turn.say("请用一句话描述你需要的帮助，例如「家里老人一个人住，想请人陪他聊天」。",
-                 "Please describe the help you need in one sentence, e.g. \"my grandmother lives alone "
-                 "and would like someone to visit her\".")
-        return
-    category = classify_category(text)
-    label = CATEGORY_LABELS[category]
-    turn.say(
-        f"收到你的求助（类别：{label['zh-Hans']}）。社区志愿服务站会尽快联系你。",
-        f"We received your request (category: {label['en']}). The community volunteer station will contact you soon.",
-    )

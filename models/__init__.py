@@ -173,6 +173,9 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # added by migration 0004 (reminders): the broadcast a row belongs to; when a sender took it
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
+    claimed_at: datetime | None = None
 
 
 # Feature tables live in their own modules and are imported here so that SQLModel.metadata
@@ -195,3 +198,6 @@ __all__ = [
     "utcnow",
 ]
 
+import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
+import models.requests  # noqa: E402,F401  (service requests, offers, pairings)
+import models.wechat  # noqa: E402,F401  (WeChat access token, reply pages, template reports)

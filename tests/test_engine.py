@@ -132,3 +132,29 @@ async def test_replies_follow_the_language_the_user_writes(core: Engine) -> None
     # the language sticks for later messages, numbers included
     await core.handle(msg("help", user="e2"))
     assert "full legal name" in (await core.handle(msg("1", user="e2")))[-1].text
+
+
+async def test_old_dedupe_keys_are_pruned_and_recent_ones_kept(core: Engine, sessions, clock) -> None:
+    from services.maintenance import prune_dedupe_keys
+
+    await core.handle(msg("帮助", message_id="old"))
+    clock.advance(days=8)
+    await core.handle(msg("帮助", message_id="new"))
+    async with sessions() as session:
+        assert await prune_dedupe_keys(session, now=clock.now) == 1
+        await session.commit()
+        keys = [row.message_key for row in await session.exec(select(InboundSeen))]
+    assert keys == ["new"]
+
+
+def test_traditional_texts_use_standard_forms() -> None:
+    from handlers.i18n import localize
+
+    assert localize("zh-Hant", "请回复数字，成为志愿者", "x") == "請回覆數字，成為志願者"
+    assert localize("en", "请回复", "Reply") == "Reply" and localize(None, "请回复", "Reply") == "请回复"
+
+
+async def test_small_talk_greets_only_real_greetings(core: Engine) -> None:
+    assert "Hello!" in (await core.handle(msg("hi there", user="g1")))[0].text
+    assert "not sure" in (await core.handle(msg("this is a test", user="g2")))[0].text
+    assert "不客气" in (await core.handle(msg("谢谢你们!", user="g3")))[0].text
