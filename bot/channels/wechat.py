@@ -203,8 +203,11 @@ class ReplyPageStore:
         """The pages after the one just sent; none → forget what an earlier long reply left."""
         async with self.sessions() as session:
             if not pages:
-                await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
-                await session.commit()
+                # most replies fit one page: look before deleting, so they cost no write (SQLite's
+                # single write lock is the bottleneck under load)
+                if await session.get(WeChatReplyPages, openid) is not None:
+                    await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
+                    await session.commit()
                 return
             row = await session.get(WeChatReplyPages, openid)
             if row is None:
