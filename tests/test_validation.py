@@ -82,3 +82,10 @@ def test_cipher_round_trip_is_randomised_and_keyed() -> None:
 def test_masks() -> None:
     assert mask_id_number("11010519491231002X") == "1101**********002X"
     assert mask_phone("13800138000") == "138****8000"
+
+
+def test_width_normalisation_keeps_chinese_punctuation() -> None:
+    from handlers.validation import normalize_width
+
+    assert normalize_width("我奶奶一个人住，想请人陪她聊天！") == "我奶奶一个人住，想请人陪她聊天！"
+    assert normalize_width("＋８６　１３８ＡＢｃ") == "+86 138ABc"
