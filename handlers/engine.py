@@ -68,6 +68,9 @@ TEXT_COMMANDS: dict[str, str] = {
     "记录看望": "visit", "看望记录": "visit", "收费": "fee", "要钱": "fee", "收钱": "fee", "可以收费吗": "fee",
 }
 
+# money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it
+MONEY_WORDS = re.compile(r"收费|收钱|要钱|给钱|付钱|付费|红包|报酬|酬劳|多少钱|\b(charge[sd]?|pay|paid|money|fees?|tips?)\b")
+
 # typed commands that take one word after them ("绑定 123456")
 ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
 TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS)
@@ -253,6 +256,9 @@ class Engine:
                 return
             turn.end_flow()
         self._follow_language(turn, text)
+        if MONEY_WORDS.search(simplified):  # 条例 Art 21: volunteers may not take money; say so at once
+            await self._run_command(turn, "fee", text)
+            return
         result = classify(text)
         if result.intent == "request_service":
             await self._run_command(turn, "req", text)

@@ -158,3 +158,15 @@ async def test_small_talk_greets_only_real_greetings(core: Engine) -> None:
     assert "Hello!" in (await core.handle(msg("hi there", user="g1")))[0].text
     assert "not sure" in (await core.handle(msg("this is a test", user="g2")))[0].text
     assert "不客气" in (await core.handle(msg("谢谢你们!", user="g3")))[0].text
+
+
+async def test_money_in_free_text_gets_the_no_charging_rule(console) -> None:
+    from tests.helpers import register
+
+    volunteer = console("vm")
+    await register(volunteer, "钱多多", serial=44)
+    assert "第二十一条" in await volunteer.send("居民非要给我红包，我能收吗")
+    resident = console("rm")
+    assert "无偿" in await resident.send("上门修电视的志愿者问我要钱")
+    assert "Volunteer service is free" in await console("em").send("does the volunteer charge money?")
+    assert "第二十一条" not in await console("ok").send("我想报名参加植树活动")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
@@ -263,8 +262,6 @@ def _drain_process(db_url: str, api_base: str, lock_file: Path, *, until_empty: 
 
 async def test_sigkill_mid_broadcast_then_restart_every_recipient_gets_exactly_one(
         db_url: str, sessions, tmp_path: Path) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("one real-process crash test is enough (SQLite); PostgreSQL claiming is covered above")
     org_id, activity = await org_with_activity(sessions, start=datetime.now(UTC) + timedelta(days=5))
     people = await add_volunteers(sessions, 25, activity_id=activity.id)
     async with sessions() as session:
