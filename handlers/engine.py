@@ -24,6 +24,7 @@ from handlers import (
     hours,
     identity_link,
     menu,
+    observances,
     registration,
     reminders,
     requests,
@@ -73,14 +74,15 @@ MONEY_WORDS = re.compile(r"收费|收钱|要钱|给钱|付钱|付费|红包|报�
 
 # typed commands that take one word after them ("绑定 123456")
 ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
-TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS)
+TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS
+                     | observances.OBSERVANCE_TEXT_COMMANDS)
 
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router]
+            reminders.router, broadcasts.router, observances.router]
 
 
 class Engine:
