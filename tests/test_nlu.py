@@ -294,3 +294,34 @@ def test_speed() -> None:
             classify(text)
     per_message = (time.perf_counter() - start) / (rounds * len(texts))
     assert per_message < 0.002  # generous bound for slow CI; typically ~0.1 ms
+
+
+# Written after the lexicons, without looking at them: a second check on generalisation.
+FRESH_CASES = [
+    ("我爸中风了，出院后需要有人帮忙做康复训练", "request_service", "disability"),
+    ("楼上的独居大爷好几天没下楼了，能不能派人去看看", "request_service", "elderly"),
+    ("家里水龙头一直滴水，关不紧", "request_service", "repair"),
+    ("我腿骨折了，能帮我去超市买点米和油吗", "request_service", "errands"),
+    ("房东不退押金怎么办", "request_service", "legal"),
+    ("老伴走了以后我整夜睡不着，想找人说说话", "request_service", "counseling"),
+    ("I need someone to pick up my prescription from the pharmacy", "request_service", "errands"),
+    ("家裡的冰箱壞了，不製冷", "request_service", "repair"),
+    ("我媽媽有失智症，需要有人陪伴", "request_service", "elderly"),
+    ("盲人朋友想学用智能手机，有人能教吗", "request_service", "disability"),
+    ("帮我退掉周日的植树活动", "activities", None),
+    ("离三星还差多少小时", "hours", None),
+    ("I want to become a volunteer", "register", None),
+    ("怎么使用这个公众号", "help", None),
+    ("辛苦了", "other", None),
+]
+
+
+@pytest.mark.parametrize(("text", "intent", "category"), FRESH_CASES)
+def test_fresh_messages(text: str, intent: str, category: str | None) -> None:
+    result = classify(text)
+    assert (result.intent, result.category) == (intent, category)
+
+
+@pytest.mark.parametrize("text", ["我会修电脑，想帮社区的老人", "我是大学生，暑假想去社区做志愿者"])
+def test_a_volunteer_offering_help_is_not_a_request(text: str) -> None:
+    assert classify(text).intent in ("register", "activities")
