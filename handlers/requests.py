@@ -237,9 +237,9 @@ async def ask_next(turn: Turn) -> None:
         turn.ask(FLOW, "community", "请问在哪个社区（或小区、街道）？", "Which community (or estate / street) is it in?",
                  choices)
     elif not d.get("address_enc"):
-        turn.ask(FLOW, "address", "请告诉我详细地址（楼号、单元、门牌）。地址加密保存，只有接单的志愿者和社区能看到。",
+        turn.ask(FLOW, "address", "请告诉我详细地址（楼号、单元、门牌）。地址加密保存，只有接单的志愿者能看到。",
                  "Please give the full address (building, unit, door). It is stored encrypted and shown only to the "
-                 "volunteer who takes the request and the community station.")
+                 "volunteer who takes the request.")
     elif not d.get("preferred_time"):
         turn.ask(FLOW, "time", "希望什么时间？（如「明天下午」「每周六上午」，也可以回复「都可以」）",
                  "When would suit you? (e.g. \"tomorrow afternoon\", \"Saturday mornings\", or \"any time\")",
@@ -429,12 +429,14 @@ def _public_lines(turn: Turn, request: ServiceRequest) -> list[str]:
     ]
 
 
-async def _detail_lines(turn: Turn, request: ServiceRequest, *, full_phone: bool) -> list[str]:
+async def _detail_lines(turn: Turn, request: ServiceRequest, *, private: bool) -> list[str]:
+    """``private``: the address and full phone — for the resident and the assigned volunteer only."""
     lines = _public_lines(turn, request)
-    address = turn.cipher.decrypt(request.address_enc) if request.address_enc else "-"
+    address = turn.t("（仅接单志愿者可见）", "(shown to the assigned volunteer only)")
     phone = request.phone_masked or "-"
-    if full_phone and request.phone_enc:
-        phone = turn.cipher.decrypt(request.phone_enc)
+    if private:
+        address = turn.cipher.decrypt(request.address_enc) if request.address_enc else "-"
+        phone = turn.cipher.decrypt(request.phone_enc) if request.phone_enc else phone
     lines += [
         turn.t(f"需求：{request.description}", f"Need: {request.description}"),
         turn.t(f"地址：{address}", f"Address: {address}"),
@@ -468,19 +470,20 @@ async def view_request(turn: Turn, arg: str) -> None:
     manager = await service.can_manage(turn.session, request=request, person_id=me, admin=admin)
     choices: list[Choice] = []
     if me == request.resident_id:
-        lines = await _detail_lines(turn, request, full_phone=False)
+        lines = await _detail_lines(turn, request, private=True)
         if request.status in OPEN_STATUSES:
             choices.append(turn.choice("取消求助", "Cancel request", f"cancelreq:{request.id}"))
         if request.status == "done":
             choices.append(turn.choice("确认并评价", "Confirm and rate", f"rate:{request.id}"))
     elif me == request.assignee_id:
-        lines = await _detail_lines(turn, request, full_phone=True)
+        lines = await _detail_lines(turn, request, private=True)
         if request.status == "assigned":
             choices.append(turn.choice("开始服务", "Start", f"svcstart:{request.id}"))
         if request.status in ("assigned", "in_progress"):
             choices.append(turn.choice("服务完成", "Mark done", f"svcdone:{request.id}"))
     elif manager:
-        lines = await _detail_lines(turn, request, full_phone=True)
+        # coordinators review without the address (PIPL: only the assignee needs to go there)
+        lines = await _detail_lines(turn, request, private=False)
         if request.status == "pending_review":
             choices += [turn.choice("通过", "Approve", f"approve:{request.id}"),
                         turn.choice("驳回", "Reject", f"reject:{request.id}"),
@@ -567,7 +570,7 @@ async def take(turn: Turn, arg: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    lines = await _detail_lines(turn, request, full_phone=True)
+    lines = await _detail_lines(turn, request, private=True)
     turn.say("接单成功！请尽快联系居民确认时间。\n" + "\n".join(lines)
              + "\n提醒：志愿服务是无偿的，不得向居民收取或变相收取任何费用（《志愿服务条例》第二十一条）。",
              "It's yours! Please contact the resident soon to agree a time.\n" + "\n".join(lines)

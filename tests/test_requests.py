@@ -59,8 +59,9 @@ async def _approve(coord) -> str:
     queue = await coord.send("待审核求助")
     assert "新的居民求助待审核" in queue and "#1" in queue
     detail = await coord.send("1")
-    # the station's coordinator sees the details to review them
-    assert ADDRESS in detail and PHONE in detail and CONTACT in detail
+    # the station's coordinator reviews the need; the address and full phone are for the assignee only
+    assert CONTACT in detail and "139****5678" in detail and "仅接单志愿者可见" in detail
+    assert ADDRESS not in detail and PHONE not in detail
     return await coord.send("通过")
 
 
