@@ -21,7 +21,7 @@ from handlers.validation import (
 from models import Activity, ActivityBase, Organization, Signup
 from services import activities as service
 from services.hours import HoursError, activity_length_hours, record_activity_hours
-from services.people import PermissionDenied, is_admin, managed_organizations, require_manager
+from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("activities")
 FLOW = "newact"
@@ -41,17 +41,14 @@ def category_label(turn: Turn, code: str) -> str:
     return label["en"] if turn.lang == "en" else turn.t(label["zh-Hans"], label["en"])
 
 
-async def _is_admin(turn: Turn) -> bool:
-    return await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
-
 
 async def _managed(turn: Turn) -> list[Organization]:
-    return await managed_organizations(turn.session, person_id=turn.person.id, admin=await _is_admin(turn))
+    return await managed_organizations(turn.session, person_id=turn.person.id, admin=await turn.admin())
 
 
 async def _can_manage(turn: Turn, activity: Activity) -> bool:
     try:
-        await require_manager(turn.session, person_id=turn.person.id, admin=await _is_admin(turn),
+        await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
                               organization_id=activity.organization_id)
     except PermissionDenied:
         return False
@@ -407,7 +404,7 @@ async def on_confirm(turn: Turn, text: str) -> None:
     d = turn.data
     # the role is checked again at the moment of writing, not only when the dialog began
     try:
-        await require_manager(turn.session, person_id=turn.person.id, admin=await _is_admin(turn),
+        await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
                               organization_id=d["organization_id"])
     except PermissionDenied:
         turn.end_flow()

@@ -12,7 +12,7 @@ from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from models import Activity
 from services import activities as service
-from services.people import PermissionDenied, is_admin, managed_organizations, require_manager
+from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("announce")
 
@@ -24,7 +24,7 @@ def _deny(turn: Turn) -> None:
 
 @router.command("announce")
 async def announce(turn: Turn, arg: str) -> None:
-    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    admin = await turn.admin()
     arg = arg.strip()
     if not arg:
         await _announceable(turn, admin)

@@ -8,7 +8,7 @@ from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
 from services import broadcasts as service
-from services.people import PermissionDenied, is_admin, managed_organizations, require_manager
+from services.people import PermissionDenied, managed_organizations, require_manager
 from services.registration import SKILLS, skill_label
 
 router = FeatureRouter("broadcasts")
@@ -33,7 +33,7 @@ ERRORS = {
 
 
 async def _orgs(turn: Turn) -> list[Organization]:
-    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    admin = await turn.admin()
     return await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
 
 
@@ -177,7 +177,7 @@ async def on_confirm(turn: Turn, text: str) -> None:
         await _show_count(turn)
         return
     d = turn.data
-    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    admin = await turn.admin()
     try:  # the role is checked again at the moment of sending
         await require_manager(turn.session, person_id=turn.person.id, admin=admin, organization_id=d["org_id"])
         broadcast = await service.queue_broadcast(turn.session, author_id=turn.person.id, organization_id=d["org_id"],

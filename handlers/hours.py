@@ -18,7 +18,7 @@ from services.hours import (
     hours_summary,
     record_activity_hours,
 )
-from services.people import PermissionDenied, is_admin, managed_organizations, require_manager
+from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("hours")
 FLOW = "rec"
@@ -55,9 +55,6 @@ async def my_hours(turn: Turn, _arg: str) -> None:
     turn.say("\n".join(lines_zh), "\n".join(lines_en), [turn.choice("看看活动", "Browse activities", "acts:1")])
 
 
-async def _admin(turn: Turn) -> bool:
-    return await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
-
 
 def _deny(turn: Turn) -> None:
     turn.say("抱歉，只有该组织的协调员或管理员可以记录时长。",
@@ -69,7 +66,7 @@ async def record_menu(turn: Turn, arg: str) -> None:
     if arg.isdigit():
         await _activity_menu(turn, int(arg))
         return
-    orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=await _admin(turn))
+    orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=await turn.admin())
     if not orgs:
         _deny(turn)
         return
@@ -95,7 +92,7 @@ async def _activity_menu(turn: Turn, activity_id: int) -> None:
         turn.say("找不到这个活动。", "That activity does not exist.")
         return
     try:
-        await require_manager(turn.session, person_id=turn.person.id, admin=await _admin(turn),
+        await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
                               organization_id=activity.organization_id)
     except PermissionDenied:
         _deny(turn)

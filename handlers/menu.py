@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from handlers.turn import FeatureRouter, Turn
-from services.people import is_admin, managed_organizations
+from services.people import managed_organizations
 
 router = FeatureRouter("menu")
 # English words must stand alone: "this" is no greeting
@@ -23,7 +23,7 @@ async def main_choices(turn: Turn) -> list:
         choices.insert(0, turn.choice("我的资料", "My profile", "profile"))
     else:
         choices.insert(0, turn.choice("志愿者注册", "Register as volunteer", "reg"))
-    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    admin = await turn.admin()
     if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
         choices += [
             turn.choice("发布活动", "New activity", "newact"),

@@ -10,7 +10,7 @@ from handlers.validation import normalize_width
 from models import utcnow
 from models.reminders import Observance
 from services.calendar import Rule, RuleError, date_in_year, validate, year_calendar
-from services.people import is_admin, managed_organizations
+from services.people import managed_organizations
 
 router = FeatureRouter("observances")
 FLOW = "obs"
@@ -65,7 +65,7 @@ def describe(turn: Turn, observance: Observance) -> str:
 
 
 async def _allowed(turn: Turn) -> bool:
-    admin = await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
+    admin = await turn.admin()
     if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
         return True
     turn.say("抱歉，只有协调员或管理员可以管理节日提醒。", "Sorry, only coordinators or admins can manage the calendar.")

@@ -21,7 +21,7 @@ from handlers.validation import InvalidInput, normalize_width, parse_hours, pars
 from models import Person
 from models.requests import OPEN_STATUSES, REQUEST_STATUSES, ServiceRequest
 from services import requests as service
-from services.people import is_admin, managed_organizations
+from services.people import managed_organizations
 
 router = FeatureRouter("requests")
 FLOW = "req"
@@ -82,9 +82,6 @@ def _id(arg: str) -> int | None:
     arg = normalize_width(arg).strip().lstrip("#")
     return int(arg) if arg.isdigit() else None
 
-
-async def _admin(turn: Turn) -> bool:
-    return await is_admin(turn.session, person_id=turn.person.id, bootstrap=turn.admin_bootstrap)
 
 
 def _contact_name(turn: Turn) -> str:
@@ -466,7 +463,7 @@ async def view_request(turn: Turn, arg: str) -> None:
         _err(turn, service.RequestError("not_found"))
         return
     me = turn.person.id
-    admin = await _admin(turn)
+    admin = await turn.admin()
     manager = await service.can_manage(turn.session, request=request, person_id=me, admin=admin)
     choices: list[Choice] = []
     if me == request.resident_id:
@@ -752,7 +749,7 @@ async def _managed_request(turn: Turn, arg: str) -> ServiceRequest | None:
     request_id = _id(arg)
     request = await turn.session.get(ServiceRequest, request_id) if request_id else None
     if request is None or not await service.can_manage(turn.session, request=request, person_id=turn.person.id,
-                                                       admin=await _admin(turn)):
+                                                       admin=await turn.admin()):
         turn.say("找不到这条求助，或你不是该社区的协调员。", "Request not found, or you do not coordinate its station.")
         return None
     return request
@@ -760,7 +757,7 @@ async def _managed_request(turn: Turn, arg: str) -> ServiceRequest | None:
 
 @router.command("reqs")
 async def review_list(turn: Turn, _arg: str) -> None:
-    admin = await _admin(turn)
+    admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=False)
     if not admin and not orgs:
         turn.say("只有社区协调员可以审核求助。", "Only community coordinators review requests.")
@@ -976,7 +973,7 @@ async def on_visit(turn: Turn, text: str) -> None:
 
 @router.command("pair")
 async def pair_entry(turn: Turn, _arg: str) -> None:
-    admin = await _admin(turn)
+    admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
     if not orgs:
         turn.say("只有社区协调员可以安排结对帮扶。", "Only community coordinators arrange pairings.")

@@ -14,6 +14,7 @@ from handlers.i18n import localize
 from handlers.messages import Choice, Inbound, Reply
 from handlers.privacy import FieldCipher
 from models import DialogState, Identity, Person
+from services.people import is_admin
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Turn:
     def typed(self) -> bool:
         """True when the user typed (a number or words) rather than pressed a button."""
         return self.inbound.payload is None
+
+    async def admin(self) -> bool:
+        """An admin by role, or by the ADMINS setting (bootstrap)."""
+        return await is_admin(self.session, person_id=self.person.id, bootstrap=self.admin_bootstrap)
 
     # ---- language -------------------------------------------------------------------------
     def t(self, zh: str, en: str) -> str:

@@ -216,3 +216,30 @@ async def test_request_and_housekeeping_jobs_run_their_services(sessions, clock)
     assert await jobs.requests() == 0
     async with sessions() as session:
         assert list(await session.exec(select(InboundSeen))) == []
+
+
+async def test_regression_shutdown_cancelled_a_job_mid_query(sessions) -> None:
+    """serve's shutdown used to cancel a running reminder job inside a database call (APScheduler's
+    asyncio executor cancels on shutdown), logging CancelledError and hanging the exit for seconds.
+    Jobs are now tracked and shutdown waits for them."""
+    import asyncio
+
+    class Runtime:  # the attributes ReminderJobs reads
+        class settings:  # noqa: N801
+            timezone = "Asia/Shanghai"
+
+    runtime = Runtime()
+    runtime.sessions = sessions  # type: ignore[attr-defined]
+    jobs = ReminderJobs(runtime)  # type: ignore[arg-type]
+    finished: list[bool] = []
+
+    async def slow_work(session) -> int:  # noqa: ANN001
+        await asyncio.sleep(0.2)
+        finished.append(True)
+        return 1
+
+    task = asyncio.create_task(jobs._run("slow job", slow_work))
+    await asyncio.sleep(0.05)
+    assert jobs.running  # the job is seen as running
+    await jobs.wait_idle()
+    assert finished == [True] and task.done() and not task.cancelled() and not jobs.running
