@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime import Runtime
+from services.ledger import ledger_csv, ledger_rows, verify_export
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 ChannelSetup = Callable[[web.Application, Runtime], Awaitable[None]]
@@ -23,10 +24,25 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
+async def ledger_csv_download(request: web.Request) -> web.Response:
+    """GET /ledger.csv?token=…: the signed link a coordinator got from 导出台账 (24 h, masked data)."""
+    runtime = request.app[RUNTIME_KEY]
+    grant = verify_export(request.query.get("token", ""), secret=runtime.settings.id_encryption_key,
+                          now=runtime.core.clock())
+    if grant is None:
+        return web.Response(status=403, text="链接无效或已过期 / link invalid or expired\n")
+    async with runtime.sessions() as session:
+        rows = await ledger_rows(session, organization_ids=grant.organization_ids, start=grant.start, end=grant.end)
+    name = f"ledger-{grant.start}-{grant.end}.csv"
+    return web.Response(body=ledger_csv(rows), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = None) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ledger.csv", ledger_csv_download)
     for setup in channels or []:
         await setup(app, runtime)
     return app

@@ -21,9 +21,11 @@ app = typer.Typer(help="志愿助手 — volunteer assistant", no_args_is_help=T
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 admin_app = typer.Typer(help="Roles: admins and coordinators.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations (center → station → team).", no_args_is_help=True)
+ledger_app = typer.Typer(help="The hours ledger (台账).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(org_app, name="org")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(wechat_app, name="wechat")
 app.command("calendar")(calendar_command)
@@ -222,6 +224,51 @@ def org_add(
             await runtime.close()
 
     asyncio.run(main())
+
+
+@ledger_app.command("export")
+def ledger_export(
+    org: Annotated[list[str], typer.Option(help="Organization name (repeat for several).")],
+    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: 1 January).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: today).")] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: standard output).")] = None,
+) -> None:
+    """Export approved hours of organizations' activities as CSV (ID numbers and phones masked)."""
+    from datetime import date
+
+    from sqlmodel import col, select
+
+    from bot.runtime import Runtime
+    from models import Organization
+    from services.ledger import ledger_csv, ledger_rows
+
+    try:
+        first = date.fromisoformat(start) if start else date(date.today().year, 1, 1)
+        last = date.fromisoformat(end) if end else date.today()
+    except ValueError:
+        _fail("dates look like 2026-03-05")
+        return
+
+    async def main() -> bytes:
+        runtime = await Runtime.start(_settings())
+        try:
+            async with runtime.sessions() as session:
+                found = list(await session.exec(select(Organization).where(col(Organization.name).in_(org))))
+                missing = set(org) - {o.name for o in found}
+                if missing:
+                    _fail(f"no organization named {', '.join(sorted(missing))}")
+                rows = await ledger_rows(session, organization_ids=[o.id for o in found if o.id], start=first,
+                                         end=last)
+                return ledger_csv(rows)
+        finally:
+            await runtime.close()
+
+    data = asyncio.run(main())
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        out.write_bytes(data)
+        typer.echo(f"wrote {out}")
 
 
 def main() -> None:

@@ -76,4 +76,5 @@ class Settings(BaseSettings):
             admins=frozenset(self.admins),
             timezone=self.timezone,
             page_size=self.page_size,
+            public_base_url=self.public_base_url.rstrip("/"),
         )

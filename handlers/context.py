@@ -11,3 +11,4 @@ class CoreOptions:
     admins: frozenset[str] = field(default_factory=frozenset)  # "channel:external_id"
     timezone: str = "Asia/Shanghai"
     page_size: int = 5
+    public_base_url: str = ""  # where this server is reachable (download links); empty → no links

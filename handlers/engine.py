@@ -23,6 +23,7 @@ from handlers import (
     broadcasts,
     hours,
     identity_link,
+    ledger,
     menu,
     observances,
     registration,
@@ -75,14 +76,14 @@ MONEY_WORDS = re.compile(r"收费|收钱|要钱|给钱|付钱|付费|红包|报�
 # typed commands that take one word after them ("绑定 123456")
 ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
 TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS
-                     | observances.OBSERVANCE_TEXT_COMMANDS)
+                     | observances.OBSERVANCE_TEXT_COMMANDS | ledger.LEDGER_TEXT_COMMANDS)
 
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router, observances.router]
+            reminders.router, broadcasts.router, observances.router, ledger.router]
 
 
 class Engine:

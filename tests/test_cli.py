@@ -107,3 +107,15 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=15)
     assert proc.returncode == 0
+
+
+def test_ledger_export_writes_csv_and_refuses_unknown_organizations(tmp_path: Path) -> None:
+    run(["org", "add", "望京街道"], cwd=tmp_path)
+    out = tmp_path / "ledger.csv"
+    assert "wrote" in run(["ledger", "export", "--org", "望京街道", "--out", str(out)], cwd=tmp_path).stdout
+    text = out.read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff日期,姓名") and "合计" in text
+    result = run(["ledger", "export", "--org", "不存在"], cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "不存在" in result.stderr
+    result = run(["ledger", "export", "--org", "望京街道", "--from", "2026/1/1"], cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "2026-03-05" in result.stderr
