@@ -9,11 +9,13 @@ import hmac
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Organization, Person
+from models.requests import Pairing, ServiceRequest, VisitLog
 
 LINK_TTL = timedelta(hours=24)
 HEADER = ("日期", "姓名", "身份证号（脱敏）", "手机号（脱敏）", "活动/服务", "组织", "时长（小时）", "记录人", "来源", "备注")
@@ -34,25 +36,41 @@ class LedgerRow:
 
 
 async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], start: date, end: date) -> list[LedgerRow]:
-    """Approved hours of the organizations' activities between two dates (inclusive). Personal data masked."""
+    """Approved hours between two dates (inclusive) that belong to the organizations: their activities,
+    the residents' requests their station handled, and their pairings' visits. Personal data masked."""
     recorder = Person.__table__.alias("recorder")
-    rows = await session.exec(
-        select(HourRecord, Person, Activity, Organization, recorder.c.name)
-        .join(Person, Person.id == HourRecord.person_id)
-        .join(Activity, Activity.id == HourRecord.activity_id)
-        .join(Organization, Organization.id == Activity.organization_id)
-        .outerjoin(recorder, recorder.c.id == HourRecord.recorded_by)
-        .where(col(Activity.organization_id).in_(organization_ids), HourRecord.approved == True,  # noqa: E712
-               HourRecord.served_on >= start, HourRecord.served_on <= end)
-        .order_by(HourRecord.served_on, Person.name, HourRecord.id)
-    )
-    return [
-        LedgerRow(served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
-                  phone_masked=person.phone_masked or "", what=activity.title, organization=org.name,
-                  hours=record.hours, recorder=recorder_name or ("签到签退" if record.source == "checkin" else ""),
-                  source=record.source, note=record.note)
-        for record, person, activity, org, recorder_name in rows
+
+    def owned_by(owner_org: Any, *joins: tuple[Any, Any]) -> Any:
+        query = (
+            select(HourRecord, Person, Organization, recorder.c.name, Activity.title)
+            .join(Person, Person.id == HourRecord.person_id)
+            .outerjoin(Activity, Activity.id == HourRecord.activity_id)
+        )
+        for target, onclause in joins:  # the owner's table must be joined before the organization
+            query = query.join(target, onclause)
+        return (
+            query.join(Organization, Organization.id == owner_org)
+            .outerjoin(recorder, recorder.c.id == HourRecord.recorded_by)
+            .where(col(owner_org).in_(organization_ids), HourRecord.approved == True,  # noqa: E712
+                   HourRecord.served_on >= start, HourRecord.served_on <= end)
+        )
+
+    queries = [
+        owned_by(Activity.organization_id),
+        owned_by(ServiceRequest.organization_id, (ServiceRequest, ServiceRequest.hour_record_id == HourRecord.id)),
+        owned_by(Pairing.organization_id, (VisitLog, VisitLog.hour_record_id == HourRecord.id),
+                 (Pairing, Pairing.id == VisitLog.pairing_id)),
     ]
+    found: dict[int, LedgerRow] = {}
+    for query in queries:
+        for record, person, org, recorder_name, title in await session.exec(query):
+            found[record.id] = LedgerRow(
+                served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
+                phone_masked=person.phone_masked or "", what=title or record.note, organization=org.name,
+                hours=record.hours, recorder=recorder_name or ("签到签退" if record.source == "checkin" else ""),
+                source=record.source, note=record.note)
+    ids = sorted(found, key=lambda i: (found[i].served_on, found[i].name, i))
+    return [found[i] for i in ids]
 
 
 def ledger_csv(rows: list[LedgerRow]) -> bytes:

@@ -72,3 +72,39 @@ async def test_volunteers_cannot_export_and_no_link_without_public_url(core, con
     coord = console("coord")
     await coord.send("导出台账")
     assert "PUBLIC_BASE_URL" in await coord.send("1")
+
+
+async def test_ledger_includes_request_and_pairing_hours_of_the_station(sessions, clock) -> None:
+    from datetime import date
+
+    from models import HourRecord
+    from models.requests import Pairing, ServiceRequest, VisitLog
+    from services.ledger import ledger_rows
+    from services.people import get_or_create_identity
+
+    org = await make_coordinator(sessions, channel="console", user="coord", org="花家地社区")
+    other = await make_coordinator(sessions, channel="console", user="c2", org="酒仙桥街道")
+    async with sessions() as session:
+        _, volunteer = await get_or_create_identity(session, channel="console", external_id="v", now=clock.now)
+        volunteer.name = "韩梅梅"
+        _, resident = await get_or_create_identity(session, channel="console", external_id="r", now=clock.now)
+        served = date(2026, 2, 20)
+        by_request = HourRecord(person_id=volunteer.id, hours=2, served_on=served, source="request",
+                                note="居民求助 #1 助老服务")
+        by_visit = HourRecord(person_id=volunteer.id, hours=1, served_on=served, source="pairing",
+                              note="结对帮扶看望 王奶奶：血压正常")
+        elsewhere = HourRecord(person_id=volunteer.id, hours=5, served_on=served, source="request", note="别处")
+        session.add_all([volunteer, by_request, by_visit, elsewhere])
+        await session.flush()
+        session.add(ServiceRequest(resident_id=resident.id, organization_id=org, hour_record_id=by_request.id))
+        session.add(ServiceRequest(resident_id=resident.id, organization_id=other, hour_record_id=elsewhere.id))
+        pairing = Pairing(organization_id=org, volunteer_id=volunteer.id, resident_name="王奶奶")
+        session.add(pairing)
+        await session.flush()
+        session.add(VisitLog(pairing_id=pairing.id, volunteer_id=volunteer.id, visited_on=served, hours=1,
+                             note="血压正常", hour_record_id=by_visit.id))
+        await session.commit()
+        rows = await ledger_rows(session, organization_ids=[org], start=date(2026, 1, 1), end=date(2026, 3, 1))
+    assert sorted((r.source, r.hours, r.organization) for r in rows) == [
+        ("pairing", 1, "花家地社区"), ("request", 2, "花家地社区")]
+    assert {r.what for r in rows} == {"居民求助 #1 助老服务", "结对帮扶看望 王奶奶：血压正常"}
