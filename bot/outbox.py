@@ -1,12 +1,12 @@
 """The outbox drain loop: due ``delivery`` rows of one channel → that channel's ``ChannelSender``.
 
 Guarantees:
-- a row is handed to the sender at most once. Rows are claimed (status ``sending``, committed) in
-  small batches right before they are sent; claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-  and only one drainer per channel runs in a deployment (``bot.locks``). A row found still ``sending``
-  when the drainer starts belongs to a sender that died mid-send: its outcome is unknown, so it is
-  marked failed (not resent — a duplicate is worse than a gap, and the error says what happened).
-  Batches are sized to ~0.1 s of sending, so a crash leaves at most that many rows unknown.
+- a row is handed to the sender at most once. Rows are claimed (status ``claimed``) in small batches
+  ahead of time, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and only one drainer per channel runs
+  in a deployment (``bot.locks``). Each row is marked ``sending`` (committed) at the moment it is
+  handed to the sender. After a crash, ``claimed`` rows go back to ``pending`` (they were never sent)
+  and a row still ``sending`` has an unknown outcome: it is marked failed, not resent (a duplicate is
+  worse than a gap, and the error says what happened). That is at most the rows of one ~20 ms window.
 - the channel's rate (``rate_per_second``) and per-recipient spacing (``per_chat_interval``) are kept;
   a ``retry`` with ``pause_all`` (Telegram 429) pauses every send of the channel; other retries back
   off exponentially per row; ``blocked`` marks the identity inactive; ``failed`` never retries;
@@ -37,9 +37,11 @@ from services.reminders import run_core
 
 log = logging.getLogger(__name__)
 
+CLAIMED = "claimed"
 SENDING = "sending"
 UNKNOWN_OUTCOME = "outcome unknown: the sender stopped while sending; not resent to avoid a duplicate"
 SEND_TIMEOUT = 60.0
+MARK_WINDOW = 0.02  # seconds of sends marked ``sending`` together: the most a crash leaves in doubt
 
 
 def parse_hhmm(value: str) -> dtime:
@@ -138,9 +140,14 @@ class OutboxDrainer:
 
     # ---- database steps ---------------------------------------------------------------------
     async def recover_unknown(self) -> int:
-        """Rows left ``sending`` by a drainer that died: failed with an explanation (call under the lock)."""
+        """After a drainer died (call under the lock): ``claimed`` rows were never handed to the sender
+        and go back to ``pending``; rows left ``sending`` are failed with an explanation."""
         async with self.sessions() as session:
             table = Delivery.__table__
+            await run_core(session,
+                sa.update(table).where(table.c.channel == self.channel, table.c.status == CLAIMED)
+                .values(status="pending", claimed_at=None, attempts=table.c.attempts - 1)
+            )
             result = await run_core(session,
                 sa.update(table).where(table.c.channel == self.channel, table.c.status == SENDING)
                 .values(status="failed", last_error=UNKNOWN_OUTCOME, claimed_at=None)
@@ -163,7 +170,7 @@ class OutboxDrainer:
                .with_for_update(skip_locked=True))
         claimed = await run_core(session,
             sa.update(table).where(table.c.id.in_(ids.scalar_subquery()))
-            .values(status=SENDING, claimed_at=now, attempts=table.c.attempts + 1)
+            .values(status=CLAIMED, claimed_at=now, attempts=table.c.attempts + 1)
             .returning(table.c.id)
         )
         claimed_ids = [row[0] for row in claimed]
@@ -181,7 +188,7 @@ class OutboxDrainer:
     async def _record(self, session: AsyncSession, results: list[Result]) -> None:
         now = self.clock()
         table = Delivery.__table__
-        mine = [table.c.status == SENDING]
+        mine = [table.c.status.in_((CLAIMED, SENDING))]
         sent_ids = [row.id for row, result, _ in results if result.outcome == "sent"]
         if sent_ids:
             await run_core(session, sa.update(table).where(table.c.id.in_(sent_ids), *mine)
@@ -226,12 +233,14 @@ class OutboxDrainer:
                                   .values(claimed_at=None, **values))
 
     # ---- sending ----------------------------------------------------------------------------
-    async def _send_one(self, row: Claimed, slot: float) -> Result:
+    async def _send_one(self, row: Claimed, slot: float, marked: set[int]) -> Result:
         wait = slot - self.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         if self.paused_for > 0:
             return row, SendResult("retry", retry_after=self.paused_for, pause_all=True, error="channel paused"), False
+        if row.id not in marked:
+            return row, SendResult("retry", error="row was taken back before sending"), False
         message = OutboundMessage(
             delivery_id=row.id, channel=self.channel, external_id=row.external_id, text=row.text,
             choices=[{"label": str(c.get("label", "")), "value": str(c.get("value", ""))} for c in row.choices or []],
@@ -251,58 +260,96 @@ class OutboxDrainer:
             self._paused_until = max(self._paused_until, self.monotonic() + seconds)
         return row, result, True
 
-    async def _send_batch(self, rows: list[Claimed]) -> list[Result]:
-        slots = [self._slot(row.external_id) for row in rows]
-        return list(await asyncio.gather(*(self._send_one(row, slot) for row, slot in zip(rows, slots, strict=True))))
-
-    async def _step(self, previous: list[Result]
-                    ) -> tuple[list[Result], int]:
+    async def _mark_sending(self, ids: list[int]) -> set[int]:
+        """Committed just before the platform calls: after a crash these rows are known to be in doubt."""
         async with self.sessions() as session:
-            if previous:
-                await self._record(session, previous)
-            rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
+            table = Delivery.__table__
+            result = await run_core(session, sa.update(table).where(table.c.id.in_(ids), table.c.status == CLAIMED)
+                                    .values(status=SENDING).returning(table.c.id))
+            marked = {row[0] for row in result}
             await session.commit()
-        if not rows:
-            return [], 0
-        return await self._send_batch(rows), len(rows)
+        return marked
+
+    async def _send_batch(self, rows: list[Claimed]) -> list[Result]:
+        """Rows go out at their slots; each ~20 ms window of them is marked ``sending`` in one write
+        right before its first slot (one write per row would cap the rate at the database's commit rate)."""
+        slotted = [(row, self._slot(row.external_id)) for row in rows]
+        windows: list[list[tuple[Claimed, float]]] = []
+        for row, slot in slotted:
+            if windows and slot - windows[-1][0][1] < MARK_WINDOW:
+                windows[-1].append((row, slot))
+            else:
+                windows.append([(row, slot)])
+        tasks: list[asyncio.Task[Result]] = []
+        for window in windows:
+            wait = window[0][1] - self.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            marked = set() if self.paused_for > 0 else await self._mark_sending([row.id for row, _ in window])
+            tasks += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
+        return list(await asyncio.gather(*tasks))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set; call ``recover_unknown`` first (under the channel lock)."""
-        previous: list[Result] = []
-        while not stop.is_set():
-            try:
-                previous, claimed = await self._step(previous)
-            except Exception:
-                # the database went away: results kept in ``previous`` are recorded on the next try
-                log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
-                await _wait(stop, 5.0)
-                continue
-            if not claimed:
-                await _wait(stop, self.paused_for or self.options.idle_poll)
-        if previous:
-            async with self.sessions() as session:
-                await self._record(session, previous)
-                await session.commit()
+        await self._drain(stop, until_idle=False)
 
     async def drain_until_idle(self, *, max_seconds: float = 60.0) -> DrainStats:
         """Send until no row is due (tests, ``outbox drain --until-empty``); waits out pauses."""
-        deadline = self.monotonic() + max_seconds
-        previous: list[Result] = []
-        while self.monotonic() < deadline:
-            previous, claimed = await self._step(previous)
-            if claimed:
-                continue
-            if self.paused_for > 0:
-                await asyncio.sleep(self.paused_for)
-                continue
-            break
-        if previous:
-            async with self.sessions() as session:
-                await self._record(session, previous)
-                await session.commit()
+        await self._drain(None, until_idle=True, max_seconds=max_seconds)
         return self.stats
 
+    async def _drain(self, stop: asyncio.Event | None, *, until_idle: bool, max_seconds: float | None = None) -> None:
+        """Claim (and record) the next batch while the current one is being sent, so that database
+        round trips do not eat into the channel's rate. Only rows actually handed to the sender are
+        ``sending``; the rest of a claimed batch goes back to ``pending`` after a crash."""
+        deadline = None if max_seconds is None else self.monotonic() + max_seconds
+        unrecorded: list[Result] = []
+        in_flight: asyncio.Task[list[Result]] | None = None
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+        def stopping() -> bool:
+            return (stop is not None and stop.is_set()) or (deadline is not None and self.monotonic() >= deadline)
+
+        try:
+            while not stopping():
+                try:
+                    async with self.sessions() as session:
+                        if unrecorded:
+                            await self._record(session, unrecorded)
+                        rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
+                        await session.commit()
+                    unrecorded = []
+                except Exception:
+                    if until_idle:
+                        raise
+                    # the database went away: results kept in ``unrecorded`` are recorded on the next try
+                    log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
+                    await _wait(stop, 5.0)
+                    continue
+                if in_flight is not None:
+                    unrecorded += await in_flight
+                    in_flight = None
+                if rows:
+                    in_flight = asyncio.create_task(self._send_batch(rows))
+                elif unrecorded:
+                    continue  # record them before looking again
+                elif self.paused_for > 0:
+                    await _wait(stop, self.paused_for)
+                elif until_idle:
+                    break
+                else:
+                    await _wait(stop, self.options.idle_poll)
+        finally:
+            if in_flight is not None:
+                unrecorded += await in_flight
+            if unrecorded:
+                async with self.sessions() as session:
+                    await self._record(session, unrecorded)
+                    await session.commit()
+
+
+async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
+    if stop is None:
+        await asyncio.sleep(max(seconds, 0.01))
+        return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.01))

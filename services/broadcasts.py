@@ -123,7 +123,7 @@ async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
     )
     counts = {status: int(n) for status, n in rows}
     return Progress(sent=counts.get("sent", 0), failed=counts.get("failed", 0), held=counts.get("held", 0),
-                    pending=counts.get("pending", 0) + counts.get("sending", 0))
+                    pending=counts.get("pending", 0) + counts.get("claimed", 0) + counts.get("sending", 0))
 
 
 async def recent_broadcasts(session: AsyncSession, *, organization_ids: list[int], limit: int = 5) -> list[Broadcast]:

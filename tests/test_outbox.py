@@ -194,15 +194,17 @@ async def test_quiet_hours_hold_non_urgent_rows_until_morning(sessions) -> None:
 
 
 async def test_rows_left_sending_by_a_dead_sender_are_not_resent(sessions) -> None:
+    """Rows a dead drainer had claimed but not handed over are sent; the one in doubt is not."""
     people = await add_volunteers(sessions, 3)
     await queue_notices(sessions, people)
     async with sessions() as session:
-        row = (await session.exec(select(Delivery).order_by(Delivery.id))).first()
-        assert row is not None
+        rows = list(await session.exec(select(Delivery).order_by(Delivery.id)))
+        row, claimed = rows[0], rows[1]
         row.status, row.attempts, row.claimed_at = "sending", 1, datetime.now(UTC)
-        session.add(row)
+        claimed.status, claimed.attempts, claimed.claimed_at = "claimed", 1, datetime.now(UTC)
+        session.add_all([row, claimed])
         await session.commit()
-        stuck_id = row.id
+        stuck_id, claimed_id = row.id, claimed.id
     async with LoopbackPlatform() as platform:
         sender = LoopbackSender(platform.url)
         drainer = OutboxDrainer(sessions, sender)
@@ -210,6 +212,7 @@ async def test_rows_left_sending_by_a_dead_sender_are_not_resent(sessions) -> No
         await drainer.drain_until_idle()
         await sender.close()
     assert stuck_id not in {delivery_id for delivery_id, _, _ in platform.calls}
+    assert claimed_id in {delivery_id for delivery_id, _, _ in platform.calls}
     assert len(platform.calls) == 2
     async with sessions() as session:
         stuck = await session.get(Delivery, stuck_id)
