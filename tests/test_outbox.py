@@ -163,7 +163,9 @@ async def test_rate_and_per_recipient_spacing_are_kept(sessions) -> None:
         await sender.close()
     times = sorted(at for _, _, at in platform.calls)
     assert len(times) == 6
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 1 / 20 - 0.01
+    # no send before its slot: the i-th arrives at least i/rate after the first (delays from a busy
+    # machine only push sends later, so this holds where pairwise gaps would jitter)
+    assert all(at - times[0] >= i / 20 - 0.015 for i, at in enumerate(times))
     to_1000 = [at for _, to, at in platform.calls if to == "1000"]
     assert to_1000[1] - to_1000[0] >= 0.5 - 0.01
 
