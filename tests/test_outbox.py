@@ -167,7 +167,6 @@ async def test_rate_and_per_recipient_spacing_are_kept(sessions) -> None:
     # no send before its slot: the i-th arrives at least i/rate after the drain began (a busy machine
     # only pushes sends later, so this holds where gaps between neighbours would jitter)
     assert all(at - started >= i / 20 for i, at in enumerate(times))
-    assert times[-1] - started >= 5 / 20
     to_1000 = [at for _, to, at in platform.calls if to == "1000"]
     assert to_1000[1] - to_1000[0] >= 0.5 - 0.01
 

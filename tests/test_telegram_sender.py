@@ -101,7 +101,7 @@ async def test_direct_callers_are_paced_per_chat(api: FakeTelegramAPI) -> None:
     gaps = [b - a for a, b in zip(to_42, to_42[1:], strict=False)]
     assert all(gap >= 0.25 for gap in gaps), gaps
     other = next(c.at for c in api.calls_to("sendMessage") if c.params["chat_id"] == 43)
-    assert other - to_42[-1] < 0.25  # another chat does not wait for 42's interval
+    assert other - to_42[-1] < 0.3  # another chat does not wait out 42's interval
 
 
 async def test_from_settings_is_off_without_token_and_declares_rates() -> None:
