@@ -273,9 +273,13 @@ async def on_confirm(turn: Turn, text: str) -> None:
             turn.say("资料已更新。", "Your profile has been updated.",
                      [turn.choice("我的资料", "My profile", "profile")])
             return
-        turn.say(f"注册成功！欢迎你，{turn.person.name}。发送「活动」看看近期的志愿活动吧。",
-                 f"You're registered, {turn.person.name}! Send \"activities\" to see what's coming up.",
-                 [turn.choice("看看活动", "Browse activities", "acts:1"), turn.choice("我的资料", "My profile", "profile")])
+        turn.say(f"注册成功！欢迎你，{turn.person.name}。发送「活动」看看近期的志愿活动吧。\n"
+                 "我会在节日和你报名的活动前提醒你；不想收到可以发送「提醒设置」随时关闭。",
+                 f"You're registered, {turn.person.name}! Send \"activities\" to see what's coming up.\n"
+                 "I'll remind you of observance days and your activities; send \"reminder settings\" to turn "
+                 "them off at any time.",
+                 [turn.choice("看看活动", "Browse activities", "acts:1"), turn.choice("提醒设置", "Reminders", "remind"),
+                  turn.choice("我的资料", "My profile", "profile")])
         return
     if text == "a:no":
         turn.end_flow()

@@ -168,7 +168,7 @@ async def test_rate_and_per_recipient_spacing_are_kept(sessions) -> None:
     # only pushes sends later, so this holds where gaps between neighbours would jitter)
     assert all(at - started >= i / 20 for i, at in enumerate(times))
     to_1000 = [at for _, to, at in platform.calls if to == "1000"]
-    assert to_1000[1] - to_1000[0] >= 0.5 - 0.01
+    assert to_1000[1] - started >= 0.5  # the second message to one chat waits for the per-chat interval
 
 
 async def test_quiet_hours_hold_non_urgent_rows_until_morning(sessions) -> None:
