@@ -96,3 +96,44 @@ async def test_role_revoked_mid_dialog_is_checked_again_at_publish(console, sess
         await revoke_role(session, person_id=person.id, role="coordinator", organization_id=org_id)
         await session.commit()
     assert DENIED in await channel.send("1")
+
+
+# Actions any coordinator (of any organization) or admin may start; each then works on the
+# organizations the person manages (the services' own tests cover the organization boundary).
+COORDINATOR_ACTIONS = {
+    "群发": ("只有协调员或管理员可以群发通知", "通知"),
+    "节日管理": ("只有协调员或管理员可以管理节日提醒", "节日"),
+    "导出台账": ("只有协调员或管理员可以导出台账", "导出哪段时间"),
+    "待审核求助": ("只有社区协调员可以审核求助", "求助"),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", sorted(COORDINATOR_ACTIONS))
+async def test_coordinator_actions(console, sessions, clock, role: str, action: str) -> None:
+    channel, _ = await _setup(console, sessions, clock, role)
+    denied, allowed = COORDINATOR_ACTIONS[action]
+    reply = await channel.send(action)
+    if role == "volunteer":
+        assert denied in reply
+    else:
+        assert denied not in reply and allowed in reply
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_announce_an_activity_into_a_group(console, sessions, clock, role: str) -> None:
+    channel, activity = await _setup(console, sessions, clock, role)
+    reply = await channel.send(f"/announce {activity.id}")
+    # the announcement carries the join button; others are refused without seeing it
+    assert (f"join:{activity.id}" in str(await _last_choices(sessions, role))) is (role in ALLOWED), reply
+
+
+async def _last_choices(sessions, role: str) -> list:  # noqa: ANN001
+    from models import DialogState, Identity
+
+    user = {"volunteer": "vol", "coordinator_here": "owner", "coordinator_elsewhere": "other", "admin": "adm",
+            "bootstrap_admin": "root"}[role]
+    async with sessions() as session:
+        identity = (await session.exec(select(Identity).where(Identity.external_id == user))).one()
+        state = await session.get(DialogState, identity.id)
+        return state.choices if state else []
