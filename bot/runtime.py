@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,4 +79,3 @@ class Runtime:
 
     async def close(self) -> None:
         await self.db.dispose()
-        await asyncio.sleep(0)

@@ -432,11 +432,7 @@ async def start_payload(turn: Turn, arg: str) -> None:
     elif kind in ("checkin", "checkout") and value:
         await check(turn, kind, value)
     else:
-        await turn_help(turn)
-
-
-async def turn_help(turn: Turn) -> None:
-    await help_(turn, "")
+        await help_(turn, "")
 
 
 @router.command("checkin")

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers import (
@@ -250,7 +249,7 @@ class Engine:
             if not command.startswith("/"):
                 self._follow_language(turn, text)
         if value is not None:
-            await self._run_value(turn, value, text)
+            await self._run_value(turn, value)
             return
         if turn.state.flow and turn.state.step:
             step = self.steps.get((turn.state.flow, turn.state.step))
@@ -294,7 +293,7 @@ class Engine:
                 return choice["value"]
         return None
 
-    async def _run_value(self, turn: Turn, value: str, text: str) -> None:
+    async def _run_value(self, turn: Turn, value: str) -> None:
         name, _, arg = value.partition(":")
         if name == "a":  # an answer to the current dialog step
             step = self.steps.get((turn.state.flow or "", turn.state.step or ""))
@@ -329,20 +328,13 @@ class Engine:
         if event == "subscribe":
             await self._run_command(turn, "welcome")
             if inbound.payload:
-                await self._run_value(turn, inbound.payload, "")
+                await self._run_value(turn, inbound.payload)
             return
         if event in ("scan", "menu") and inbound.payload:
-            await self._run_value(turn, inbound.payload, "")
+            await self._run_value(turn, inbound.payload)
             return
         # unknown events are acknowledged silently: never crash on what a platform adds later
         log.info("ignored event %s from %s", event, inbound.channel)
 
 
-async def pending_dialogs(engine: Engine) -> int:
-    """Number of open dialogs (used by tests and health output)."""
-    async with engine.sessions() as session:
-        rows = await session.exec(select(DialogState).where(DialogState.flow != None))  # noqa: E711
-        return len(list(rows))
-
-
-__all__ = ["Choice", "Engine", "Inbound", "Reply", "pending_dialogs"]
+__all__ = ["Choice", "Engine", "Inbound", "Reply"]

@@ -43,7 +43,7 @@ async def my_hours(turn: Turn, _arg: str) -> None:
         lines_en.append("Recent records:")
         for record, title, recorder in summary.recent:
             what = title or record.note or turn.t("志愿服务", "Volunteer service")
-            who = recorder or turn.t("签到签退", "check-in") if record.source == "checkin" else recorder or "-"
+            who = recorder or (turn.t("签到签退", "check-in") if record.source == "checkin" else "-")
             lines_zh.append(f"· {record.served_on:%Y-%m-%d} {what} {record.hours:g} 小时（记录人：{who}）")
             lines_en.append(f"· {record.served_on:%Y-%m-%d} {what} {record.hours:g} h (recorded by {who})")
     elif turn.person.status != "active":

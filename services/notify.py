@@ -8,7 +8,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.i18n import localize
-from models import Delivery, Identity
+from models import Delivery
+from services.people import active_identities
 
 # Channels with no push sender: their notices wait for the user's next message.
 INLINE_ONLY_CHANNELS = frozenset({"console"})
@@ -26,11 +27,8 @@ async def notify_person(
     urgent: bool = False,
 ) -> list[Delivery]:
     """One outbox row per active identity of the person, each in that identity's language."""
-    identities = await session.exec(
-        select(Identity).where(Identity.person_id == person_id, Identity.active == True)  # noqa: E712
-    )
     rows = []
-    for identity in identities:
+    for identity in await active_identities(session, person_id=person_id):
         lang = identity.language
         row = Delivery(
             identity_id=identity.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.messages import Reply
 
 
-def render_text(reply: Reply, *, numbered_hint: bool = True) -> str:
+def render_text(reply: Reply) -> str:
     """Choices become numbered lines the user answers with a number; links follow as label: url."""
     lines = [reply.text]
     if reply.choices:
