@@ -31,8 +31,10 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.sender import ChannelSender, OutboundMessage, SendResult
+from common.i18n import from_json, render
 from models import Delivery, Identity, utcnow
 from models.db import SessionFactory
+from services.notify import notice_choices
 from services.reminders import run_core
 
 log = logging.getLogger(__name__)
@@ -178,12 +180,18 @@ class OutboxDrainer:
             return []
         rows = await run_core(session,
             sa.select(col(Delivery.id), col(Delivery.identity_id), col(Identity.external_id), col(Delivery.text),
-                      col(Delivery.choices), col(Delivery.attempts), col(Identity.last_inbound_at))
+                      col(Delivery.choices), col(Delivery.attempts), col(Identity.last_inbound_at),
+                      col(Delivery.message), col(Identity.language))
             .join(Identity, col(Identity.id) == col(Delivery.identity_id))
             .where(col(Delivery.id).in_(claimed_ids))
             .order_by(col(Delivery.due_at), col(Delivery.id))
         )
-        return [Claimed(*row) for row in rows]
+        # a notice stored as a message id is rendered now, in the recipient's current language
+        return [Claimed(row_id, identity_id, external_id,
+                        render(from_json(message), language) if message is not None else text,
+                        notice_choices(choices or [], language), attempts, last_inbound_at)
+                for row_id, identity_id, external_id, text, choices, attempts, last_inbound_at, message, language
+                in rows]
 
     async def _record(self, session: AsyncSession, results: list[Result]) -> None:
         now = self.clock()

@@ -7,6 +7,7 @@ whose value is ``join:<id>``: whoever presses it joins through the ordinary join
 
 from __future__ import annotations
 
+from common.i18n import _
 from handlers.activities import category_label
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
@@ -18,8 +19,7 @@ router = FeatureRouter("announce")
 
 
 def _deny(turn: Turn) -> None:
-    turn.say("抱歉，只有该组织的协调员或管理员可以发布活动公告。",
-             "Sorry, only a coordinator of this organization or an admin can announce its activities.")
+    turn.say(_("抱歉，只有该组织的协调员或管理员可以发布活动公告。"))
 
 
 @router.command("announce")
@@ -31,7 +31,7 @@ async def announce(turn: Turn, arg: str) -> None:
         return
     activity = await turn.session.get(Activity, int(arg)) if arg.isdigit() else None
     if activity is None:
-        turn.say("找不到这个活动。用法：/announce 活动编号", "That activity does not exist. Usage: /announce <activity id>")
+        turn.say(_("找不到这个活动。用法：/announce 活动编号"))
         return
     try:
         await require_manager(turn.session, person_id=turn.person.id, admin=admin,
@@ -40,19 +40,15 @@ async def announce(turn: Turn, arg: str) -> None:
         _deny(turn)
         return
     if activity.status != "open" or activity.start_at <= turn.now:
-        turn.say("这个活动已经开始或关闭，不能再招募了。", "That activity has started or is closed; it cannot be announced.")
+        turn.say(_("这个活动已经开始或关闭，不能再招募了。"))
         return
     confirmed = await service.count_confirmed(turn.session, activity_id=activity.id)
     left = max(0, activity.capacity - confirmed)
     when = turn.fmt_span(activity.start_at, activity.end_at)
     description = f"\n{activity.description}" if activity.description else ""
     turn.say(
-        f"📣 志愿活动招募\n【{activity.title}】\n类别：{category_label(turn, activity.category)}\n时间：{when}\n"
-        f"地点：{activity.place}\n剩余名额：{left}/{activity.capacity}{description}\n点击下方「报名」参加。",
-        f"📣 Volunteers wanted\n[{activity.title}]\nCategory: {category_label(turn, activity.category)}\n"
-        f"When: {when}\nWhere: {activity.place}\nPlaces left: {left}/{activity.capacity}{description}\n"
-        "Press \"Join\" below to take part.",
-        [turn.choice("报名", "Join", f"join:{activity.id}")],
+        _("📣 志愿活动招募\n【{title}】\n类别：{value}\n时间：{when}\n地点：{place}\n剩余名额：{left}/{capacity}{description}\n点击下方「报名」参加。", title=activity.title, value=category_label(turn, activity.category), when=when, place=activity.place, left=left, capacity=activity.capacity, description=description),
+        [turn.choice(_("报名"), f"join:{activity.id}")],
     )
 
 
@@ -61,11 +57,11 @@ async def _announceable(turn: Turn, admin: bool) -> None:
     if not organizations:
         _deny(turn)
         return
-    rows, _ = await service.list_upcoming(turn.session, now=turn.now, offset=0, limit=turn.options.page_size,
+    rows, _total = await service.list_upcoming(turn.session, now=turn.now, offset=0, limit=turn.options.page_size,
                                           organization_ids=[o.id for o in organizations if o.id is not None])
     rows = [a for a in rows if a.start_at > turn.now]
     if not rows:
-        turn.say("你负责的组织近期没有可以招募的活动。", "Your organizations have no upcoming activities to announce.")
+        turn.say(_("你负责的组织近期没有可以招募的活动。"))
         return
-    turn.say("要发布哪个活动的招募公告？", "Which activity should I announce?",
+    turn.say(_("要发布哪个活动的招募公告？"),
              [Choice(label=a.title[:30], value=f"announce:{a.id}") for a in rows])

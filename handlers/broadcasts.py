@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from common.i18n import _
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
@@ -38,7 +39,7 @@ async def _orgs(turn: Turn) -> list[Organization]:
 
 
 def _deny(turn: Turn) -> None:
-    turn.say("抱歉，只有协调员或管理员可以群发通知。", "Sorry, only coordinators and admins can send broadcasts.")
+    turn.say(_("抱歉，只有协调员或管理员可以群发通知。"))
 
 
 @router.command("bc", "broadcast")
@@ -52,13 +53,12 @@ async def start_broadcast(turn: Turn, _arg: str) -> None:
         turn.set_data(org_id=orgs[0].id)
         _ask_text(turn, orgs[0].name)
         return
-    turn.ask(FLOW, "org", "给哪个组织的志愿者发通知？", "Which organization's volunteers?",
+    turn.ask(FLOW, "org", _("给哪个组织的志愿者发通知？"),
              [Choice(label=o.name, value=f"a:{o.id}") for o in orgs[:20]])
 
 
 def _ask_text(turn: Turn, org_name: str) -> None:
-    turn.ask(FLOW, "text", f"群发通知（{org_name}）。请输入通知内容，例如「3.12 植树节 需要 20 名志愿者，上午 9 点集合」：",
-             f"Broadcast ({org_name}). Type the message, e.g. \"Arbor Day on 3.12: we need 20 volunteers, 9 am\":")
+    turn.ask(FLOW, "text", _("群发通知（{org_name}）。请输入通知内容，例如「3.12 植树节 需要 20 名志愿者，上午 9 点集合」：", org_name=org_name))
 
 
 @router.step(FLOW, "org")
@@ -66,7 +66,7 @@ async def on_org(turn: Turn, text: str) -> None:
     value = text.removeprefix("a:")
     if not value.isdigit() or int(value) not in turn.data["org_ids"]:
         orgs = [await turn.session.get(Organization, i) for i in turn.data["org_ids"]]
-        turn.ask(FLOW, "org", "请回复数字选择组织：", "Reply with the number of the organization:",
+        turn.ask(FLOW, "org", _("请回复数字选择组织："),
                  [Choice(label=o.name, value=f"a:{o.id}") for o in orgs if o])
         return
     org = await turn.session.get(Organization, int(value))
@@ -82,11 +82,10 @@ def _target_choices(turn: Turn) -> list[Choice]:
 async def on_text(turn: Turn, text: str) -> None:
     body = text.strip()
     if len(body) < 2 or len(body) > service.MAX_TEXT:
-        turn.ask(FLOW, "text", f"通知内容需要 2–{service.MAX_TEXT} 个字，请重新输入：",
-                 f"The message needs 2–{service.MAX_TEXT} characters; please type it again:")
+        turn.ask(FLOW, "text", _("通知内容需要 2–{max_text} 个字，请重新输入：", max_text=service.MAX_TEXT))
         return
     turn.set_data(text=body)
-    turn.ask(FLOW, "target", "发给谁？", "Who should get it?", _target_choices(turn))
+    turn.ask(FLOW, "target", _("发给谁？"), _target_choices(turn))
 
 
 @router.step(FLOW, "target")
@@ -97,25 +96,25 @@ async def on_target(turn: Turn, text: str) -> None:
         await _show_count(turn)
     elif kind == "skill":
         turn.set_data(kind="skill")
-        turn.ask(FLOW, "value", "选择技能：", "Choose a skill:",
+        turn.ask(FLOW, "value", _("选择技能："),
                  [Choice(label=skill_label(s.code, turn.lang), value=f"a:{s.code}") for s in SKILLS])
     elif kind == "area":
         turn.set_data(kind="area")
-        turn.ask(FLOW, "value", "输入社区或地区名称（如「花家地」）：", "Type the community or area (e.g. 花家地):")
+        turn.ask(FLOW, "value", _("输入社区或地区名称（如「花家地」）："))
     elif kind == "activity":
         activities = list(await turn.session.exec(
             select(Activity).where(Activity.organization_id == turn.data["org_id"], Activity.status == "open",
                                    Activity.end_at > turn.days_ago(30))
             .order_by(col(Activity.start_at).desc()).limit(10)))
         if not activities:
-            turn.ask(FLOW, "target", "本组织近期没有活动。请选择其他发送对象：", "No recent activities. Choose other recipients:",
+            turn.ask(FLOW, "target", _("本组织近期没有活动。请选择其他发送对象："),
                      _target_choices(turn))
             return
         turn.set_data(kind="activity")
-        turn.ask(FLOW, "value", "选择活动：", "Choose the activity:",
+        turn.ask(FLOW, "value", _("选择活动："),
                  [Choice(label=f"{a.title[:24]} {turn.local(a.start_at):%m-%d}", value=f"a:{a.id}") for a in activities])
     else:
-        turn.ask(FLOW, "target", "请回复数字选择发送对象：", "Reply with the number of the recipients:",
+        turn.ask(FLOW, "target", _("请回复数字选择发送对象："),
                  _target_choices(turn))
 
 
@@ -124,14 +123,14 @@ async def on_value(turn: Turn, text: str) -> None:
     value = text.removeprefix("a:").strip()
     kind = turn.data.get("kind")
     if kind == "skill" and value not in {s.code for s in SKILLS}:
-        turn.ask(FLOW, "value", "请回复数字选择技能：", "Reply with the number of a skill:",
+        turn.ask(FLOW, "value", _("请回复数字选择技能："),
                  [Choice(label=skill_label(s.code, turn.lang), value=f"a:{s.code}") for s in SKILLS])
         return
     if kind == "area" and not 1 <= len(value) <= 60:
-        turn.ask(FLOW, "value", "请输入社区或地区名称：", "Type the community or area:")
+        turn.ask(FLOW, "value", _("请输入社区或地区名称："))
         return
     if kind == "activity" and not value.isdigit():
-        turn.ask(FLOW, "target", "请重新选择发送对象：", "Choose the recipients again:", _target_choices(turn))
+        turn.ask(FLOW, "target", _("请重新选择发送对象："), _target_choices(turn))
         return
     turn.set_data(value=value)
     await _show_count(turn)
@@ -141,10 +140,10 @@ def _describe(turn: Turn, kind: str, value: str) -> str:
     if kind == "skill":
         return turn.t(f"技能：{skill_label(value, 'zh-Hans')}", f"skill: {skill_label(value, 'en')}")
     if kind == "area":
-        return turn.t(f"地区：{value}", f"area: {value}")
+        return turn.t(_("地区：{value}", value=value))
     if kind == "activity":
-        return turn.t(f"活动 #{value} 的报名者", f"volunteers of activity #{value}")
-    return turn.t("本组织全体志愿者", "all volunteers of the organization")
+        return turn.t(_("活动 #{value} 的报名者", value=value))
+    return turn.t(_("本组织全体志愿者"))
 
 
 async def _show_count(turn: Turn) -> None:
@@ -157,23 +156,21 @@ async def _show_count(turn: Turn) -> None:
         return
     who = _describe(turn, d["kind"], d.get("value", ""))
     if audience.people == 0:
-        turn.ask(FLOW, "target", f"「{who}」目前没有可以接收通知的志愿者。请选择其他发送对象：",
-                 f"Nobody can be reached as \"{who}\". Choose other recipients:", _target_choices(turn))
+        turn.ask(FLOW, "target", _("「{who}」目前没有可以接收通知的志愿者。请选择其他发送对象：", who=who), _target_choices(turn))
         return
     turn.ask(FLOW, "confirm",
-             f"通知内容：\n{d['text']}\n\n发送对象：{who}\n共 {audience.people} 名志愿者（{audience.messages} 条消息）。确认发送吗？",
-             f"Message:\n{d['text']}\n\nTo: {who}\n{audience.people} volunteers ({audience.messages} messages). Send it?",
-             [turn.choice("确认发送", "Send", "a:yes"), turn.choice("放弃", "Discard", "a:no")])
+             _("通知内容：\n{text}\n\n发送对象：{who}\n共 {people} 名志愿者（{messages} 条消息）。确认发送吗？", text=d['text'], who=who, people=audience.people, messages=audience.messages),
+             [turn.choice(_("确认发送"), "a:yes"), turn.choice(_("放弃"), "a:no")])
 
 
 @router.step(FLOW, "confirm")
 async def on_confirm(turn: Turn, text: str) -> None:
     if text == "a:no":
         turn.end_flow()
-        turn.say("已放弃，通知没有发送。", "Discarded; nothing was sent.")
+        turn.say(_("已放弃，通知没有发送。"))
         return
     if text != "a:yes":
-        turn.say("请回复 1 确认发送，或 2 放弃。", "Reply 1 to send or 2 to discard.")
+        turn.say(_("请回复 1 确认发送，或 2 放弃。"))
         await _show_count(turn)
         return
     d = turn.data
@@ -192,11 +189,8 @@ async def on_confirm(turn: Turn, text: str) -> None:
         turn.say(*ERRORS.get(error.reason, ERRORS["bad_target"]))
         return
     turn.end_flow()
-    turn.say(f"已排队发送给 {broadcast.recipients} 名志愿者（{broadcast.queued} 条消息，编号 {broadcast.id}）。"
-             "夜间（21:30–08:00）会等到早上再发。回复「群发进度」查看发送情况。",
-             f"Queued for {broadcast.recipients} volunteers ({broadcast.queued} messages, #{broadcast.id}). "
-             "Night hours (21:30–08:00) wait until morning. Send \"群发进度\" to see progress.",
-             [turn.choice("查看进度", "Progress", f"bcs:{broadcast.id}")])
+    turn.say(_("已排队发送给 {recipients} 名志愿者（{queued} 条消息，编号 {id}）。夜间（21:30–08:00）会等到早上再发。回复「群发进度」查看发送情况。", recipients=broadcast.recipients, queued=broadcast.queued, id=broadcast.id),
+             [turn.choice(_("查看进度"), f"bcs:{broadcast.id}")])
 
 
 @router.command("bcs")
@@ -212,17 +206,16 @@ async def broadcast_progress(turn: Turn, arg: str) -> None:
             b for b in await service.recent_broadcasts(turn.session, organization_ids=org_ids, limit=200)
             if b.id == int(arg)]
     if not items:
-        turn.say("还没有群发记录。", "No broadcasts yet.", [turn.choice("群发通知", "New broadcast", "bc")])
+        turn.say(_("还没有群发记录。"), [turn.choice(_("群发通知"), "bc")])
         return
-    lines = [turn.t("群发进度：", "Broadcast progress:")]
+    lines = [turn.t(_("群发进度："))]
     for item in items:
         assert item.id is not None
         p = await service.progress(turn.session, broadcast_id=item.id)
         when = turn.local(item.created_at).strftime("%m-%d %H:%M")
         lines.append(turn.t(
-            f"#{item.id} {when} {item.text[:20]}…\n   已发送 {p.sent} · 待发送 {p.pending} · 待用户上线 {p.held} · 失败 {p.failed}",
-            f"#{item.id} {when} {item.text[:20]}…\n   sent {p.sent} · pending {p.pending} · held {p.held} · failed {p.failed}",
+            _("#{id} {when} {value}…\n   已发送 {sent} · 待发送 {pending} · 待用户上线 {held} · 失败 {failed}", id=item.id, when=when, value=item.text[:20], sent=p.sent, pending=p.pending, held=p.held, failed=p.failed),
         ))
     text = "\n".join(lines)
-    turn.say(text, text)
+    turn.say(text)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +13,4 @@ class CoreOptions:
     timezone: str = "Asia/Shanghai"
     page_size: int = 5
     public_base_url: str = ""  # where this server is reachable (download links); empty → no links
+    flow_timeout: timedelta = timedelta(minutes=30)  # an idle dialog ends (draft deleted) after this

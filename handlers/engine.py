@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import Text, _, join, ngettext
 from handlers import (
     activities,
     announce,
@@ -30,16 +31,18 @@ from handlers import (
     requests,
 )
 from handlers.context import CoreOptions
+from handlers.flows import Flow
 from handlers.i18n import normalize_language
 from handlers.messages import Choice, Inbound, Reply
 from handlers.nlu import classify, detect_language, to_simplified
+from handlers.payloads import InvalidPayload
 from handlers.privacy import FieldCipher
-from handlers.turn import CommandHandler, FeatureRouter, StepHandler, Turn
+from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.validation import normalize_width
 from models import DialogState, InboundSeen, utcnow
 from models.db import SessionFactory
-from services.notify import claim_held_notices
-from services.people import get_or_create_identity
+from services.notify import claim_held_notices, notice_text
+from services.people import get_or_create_identity, managed_organizations
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +101,17 @@ class Engine:
         self.options = options
         self.clock = clock
         self.cipher = FieldCipher(options.encryption_key)
-        self.commands: dict[str, CommandHandler] = {}
+        self.commands: dict[str, Command] = {}
         self.steps: dict[tuple[str, str], StepHandler] = {}
+        self.flows: dict[str, Flow] = {}
+        self.words: dict[str, str] = dict(TEXT_COMMANDS)
+        self.arg_commands: set[str] = set(ARG_COMMANDS)
         for router in routers if routers is not None else default_routers():
             self.commands.update(router.commands)
             self.steps.update(router.steps)
+            self.flows.update(router.flows)
+            self.words.update(router.words)
+            self.arg_commands |= router.arg_commands
         # SQLite has one writer: queueing turns here is far cheaper than its busy-wait back-off,
         # which otherwise gives p99 latencies of seconds under concurrent messages.
         bind = sessions.kw.get("bind")
@@ -194,12 +203,13 @@ class Engine:
             lang=identity.language or person.language or "zh-Hans",
             admin_bootstrap=f"{inbound.channel}:{inbound.user_id}" in self.options.admins,
         )
+        self._expire_idle_flow(turn, state)
         await self._dispatch(turn)
         notices = await claim_held_notices(session, identity_id=identity.id, now=now)
         if notices:
-            lines = [turn.t(f"你有 {len(notices)} 条新通知：", f"You have {len(notices)} new notice(s):")]
-            lines += [f"· {n.text}" for n in notices]
-            turn.replies.insert(0, Reply(text="\n".join(lines)))
+            rows: list[Text] = [ngettext("你有 {count} 条新通知：", "You have {count} new notices:", len(notices))]
+            rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
+            turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
         state.choices = [{"label": c.label, "value": c.value} for c in last_choices]
         state.updated_at = now
@@ -209,6 +219,16 @@ class Engine:
             session.add(identity)
         return turn.replies
 
+    def _expire_idle_flow(self, turn: Turn, state: DialogState) -> None:
+        """A dialog left idle past the timeout ends now, its draft (and any personal data in it) deleted."""
+        if state.flow is None or state.updated_at is None:
+            return
+        if turn.now - state.updated_at <= self.options.flow_timeout:
+            return
+        turn.end_flow()
+        state.choices = []
+        turn.say(_("上次没有完成的对话已超时结束，填写的内容已删除。"))
+
     async def _dispatch(self, turn: Turn) -> None:
         inbound = turn.inbound
         if inbound.event:
@@ -217,11 +237,10 @@ class Engine:
         value = inbound.payload
         text = normalize_width(inbound.text or "").strip()
         if value is None and not text:
-            turn.say("请发送文字消息。", "Please send a text message.")
+            turn.say(_("请发送文字消息。"))
             return
         if len(text) > MAX_TEXT_CHARS:
-            turn.say(f"消息太长了（{len(text)} 字），请控制在 {MAX_TEXT_CHARS} 字以内再发一次。",
-                     f"That message is too long ({len(text)} characters); please keep it under {MAX_TEXT_CHARS}.")
+            turn.say(_("消息太长了（{count} 字），请控制在 {max_text_chars} 字以内再发一次。", count=len(text), max_text_chars=MAX_TEXT_CHARS))
             return
         if value is None:
             value = self._match_choice(turn, text)
@@ -230,29 +249,30 @@ class Engine:
             had_flow = turn.state.flow is not None
             turn.end_flow()
             if had_flow:
-                turn.say("好的，已取消。发送「帮助」看看我能做什么。", "OK, cancelled. Send \"help\" to see what I can do.")
+                turn.say(_("好的，已取消。发送「帮助」看看我能做什么。"))
             else:
                 await self._run_command(turn, "help")
             return
         command = simplified.partition(" ")[0]
         arg = text.partition(" ")[2].strip()  # arguments keep their case (check-in codes do)
-        takes_arg = TEXT_COMMANDS.get(command) in ARG_COMMANDS and re.fullmatch(r"[\w-]{1,64}", arg)
-        if value is None and (simplified in TEXT_COMMANDS or simplified.startswith("/") or takes_arg):
-            if command in TEXT_COMMANDS and (takes_arg or not arg):
+        words = self.words
+        takes_arg = words.get(command) in self.arg_commands and re.fullmatch(r"[\w-]{1,64}", arg)
+        if value is None and (simplified in words or simplified.startswith("/") or takes_arg):
+            if command in words and (takes_arg or not arg):
                 # "绑定 123456" → "link:123456"
-                value = TEXT_COMMANDS[command] + (f":{arg}" if arg else "")
+                value = words[command] + (f":{arg}" if arg else "")
             elif command.startswith("/"):
                 # "/join 12" → "join:12"; "/start act_5" → "start:act_5"
                 value = command[1:] + (f":{arg}" if arg else "")
-            elif simplified in TEXT_COMMANDS:
-                value = TEXT_COMMANDS[simplified]
+            elif simplified in words:
+                value = words[simplified]
             if not command.startswith("/"):
                 self._follow_language(turn, text)
         if value is not None:
             await self._run_value(turn, value)
             return
         if turn.state.flow and turn.state.step:
-            step = self.steps.get((turn.state.flow, turn.state.step))
+            step = self._step_handler(turn)
             if step is not None:
                 await step(turn, text)
                 return
@@ -294,25 +314,54 @@ class Engine:
         return None
 
     async def _run_value(self, turn: Turn, value: str) -> None:
-        name, _, arg = value.partition(":")
+        name, _sep, arg = value.partition(":")
         if name == "a":  # an answer to the current dialog step
-            step = self.steps.get((turn.state.flow or "", turn.state.step or ""))
+            step = self._step_handler(turn)
             if step is None:
-                turn.say("这个选项已经过期了，请重新开始。", "That option has expired; please start again.")
+                turn.say(_("这个选项已经过期了，请重新开始。"))
                 await self._run_command(turn, "help")
                 return
             await step(turn, value)
             return
         if name not in self.commands:
-            turn.say("没看懂这个指令。", "I don't know that command.")
+            turn.say(_("没看懂这个指令。"))
             await self._run_command(turn, "help")
             return
         # a command starts afresh: whatever dialog was open is left
         turn.end_flow()
-        await self.commands[name](turn, arg)
+        await self._invoke(turn, name, arg)
 
     async def _run_command(self, turn: Turn, name: str, arg: str = "") -> None:
-        await self.commands[name](turn, arg)
+        await self._invoke(turn, name, arg)
+
+    def _step_handler(self, turn: Turn) -> StepHandler | None:
+        flow = self.flows.get(turn.state.flow or "")
+        if flow is not None:
+            return flow.handle
+        return self.steps.get((turn.state.flow or "", turn.state.step or ""))
+
+    async def _invoke(self, turn: Turn, name: str, arg: str) -> None:
+        """Run a command: its role first, then its typed argument, then the handler."""
+        command = self.commands[name]
+        if command.requires is not None and not await self._allowed(turn, command.requires):
+            turn.say(_("抱歉，只有协调员或管理员可以这样做。"))
+            return
+        argument: object = arg
+        if command.payload is not None:
+            try:
+                argument = command.payload.from_arg(arg)
+            except InvalidPayload:
+                turn.say(_("这个选项已经过期了，请重新开始。"))
+                await self._invoke(turn, "help", "")
+                return
+        await command.handler(turn, argument)
+
+    @staticmethod
+    async def _allowed(turn: Turn, role: Role) -> bool:
+        admin = await turn.admin()
+        if role is Role.ADMIN or admin:
+            return admin
+        return bool(await managed_organizations(turn.session, person_id=turn.person.id, admin=False))
 
     async def _dispatch_event(self, turn: Turn) -> None:
         inbound = turn.inbound

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from common.i18n import _
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput, parse_hours
@@ -27,7 +28,7 @@ FLOW = "rec"
 @router.command("hrs")
 async def my_hours(turn: Turn, _arg: str) -> None:
     summary = await hours_summary(turn.session, person_id=turn.person.id, year=turn.today.year)
-    stars = "★" * summary.stars if summary.stars else turn.t("暂无星级", "no stars yet")
+    stars = "★" * summary.stars if summary.stars else turn.t(_("暂无星级"))
     if summary.to_next_star is None:
         next_zh, next_en = "你已是最高的五星志愿者！", "You are a five-star volunteer, the highest level!"
     else:
@@ -42,8 +43,8 @@ async def my_hours(turn: Turn, _arg: str) -> None:
         lines_zh.append("最近记录：")
         lines_en.append("Recent records:")
         for record, title, recorder in summary.recent:
-            what = title or record.note or turn.t("志愿服务", "Volunteer service")
-            who = recorder or (turn.t("签到签退", "check-in") if record.source == "checkin" else "-")
+            what = title or record.note or turn.t(_("志愿服务"))
+            who = recorder or (turn.t(_("签到签退")) if record.source == "checkin" else "-")
             lines_zh.append(f"· {record.served_on:%Y-%m-%d} {what} {record.hours:g} 小时（记录人：{who}）")
             lines_en.append(f"· {record.served_on:%Y-%m-%d} {what} {record.hours:g} h (recorded by {who})")
     elif turn.person.status != "active":
@@ -52,13 +53,12 @@ async def my_hours(turn: Turn, _arg: str) -> None:
     else:
         lines_zh.append("还没有服务记录，报名一个活动开始吧！")
         lines_en.append("No records yet: join an activity to get started!")
-    turn.say("\n".join(lines_zh), "\n".join(lines_en), [turn.choice("看看活动", "Browse activities", "acts:1")])
+    turn.say("\n".join(lines_zh), "\n".join(lines_en), [turn.choice(_("看看活动"), "acts:1")])
 
 
 
 def _deny(turn: Turn) -> None:
-    turn.say("抱歉，只有该组织的协调员或管理员可以记录时长。",
-             "Sorry, only a coordinator of this organization or an admin can record hours.")
+    turn.say(_("抱歉，只有该组织的协调员或管理员可以记录时长。"))
 
 
 @router.command("rec")
@@ -78,18 +78,18 @@ async def record_menu(turn: Turn, arg: str) -> None:
     )
     activities = list(rows)
     if not activities:
-        turn.say("最近 60 天没有已开始的活动需要记录时长。", "No started activities in the last 60 days.")
+        turn.say(_("最近 60 天没有已开始的活动需要记录时长。"))
         return
-    lines = [turn.t("为哪个活动记录时长？", "Record hours for which activity?")]
+    lines = [turn.t(_("为哪个活动记录时长？"))]
     lines += [f"{i}. {a.title} {turn.fmt_dt(a.start_at)}" for i, a in enumerate(activities, 1)]
     text = "\n".join(lines)
-    turn.say(text, text, [Choice(label=a.title[:30], value=f"rec:{a.id}") for a in activities])
+    turn.say(text, [Choice(label=a.title[:30], value=f"rec:{a.id}") for a in activities])
 
 
 async def _activity_menu(turn: Turn, activity_id: int) -> None:
     activity = await turn.session.get(Activity, activity_id)
     if activity is None:
-        turn.say("找不到这个活动。", "That activity does not exist.")
+        turn.say(_("找不到这个活动。"))
         return
     try:
         await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
@@ -98,24 +98,20 @@ async def _activity_menu(turn: Turn, activity_id: int) -> None:
         _deny(turn)
         return
     if activity.start_at > turn.now:
-        turn.say("活动还没开始，开始后才能记录时长。", "The activity hasn't started yet.")
+        turn.say(_("活动还没开始，开始后才能记录时长。"))
         return
     pending = await attendees_without_hours(turn.session, activity_id=activity_id)
     length = activity_length_hours(activity)
     if not pending:
         turn.end_flow()
-        turn.say(f"「{activity.title}」的参加者都已记录时长。", f"Everyone at \"{activity.title}\" has hours recorded.")
+        turn.say(_("「{title}」的参加者都已记录时长。", title=activity.title))
         return
     turn.state.data = {"activity_id": activity_id}
     names = "、".join(p.name or "?" for p in pending)
-    choices = [turn.choice(f"全部记 {length:g} 小时", f"All: {length:g} h", "a:all")]
+    choices = [turn.choice(_("全部记 {length} 小时", length=f'{length:g}'), "a:all")]
     choices += [Choice(label=p.name or "?", value=f"a:p:{p.id}") for p in pending]
     turn.ask(FLOW, "menu",
-             f"「{activity.title}」待记录 {len(pending)} 人：{names}\n活动时长 {length:g} 小时。"
-             "可以全部按活动时长记录，或逐个记录；也可以直接回复一个数字作为所有人的时长（如 2.5）。",
-             f"\"{activity.title}\": {len(pending)} attendee(s) without hours: {names}\n"
-             f"The activity lasts {length:g} h. Record everyone at once, one by one, or reply with hours for all "
-             "(e.g. 2.5).",
+             _("「{title}」待记录 {count} 人：{names}\n活动时长 {length} 小时。可以全部按活动时长记录，或逐个记录；也可以直接回复一个数字作为所有人的时长（如 2.5）。", title=activity.title, count=len(pending), names=names, length=f'{length:g}'),
              choices)
 
 
@@ -127,13 +123,12 @@ async def _record(turn: Turn, activity: Activity, people: list[Person], hours: f
                                         now=turn.now)
     except HoursError as error:
         if error.reason == "over_length":
-            turn.say(f"时长不能超过活动时长 {error.params['limit']:g} 小时，请重新输入。",
-                     f"Hours cannot exceed the activity's length of {error.params['limit']:g} h.")
+            turn.say(_("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}"))
         else:
-            turn.say("只能为已报名的参加者记录时长。", "Hours can only be recorded for confirmed attendees.")
+            turn.say(_("只能为已报名的参加者记录时长。"))
         raise
     names = "、".join(p.name or "?" for p in people)
-    turn.say(f"已为 {names} 记录 {hours:g} 小时。", f"Recorded {hours:g} h for {names}.")
+    turn.say(_("已为 {names} 记录 {hours} 小时。", names=names, hours=f'{hours:g}'))
 
 
 @router.step(FLOW, "menu")
@@ -147,8 +142,7 @@ async def on_menu(turn: Turn, text: str) -> None:
             await _activity_menu(turn, activity.id)
             return
         turn.set_data(person_id=person.id)
-        turn.ask(FLOW, "one", f"为 {person.name} 记录多少小时？（不超过 {activity_length_hours(activity):g}）",
-                 f"How many hours for {person.name}? (at most {activity_length_hours(activity):g})")
+        turn.ask(FLOW, "one", _("为 {name} 记录多少小时？（不超过 {value}）", name=person.name, value=f'{activity_length_hours(activity):g}'))
         return
     if text == "a:all":
         hours = activity_length_hours(activity)
@@ -156,7 +150,7 @@ async def on_menu(turn: Turn, text: str) -> None:
         try:
             hours = parse_hours(text)
         except InvalidInput:
-            turn.say("请回复时长数字（如 2 或 2.5），或选择上面的选项。", "Reply with a number of hours, or pick an option.")
+            turn.say(_("请回复时长数字（如 2 或 2.5），或选择上面的选项。"))
             await _activity_menu(turn, activity.id)
             return
     try:
@@ -176,9 +170,9 @@ async def on_one(turn: Turn, text: str) -> None:
         hours = parse_hours(text)
         await _record(turn, activity, [person], hours)
     except InvalidInput:
-        turn.ask(FLOW, "one", "请输入数字，如 2 或 2.5：", "Please enter a number such as 2 or 2.5:")
+        turn.ask(FLOW, "one", _("请输入数字，如 2 或 2.5："))
         return
     except HoursError:
-        turn.ask(FLOW, "one", "请重新输入时长：", "Please enter the hours again:")
+        turn.ask(FLOW, "one", _("请重新输入时长："))
         return
     await _activity_menu(turn, activity.id)

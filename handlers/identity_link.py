@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
 from services.linking import CODE_TTL, LinkError, issue_link_code, link_with_code
 
@@ -24,9 +25,7 @@ async def link(turn: Turn, arg: str) -> None:
     if not code:
         row = await issue_link_code(turn.session, person_id=turn.person.id, now=turn.now)
         minutes = int(CODE_TTL.total_seconds() // 60)
-        turn.say(f"你的绑定码是 {row.code}，{minutes} 分钟内有效。请在另一个渠道（微信公众号或 Telegram）发送「绑定 {row.code}」。",
-                 f"Your link code is {row.code}, valid for {minutes} minutes. On your other channel "
-                 f"(WeChat or Telegram) send \"link {row.code}\".")
+        turn.say(_("你的绑定码是 {code}，{minutes} 分钟内有效。请在另一个渠道（微信公众号或 Telegram）发送「绑定 {code}」。", code=row.code, minutes=minutes))
         return
     try:
         person = await link_with_code(turn.session, identity=turn.identity, code=code, now=turn.now)
@@ -34,6 +33,5 @@ async def link(turn: Turn, arg: str) -> None:
         turn.say(*LINK_ERRORS[error.reason])
         return
     turn.person = person
-    name = person.name or turn.t("你", "you")
-    turn.say(f"绑定成功！现在这两个渠道都是 {name} 的账号，报名和时长通用。",
-             f"Linked! Both channels now belong to {name}; sign-ups and hours are shared.")
+    name = person.name or turn.t(_("你"))
+    turn.say(_("绑定成功！现在这两个渠道都是 {name} 的账号，报名和时长通用。", name=name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from common.i18n import _
 from handlers.messages import Link
 from handlers.turn import FeatureRouter, Turn
 from services.ledger import LINK_TTL, ExportGrant, sign_export
@@ -28,20 +29,17 @@ def period(turn: Turn, code: str) -> tuple[date, date]:
 async def export(turn: Turn, arg: str) -> None:
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=await turn.admin())
     if not orgs:
-        turn.say("抱歉，只有协调员或管理员可以导出台账。", "Sorry, only coordinators or admins can export the ledger.")
+        turn.say(_("抱歉，只有协调员或管理员可以导出台账。"))
         return
     if arg not in ("year", "month", "lastmonth"):
-        turn.say("导出哪段时间的服务时长台账？", "Export the hours ledger for which period?", [
-            turn.choice("今年", "This year", "export:year"),
-            turn.choice("本月", "This month", "export:month"),
-            turn.choice("上个月", "Last month", "export:lastmonth"),
+        turn.say(_("导出哪段时间的服务时长台账？"), [
+            turn.choice(_("今年"), "export:year"),
+            turn.choice(_("本月"), "export:month"),
+            turn.choice(_("上个月"), "export:lastmonth"),
         ])
         return
     if not turn.options.public_base_url:
-        turn.say("服务器还没有设置 PUBLIC_BASE_URL，无法生成下载链接。请管理员在服务器上运行 "
-                 "`volunteer-bot ledger export` 导出。",
-                 "PUBLIC_BASE_URL is not set, so no download link can be made. An admin can run "
-                 "`volunteer-bot ledger export` on the server.")
+        turn.say(_("服务器还没有设置 PUBLIC_BASE_URL，无法生成下载链接。请管理员在服务器上运行 `volunteer-bot ledger export` 导出。"))
         return
     start, end = period(turn, arg)
     grant = ExportGrant(organization_ids=[o.id for o in orgs if o.id is not None], start=start, end=end,
@@ -49,7 +47,5 @@ async def export(turn: Turn, arg: str) -> None:
     token = sign_export(grant, secret=turn.options.encryption_key)
     url = f"{turn.options.public_base_url}/ledger.csv?token={token}"
     names = "、".join(o.name for o in orgs)
-    reply = turn.say(f"台账（{names}，{start} 至 {end}）已生成，链接 24 小时内有效，身份证号和手机号已脱敏：",
-                     f"The ledger ({names}, {start} to {end}) is ready; the link works for 24 hours, "
-                     "ID numbers and phones are masked:")
-    reply.links.append(Link(label=turn.t("下载台账（CSV，可用 Excel 打开）", "Download (CSV, opens in Excel)"), url=url))
+    reply = turn.say(_("台账（{names}，{start} 至 {end}）已生成，链接 24 小时内有效，身份证号和手机号已脱敏：", names=names, start=start, end=end))
+    reply.links.append(Link(label=turn.t(_("下载台账（CSV，可用 Excel 打开）")), url=url))

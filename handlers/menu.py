@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
 from services.people import managed_organizations
 
@@ -15,19 +16,19 @@ GREETING = re.compile(r"你好|您好|在吗|在嗎|早上好|\b(hello|hi|hey)\b
 
 async def main_choices(turn: Turn) -> list:
     choices = [
-        turn.choice("活动报名", "Activities", "acts:1"),
-        turn.choice("我的时长", "My hours", "hrs"),
-        turn.choice("我要求助", "I need help", "req"),
+        turn.choice(_("活动报名"), "acts:1"),
+        turn.choice(_("我的时长"), "hrs"),
+        turn.choice(_("我要求助"), "req"),
     ]
     if turn.person.status == "active":
-        choices.insert(0, turn.choice("我的资料", "My profile", "profile"))
+        choices.insert(0, turn.choice(_("我的资料"), "profile"))
     else:
-        choices.insert(0, turn.choice("志愿者注册", "Register as volunteer", "reg"))
+        choices.insert(0, turn.choice(_("志愿者注册"), "reg"))
     admin = await turn.admin()
     if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
         choices += [
-            turn.choice("发布活动", "New activity", "newact"),
-            turn.choice("记录时长", "Record hours", "rec"),
+            turn.choice(_("发布活动"), "newact"),
+            turn.choice(_("记录时长"), "rec"),
         ]
     return choices
 
@@ -35,26 +36,14 @@ async def main_choices(turn: Turn) -> list:
 @router.command("help", "menu")
 async def help_(turn: Turn, _arg: str) -> None:
     turn.say(
-        "我是志愿助手，可以帮你：\n"
-        "· 注册成为志愿者（实名）\n"
-        "· 查看、报名、取消志愿活动\n"
-        "· 查询志愿时长和星级\n"
-        "· 社区居民求助（如陪老人聊天、维修家电）\n"
-        "回复数字选择，或直接用一句话告诉我你想做什么。随时发送「取消」可以退出当前操作。",
-        "I'm the volunteer assistant. I can help you:\n"
-        "· register as a volunteer\n"
-        "· browse, join or cancel volunteer activities\n"
-        "· check your service hours and star level\n"
-        "· ask volunteers for help (e.g. visiting an elderly neighbour, repairs)\n"
-        "Reply with a number, or just tell me what you need. Send \"cancel\" to leave any step.",
+        _("我是志愿助手，可以帮你：\n· 注册成为志愿者（实名）\n· 查看、报名、取消志愿活动\n· 查询志愿时长和星级\n· 社区居民求助（如陪老人聊天、维修家电）\n回复数字选择，或直接用一句话告诉我你想做什么。随时发送「取消」可以退出当前操作。"),
         await main_choices(turn),
     )
 
 
 @router.command("welcome")
 async def welcome(turn: Turn, _arg: str) -> None:
-    turn.say("欢迎关注！学雷锋，做志愿，我们一起让社区更温暖。",
-             "Welcome! Together we make our community a warmer place.")
+    turn.say(_("欢迎关注！学雷锋，做志愿，我们一起让社区更温暖。"))
     await help_(turn, "")
 
 
@@ -62,10 +51,10 @@ async def welcome(turn: Turn, _arg: str) -> None:
 async def smalltalk(turn: Turn, text: str) -> None:
     lowered = text.lower()
     if THANKS.search(lowered):
-        turn.say("不客气！有需要随时找我。", "You're welcome! I'm here whenever you need me.")
+        turn.say(_("不客气！有需要随时找我。"))
         return
     if GREETING.search(lowered):
-        turn.say("你好！我是志愿助手。", "Hello! I'm the volunteer assistant.")
+        turn.say(_("你好！我是志愿助手。"))
     else:
-        turn.say("我还不太明白你的意思。", "I'm not sure what you mean.")
+        turn.say(_("我还不太明白你的意思。"))
     await help_(turn, "")

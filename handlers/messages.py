@@ -50,9 +50,12 @@ class Link:
 
 @dataclass(slots=True)
 class Reply:
+    """One message back to the user, already in its language (``lang``), so no adapter guesses it."""
+
     text: str
     choices: list[Choice] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+    lang: str = "zh-Hans"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,4 +66,5 @@ class Reply:
             text=data["text"],
             choices=[Choice(**c) for c in data.get("choices", [])],
             links=[Link(**link) for link in data.get("links", [])],
+            lang=data.get("lang", "zh-Hans"),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from common.i18n import _
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import normalize_width
@@ -56,19 +57,19 @@ def parse_rule(raw: str) -> Rule:
 
 def describe(turn: Turn, observance: Observance) -> str:
     if observance.rule == "lunar":
-        return turn.t(f"农历{observance.month}月{observance.day}日", f"lunar {observance.month}/{observance.day}")
+        return turn.t(_("农历{month}月{day}日", month=observance.month, day=observance.day))
     if observance.rule == "nth_weekday":
         nth = "最后一" if observance.nth == -1 else str(observance.nth)
         return turn.t(f"{observance.month}月第{nth}个周{WEEKDAYS[observance.weekday or 0]}",
                       f"week {observance.nth} weekday {observance.weekday} of month {observance.month}")
-    return turn.t(f"{observance.month}月{observance.day}日", f"{observance.month}/{observance.day}")
+    return turn.t(_("{month}月{day}日", month=observance.month, day=observance.day))
 
 
 async def _allowed(turn: Turn) -> bool:
     admin = await turn.admin()
     if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
         return True
-    turn.say("抱歉，只有协调员或管理员可以管理节日提醒。", "Sorry, only coordinators or admins can manage the calendar.")
+    turn.say(_("抱歉，只有协调员或管理员可以管理节日提醒。"))
     return False
 
 
@@ -82,35 +83,35 @@ async def show(turn: Turn, arg: str) -> None:
     year = turn.today.year
     entries = await year_calendar(turn.session, year=year, include_inactive=True)
     if not entries:
-        turn.say("日历里还没有节日。", "The calendar is empty.", [turn.choice("添加纪念日", "Add a day", "obsnew")])
+        turn.say(_("日历里还没有节日。"), [turn.choice(_("添加纪念日"), "obsnew")])
         return
-    lines = [turn.t(f"{year} 年节日提醒（回复序号查看或修改）：", f"Observances in {year} (reply with a number):")]
+    lines = [turn.t(_("{year} 年节日提醒（回复序号查看或修改）：", year=year))]
     choices: list[Choice] = []
     for i, entry in enumerate(entries, 1):
-        off = "" if entry.observance.active else turn.t("（已关闭）", " (off)")
+        off = "" if entry.observance.active else turn.t(_("（已关闭）"))
         lines.append(f"{i}. {entry.day:%m-%d} {entry.observance.name}{off}")
         choices.append(Choice(label=entry.observance.name[:30], value=f"obs:{entry.observance.id}"))
-    choices.append(turn.choice("添加纪念日", "Add a day", "obsnew"))
+    choices.append(turn.choice(_("添加纪念日"), "obsnew"))
     text = "\n".join(lines)
-    turn.say(text, text, choices)
+    turn.say(text, choices)
 
 
 async def _details(turn: Turn, observance_id: int) -> None:
     observance = await turn.session.get(Observance, observance_id)
     if observance is None:
-        turn.say("找不到这个节日。", "No such day.")
+        turn.say(_("找不到这个节日。"))
         return
     day = date_in_year(Rule.of(observance), turn.today.year)
-    days_before = observance.days_before if observance.days_before is not None else turn.t("默认", "default")
-    status = turn.t("开启", "on") if observance.active else turn.t("已关闭", "off")
+    days_before = observance.days_before if observance.days_before is not None else turn.t(_("默认"))
+    status = turn.t(_("开启")) if observance.active else turn.t(_("已关闭"))
     text_zh = (f"【{observance.name}】{describe(turn, observance)}（今年 {day or '-'}）\n状态：{status}\n"
                f"提前提醒天数：{days_before}\n提醒文字：{observance.reminder_text or '（无）'}")
     text_en = (f"[{observance.name_en or observance.name}] {describe(turn, observance)} (this year {day or '-'})\n"
                f"Status: {status}\nDays before: {days_before}\nText: {observance.reminder_text_en or observance.reminder_text}")
-    toggle = (turn.choice("关闭提醒", "Switch off", f"obsoff:{observance.id}") if observance.active
-              else turn.choice("开启提醒", "Switch on", f"obson:{observance.id}"))
-    turn.say(text_zh, text_en, [toggle, turn.choice("修改提醒文字", "Edit the text", f"obstext:{observance.id}"),
-                                turn.choice("返回日历", "Back", "obs")])
+    toggle = (turn.choice(_("关闭提醒"), f"obsoff:{observance.id}") if observance.active
+              else turn.choice(_("开启提醒"), f"obson:{observance.id}"))
+    turn.say(text_zh, text_en, [toggle, turn.choice(_("修改提醒文字"), f"obstext:{observance.id}"),
+                                turn.choice(_("返回日历"), "obs")])
 
 
 async def _switch(turn: Turn, arg: str, *, active: bool) -> None:
@@ -118,7 +119,7 @@ async def _switch(turn: Turn, arg: str, *, active: bool) -> None:
         return
     observance = await turn.session.get(Observance, int(arg)) if arg.isdigit() else None
     if observance is None:
-        turn.say("找不到这个节日。", "No such day.")
+        turn.say(_("找不到这个节日。"))
         return
     observance.active = active
     observance.updated_at = utcnow()
@@ -142,21 +143,21 @@ async def edit_text(turn: Turn, arg: str) -> None:
     if not await _allowed(turn):
         return
     if not arg.isdigit() or await turn.session.get(Observance, int(arg)) is None:
-        turn.say("找不到这个节日。", "No such day.")
+        turn.say(_("找不到这个节日。"))
         return
     turn.state.data = {"observance_id": int(arg)}
-    turn.ask(FLOW, "text", "请输入新的提醒文字（500 字以内）：", "Send the new reminder text (up to 500 characters):")
+    turn.ask(FLOW, "text", _("请输入新的提醒文字（500 字以内）："))
 
 
 @router.step(FLOW, "text")
 async def on_text(turn: Turn, text: str) -> None:
     if not 2 <= len(text) <= 500:
-        turn.ask(FLOW, "text", "提醒文字需要 2–500 个字：", "The text needs 2–500 characters:")
+        turn.ask(FLOW, "text", _("提醒文字需要 2–500 个字："))
         return
     observance = await turn.session.get(Observance, turn.data["observance_id"])
     turn.end_flow()
     if observance is None:
-        turn.say("找不到这个节日。", "No such day.")
+        turn.say(_("找不到这个节日。"))
         return
     observance.reminder_text = text
     observance.updated_at = utcnow()
@@ -169,17 +170,16 @@ async def new_day(turn: Turn, _arg: str) -> None:
     if not await _allowed(turn):
         return
     turn.state.data = {}
-    turn.ask(FLOW, "name", "添加纪念日。名称是？（如「社区志愿者日」）", "New day. What is it called?")
+    turn.ask(FLOW, "name", _("添加纪念日。名称是？（如「社区志愿者日」）"))
 
 
 @router.step(FLOW, "name")
 async def on_name(turn: Turn, text: str) -> None:
     if not 2 <= len(text) <= 30:
-        turn.ask(FLOW, "name", "名称需要 2–30 个字：", "The name needs 2–30 characters:")
+        turn.ask(FLOW, "name", _("名称需要 2–30 个字："))
         return
     turn.set_data(name=text)
-    turn.ask(FLOW, "rule", "日期规则是？例如「3月5日」、「农历九月初九」或「5月第三个周日」：",
-             "When is it? e.g. 3月5日, 农历九月初九, or 5月第三个周日:")
+    turn.ask(FLOW, "rule", _("日期规则是？例如「3月5日」、「农历九月初九」或「5月第三个周日」："))
 
 
 @router.step(FLOW, "rule")
@@ -188,17 +188,16 @@ async def on_rule(turn: Turn, text: str) -> None:
         rule = parse_rule(text)
         validate(rule)
     except RuleError:
-        turn.ask(FLOW, "rule", "没能读懂这个日期。请写成「3月5日」、「农历九月初九」或「5月第三个周日」：",
-                 "I couldn't read that; write it like 3月5日, 农历九月初九 or 5月第三个周日:")
+        turn.ask(FLOW, "rule", _("没能读懂这个日期。请写成「3月5日」、「农历九月初九」或「5月第三个周日」："))
         return
     turn.set_data(rule=rule.kind, month=rule.month, day=rule.day, weekday=rule.weekday, nth=rule.nth)
-    turn.ask(FLOW, "reminder", "提醒志愿者的文字是？", "What should the reminder say?")
+    turn.ask(FLOW, "reminder", _("提醒志愿者的文字是？"))
 
 
 @router.step(FLOW, "reminder")
 async def on_reminder(turn: Turn, text: str) -> None:
     if not 2 <= len(text) <= 500:
-        turn.ask(FLOW, "reminder", "提醒文字需要 2–500 个字：", "The text needs 2–500 characters:")
+        turn.ask(FLOW, "reminder", _("提醒文字需要 2–500 个字："))
         return
     d = turn.data
     observance = Observance(code=f"custom_{turn.person.id}_{int(turn.now.timestamp())}", name=d["name"],
@@ -208,6 +207,5 @@ async def on_reminder(turn: Turn, text: str) -> None:
     await turn.session.flush()
     day = date_in_year(Rule.of(observance), turn.today.year)
     turn.end_flow()
-    turn.say(f"已添加「{observance.name}」（{describe(turn, observance)}，今年 {day or '-'}），会按时提醒志愿者。",
-             f"Added \"{observance.name}\" ({describe(turn, observance)}, this year {day or '-'}).",
-             [turn.choice("查看日历", "Calendar", "obs")])
+    turn.say(_("已添加「{name}」（{value}，今年 {value2}），会按时提醒志愿者。", name=observance.name, value=describe(turn, observance), value2=day or '-'),
+             [turn.choice(_("查看日历"), "obs")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common.i18n import _
 from handlers.messages import Choice
 from handlers.privacy import mask_id_number, mask_phone
 from handlers.turn import FeatureRouter, Turn
@@ -56,22 +57,20 @@ async def start(turn: Turn, _arg: str) -> None:
         await show_profile(turn, "")
         return
     turn.state.data = {}
-    turn.say("欢迎注册志愿者！根据《志愿服务条例》，志愿者需实名登记。你的身份证号会加密保存，只显示部分号码。",
-             "Welcome! Volunteers register under their real name. Your ID number is stored encrypted "
-             "and only shown masked.")
+    turn.say(_("欢迎注册志愿者！根据《志愿服务条例》，志愿者需实名登记。你的身份证号会加密保存，只显示部分号码。"))
     ask_name(turn)
 
 
 def ask_name(turn: Turn) -> None:
-    turn.ask(FLOW, "name", "请输入你的真实姓名：", "Please enter your full legal name:")
+    turn.ask(FLOW, "name", _("请输入你的真实姓名："))
 
 
 def ask_id(turn: Turn) -> None:
-    turn.ask(FLOW, "id", "请输入 18 位身份证号：", "Please enter your 18-digit resident ID number:")
+    turn.ask(FLOW, "id", _("请输入 18 位身份证号："))
 
 
 def ask_phone(turn: Turn) -> None:
-    turn.ask(FLOW, "phone", "请输入你的手机号：", "Please enter your mobile number:")
+    turn.ask(FLOW, "phone", _("请输入你的手机号："))
 
 
 def ask_skills(turn: Turn) -> None:
@@ -81,37 +80,33 @@ def ask_skills(turn: Turn) -> None:
         Choice(label=("✓ " if s.code in chosen else "") + turn.t(s.zh, s.en), value=f"a:skill:{s.code}")
         for s in catalog
     ]
-    choices.append(turn.choice("选好了", "Done", "a:skills_done"))
+    choices.append(turn.choice(_("选好了"), "a:skills_done"))
     turn.ask(FLOW, "skills",
-             "请选择你的技能或意向（可多选）：回复数字，多个用逗号隔开（如 1,3），或逐个点选后选「选好了」。",
-             "Choose your skills or interests (several allowed): reply with numbers such as 1,3, "
-             "or tap them one by one and then \"Done\".",
+             _("请选择你的技能或意向（可多选）：回复数字，多个用逗号隔开（如 1,3），或逐个点选后选「选好了」。"),
              choices)
 
 
 def ask_area(turn: Turn) -> None:
-    turn.ask(FLOW, "area", "请输入你所在的社区或街道（如「花家地社区」）：",
-             "Which community or street do you live in?")
+    turn.ask(FLOW, "area", _("请输入你所在的社区或街道（如「花家地社区」）："))
 
 
 def ask_confirm(turn: Turn) -> None:
     d = turn.data
-    skills = "、".join(skill_label(code, turn.lang) for code in d.get("skills", [])) or turn.t("未选", "none")
+    skills = "、".join(skill_label(code, turn.lang) for code in d.get("skills", [])) or turn.t(_("未选"))
     lines = [
-        turn.t("请确认你的信息：", "Please confirm your details:"),
-        turn.t(f"姓名：{d['name']}", f"Name: {d['name']}"),
-        turn.t(f"身份证号：{d['id_masked']}", f"ID number: {d['id_masked']}"),
-        turn.t(f"手机号：{d['phone_masked']}", f"Mobile: {d['phone_masked']}"),
-        turn.t(f"技能：{skills}", f"Skills: {skills}"),
-        turn.t(f"社区：{d['area']}", f"Community: {d['area']}"),
+        turn.t(_("请确认你的信息：")),
+        turn.t(_("姓名：{name}", name=d['name'])),
+        turn.t(_("身份证号：{id_masked}", id_masked=d['id_masked'])),
+        turn.t(_("手机号：{phone_masked}", phone_masked=d['phone_masked'])),
+        turn.t(_("技能：{skills}", skills=skills)),
+        turn.t(_("社区：{area}", area=d['area'])),
     ]
     if d.get("guardian_name"):
-        lines.append(turn.t(f"监护人：{d['guardian_name']}（{d['guardian_phone_masked']}）",
-                            f"Guardian: {d['guardian_name']} ({d['guardian_phone_masked']})"))
-    turn.ask(FLOW, "confirm", "\n".join(lines), "\n".join(lines), [
-        turn.choice("确认提交", "Confirm", "a:yes"),
-        turn.choice("修改", "Change something", "a:edit"),
-        turn.choice("放弃", "Discard", "a:no"),
+        lines.append(turn.t(_("监护人：{guardian_name}（{guardian_phone_masked}）", guardian_name=d['guardian_name'], guardian_phone_masked=d['guardian_phone_masked'])))
+    turn.ask(FLOW, "confirm", '\n'.join(lines), [
+        turn.choice(_("确认提交"), "a:yes"),
+        turn.choice(_("修改"), "a:edit"),
+        turn.choice(_("放弃"), "a:no"),
     ])
 
 
@@ -149,10 +144,7 @@ async def on_id(turn: Turn, text: str) -> None:
     if age < MIN_AGE:
         turn.end_flow()
         turn.say(
-            f"谢谢你的热心！按照规定，未满 {MIN_AGE} 周岁的小朋友暂时不能单独注册志愿者。"
-            "可以请爸爸妈妈陪你一起参加亲子志愿活动，等长大一些再来注册哦。",
-            f"Thank you for wanting to help! Children under {MIN_AGE} cannot register on their own. "
-            "You are welcome at family volunteer activities with your parents.",
+            _("谢谢你的热心！按照规定，未满 {min_age} 周岁的小朋友暂时不能单独注册志愿者。可以请爸爸妈妈陪你一起参加亲子志愿活动，等长大一些再来注册哦。", min_age=MIN_AGE),
         )
         return
     # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
@@ -166,8 +158,7 @@ async def on_id(turn: Turn, text: str) -> None:
     )
     if age < ADULT_AGE:
         turn.ask(FLOW, "guardian_name",
-                 f"你未满 {ADULT_AGE} 周岁，需要监护人同意。请输入监护人姓名：",
-                 f"You are under {ADULT_AGE}, so a guardian must consent. Please enter your guardian's name:")
+                 _("你未满 {adult_age} 周岁，需要监护人同意。请输入监护人姓名：", adult_age=ADULT_AGE))
         return
     turn.set_data(guardian_name=None, guardian_phone_enc=None, guardian_phone_masked=None)
     next_after(turn, "id")
@@ -179,10 +170,9 @@ async def on_guardian_name(turn: Turn, text: str) -> None:
         turn.set_data(guardian_name=parse_name(text))
     except InvalidInput as error:
         explain(turn, error)
-        turn.ask(FLOW, "guardian_name", "请输入监护人姓名：", "Please enter your guardian's name:")
+        turn.ask(FLOW, "guardian_name", _("请输入监护人姓名："))
         return
-    turn.ask(FLOW, "guardian_phone", "请输入监护人手机号（视为监护人同意你参加志愿服务）：",
-             "Please enter your guardian's mobile number (this records their consent):")
+    turn.ask(FLOW, "guardian_phone", _("请输入监护人手机号（视为监护人同意你参加志愿服务）："))
 
 
 @router.step(FLOW, "guardian_phone")
@@ -191,7 +181,7 @@ async def on_guardian_phone(turn: Turn, text: str) -> None:
         phone = parse_mobile(text)
     except InvalidInput as error:
         explain(turn, error)
-        turn.ask(FLOW, "guardian_phone", "请输入监护人手机号：", "Please enter your guardian's mobile number:")
+        turn.ask(FLOW, "guardian_phone", _("请输入监护人手机号："))
         return
     turn.set_data(guardian_phone_enc=turn.cipher.encrypt(phone), guardian_phone_masked=mask_phone(phone))
     next_after(turn, "id")
@@ -228,7 +218,7 @@ async def on_skills(turn: Turn, text: str) -> None:
         return
     if text == "a:skills_done":
         if not chosen:
-            turn.say("请至少选择一项。", "Please choose at least one.")
+            turn.say(_("请至少选择一项。"))
             ask_skills(turn)
             return
         next_after(turn, "skills")
@@ -263,43 +253,36 @@ async def on_confirm(turn: Turn, text: str) -> None:
         except RegistrationError as error:
             turn.end_flow()
             if error.reason == "duplicate_id":
-                turn.say("这个身份证号已经注册过了。如果是你本人在其他渠道注册的，请在原渠道查看资料；"
-                         "如有疑问请联系社区志愿服务站。",
-                         "This ID number is already registered. If you registered on another channel, "
-                         "please use that one or contact your volunteer station.")
+                turn.say(_("这个身份证号已经注册过了。如果是你本人在其他渠道注册的，请在原渠道查看资料；如有疑问请联系社区志愿服务站。"))
             return
         turn.end_flow()
         if was_active:
-            turn.say("资料已更新。", "Your profile has been updated.",
-                     [turn.choice("我的资料", "My profile", "profile")])
+            turn.say(_("资料已更新。"),
+                     [turn.choice(_("我的资料"), "profile")])
             return
-        turn.say(f"注册成功！欢迎你，{turn.person.name}。发送「活动」看看近期的志愿活动吧。\n"
-                 "我会在节日和你报名的活动前提醒你；不想收到可以发送「提醒设置」随时关闭。",
-                 f"You're registered, {turn.person.name}! Send \"activities\" to see what's coming up.\n"
-                 "I'll remind you of observance days and your activities; send \"reminder settings\" to turn "
-                 "them off at any time.",
-                 [turn.choice("看看活动", "Browse activities", "acts:1"), turn.choice("提醒设置", "Reminders", "remind"),
-                  turn.choice("我的资料", "My profile", "profile")])
+        turn.say(_("注册成功！欢迎你，{name}。发送「活动」看看近期的志愿活动吧。\n我会在节日和你报名的活动前提醒你；不想收到可以发送「提醒设置」随时关闭。", name=turn.person.name),
+                 [turn.choice(_("看看活动"), "acts:1"), turn.choice(_("提醒设置"), "remind"),
+                  turn.choice(_("我的资料"), "profile")])
         return
     if text == "a:no":
         turn.end_flow()
-        turn.say("已放弃，没有保存任何信息。", "Discarded; nothing was saved.")
+        turn.say(_("已放弃，没有保存任何信息。"))
         return
     if text == "a:edit":
         turn.set_data(editing=True)
-        turn.ask(FLOW, "pick_field", "要修改哪一项？", "Which field would you like to change?", edit_choices(turn))
+        turn.ask(FLOW, "pick_field", _("要修改哪一项？"), edit_choices(turn))
         return
-    turn.say("请回复 1 确认提交，2 修改，3 放弃。", "Reply 1 to confirm, 2 to change something, 3 to discard.")
+    turn.say(_("请回复 1 确认提交，2 修改，3 放弃。"))
     ask_confirm(turn)
 
 
 def edit_choices(turn: Turn) -> list[Choice]:
     return [
-        turn.choice("姓名", "Name", "a:field:name"),
-        turn.choice("身份证号", "ID number", "a:field:id"),
-        turn.choice("手机号", "Mobile", "a:field:phone"),
-        turn.choice("技能", "Skills", "a:field:skills"),
-        turn.choice("社区", "Community", "a:field:area"),
+        turn.choice(_("姓名"), "a:field:name"),
+        turn.choice(_("身份证号"), "a:field:id"),
+        turn.choice(_("手机号"), "a:field:phone"),
+        turn.choice(_("技能"), "a:field:skills"),
+        turn.choice(_("社区"), "a:field:area"),
     ]
 
 
@@ -308,7 +291,7 @@ async def on_pick_field(turn: Turn, text: str) -> None:
     field = text.removeprefix("a:field:")
     asker = {"name": ask_name, "id": ask_id, "phone": ask_phone, "skills": ask_skills, "area": ask_area}.get(field)
     if asker is None:
-        turn.ask(FLOW, "pick_field", "请回复数字选择要修改的项目：", "Reply with the number of the field:",
+        turn.ask(FLOW, "pick_field", _("请回复数字选择要修改的项目："),
                  edit_choices(turn))
         return
     asker(turn)
@@ -319,16 +302,13 @@ async def on_pick_field(turn: Turn, text: str) -> None:
 async def show_profile(turn: Turn, _arg: str) -> None:
     person = turn.person
     if person.status != "active":
-        turn.say("你还没有注册志愿者。", "You haven't registered as a volunteer yet.",
-                 [turn.choice("现在注册", "Register now", "reg")])
+        turn.say(_("你还没有注册志愿者。"),
+                 [turn.choice(_("现在注册"), "reg")])
         return
     skills = "、".join(skill_label(c, turn.lang) for c in person.skills.split(",") if c) or "-"
     turn.say(
-        f"我的资料\n姓名：{person.name}\n身份证号：{person.id_number_masked}\n手机号：{person.phone_masked}\n"
-        f"技能：{skills}\n社区：{person.area}",
-        f"My profile\nName: {person.name}\nID number: {person.id_number_masked}\nMobile: {person.phone_masked}\n"
-        f"Skills: {skills}\nCommunity: {person.area}",
-        [turn.choice("修改资料", "Edit profile", "edit"), turn.choice("退出志愿者", "Withdraw", "withdraw")],
+        _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}", name=person.name, id_number_masked=person.id_number_masked, phone_masked=person.phone_masked, skills=skills, area=person.area),
+        [turn.choice(_("修改资料"), "edit"), turn.choice(_("退出志愿者"), "withdraw")],
     )
 
 
@@ -354,27 +334,24 @@ async def edit_profile(turn: Turn, _arg: str) -> None:
         "guardian_phone_enc": person.guardian_phone_enc,
         "guardian_phone_masked": None,
     }
-    turn.ask(FLOW, "pick_field", "要修改哪一项？", "Which field would you like to change?", edit_choices(turn))
+    turn.ask(FLOW, "pick_field", _("要修改哪一项？"), edit_choices(turn))
 
 
 @router.command("withdraw")
 async def withdraw(turn: Turn, _arg: str) -> None:
     if turn.person.status != "active":
-        turn.say("你还没有注册志愿者。", "You haven't registered as a volunteer.")
+        turn.say(_("你还没有注册志愿者。"))
         return
     turn.ask("withdraw", "confirm",
-             "确定要退出志愿者吗？退出后将删除你的身份证号和手机号，取消未开始活动的报名；已记录的服务时长保留在台账中。",
-             "Withdraw as a volunteer? Your ID number and phone will be deleted and upcoming sign-ups cancelled; "
-             "recorded service hours stay in the ledger.",
-             [turn.choice("确定退出", "Yes, withdraw", "a:yes"), turn.choice("再想想", "No", "a:no")])
+             _("确定要退出志愿者吗？退出后将删除你的身份证号和手机号，取消未开始活动的报名；已记录的服务时长保留在台账中。"),
+             [turn.choice(_("确定退出"), "a:yes"), turn.choice(_("再想想"), "a:no")])
 
 
 @router.step("withdraw", "confirm")
 async def on_withdraw(turn: Turn, text: str) -> None:
     turn.end_flow()
     if text != "a:yes":
-        turn.say("好的，你的志愿者身份保持不变。", "OK, nothing changed.")
+        turn.say(_("好的，你的志愿者身份保持不变。"))
         return
     await withdraw_person(turn.session, person=turn.person, now=turn.now)
-    turn.say("你已退出志愿者，个人证件信息已删除。感谢你的付出！想回来时发送「注册」即可。",
-             "You have withdrawn and your ID details were deleted. Thank you! Send \"register\" to come back.")
+    turn.say(_("你已退出志愿者，个人证件信息已删除。感谢你的付出！想回来时发送「注册」即可。"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Signup
 from services.reminders import preferences, set_preference
@@ -30,10 +31,10 @@ for _kind, (_zh, _en) in KIND_LABELS.items():
 
 @router.command("remind")
 async def reminder_settings(turn: Turn, arg: str) -> None:
-    action, _, kind = arg.partition(":")
+    action, _sep, kind = arg.partition(":")
     if action in ("on", "off"):
         if kind not in KIND_LABELS:
-            turn.say("没有这种提醒。", "There is no such reminder.")
+            turn.say(_("没有这种提醒。"))
         else:
             await set_preference(turn.session, person_id=turn.person.id, kind=kind, enabled=action == "on",
                                  now=turn.now)
@@ -44,39 +45,35 @@ async def reminder_settings(turn: Turn, arg: str) -> None:
                 turn.say(f"已关闭{zh}，以后不再发送。想恢复时回复「打开{zh}」。",
                          f"{en.capitalize()} are off. Reply \"打开{zh}\" to turn them back on.")
     current = await preferences(turn.session, person_id=turn.person.id)
-    lines, choices = [turn.t("你的提醒设置：", "Your reminders:")], []
+    lines, choices = [turn.t(_("你的提醒设置："))], []
     for name, enabled in current.items():
         zh, en = KIND_LABELS[name]
-        lines.append(f"· {turn.t(zh, en)}：{turn.t('开', 'on') if enabled else turn.t('关', 'off')}")
+        lines.append(f"· {turn.t(zh, en)}：{turn.t(_('开')) if enabled else turn.t(_('关'))}")
         if enabled:
             choices.append(turn.choice(f"关闭{zh}", f"Turn {en} off", f"remind:off:{name}"))
         else:
             choices.append(turn.choice(f"打开{zh}", f"Turn {en} on", f"remind:on:{name}"))
     text = "\n".join(lines)
-    turn.say(text, text, choices)
+    turn.say(text, choices)
 
 
 @router.command("confirm")
 async def confirm_attendance(turn: Turn, arg: str) -> None:
     activity = await turn.session.get(Activity, int(arg)) if arg.isdigit() else None
     if activity is None:
-        turn.say("找不到这个活动。", "That activity does not exist.")
+        turn.say(_("找不到这个活动。"))
         return
     signup = (await turn.session.exec(
         select(Signup).where(Signup.activity_id == activity.id, Signup.person_id == turn.person.id))).first()
     if signup is None or signup.status == "cancelled":
-        turn.say(f"你没有报名「{activity.title}」。", f"You are not signed up for \"{activity.title}\".",
-                 [turn.choice("查看活动", "View activity", f"act:{activity.id}")])
+        turn.say(_("你没有报名「{title}」。", title=activity.title),
+                 [turn.choice(_("查看活动"), f"act:{activity.id}")])
         return
     if signup.status == "waitlist":
-        turn.say(f"你还在「{activity.title}」的候补名单上，转正时会通知你。",
-                 f"You are still on the waitlist for \"{activity.title}\"; you'll be told if a place opens.")
+        turn.say(_("你还在「{title}」的候补名单上，转正时会通知你。", title=activity.title))
         return
     if activity.status != "open":
-        turn.say(f"「{activity.title}」已取消。", f"\"{activity.title}\" has been cancelled.")
+        turn.say(_("「{title}」已取消。", title=activity.title))
         return
-    turn.say(f"好的，已确认参加「{activity.title}」（{turn.fmt_span(activity.start_at, activity.end_at)}，"
-             f"{activity.place}）。期待见到你！",
-             f"Thanks, see you at \"{activity.title}\" ({turn.fmt_span(activity.start_at, activity.end_at)}, "
-             f"{activity.place})!",
-             [turn.choice("取消报名", "Cancel my sign-up", f"leave:{activity.id}")])
+    turn.say(_("好的，已确认参加「{title}」（{span}，{place}）。期待见到你！", title=activity.title, span=turn.fmt_span(activity.start_at, activity.end_at), place=activity.place),
+             [turn.choice(_("取消报名"), f"leave:{activity.id}")])

@@ -13,6 +13,7 @@ import re
 
 from sqlmodel import select
 
+from common.i18n import _
 from handlers.messages import Choice
 from handlers.nlu import CATEGORIES, CATEGORY_LABELS, classify_category, to_simplified
 from handlers.privacy import mask_phone
@@ -142,11 +143,9 @@ async def request_entry(turn: Turn, text: str) -> None:
     if not text:
         choices = [Choice(label=cat_label(turn, code), value=f"a:cat:{code}") for code in CATEGORIES]
         if await service.requests_of_resident(turn.session, resident_id=turn.person.id, limit=1):
-            choices.append(turn.choice("查看我的求助", "My requests", "myreq"))
+            choices.append(turn.choice(_("查看我的求助"), "myreq"))
         turn.ask(FLOW, "category",
-                 "需要什么帮助？请选择服务类别，或直接用一句话描述，例如「家里老人一个人住，想请人每周来陪他聊天」。",
-                 "What help do you need? Pick a category, or describe it in one sentence, e.g. \"my grandmother "
-                 "lives alone and would like someone to visit her every week\".",
+                 _("需要什么帮助？请选择服务类别，或直接用一句话描述，例如「家里老人一个人住，想请人每周来陪他聊天」。"),
                  choices)
         return
     _absorb_description(turn, text)
@@ -171,13 +170,12 @@ def _absorb_description(turn: Turn, text: str) -> None:
 def ask_category_confirm(turn: Turn) -> None:
     label = cat_label(turn, turn.data["category"])
     turn.ask(FLOW, "confirm_category",
-             f"收到你的求助。我理解这属于「{label}」，对吗？",
-             f"Got it. This looks like \"{label}\" — is that right?",
-             [turn.choice("对", "Yes", "a:yes"), turn.choice("换一个类别", "Another category", "a:change")])
+             _("收到你的求助。我理解这属于「{label}」，对吗？", label=label),
+             [turn.choice(_("对"), "a:yes"), turn.choice(_("换一个类别"), "a:change")])
 
 
 def ask_category_list(turn: Turn) -> None:
-    turn.ask(FLOW, "pick_category", "请选择服务类别：", "Please pick a category:",
+    turn.ask(FLOW, "pick_category", _("请选择服务类别："),
              [Choice(label=cat_label(turn, code), value=f"a:cat:{code}") for code in CATEGORIES])
 
 
@@ -185,8 +183,7 @@ def ask_category_list(turn: Turn) -> None:
 async def on_category(turn: Turn, text: str) -> None:
     if text.startswith("a:cat:") and text[6:] in CATEGORIES:
         turn.set_data(category=text[6:], category_confirmed=True)
-        turn.ask(FLOW, "description", f"好的，「{cat_label(turn, text[6:])}」。请用一句话说说具体需要什么帮助：",
-                 f"OK, \"{cat_label(turn, text[6:])}\". Please describe in one sentence what you need:")
+        turn.ask(FLOW, "description", _("好的，「{value}」。请用一句话说说具体需要什么帮助：", value=cat_label(turn, text[6:])))
         return
     if text.startswith("a:"):
         ask_category_list(turn)
@@ -197,7 +194,7 @@ async def on_category(turn: Turn, text: str) -> None:
 @router.step(FLOW, "description")
 async def on_description(turn: Turn, text: str) -> None:
     if len(text.strip()) < 2:
-        turn.ask(FLOW, "description", "请多写几个字，说明需要什么帮助：", "Please say a little more about what you need:")
+        turn.ask(FLOW, "description", _("请多写几个字，说明需要什么帮助："))
         return
     _absorb_description(turn, text.strip())
     await ask_next(turn)
@@ -231,28 +228,23 @@ async def ask_next(turn: Turn) -> None:
     d = turn.data
     if not d.get("community"):
         choices = [Choice(label=turn.person.area, value=f"a:area:{turn.person.area}"[:64])] if turn.person.area else []
-        turn.ask(FLOW, "community", "请问在哪个社区（或小区、街道）？", "Which community (or estate / street) is it in?",
+        turn.ask(FLOW, "community", _("请问在哪个社区（或小区、街道）？"),
                  choices)
     elif not d.get("address_enc"):
-        turn.ask(FLOW, "address", "请告诉我详细地址（楼号、单元、门牌）。地址加密保存，只有接单的志愿者能看到。",
-                 "Please give the full address (building, unit, door). It is stored encrypted and shown only to the "
-                 "volunteer who takes the request.")
+        turn.ask(FLOW, "address", _("请告诉我详细地址（楼号、单元、门牌）。地址加密保存，只有接单的志愿者能看到。"))
     elif not d.get("preferred_time"):
-        turn.ask(FLOW, "time", "希望什么时间？（如「明天下午」「每周六上午」，也可以回复「都可以」）",
-                 "When would suit you? (e.g. \"tomorrow afternoon\", \"Saturday mornings\", or \"any time\")",
-                 [turn.choice("时间都可以", "Any time", "a:any")])
+        turn.ask(FLOW, "time", _("希望什么时间？（如「明天下午」「每周六上午」，也可以回复「都可以」）"),
+                 [turn.choice(_("时间都可以"), "a:any")])
     elif not d.get("phone_enc"):
         choices = []
         if turn.person.phone_enc and turn.person.phone_masked:
-            choices.append(turn.choice(f"用 {turn.person.phone_masked}", f"Use {turn.person.phone_masked}", "a:mine"))
-        turn.ask(FLOW, "phone", "请留一个联系电话（手机号），接单的志愿者会用它联系你：",
-                 "Please leave a mobile number the volunteer can call you on:", choices)
+            choices.append(turn.choice(_("用 {phone_masked}", phone_masked=turn.person.phone_masked), "a:mine"))
+        turn.ask(FLOW, "phone", _("请留一个联系电话（手机号），接单的志愿者会用它联系你："), choices)
     elif not d.get("contact_name"):
-        turn.ask(FLOW, "name", "怎么称呼你？（如「王阿姨」）", "How should the volunteer address you? (e.g. \"Mrs Wang\")")
+        turn.ask(FLOW, "name", _("怎么称呼你？（如「王阿姨」）"))
     elif "notes" not in d:
-        turn.ask(FLOW, "notes", "还有什么需要志愿者提前知道的吗？（如行动不便、家里有宠物）没有请回复「没有」。",
-                 "Anything the volunteer should know beforehand (mobility, pets...)? Reply \"none\" if not.",
-                 [turn.choice("没有", "None", "a:none")])
+        turn.ask(FLOW, "notes", _("还有什么需要志愿者提前知道的吗？（如行动不便、家里有宠物）没有请回复「没有」。"),
+                 [turn.choice(_("没有"), "a:none")])
     else:
         ask_summary(turn)
 
@@ -271,9 +263,9 @@ def ask_summary(turn: Turn) -> None:
     lines_zh.append("志愿服务是无偿的，志愿者不会向你收取任何费用。")
     lines_en.append("Volunteer service is free: no volunteer may ask you for money.")
     turn.ask(FLOW, "summary", "\n".join(lines_zh), "\n".join(lines_en), [
-        turn.choice("提交求助", "Submit", "a:yes"),
-        turn.choice("修改", "Change something", "a:edit"),
-        turn.choice("放弃", "Discard", "a:no"),
+        turn.choice(_("提交求助"), "a:yes"),
+        turn.choice(_("修改"), "a:edit"),
+        turn.choice(_("放弃"), "a:no"),
     ])
 
 
@@ -281,8 +273,7 @@ def ask_summary(turn: Turn) -> None:
 async def on_community(turn: Turn, text: str) -> None:
     value = text[7:] if text.startswith("a:area:") else normalize_width(text).strip()
     if not 2 <= len(value) <= 64 or value.startswith("a:"):
-        turn.ask(FLOW, "community", "请输入 2–64 个字的社区或小区名称，例如「花家地社区」。",
-                 "Please enter the community name (2–64 characters).")
+        turn.ask(FLOW, "community", _("请输入 2–64 个字的社区或小区名称，例如「花家地社区」。"))
         return
     turn.set_data(community=value)
     await ask_next(turn)
@@ -292,8 +283,7 @@ async def on_community(turn: Turn, text: str) -> None:
 async def on_address(turn: Turn, text: str) -> None:
     value = normalize_width(text).strip()
     if not 2 <= len(value) <= 200 or value.startswith("a:"):
-        turn.ask(FLOW, "address", "请输入详细地址，例如「3 号楼 2 单元 401」。",
-                 "Please enter the address, e.g. \"Building 3, Unit 2, Room 401\".")
+        turn.ask(FLOW, "address", _("请输入详细地址，例如「3 号楼 2 单元 401」。"))
         return
     turn.set_data(address_enc=turn.cipher.encrypt(value))
     await ask_next(turn)
@@ -301,9 +291,9 @@ async def on_address(turn: Turn, text: str) -> None:
 
 @router.step(FLOW, "time")
 async def on_time(turn: Turn, text: str) -> None:
-    value = turn.t("时间都可以", "any time") if text == "a:any" else normalize_width(text).strip()
+    value = turn.t(_("时间都可以")) if text == "a:any" else normalize_width(text).strip()
     if not 1 <= len(value) <= 100 or value.startswith("a:"):
-        turn.ask(FLOW, "time", "请简单写一下希望的时间（100 字以内）：", "Please say when, briefly:")
+        turn.ask(FLOW, "time", _("请简单写一下希望的时间（100 字以内）："))
         return
     turn.set_data(preferred_time=value)
     await ask_next(turn)
@@ -318,8 +308,7 @@ async def on_phone(turn: Turn, text: str) -> None:
     try:
         phone = parse_mobile(text)
     except InvalidInput:
-        turn.ask(FLOW, "phone", "手机号应为 11 位，以 1 开头（可带 +86、空格或横线），请重新输入：",
-                 "A mobile number has 11 digits starting with 1 (+86, spaces or dashes are fine). Please try again:")
+        turn.ask(FLOW, "phone", _("手机号应为 11 位，以 1 开头（可带 +86、空格或横线），请重新输入："))
         return
     turn.set_data(phone_enc=turn.cipher.encrypt(phone), phone_masked=mask_phone(phone))
     await ask_next(turn)
@@ -329,7 +318,7 @@ async def on_phone(turn: Turn, text: str) -> None:
 async def on_name(turn: Turn, text: str) -> None:
     value = normalize_width(text).strip()
     if not 1 <= len(value) <= 30 or value.startswith("a:"):
-        turn.ask(FLOW, "name", "请输入一个称呼（30 字以内）：", "Please enter a name (up to 30 characters):")
+        turn.ask(FLOW, "name", _("请输入一个称呼（30 字以内）："))
         return
     turn.set_data(contact_name=value)
     await ask_next(turn)
@@ -351,13 +340,13 @@ EDITABLE = ("category", "description", "community", "address", "time", "phone", 
 async def on_summary(turn: Turn, text: str) -> None:
     if text == "a:no":
         turn.end_flow()
-        turn.say("好的，这条求助没有提交。需要时随时找我。", "OK, nothing was submitted. I'm here whenever you need me.")
+        turn.say(_("好的，这条求助没有提交。需要时随时找我。"))
         return
     if text == "a:edit":
         labels = {"category": ("类别", "Category"), "description": ("需求", "Need"), "community": ("社区", "Community"),
                   "address": ("地址", "Address"), "time": ("时间", "When"), "phone": ("电话", "Phone"),
                   "name": ("称呼", "Name"), "notes": ("备注", "Notes")}
-        turn.ask(FLOW, "edit", "要修改哪一项？", "What would you like to change?",
+        turn.ask(FLOW, "edit", _("要修改哪一项？"),
                  [turn.choice(*labels[key], f"a:edit:{key}") for key in EDITABLE])
         return
     if text != "a:yes":
@@ -372,11 +361,8 @@ async def on_summary(turn: Turn, text: str) -> None:
                                 preferred_time=d["preferred_time"], notes=d.get("notes", "")),
     )
     turn.end_flow()
-    turn.say(f"求助已提交（编号 #{request.id}），状态：待审核。社区审核后会为你联系志愿者，每一步都会通知你。"
-             "随时发送「我的求助」查看进度。",
-             f"Your request is in (number #{request.id}), status: awaiting review. The community station will "
-             "review it and find a volunteer; you'll be told at each step. Send \"my requests\" any time.",
-             [turn.choice("我的求助", "My requests", "myreq")])
+    turn.say(_("求助已提交（编号 #{id}），状态：待审核。社区审核后会为你联系志愿者，每一步都会通知你。随时发送「我的求助」查看进度。", id=request.id),
+             [turn.choice(_("我的求助"), "myreq")])
 
 
 @router.step(FLOW, "edit")
@@ -389,7 +375,7 @@ async def on_edit(turn: Turn, text: str) -> None:
         ask_category_list(turn)
         return
     if key == "description":
-        turn.ask(FLOW, "description", "请重新描述需要什么帮助：", "Please describe what you need:")
+        turn.ask(FLOW, "description", _("请重新描述需要什么帮助："))
         return
     field = {"community": "community", "address": "address_enc", "time": "preferred_time",
              "phone": "phone_enc", "name": "contact_name", "notes": "notes"}[key]
@@ -404,51 +390,50 @@ async def on_edit(turn: Turn, text: str) -> None:
 async def my_requests(turn: Turn, _arg: str) -> None:
     rows = await service.requests_of_resident(turn.session, resident_id=turn.person.id)
     if not rows:
-        turn.say("你还没有提交过求助。", "You have not asked for help yet.", [turn.choice("我要求助", "Ask for help", "req")])
+        turn.say(_("你还没有提交过求助。"), [turn.choice(_("我要求助"), "req")])
         return
-    lines = [turn.t("我的求助：", "My requests:")]
+    lines = [turn.t(_("我的求助："))]
     for request in rows:
         lines.append(f"#{request.id} {cat_label(turn, request.category)} · {status_label(turn, request.status)}"
                      f" · {turn.fmt_dt(request.created_at)}")
-    lines.append(turn.t("回复序号查看详情。", "Reply with a number for details."))
+    lines.append(turn.t(_("回复序号查看详情。")))
     text = "\n".join(lines)
-    turn.say(text, text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
+    turn.say(text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
                           for r in rows])
 
 
 def _public_lines(turn: Turn, request: ServiceRequest) -> list[str]:
     return [
-        turn.t(f"求助 #{request.id}（{status_label(turn, request.status)}）",
-               f"Request #{request.id} ({status_label(turn, request.status)})"),
-        turn.t(f"类别：{cat_label(turn, request.category)}", f"Category: {cat_label(turn, request.category)}"),
-        turn.t(f"社区：{request.community}", f"Community: {request.community}"),
-        turn.t(f"时间：{request.preferred_time}", f"When: {request.preferred_time}"),
+        turn.t(_("求助 #{id}（{value}）", id=request.id, value=status_label(turn, request.status))),
+        turn.t(_("类别：{value}", value=cat_label(turn, request.category))),
+        turn.t(_("社区：{community}", community=request.community)),
+        turn.t(_("时间：{preferred_time}", preferred_time=request.preferred_time)),
     ]
 
 
 async def _detail_lines(turn: Turn, request: ServiceRequest, *, private: bool) -> list[str]:
     """``private``: the address and full phone — for the resident and the assigned volunteer only."""
     lines = _public_lines(turn, request)
-    address = turn.t("（仅接单志愿者可见）", "(shown to the assigned volunteer only)")
+    address = turn.t(_("（仅接单志愿者可见）"))
     phone = request.phone_masked or "-"
     if private:
         address = turn.cipher.decrypt(request.address_enc) if request.address_enc else "-"
         phone = turn.cipher.decrypt(request.phone_enc) if request.phone_enc else phone
     lines += [
-        turn.t(f"需求：{request.description}", f"Need: {request.description}"),
-        turn.t(f"地址：{address}", f"Address: {address}"),
-        turn.t(f"联系人：{request.contact_name}　电话：{phone}", f"Contact: {request.contact_name}, phone {phone}"),
+        turn.t(_("需求：{description}", description=request.description)),
+        turn.t(_("地址：{address}", address=address)),
+        turn.t(_("联系人：{contact_name}\u3000电话：{phone}", contact_name=request.contact_name, phone=phone)),
     ]
     if request.notes:
-        lines.append(turn.t(f"备注：{request.notes}", f"Notes: {request.notes}"))
+        lines.append(turn.t(_("备注：{notes}", notes=request.notes)))
     if request.assignee_id:
         assignee = await turn.session.get(Person, request.assignee_id)
         name = (assignee.name if assignee else None) or "-"
-        lines.append(turn.t(f"志愿者：{name}", f"Volunteer: {name}"))
+        lines.append(turn.t(_("志愿者：{name}", name=name)))
     if request.reason and request.status in ("rejected", "cancelled"):
-        lines.append(turn.t(f"原因：{request.reason}", f"Reason: {request.reason}"))
+        lines.append(turn.t(_("原因：{reason}", reason=request.reason)))
     if request.hours:
-        lines.append(turn.t(f"服务时长：{request.hours:g} 小时", f"Hours: {request.hours:g}"))
+        lines.append(turn.t(_("服务时长：{hours} 小时", hours=f'{request.hours:g}')))
     if request.rating:
         lines.append(turn.t(f"评价：{'★' * request.rating}", f"Rating: {request.rating}/5")
                      + (f" {request.comment}" if request.comment else ""))
@@ -469,26 +454,26 @@ async def view_request(turn: Turn, arg: str) -> None:
     if me == request.resident_id:
         lines = await _detail_lines(turn, request, private=True)
         if request.status in OPEN_STATUSES:
-            choices.append(turn.choice("取消求助", "Cancel request", f"cancelreq:{request.id}"))
+            choices.append(turn.choice(_("取消求助"), f"cancelreq:{request.id}"))
         if request.status == "done":
-            choices.append(turn.choice("确认并评价", "Confirm and rate", f"rate:{request.id}"))
+            choices.append(turn.choice(_("确认并评价"), f"rate:{request.id}"))
     elif me == request.assignee_id:
         lines = await _detail_lines(turn, request, private=True)
         if request.status == "assigned":
-            choices.append(turn.choice("开始服务", "Start", f"svcstart:{request.id}"))
+            choices.append(turn.choice(_("开始服务"), f"svcstart:{request.id}"))
         if request.status in ("assigned", "in_progress"):
-            choices.append(turn.choice("服务完成", "Mark done", f"svcdone:{request.id}"))
+            choices.append(turn.choice(_("服务完成"), f"svcdone:{request.id}"))
     elif manager:
         # coordinators review without the address (PIPL: only the assignee needs to go there)
         lines = await _detail_lines(turn, request, private=False)
         if request.status == "pending_review":
-            choices += [turn.choice("通过", "Approve", f"approve:{request.id}"),
-                        turn.choice("驳回", "Reject", f"reject:{request.id}"),
-                        turn.choice("改类别", "Change category", f"recat:{request.id}")]
+            choices += [turn.choice(_("通过"), f"approve:{request.id}"),
+                        turn.choice(_("驳回"), f"reject:{request.id}"),
+                        turn.choice(_("改类别"), f"recat:{request.id}")]
         if request.status in ("pending_review", "approved"):
-            choices.append(turn.choice("手动派单", "Assign by hand", f"assign:{request.id}"))
+            choices.append(turn.choice(_("手动派单"), f"assign:{request.id}"))
         if request.status == "done" and request.confirmed_at is None:
-            choices.append(turn.choice("确认完成", "Confirm done", f"reqconfirm:{request.id}"))
+            choices.append(turn.choice(_("确认完成"), f"reqconfirm:{request.id}"))
     else:
         offers = await service.open_offers(turn.session, volunteer_id=me)
         if not any(o.request_id == request.id for o, _ in offers):
@@ -496,10 +481,10 @@ async def view_request(turn: Turn, arg: str) -> None:
             return
         # an offer: category, community and time only
         lines = _public_lines(turn, request)
-        choices = [turn.choice("接单", "Accept", f"take:{request.id}"),
-                   turn.choice("不接", "Decline", f"decline:{request.id}")]
+        choices = [turn.choice(_("接单"), f"take:{request.id}"),
+                   turn.choice(_("不接"), f"decline:{request.id}")]
     text = "\n".join(lines)
-    turn.say(text, text, choices)
+    turn.say(text, choices)
 
 
 @router.command("cancelreq")
@@ -510,17 +495,16 @@ async def cancel_entry(turn: Turn, arg: str) -> None:
                 if r.status in OPEN_STATUSES]
         if len(rows) != 1:
             if not rows:
-                turn.say("你没有可以取消的求助。", "You have no open request to cancel.")
+                turn.say(_("你没有可以取消的求助。"))
             else:
                 await my_requests(turn, "")
             return
         request_id = rows[0].id
     turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "cancel_reason", f"确定取消求助 #{request_id} 吗？请说一下原因（或选择下面的选项）：",
-             f"Cancel request #{request_id}? Please give a reason (or pick one):",
-             [turn.choice("已经不需要了", "No longer needed", "a:r:不需要了"),
-              turn.choice("已找到其他帮助", "Found other help", "a:r:已找到其他帮助"),
-              turn.choice("不取消了", "Keep it", "a:keep")])
+    turn.ask(FLOW, "cancel_reason", _("确定取消求助 #{request_id} 吗？请说一下原因（或选择下面的选项）：", request_id=request_id),
+             [turn.choice(_("已经不需要了"), "a:r:不需要了"),
+              turn.choice(_("已找到其他帮助"), "a:r:已找到其他帮助"),
+              turn.choice(_("不取消了"), "a:keep")])
 
 
 @router.step(FLOW, "cancel_reason")
@@ -528,7 +512,7 @@ async def on_cancel_reason(turn: Turn, text: str) -> None:
     request_id = int(turn.data["request_id"])
     turn.end_flow()
     if text == "a:keep":
-        turn.say("好的，求助保留。", "OK, the request stays open.")
+        turn.say(_("好的，求助保留。"))
         return
     reason = text[4:] if text.startswith("a:r:") else normalize_width(text).strip()
     try:
@@ -537,7 +521,7 @@ async def on_cancel_reason(turn: Turn, text: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"求助 #{request_id} 已取消。", f"Request #{request_id} is cancelled.")
+    turn.say(_("求助 #{request_id} 已取消。", request_id=request_id))
 
 
 # ---- volunteers: offers, tasks, closing ------------------------------------------------------------
@@ -551,14 +535,14 @@ async def take(turn: Turn, arg: str) -> None:
             if latest is not None and latest.status in ("taken", "cancelled"):
                 _err(turn, service.RequestError(latest.status))
             else:
-                turn.say("目前没有推送给你的求助。", "There is no request waiting for your answer.")
+                turn.say(_("目前没有推送给你的求助。"))
             return
         if len(offers) > 1:
-            lines = [turn.t("有几条求助等你回复，要接哪一条？", "Several requests are waiting; which one?")]
-            lines += ["· " + "｜".join(_public_lines(turn, r)[1:]) + f" #{r.id}" for _, r in offers]
+            lines = [turn.t(_("有几条求助等你回复，要接哪一条？"))]
+            lines += ["· " + "｜".join(_public_lines(turn, r)[1:]) + f" #{r.id}" for _offer, r in offers]
             text = "\n".join(lines)
-            turn.say(text, text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"take:{r.id}")
-                                  for _, r in offers])
+            turn.say(text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"take:{r.id}")
+                                  for _offer, r in offers])
             return
         request_id = offers[0][1].id
     try:
@@ -573,8 +557,8 @@ async def take(turn: Turn, arg: str) -> None:
              "It's yours! Please contact the resident soon to agree a time.\n" + "\n".join(lines)
              + "\nReminder: volunteer service is free; never ask residents for money (Volunteer Service "
                "Regulations, Art. 21).",
-             [turn.choice("开始服务", "Start", f"svcstart:{request.id}"),
-              turn.choice("服务完成", "Mark done", f"svcdone:{request.id}")])
+             [turn.choice(_("开始服务"), f"svcstart:{request.id}"),
+              turn.choice(_("服务完成"), f"svcdone:{request.id}")])
 
 
 @router.command("decline")
@@ -592,7 +576,7 @@ async def decline(turn: Turn, arg: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say("好的，已婉拒，我们会联系其他志愿者。", "OK, declined; we'll ask another volunteer.")
+    turn.say(_("好的，已婉拒，我们会联系其他志愿者。"))
 
 
 @router.command("tasks")
@@ -600,15 +584,14 @@ async def my_tasks(turn: Turn, _arg: str) -> None:
     rows = await service.tasks_of_volunteer(turn.session, volunteer_id=turn.person.id)
     offers = await service.open_offers(turn.session, volunteer_id=turn.person.id)
     if not rows and not offers:
-        turn.say("你目前没有接下的居民求助。", "You have no resident requests right now.")
+        turn.say(_("你目前没有接下的居民求助。"))
         return
-    lines = [turn.t("我的接单：", "My tasks:")]
+    lines = [turn.t(_("我的接单："))]
     lines += [f"#{r.id} {cat_label(turn, r.category)} · {r.community} · {status_label(turn, r.status)}" for r in rows]
     if offers:
-        lines.append(turn.t(f"另有 {len(offers)} 条求助等你回复（发送「接单」）。",
-                            f"{len(offers)} more request(s) await your answer (send \"accept\")."))
+        lines.append(turn.t(_("另有 {count} 条求助等你回复（发送「接单」）。", count=len(offers))))
     text = "\n".join(lines)
-    turn.say(text, text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
+    turn.say(text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
                           for r in rows])
 
 
@@ -621,7 +604,7 @@ async def _my_task(turn: Turn, arg: str, statuses: tuple[str, ...]) -> int | Non
     if len(rows) == 1:
         return rows[0].id
     if not rows:
-        turn.say("你目前没有进行中的求助。", "You have no request in progress.")
+        turn.say(_("你目前没有进行中的求助。"))
     else:
         await my_tasks(turn, "")
     return None
@@ -637,9 +620,8 @@ async def start_service(turn: Turn, arg: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"已开始服务（#{request_id}），已通知居民。完成后发送「服务完成」并填写时长。",
-             f"Started (#{request_id}); the resident was told. Send \"done\" with the hours when finished.",
-             [turn.choice("服务完成", "Mark done", f"svcdone:{request_id}")])
+    turn.say(_("已开始服务（#{request_id}），已通知居民。完成后发送「服务完成」并填写时长。", request_id=request_id),
+             [turn.choice(_("服务完成"), f"svcdone:{request_id}")])
 
 
 @router.command("svcdone")
@@ -652,8 +634,7 @@ async def done_entry(turn: Turn, arg: str) -> None:
         _err(turn, service.RequestError("not_assignee"))
         return
     turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "done_hours", f"辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5）",
-             f"Thank you! How many hours did request #{request_id} take? (e.g. 1.5)")
+    turn.ask(FLOW, "done_hours", _("辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5）", request_id=request_id))
 
 
 @router.step(FLOW, "done_hours")
@@ -665,18 +646,17 @@ async def on_done_hours(turn: Turn, text: str) -> None:
         await service.mark_done(turn.session, request_id=int(turn.data["request_id"]), volunteer_id=turn.person.id,
                                 hours=hours, now=turn.now)
     except InvalidInput:
-        turn.ask(FLOW, "done_hours", "请回复小时数，例如 2 或 1.5：", "Please reply with the hours, e.g. 2 or 1.5:")
+        turn.ask(FLOW, "done_hours", _("请回复小时数，例如 2 或 1.5："))
         return
     except service.RequestError as error:
         if error.reason == "bad_hours":
-            turn.ask(FLOW, "done_hours", "服务时长应在 0–24 小时之间，请重新输入：", "Hours must be 0–24; please try again:")
+            turn.ask(FLOW, "done_hours", _("服务时长应在 0–24 小时之间，请重新输入："))
             return
         turn.end_flow()
         _err(turn, error)
         return
     turn.end_flow()
-    turn.say(f"已记录：服务完成，{hours:g} 小时。居民确认后时长会记入你的志愿时长。",
-             f"Recorded: done, {hours:g} h. The hours go to your record once the resident confirms.")
+    turn.say(_("已记录：服务完成，{hours} 小时。居民确认后时长会记入你的志愿时长。", hours=f'{hours:g}'))
 
 
 @router.command("rate")
@@ -687,7 +667,7 @@ async def rate_entry(turn: Turn, arg: str) -> None:
                 if r.status == "done" and r.rating is None]
         if len(rows) != 1:
             if not rows:
-                turn.say("目前没有等你确认的求助。", "No request is waiting for your confirmation.")
+                turn.say(_("目前没有等你确认的求助。"))
             else:
                 await my_requests(turn, "")
             return
@@ -700,12 +680,9 @@ async def rate_entry(turn: Turn, arg: str) -> None:
         _err(turn, service.RequestError("already_confirmed" if request.status == "rated" else "not_done"))
         return
     turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "rating", f"志愿者报告求助 #{request_id} 已完成（{request.hours or 0:g} 小时）。"
-             "确认的话，请给这次服务打分（1–5 星）：",
-             f"The volunteer reports request #{request_id} done ({request.hours or 0:g} h). To confirm, please rate "
-             "it from 1 to 5:",
+    turn.ask(FLOW, "rating", _("志愿者报告求助 #{request_id} 已完成（{value} 小时）。确认的话，请给这次服务打分（1–5 星）：", request_id=request_id, value=f'{request.hours or 0:g}'),
              [Choice(label="★" * n, value=f"a:r:{n}") for n in range(1, 6)]
-             + [turn.choice("还没有完成", "Not done yet", "a:notdone")])
+             + [turn.choice(_("还没有完成"), "a:notdone")])
 
 
 @router.step(FLOW, "rating")
@@ -713,19 +690,18 @@ async def on_rating(turn: Turn, text: str) -> None:
     if text == "a:notdone":
         request = await turn.session.get(ServiceRequest, int(turn.data["request_id"]))
         turn.end_flow()
-        turn.say("好的，已告诉社区协调员，他们会跟进。", "OK, the community station has been told and will follow up.")
+        turn.say(_("好的，已告诉社区协调员，他们会跟进。"))
         if request is not None:
             await service.notify_station(
-                turn.session, request=request, now=turn.now, zh=f"居民表示求助 #{request.id} 还没有完成，请跟进。",
-                en=f"The resident says request #{request.id} is not done yet; please follow up.")
+                turn.session, request=request, now=turn.now, message=_("居民表示求助 #{id} 还没有完成，请跟进。", id=request.id))
         return
     match = re.fullmatch(r"(?:a:r:)?([1-5])\s*(?:星|颗星|分|stars?)?", normalize_width(text).strip())
     if not match:
-        turn.say("请回复 1 到 5 的数字。", "Please reply with a number from 1 to 5.")
+        turn.say(_("请回复 1 到 5 的数字。"))
         return
     turn.set_data(rating=int(match.group(1)))
-    turn.ask(FLOW, "comment", "谢谢！想对志愿者说点什么吗？（可以跳过）", "Thanks! Anything to tell the volunteer? (optional)",
-             [turn.choice("跳过", "Skip", "a:skip")])
+    turn.ask(FLOW, "comment", _("谢谢！想对志愿者说点什么吗？（可以跳过）"),
+             [turn.choice(_("跳过"), "a:skip")])
 
 
 @router.step(FLOW, "comment")
@@ -750,7 +726,7 @@ async def _managed_request(turn: Turn, arg: str) -> ServiceRequest | None:
     request = await turn.session.get(ServiceRequest, request_id) if request_id else None
     if request is None or not await service.can_manage(turn.session, request=request, person_id=turn.person.id,
                                                        admin=await turn.admin()):
-        turn.say("找不到这条求助，或你不是该社区的协调员。", "Request not found, or you do not coordinate its station.")
+        turn.say(_("找不到这条求助，或你不是该社区的协调员。"))
         return None
     return request
 
@@ -760,16 +736,16 @@ async def review_list(turn: Turn, _arg: str) -> None:
     admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=False)
     if not admin and not orgs:
-        turn.say("只有社区协调员可以审核求助。", "Only community coordinators review requests.")
+        turn.say(_("只有社区协调员可以审核求助。"))
         return
     rows = await service.review_queue(turn.session, organization_ids=None if admin else [o.id for o in orgs])
     if not rows:
-        turn.say("没有待处理的求助。", "No requests need attention.")
+        turn.say(_("没有待处理的求助。"))
         return
-    lines = [turn.t("待处理的求助：", "Requests needing attention:")]
+    lines = [turn.t(_("待处理的求助："))]
     lines += [f"#{r.id} {cat_label(turn, r.category)} · {r.community} · {status_label(turn, r.status)}" for r in rows]
     text = "\n".join(lines)
-    turn.say(text, text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
+    turn.say(text, [Choice(label=f"#{r.id} {cat_label(turn, r.category)}"[:30], value=f"reqv:{r.id}")
                           for r in rows])
 
 
@@ -785,12 +761,10 @@ async def approve(turn: Turn, arg: str) -> None:
         _err(turn, error)
         return
     if offers:
-        turn.say(f"已通过求助 #{request.id}，已推送给 {len(offers)} 位合适的志愿者。",
-                 f"Request #{request.id} approved and offered to {len(offers)} matching volunteer(s).")
+        turn.say(_("已通过求助 #{id}，已推送给 {count} 位合适的志愿者。", id=request.id, count=len(offers)))
     else:
-        turn.say(f"已通过求助 #{request.id}，但暂时没有合适的志愿者（技能、社区、空闲都符合），请手动派单。",
-                 f"Request #{request.id} approved, but no volunteer fits (skills, area, load); please assign by hand.",
-                 [turn.choice("手动派单", "Assign by hand", f"assign:{request.id}")])
+        turn.say(_("已通过求助 #{id}，但暂时没有合适的志愿者（技能、社区、空闲都符合），请手动派单。", id=request.id),
+                 [turn.choice(_("手动派单"), f"assign:{request.id}")])
 
 
 @router.command("reject")
@@ -799,17 +773,16 @@ async def reject_entry(turn: Turn, arg: str) -> None:
     if request is None:
         return
     turn.state.data = {"request_id": request.id}
-    turn.ask(FLOW, "reject_reason", f"驳回求助 #{request.id}：请写明原因（居民会看到）：",
-             f"Rejecting request #{request.id}: please give the reason (the resident will see it):",
-             [turn.choice("不属于志愿服务范围", "Outside volunteer services", "a:r:不属于志愿服务范围"),
-              turn.choice("信息不完整，请补充后重新提交", "Incomplete, please resubmit", "a:r:信息不完整，请补充后重新提交")])
+    turn.ask(FLOW, "reject_reason", _("驳回求助 #{id}：请写明原因（居民会看到）：", id=request.id),
+             [turn.choice(_("不属于志愿服务范围"), "a:r:不属于志愿服务范围"),
+              turn.choice(_("信息不完整，请补充后重新提交"), "a:r:信息不完整，请补充后重新提交")])
 
 
 @router.step(FLOW, "reject_reason")
 async def on_reject_reason(turn: Turn, text: str) -> None:
     reason = text[4:] if text.startswith("a:r:") else normalize_width(text).strip()
     if len(reason) < 2 or reason.startswith("a:"):
-        turn.ask(FLOW, "reject_reason", "请写明驳回原因：", "Please give the reason:")
+        turn.ask(FLOW, "reject_reason", _("请写明驳回原因："))
         return
     request_id = int(turn.data["request_id"])
     turn.end_flow()
@@ -819,7 +792,7 @@ async def on_reject_reason(turn: Turn, text: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"已驳回求助 #{request_id}，已通知居民。", f"Request #{request_id} rejected; the resident was told.")
+    turn.say(_("已驳回求助 #{request_id}，已通知居民。", request_id=request_id))
 
 
 @router.command("recat")
@@ -828,8 +801,7 @@ async def recategorize(turn: Turn, arg: str) -> None:
     if request is None:
         return
     turn.state.data = {"request_id": request.id}
-    turn.ask(FLOW, "recat", f"求助 #{request.id} 当前类别：{cat_label(turn, request.category)}。改为：",
-             f"Request #{request.id} is \"{cat_label(turn, request.category)}\". Change to:",
+    turn.ask(FLOW, "recat", _("求助 #{id} 当前类别：{value}。改为：", id=request.id, value=cat_label(turn, request.category)),
              [Choice(label=cat_label(turn, code), value=f"a:cat:{code}") for code in CATEGORIES])
 
 
@@ -837,7 +809,7 @@ async def recategorize(turn: Turn, arg: str) -> None:
 async def on_recat(turn: Turn, text: str) -> None:
     code = text[6:] if text.startswith("a:cat:") else None
     if code not in CATEGORIES:
-        turn.say("请从列表中选择类别。", "Please pick a category from the list.")
+        turn.say(_("请从列表中选择类别。"))
         return
     request_id = int(turn.data["request_id"])
     turn.end_flow()
@@ -856,24 +828,24 @@ async def assign_entry(turn: Turn, arg: str) -> None:
         return
     candidates = await service.rank_volunteers(turn.session, request=request, require_fit=False, limit=8)
     if not candidates:
-        turn.say("还没有已注册的志愿者可以派单。", "There are no registered volunteers to assign.")
+        turn.say(_("还没有已注册的志愿者可以派单。"))
         return
     turn.state.data = {"request_id": request.id}
-    lines = [turn.t(f"把求助 #{request.id} 派给谁？（按匹配度排序）", f"Assign request #{request.id} to whom? (best first)")]
+    lines = [turn.t(_("把求助 #{id} 派给谁？（按匹配度排序）", id=request.id))]
     for c in candidates:
-        tags = [turn.t("技能符合", "skills fit")] if c.skill_fit else []
-        tags += [turn.t("同社区", "same area")] if c.area_fit else []
-        tags.append(turn.t(f"进行中 {c.load} 单", f"{c.load} open"))
+        tags = [turn.t(_("技能符合"))] if c.skill_fit else []
+        tags += [turn.t(_("同社区"))] if c.area_fit else []
+        tags.append(turn.t(_("进行中 {load} 单", load=c.load)))
         lines.append(f"· {c.person.name}（{'，'.join(tags)}）")
     text = "\n".join(lines)
-    turn.ask(FLOW, "assign", text, text, [Choice(label=(c.person.name or "?")[:30], value=f"a:p:{c.person.id}")
+    turn.ask(FLOW, "assign", text, [Choice(label=(c.person.name or "?")[:30], value=f"a:p:{c.person.id}")
                                           for c in candidates])
 
 
 @router.step(FLOW, "assign")
 async def on_assign(turn: Turn, text: str) -> None:
     if not text.startswith("a:p:") or not text[4:].isdigit():
-        turn.say("请从列表中选择志愿者。", "Please pick a volunteer from the list.")
+        turn.say(_("请从列表中选择志愿者。"))
         return
     request_id = int(turn.data["request_id"])
     turn.end_flow()
@@ -882,8 +854,7 @@ async def on_assign(turn: Turn, text: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"已将求助 #{request_id} 派给该志愿者，已通知双方。",
-             f"Request #{request_id} assigned; both the volunteer and the resident were told.")
+    turn.say(_("已将求助 #{request_id} 派给该志愿者，已通知双方。", request_id=request_id))
 
 
 @router.command("reqconfirm")
@@ -898,17 +869,12 @@ async def coordinator_confirm(turn: Turn, arg: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"已确认求助 #{request.id} 完成，{request.hours or 0:g} 小时已记入志愿者的时长。",
-             f"Request #{request.id} confirmed; {request.hours or 0:g} h added to the volunteer's record.")
+    turn.say(_("已确认求助 #{id} 完成，{value} 小时已记入志愿者的时长。", id=request.id, value=f'{request.hours or 0:g}'))
 
 
 # ---- 条例 Art 21: no money -------------------------------------------------------------------------------
 def _say_money_rule_to_volunteer(turn: Turn) -> None:
-    turn.say("提醒：根据《志愿服务条例》第二十一条，志愿者不得向服务对象收取或者变相收取报酬。"
-             "居民主动给钱或红包也请婉拒；有材料费等特殊情况请先联系社区协调员。",
-             "Reminder: under Art. 21 of the Volunteer Service Regulations, volunteers may not take money from "
-             "the people they serve, openly or in disguise. Kindly refuse tips too; for material costs, ask the "
-             "community coordinator first.")
+    turn.say(_("提醒：根据《志愿服务条例》第二十一条，志愿者不得向服务对象收取或者变相收取报酬。居民主动给钱或红包也请婉拒；有材料费等特殊情况请先联系社区协调员。"))
 
 
 @router.command("fee")
@@ -917,18 +883,14 @@ async def money_reminder(turn: Turn, text: str) -> None:
     if turn.person.status == "active" or tasks:
         _say_money_rule_to_volunteer(turn)
         return
-    turn.say("志愿服务是无偿的：根据《志愿服务条例》第二十一条，志愿者不得向你收取或者变相收取任何费用。"
-             "如果有志愿者向你要钱，请告诉我们，社区会处理。",
-             "Volunteer service is free: under Art. 21 of the Volunteer Service Regulations no volunteer may ask "
-             "you for money. If one did, tell us and the community station will deal with it.")
+    turn.say(_("志愿服务是无偿的：根据《志愿服务条例》第二十一条，志愿者不得向你收取或者变相收取任何费用。如果有志愿者向你要钱，请告诉我们，社区会处理。"))
     open_requests = [r for r in await service.requests_of_resident(turn.session, resident_id=turn.person.id)
                      if r.status in ("assigned", "in_progress", "done")]
     if open_requests and text:
         request = open_requests[0]
         await service.notify_station(
             turn.session, request=request, now=turn.now, urgent=True,
-            zh=f"居民就求助 #{request.id} 反映收费问题：「{text[:100]}」请核实（《志愿服务条例》第二十一条）。",
-            en=f"A resident reports a money issue on request #{request.id}: \"{text[:100]}\". Please check (Art. 21).")
+            message=_("居民就求助 #{id} 反映收费问题：「{value}」请核实（《志愿服务条例》第二十一条）。", id=request.id, value=text[:100]))
 
 
 # ---- 结对帮扶 ----------------------------------------------------------------------------------------------
@@ -942,7 +904,7 @@ async def _maybe_visit(turn: Turn, text: str) -> bool:
     pairing = service.pairing_named(pairings, text)
     if pairing is None:
         names = "、".join(p.resident_name for p in pairings)
-        turn.say(f"请在记录里写上看望的是谁（你结对的有：{names}）。", f"Please name who you visited ({names}).")
+        turn.say(_("请在记录里写上看望的是谁（你结对的有：{names}）。", names=names))
         return True
     await service.log_visit(turn.session, pairing=pairing, visit=visit, visited_on=turn.today, now=turn.now)
     note = f"，情况：{visit.note}" if visit.note else ""
@@ -957,18 +919,16 @@ async def visit(turn: Turn, arg: str) -> None:
     if arg and await _maybe_visit(turn, arg):
         return
     if not await service.pairings_of(turn.session, volunteer_id=turn.person.id):
-        turn.say("你还没有结对帮扶的对象。结对由社区协调员安排。", "You have no pairing yet; coordinators arrange them.")
+        turn.say(_("你还没有结对帮扶的对象。结对由社区协调员安排。"))
         return
-    turn.ask(FLOW, "visit", "请用一句话记录这次看望，例如「看望王奶奶 1 小时，血压正常」：",
-             "Log the visit in one line, e.g. \"visited Mrs Wang 1 hour, blood pressure normal\":")
+    turn.ask(FLOW, "visit", _("请用一句话记录这次看望，例如「看望王奶奶 1 小时，血压正常」："))
 
 
 @router.step(FLOW, "visit")
 async def on_visit(turn: Turn, text: str) -> None:
     turn.end_flow()
     if not await _maybe_visit(turn, text):
-        turn.ask(FLOW, "visit", "没读懂，请写上看望谁和多少小时，例如「看望王奶奶 1 小时，血压正常」：",
-                 "Please say whom you visited and for how long, e.g. \"visited Mrs Wang 1 hour, all well\":")
+        turn.ask(FLOW, "visit", _("没读懂，请写上看望谁和多少小时，例如「看望王奶奶 1 小时，血压正常」："))
 
 
 @router.command("pair")
@@ -976,10 +936,10 @@ async def pair_entry(turn: Turn, _arg: str) -> None:
     admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
     if not orgs:
-        turn.say("只有社区协调员可以安排结对帮扶。", "Only community coordinators arrange pairings.")
+        turn.say(_("只有社区协调员可以安排结对帮扶。"))
         return
     turn.state.data = {"organization_id": orgs[0].id}
-    turn.ask(FLOW, "pair_volunteer", "结对帮扶：请输入志愿者的姓名：", "New pairing: the volunteer's name?")
+    turn.ask(FLOW, "pair_volunteer", _("结对帮扶：请输入志愿者的姓名："))
 
 
 @router.step(FLOW, "pair_volunteer")
@@ -991,27 +951,26 @@ async def on_pair_volunteer(turn: Turn, text: str) -> None:
         people = list(await turn.session.exec(
             select(Person).where(Person.name == name, Person.status == "active").order_by(Person.id).limit(5)))
         if not people:
-            turn.ask(FLOW, "pair_volunteer", f"没有找到名叫「{name}」的已注册志愿者，请重新输入姓名：",
-                     f"No registered volunteer named \"{name}\"; please try again:")
+            turn.ask(FLOW, "pair_volunteer", _("没有找到名叫「{name}」的已注册志愿者，请重新输入姓名：", name=name))
             return
         if len(people) > 1:
-            turn.ask(FLOW, "pair_volunteer", "有同名的志愿者，请选择：", "Several volunteers share that name; pick one:",
+            turn.ask(FLOW, "pair_volunteer", _("有同名的志愿者，请选择："),
                      [Choice(label=f"{p.name} {p.phone_masked or ''} {p.area or ''}"[:30], value=f"a:p:{p.id}")
                       for p in people])
             return
         turn.set_data(volunteer_id=people[0].id)
-    turn.ask(FLOW, "pair_resident", "结对的居民怎么称呼？（如「王奶奶」）", "The resident's name (e.g. \"Mrs Wang\")?")
+    turn.ask(FLOW, "pair_resident", _("结对的居民怎么称呼？（如「王奶奶」）"))
 
 
 @router.step(FLOW, "pair_resident")
 async def on_pair_resident(turn: Turn, text: str) -> None:
     name = normalize_width(text).strip()
     if not 1 <= len(name) <= 30 or name.startswith("a:"):
-        turn.ask(FLOW, "pair_resident", "请输入居民的称呼（30 字以内）：", "Please enter the resident's name:")
+        turn.ask(FLOW, "pair_resident", _("请输入居民的称呼（30 字以内）："))
         return
     turn.set_data(resident_name=name)
-    turn.ask(FLOW, "pair_interval", "多少天看望一次？（如 7）", "Visit every how many days? (e.g. 7)",
-             [turn.choice("每 7 天", "Every 7 days", "a:d:7"), turn.choice("每 14 天", "Every 14 days", "a:d:14")])
+    turn.ask(FLOW, "pair_interval", _("多少天看望一次？（如 7）"),
+             [turn.choice(_("每 7 天"), "a:d:7"), turn.choice(_("每 14 天"), "a:d:14")])
 
 
 @router.step(FLOW, "pair_interval")
@@ -1020,7 +979,7 @@ async def on_pair_interval(turn: Turn, text: str) -> None:
     try:
         days = parse_positive_int(raw, maximum=90)
     except InvalidInput:
-        turn.ask(FLOW, "pair_interval", "请输入 1–90 的天数：", "Please enter a number of days (1–90):")
+        turn.ask(FLOW, "pair_interval", _("请输入 1–90 的天数："))
         return
     d = turn.data
     turn.end_flow()
@@ -1032,5 +991,4 @@ async def on_pair_interval(turn: Turn, text: str) -> None:
     except service.RequestError as error:
         _err(turn, error)
         return
-    turn.say(f"已安排结对：志愿者每 {days} 天看望 {pairing.resident_name} 一次，已通知志愿者。",
-             f"Pairing made: the volunteer visits {pairing.resident_name} every {days} days; they were told.")
+    turn.say(_("已安排结对：志愿者每 {days} 天看望 {resident_name} 一次，已通知志愿者。", days=days, resident_name=pairing.resident_name))

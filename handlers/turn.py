@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import enum
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import Catalogs, Text, default_catalogs, render
 from handlers.context import CoreOptions
 from handlers.i18n import localize
 from handlers.messages import Choice, Inbound, Reply
+from handlers.payloads import Payload
 from handlers.privacy import FieldCipher
 from models import DialogState, Identity, Person
 from services.people import is_admin
@@ -30,6 +34,7 @@ class Turn:
     lang: str = "zh-Hans"
     admin_bootstrap: bool = False
     replies: list[Reply] = field(default_factory=list)
+    catalogs: Catalogs = field(default_factory=default_catalogs)
 
     @property
     def typed(self) -> bool:
@@ -41,19 +46,36 @@ class Turn:
         return await is_admin(self.session, person_id=self.person.id, bootstrap=self.admin_bootstrap)
 
     # ---- language -------------------------------------------------------------------------
-    def t(self, zh: str, en: str) -> str:
+    # New code passes one Text (``_("…")``); the (zh, en) pairs are the old form, kept only until
+    # every feature has moved to the catalogs.
+    def text(self, value: Text) -> str:
+        """A text rendered in this turn's language."""
+        return render(value, self.lang, self.catalogs)
+
+    def t(self, zh: Text, en: str | None = None) -> str:
+        if en is None:
+            return self.text(zh)
+        assert isinstance(zh, str)
         return localize(self.lang, zh, en)
 
-    def say(self, zh: str, en: str, choices: list[Choice] | None = None) -> Reply:
-        reply = Reply(text=self.t(zh, en), choices=list(choices or []))
+    def say(self, zh: Text, en: str | list[Choice] | None = None, choices: list[Choice] | None = None) -> Reply:
+        if isinstance(en, str):
+            text = self.t(zh, en)
+        else:
+            text, choices = self.text(zh), en if en is not None else choices
+        reply = Reply(text=text, choices=list(choices or []), lang=self.lang)
         self.replies.append(reply)
         return reply
 
-    def choice(self, zh: str, en: str, value: str) -> Choice:
+    def choice(self, zh: Text, en: str, value: str | None = None) -> Choice:
+        if value is None:  # new form: choice(label, value)
+            return Choice(label=self.text(zh), value=en)
+        assert isinstance(zh, str)
         return Choice(label=self.t(zh, en), value=value)
 
     # ---- dialog state ---------------------------------------------------------------------
-    def ask(self, flow: str, step: str, zh: str, en: str, choices: list[Choice] | None = None) -> Reply:
+    def ask(self, flow: str, step: str, zh: Text, en: str | list[Choice] | None = None,
+            choices: list[Choice] | None = None) -> Reply:
         self.state.flow = flow
         self.state.step = step
         return self.say(zh, en, choices)
@@ -104,21 +126,51 @@ class Turn:
 
 
 StepHandler = Callable[[Turn, str], Awaitable[None]]
-CommandHandler = Callable[[Turn, str], Awaitable[None]]
+CommandHandler = Callable[[Turn, Any], Awaitable[None]]
+
+
+class Role(enum.Enum):
+    """Who may run a command; the engine checks it before the handler runs."""
+
+    COORDINATOR = "coordinator"  # a coordinator of some organization, or an admin
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Command:
+    handler: CommandHandler
+    payload: type[Payload] | None = None  # the typed argument; None → the raw text after "name:"
+    requires: Role | None = None
 
 
 class FeatureRouter:
-    """One router per feature: commands (button values / typed commands) and dialog steps."""
+    """One router per feature: its commands with their typed words and roles, its flows and steps."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.commands: dict[str, CommandHandler] = {}
+        self.commands: dict[str, Command] = {}
         self.steps: dict[tuple[str, str], StepHandler] = {}
+        self.flows: dict[str, Any] = {}  # name → handlers.flows.Flow
+        self.words: dict[str, str] = {}  # typed word (简体, lower case) → command name
+        self.arg_commands: set[str] = set()  # commands that take one word typed after them
 
-    def command(self, *names: str) -> Callable[[CommandHandler], CommandHandler]:
+    def command(
+        self,
+        *names: str,
+        words: Iterable[str] = (),
+        takes_arg: bool = False,
+        payload: type[Payload] | None = None,
+        requires: Role | None = None,
+    ) -> Callable[[CommandHandler], CommandHandler]:
+        """Register a command under button/slash ``names``; ``words`` typed alone run it too."""
+
         def register(func: CommandHandler) -> CommandHandler:
             for name in names:
-                self.commands[name] = func
+                self.commands[name] = Command(func, payload, requires)
+            for word in words:
+                self.words[word.lower()] = names[0]
+            if takes_arg:
+                self.arg_commands.add(names[0])
             return func
 
         return register

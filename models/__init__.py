@@ -176,6 +176,10 @@ class Delivery(SQLModel, table=True):
     # added by migration 0004 (reminders): the broadcast a row belongs to; when a sender took it
     broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
     claimed_at: datetime | None = None
+    # added by migration 0007: the notice as a message id plus parameters (common.i18n JSON form),
+    # rendered in the recipient's language when it is sent; ``text`` is then empty. Choices' labels
+    # are stored the same way.
+    message: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 # Feature tables live in their own modules and are imported here so that SQLModel.metadata

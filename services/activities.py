@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import _
 from models import Activity, ActivityBase, Person, Signup
 from services.notify import notify_person
 
@@ -139,11 +140,10 @@ async def cancel_signup(session: AsyncSession, *, activity_id: int, person_id: i
             await notify_person(
                 session,
                 person_id=promoted.person_id,
-                zh=f"好消息：有人取消了报名，你已从候补转为正式参加「{activity.title}」。",
-                en=f"Good news: a place opened up and you are now confirmed for \"{activity.title}\".",
+                message=_("好消息：有人取消了报名，你已从候补转为正式参加「{title}」。", title=activity.title),
                 now=now,
                 source="waitlist",
-                choices=[("查看活动", "View activity", f"act:{activity.id}")],
+                choices=[(_("查看活动"), f"act:{activity.id}")],
                 urgent=True,
             )
     return CancelResult(signup=signup, promoted=promoted)

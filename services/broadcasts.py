@@ -14,6 +14,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import _
 from models import Activity, Delivery, HourRecord, Identity, Organization, Person, Signup
 from models.reminders import TARGET_KINDS, Broadcast
 from services.reminders import queue_for_people, run_core, wants
@@ -93,10 +94,9 @@ async def queue_broadcast(session: AsyncSession, *, author_id: int, organization
     session.add(broadcast)
     await session.flush()
     assert broadcast.id is not None
-    choices = [("查看活动", "View activity", f"act:{value}")] if kind == "activity" else \
-        [("看看活动", "Browse activities", "acts:1")]
+    choices = [(_("查看活动"), f"act:{value}")] if kind == "activity" else [(_("看看活动"), "acts:1")]
     broadcast.queued = await queue_for_people(
-        session, people=people, zh=f"【{org.name}】{text}", en=f"[{org.name}] {text}", now=now,
+        session, people=people, message=_("【{name}】{text}", name=org.name, text=text), now=now,
         source="broadcast", choices=choices, broadcast_id=broadcast.id,
     )
     session.add(broadcast)

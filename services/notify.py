@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import Text, from_json, render, to_json
 from handlers.i18n import localize
 from models import Delivery
 from services.people import active_identities
@@ -19,22 +20,31 @@ async def notify_person(
     session: AsyncSession,
     *,
     person_id: int,
-    zh: str,
-    en: str,
     now: datetime,
+    message: Text | None = None,
+    zh: str = "",
+    en: str = "",
     source: str = "notice",
-    choices: list[tuple[str, str, str]] | None = None,  # (简体 label, English label, value)
+    # (label, value); the old form (简体 label, English label, value) goes with zh/en
+    choices: list[tuple[Text, str]] | list[tuple[str, str, str]] | None = None,
     urgent: bool = False,
 ) -> list[Delivery]:
-    """One outbox row per active identity of the person, each in that identity's language."""
+    """One outbox row per active identity of the person, rendered in its language when sent."""
     rows = []
     for identity in await active_identities(session, person_id=person_id):
         lang = identity.language
+        if message is not None:
+            text, stored, labels = "", to_json(message), [
+                {"label": to_json(label), "value": value} for label, value in choices or []]  # type: ignore[misc]
+        else:
+            text, stored = localize(lang, zh, en), None
+            labels = [{"label": localize(lang, z, e), "value": v} for z, e, v in choices or []]  # type: ignore[misc]
         row = Delivery(
             identity_id=identity.id,
             channel=identity.channel,
-            text=localize(lang, zh, en),
-            choices=[{"label": localize(lang, z, e), "value": v} for z, e, v in choices or []],
+            text=text,
+            message=stored,
+            choices=labels,
             source=source,
             urgent=urgent,
             due_at=now,
@@ -62,3 +72,14 @@ async def claim_held_notices(session: AsyncSession, *, identity_id: int, now: da
         row.attempts += 1
         session.add(row)
     return rows
+
+
+def notice_text(row: Delivery, lang: str | None) -> str:
+    """An outbox row's text in the recipient's language (a stored message id, or the plain text)."""
+    if row.message is not None:
+        return render(from_json(row.message), lang)
+    return row.text
+
+
+def notice_choices(choices: list[dict], lang: str | None) -> list[dict[str, str]]:
+    return [{"label": render(c["label"], lang), "value": c["value"]} for c in choices]

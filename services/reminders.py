@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from handlers.i18n import localize
+from common.i18n import Text, _, by_language, join, lines, month_day, month_day_time, ngettext, to_json
 from models import Activity, Delivery, HourRecord, Identity, Person, Role, Signup
 from models.reminders import REMINDER_KINDS, Observance, ReminderKey, ReminderPreference
 from services.calendar import Rule, dates_between
@@ -35,7 +35,7 @@ HOURS_GRACE = timedelta(days=2)  # remind coordinators this long after an activi
 HOURS_GIVE_UP = timedelta(days=14)  # 10 working days: after that the reminder would not help
 
 
-ChoiceSpec = tuple[str, str, str]  # (简体 label, English label, value)
+ChoiceSpec = tuple[Text, str]  # (label, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +85,8 @@ def volunteers(kind: str) -> Select:
 
 
 # ---- writing rows --------------------------------------------------------------------------------
-def _by_language(zh: Any, en: Any, hant: Any, type_: Any = None) -> sa.ColumnElement[Any]:
-    def lit(value: Any) -> Any:
-        return sa.literal(value, type_) if type_ is not None else sa.literal(value)
-
-    return sa.case((col(Identity.language) == "en", lit(en)), (col(Identity.language) == "zh-Hant", lit(hant)),
-                   else_=lit(zh))
-
-
-def _choices(lang: str, choices: list[ChoiceSpec]) -> list[dict[str, str]]:
-    return [{"label": localize(lang, z, e), "value": v} for z, e, v in choices]
+def _stored_choices(choices: list[ChoiceSpec]) -> list[dict[str, Any]]:
+    return [{"label": to_json(label), "value": value} for label, value in choices]
 
 
 def _insert(session: AsyncSession, table: sa.Table) -> Any:
@@ -106,8 +98,7 @@ async def queue_for_people(
     session: AsyncSession,
     *,
     people: Select,
-    zh: str,
-    en: str,
+    message: Text,
     now: datetime,
     source: str,
     due_at: datetime | None = None,
@@ -139,15 +130,14 @@ async def queue_for_people(
         recipients: Any = sa.select(col(ReminderKey.person_id).label("person_id")).where(
             col(ReminderKey.batch) == batch).subquery("fresh")
         person_ids = recipients.c.person_id
-    choices = choices or []
-    hant = localize("zh-Hant", zh, en)
+    # one message id for everyone: each row is rendered in its recipient's language when sent
     select_rows = (
         sa.select(
             col(Identity.id),
             col(Identity.channel),
-            _by_language(zh, en, hant),
-            _by_language(_choices("zh-Hans", choices), _choices("en", choices), _choices("zh-Hant", choices),
-                         sa.JSON()),
+            sa.literal(""),
+            sa.literal(to_json(message), sa.JSON()),
+            sa.literal(_stored_choices(choices or []), sa.JSON()),
             sa.literal(source),
             sa.literal(urgent),
             sa.literal(due_at or now, UTCDateTime()),
@@ -163,7 +153,7 @@ async def queue_for_people(
     )
     result = await run_core(session,
         sa.insert(Delivery.__table__).from_select(
-            ["identity_id", "channel", "text", "choices", "source", "urgent", "due_at", "status", "attempts",
+            ["identity_id", "channel", "text", "message", "choices", "source", "urgent", "due_at", "status", "attempts",
              "created_at", "broadcast_id"],
             select_rows,
         )
@@ -217,26 +207,25 @@ async def queue_observance_reminders(session: AsyncSession, *, now: datetime, tz
         assert observance.id is not None
         until = at_local(item.day + timedelta(days=7), time(23, 59), tz)
         suggestions = await suggested_activities(session, categories=observance.categories, now=now, until=until)
+        name = by_language(observance.name, observance.name_en)
         if item.days_left:
-            head_zh = f"【{observance.name}】还有 {item.days_left} 天（{item.day:%m月%d日}）。"
-            head_en = f"[{observance.name_en or observance.name}] in {item.days_left} days ({item.day:%b %d})."
+            head = ngettext("【{name}】还有 {count} 天（{date}）。", "[{name}] in {count} days ({date}).", item.days_left,
+                            name=name, date=month_day(item.day))
         else:
-            head_zh, head_en = f"【{observance.name}】就是今天。", f"[{observance.name_en or observance.name}] is today."
-        zh = [head_zh + observance.reminder_text]
-        en = [head_en + " " + (observance.reminder_text_en or observance.reminder_text)]
+            head = _("【{name}】就是今天。", name=name)
+        rows: list[Text] = [lines(head, by_language(observance.reminder_text, observance.reminder_text_en),
+                                  sep="")]
         if suggestions:
-            zh.append("近期相关活动：")
-            en.append("Upcoming activities:")
+            rows.append(_("近期相关活动："))
             for activity in suggestions:
                 when = activity.start_at.astimezone(tz)
-                zh.append(f"· {activity.title}（{when:%m-%d %H:%M}，{activity.place}）")
-                en.append(f"· {activity.title} ({when:%m-%d %H:%M}, {activity.place})")
-        zh.append("不想收到节日提醒？回复「关闭节日提醒」。")
-        en.append("Don't want these? Reply \"关闭节日提醒\" (observance reminders off).")
-        choices: list[ChoiceSpec] = [(a.title[:30], a.title[:30], f"act:{a.id}") for a in suggestions]
-        choices.append(("看看活动", "Browse activities", "acts:1"))
+                rows.append(_("· {title}（{when}，{place}）", title=activity.title, when=f"{when:%m-%d %H:%M}",
+                              place=activity.place))
+        rows.append(_("不想收到节日提醒？回复「关闭节日提醒」。"))
+        choices: list[ChoiceSpec] = [(a.title[:30], f"act:{a.id}") for a in suggestions]
+        choices.append((_("看看活动"), "acts:1"))
         total += await queue_for_people(
-            session, people=volunteers("observance"), zh="\n".join(zh), en="\n".join(en), now=now,
+            session, people=volunteers("observance"), message=join(rows), now=now,
             due_at=max(now, at_local(today, SEND_HOUR, tz)), source="observance", choices=choices,
             key=ReminderKeySpec("obs_day" if item.days_left == 0 else "obs_before", observance.id, item.day),
         )
@@ -262,17 +251,14 @@ async def queue_activity_reminders(session: AsyncSession, *, now: datetime, tz: 
             # someone who joined within the last day has just read the details: no "tomorrow" reminder
             people = people.where(col(Signup.created_at) <= activity.start_at - ACTIVITY_EARLY + timedelta(hours=4))
         start = activity.start_at.astimezone(tz)
-        when_zh = f"{start:%m月%d日 %H:%M}"
-        when_en = f"{start:%b %d %H:%M}"
-        lead_zh, lead_en = ("2 小时后", "in 2 hours") if late else ("明天", "tomorrow")
+        lead = _("2 小时后") if late else _("明天")
         total += await queue_for_people(
             session, people=people, now=now, source="activity",
-            zh=f"活动提醒：你报名的「{activity.title}」{lead_zh}开始（{when_zh}），地点：{activity.place}。"
-               "能来请点「确认参加」，来不了请「取消报名」，把名额留给候补的伙伴。",
-            en=f"Reminder: \"{activity.title}\" starts {lead_en} ({when_en}) at {activity.place}. "
-               "Please confirm, or cancel so someone on the waitlist can come.",
-            choices=[("确认参加", "I'll be there", f"confirm:{activity.id}"),
-                     ("取消报名", "Cancel my sign-up", f"leave:{activity.id}")],
+            message=_("活动提醒：你报名的「{title}」{lead}开始（{when}），地点：{place}。"
+                      "能来请点「确认参加」，来不了请「取消报名」，把名额留给候补的伙伴。",
+                      title=activity.title, lead=lead, when=month_day_time(start.replace(tzinfo=None)),
+                      place=activity.place),
+            choices=[(_("确认参加"), f"confirm:{activity.id}"), (_("取消报名"), f"leave:{activity.id}")],
             key=ReminderKeySpec("act_2h" if late else "act_24h", activity.id, start.date()),
         )
     return total
@@ -295,11 +281,9 @@ async def queue_hours_reminders(session: AsyncSession, *, now: datetime, tz: Zon
         ended = activity.end_at.astimezone(tz)
         total += await queue_for_people(
             session, people=coordinators, now=now, source="hours_due",
-            zh=f"「{activity.title}」（{ended:%m月%d日}）已结束 2 天，还没有登记志愿时长。"
-               "按规定请在活动结束后 10 个工作日内完成记录。",
-            en=f"\"{activity.title}\" ({ended:%b %d}) ended 2 days ago and no hours are recorded yet. "
-               "Hours should be recorded within 10 working days.",
-            choices=[("记录时长", "Record hours", f"rec:{activity.id}")],
+            message=_("「{title}」（{ended}）已结束 2 天，还没有登记志愿时长。按规定请在活动结束后 10 个工作日内完成记录。",
+                      title=activity.title, ended=month_day(ended.date())),
+            choices=[(_("记录时长"), f"rec:{activity.id}")],
             key=ReminderKeySpec("hours_due", activity.id, (ended + HOURS_GRACE).date()),
         )
     return total

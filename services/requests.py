@@ -31,6 +31,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import Text, _
 from handlers.nlu import CATEGORY_LABELS
 from models import HourRecord, Organization, Person, Role
 from models.requests import (
@@ -150,10 +151,10 @@ def _summary(request: ServiceRequest) -> tuple[str, str]:
             f"#{request.id} {en_cat} | {request.community} | {when_en}")
 
 
-async def _notify_many(session: AsyncSession, person_ids: list[int], *, zh: str, en: str, now: datetime,
-                       choices: list[tuple[str, str, str]] | None = None, urgent: bool = False) -> None:
+async def _notify_many(session: AsyncSession, person_ids: list[int], *, now: datetime, message: Text | None = None,
+                       zh: str = "", en: str = "", choices: list | None = None, urgent: bool = False) -> None:
     for person_id in person_ids:
-        await notify_person(session, person_id=person_id, zh=zh, en=en, now=now, source="request",
+        await notify_person(session, person_id=person_id, message=message, zh=zh, en=en, now=now, source="request",
                             choices=choices, urgent=urgent)
 
 
@@ -565,7 +566,7 @@ async def confirm_done(session: AsyncSession, *, request_id: int, confirmer_id: 
     if rating is not None:
         values.update(status="rated", rating=rating, comment=(comment or "").strip()[:500] or None, closed_at=now)
     if request.hour_record_id is None:
-        zh_cat, _ = category_names(request.category)
+        zh_cat, _en_cat = category_names(request.category)
         how = "协调员确认" if as_coordinator else "居民确认"
         record = HourRecord(
             person_id=request.assignee_id, activity_id=None, hours=request.hours or 0, served_on=served_on,
@@ -672,10 +673,7 @@ async def create_pairing(session: AsyncSession, *, volunteer_id: int, resident_n
     await session.flush()
     await notify_person(
         session, person_id=volunteer_id, now=now, source="pairing",
-        zh=f"你已与 {pairing.resident_name} 结对帮扶，请每 {interval_days} 天看望一次。"
-           f"看望后发一句话记录，例如「看望{pairing.resident_name} 1 小时，血压正常」。",
-        en=f"You are now paired with {pairing.resident_name}; please visit every {interval_days} days. After a "
-           f"visit, log it in one line, e.g. \"visited {pairing.resident_name} 1 hour, all well\".",
+        message=_("你已与 {resident_name} 结对帮扶，请每 {interval_days} 天看望一次。看望后发一句话记录，例如「看望{resident_name} 1 小时，血压正常」。", resident_name=pairing.resident_name, interval_days=interval_days),
     )
     return pairing
 
@@ -761,10 +759,7 @@ async def remind_missed_visits(session: AsyncSession, *, now: datetime,
         if pairing.volunteer_reminded_at is None:
             await notify_person(
                 session, person_id=pairing.volunteer_id, now=now, source="pairing", urgent=True,
-                zh=f"你已经 {days} 天没有看望结对的 {pairing.resident_name} 了，方便时去看看吧。看望后发一句话记录，"
-                   f"例如「看望{pairing.resident_name} 1 小时，一切都好」。",
-                en=f"It has been {days} days since you last visited {pairing.resident_name}. Please drop by, then "
-                   f"log it in one line, e.g. \"visited {pairing.resident_name} 1 hour, all well\".",
+                message=_("你已经 {days} 天没有看望结对的 {resident_name} 了，方便时去看看吧。看望后发一句话记录，例如「看望{resident_name} 1 小时，一切都好」。", days=days, resident_name=pairing.resident_name),
             )
             pairing.volunteer_reminded_at = now
             told["volunteer"].append(pairing.id)
@@ -774,10 +769,7 @@ async def remind_missed_visits(session: AsyncSession, *, now: datetime,
             recipients = ([pairing.coordinator_id] if pairing.coordinator_id else
                           await station_coordinators(session, organization_id=pairing.organization_id))
             await _notify_many(session, recipients, now=now, urgent=True,
-                               zh=f"结对帮扶提醒：{name} 已 {days} 天没有看望 {pairing.resident_name}（约定每 "
-                                  f"{pairing.interval_days} 天一次），已提醒过志愿者，请跟进。",
-                               en=f"Pairing: {name} has not visited {pairing.resident_name} for {days} days "
-                                  f"(every {pairing.interval_days} days agreed) despite a reminder; please follow up.")
+                               message=_("结对帮扶提醒：{name} 已 {days} 天没有看望 {resident_name}（约定每 {interval_days} 天一次），已提醒过志愿者，请跟进。", name=name, days=days, resident_name=pairing.resident_name, interval_days=pairing.interval_days))
             pairing.coordinator_reminded_at = now
             told["coordinator"].append(pairing.id)
         session.add(pairing)

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 from bot.channels.console import ConsoleChannel
 from handlers.validation import make_id_number
-from models import Activity, ActivityBase, Identity, Person
+from models import Activity, ActivityBase, Delivery, Identity, Person
 from models.db import SessionFactory
 from services.activities import create_activity
+from services.notify import notice_text
 from services.people import get_or_create_identity, get_or_create_organization, grant_role
 
 
@@ -63,3 +64,8 @@ async def person_of(sessions: SessionFactory, channel: str, user: str) -> Person
         person = await session.get(Person, identity.person_id)
         assert person is not None
         return person
+
+
+def shown(row: Delivery, lang: str = "zh-Hans") -> str:
+    """An outbox row's text as its recipient reads it (notices are stored as message ids)."""
+    return notice_text(row, lang)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from models import Activity, Delivery, Signup
-from tests.helpers import add_activity, make_coordinator, register
+from tests.helpers import add_activity, make_coordinator, register, shown
 
 
 async def test_coordinator_creates_an_activity_by_dialog(console, sessions, clock) -> None:
@@ -75,7 +75,7 @@ async def test_join_full_waitlist_and_cancel_promotes_first_in_line(console, ses
         statuses = {s.person_id: s.status for s in await session.exec(select(Signup))}
         notices = list(await session.exec(select(Delivery).where(Delivery.source == "waitlist")))
     assert sorted(statuses.values()) == ["cancelled", "confirmed", "waitlist"]
-    assert len(notices) == 1 and "转为正式参加" in notices[0].text
+    assert len(notices) == 1 and "转为正式参加" in shown(notices[0])
     # ben is told on his next message (console has no push), exactly once
     reply = await people["ben"].send("你好")
     assert reply.startswith("你有 1 条新通知") and "转为正式参加" in reply

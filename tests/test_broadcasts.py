@@ -11,6 +11,7 @@ from models import Delivery, Person
 from models.reminders import Broadcast
 from services.broadcasts import BroadcastError, count_audience, progress, queue_broadcast
 from services.reminders import set_preference
+from tests.helpers import shown
 from tests.reminder_helpers import add_volunteers, org_with_activity
 
 
@@ -33,7 +34,7 @@ async def test_coordinator_broadcast_dialog_count_confirm_and_progress(console, 
     assert "已排队发送给 5 名志愿者" in await coord.send("确认发送")
     async with sessions() as session:
         rows = list(await session.exec(select(Delivery).where(Delivery.source == "broadcast")))
-        assert len(rows) == 5 and all(r.text.startswith("【花家地社区服务站】3.12 植树节") for r in rows)
+        assert len(rows) == 5 and all(shown(r).startswith("【花家地社区服务站】3.12 植树节") for r in rows)
         assert {r.status for r in rows} == {"pending"}
         broadcast = (await session.exec(select(Broadcast))).one()
         assert broadcast.recipients == 5 and broadcast.queued == 5 and broadcast.organization_id == org_id

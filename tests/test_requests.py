@@ -12,7 +12,7 @@ from models import Delivery, HourRecord
 from models.requests import Pairing, RequestOffer, ServiceRequest
 from services.requests import escalate_unaccepted, remind_missed_visits
 from tests.conftest import TEST_KEY
-from tests.helpers import make_coordinator, person_of, register
+from tests.helpers import make_coordinator, person_of, register, shown
 
 STATION = "花家地社区志愿服务站"
 ADDRESS = "3号楼2单元401"
@@ -273,7 +273,7 @@ async def test_pairing_visit_logs_and_missed_visit_reminders(console, sessions, 
         records = (await session.exec(select(HourRecord).where(HourRecord.source == "pairing"))).all()
         assert sorted(r.hours for r in records) == [1.0, 2.0]
         # notices to the volunteer never carried anything but what they need
-        texts = [d.text for d in (await session.exec(select(Delivery))).all()]
+        texts = [shown(d) for d in (await session.exec(select(Delivery))).all()]
     assert any("看望" in t for t in texts)
 
 
