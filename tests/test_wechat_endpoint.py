@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import xmltodict
@@ -22,7 +23,6 @@ from bot.serve import channel_setups
 from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
 from models.wechat import WeChatTemplateJob
-from tests.conftest import SHARED
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers import add_activity, adult_id, make_coordinator
 from tests.wechat_harness import (
@@ -34,7 +34,7 @@ from tests.wechat_harness import (
     text_xml,
 )
 
-SAMPLES = SHARED / "data" / "wechat"
+SAMPLES = Path(__file__).parent / "data" / "wechat"  # copied from shared/data/wechat
 # what each sample must get: a text reply containing this, or "success"
 EXPECTED: dict[str, tuple[str, ...]] = {
     # "this is a test" is English: the user gets English from then on (same sender as later samples)
