@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,3 +157,19 @@ def console(core: Engine):  # noqa: ANN201 - returns a factory
         return ConsoleChannel(core, user=user, language=language)
 
     return make
+
+
+# ---- one conversation API for every channel (tests/conversation.py) ----------------------------
+@pytest.fixture(params=["console", "wechat", "telegram"])
+def any_channel(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def conversation_factory(any_channel: str, core: Engine, sessions: SessionFactory,
+                               db_url: str) -> AsyncIterator[Callable[[str], object]]:
+    """make("alice") → a ``Conversation`` for that user on ``any_channel`` (console, WeChat, Telegram)."""
+    from tests.conversation import open_conversations
+
+    async with open_conversations(any_channel, core, sessions, db_url) as make:
+        yield make

@@ -1,4 +1,4 @@
-"""Conversation helpers shared by the tests (drive the console channel like a person would)."""
+"""Conversation helpers shared by the tests (drive a channel like a person would)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,26 @@ from models.db import SessionFactory
 from services.activities import create_activity
 from services.notify import notice_text
 from services.people import get_or_create_identity, get_or_create_organization, grant_role
+from tests.conversation import Conversation, as_conversation, joined
 
 
 def adult_id(serial: int = 123, birth: str = "19900307") -> str:
     return make_id_number(f"110101{birth}{serial:03d}")
 
 
-async def register(channel: ConsoleChannel, name: str, *, serial: int = 123, birth: str = "19900307",
-                   phone: str = "13800138000", skills: str = "1,3", area: str = "花家地社区") -> str:
-    """Walk the whole registration dialog and return the last reply."""
-    await channel.send("注册")
-    await channel.send(name)
-    await channel.send(adult_id(serial, birth))
-    await channel.send(phone)
-    await channel.send(skills)
-    await channel.send(area)
-    return await channel.send("1")
+async def register(conv: Conversation | ConsoleChannel, name: str, *, serial: int = 123,
+                   birth: str = "19900307", phone: str = "13800138000", skills: str = "1,3",
+                   area: str = "花家地社区", start: str = "注册") -> str:
+    """Walk the whole registration dialog on any channel and return the last reply's texts.
+
+    ``conv`` is a ``Conversation`` (tests/conversation.py) or a console channel; each step's replies
+    stay in ``conv.history`` for tests that check them. The last step types "1" (确认提交), as a
+    user of a text channel would; Telegram maps a typed number to the choice the same way.
+    """
+    conv = as_conversation(conv)
+    for answer in (start, name, adult_id(serial, birth), phone, skills, area, "1"):
+        replies = await conv.send(answer)
+    return joined(replies)
 
 
 async def make_coordinator(sessions: SessionFactory, *, channel: str, user: str, org: str) -> int:

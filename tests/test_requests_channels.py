@@ -6,9 +6,10 @@ from sqlmodel import select
 
 from models import Delivery, HourRecord, Identity
 from models.requests import ServiceRequest
+from tests.conversation import TelegramConversation, WeChatConversation
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.helpers import adult_id, make_coordinator, shown
+from tests.helpers import make_coordinator, register, shown
 from tests.telegram_harness import TelegramHarness, buttons, texts
 from tests.wechat_harness import WeChatHarness
 
@@ -35,9 +36,8 @@ async def test_lifecycle_through_the_telegram_webhook(core, sessions, db_url, co
     await make_coordinator(sessions, channel="console", user="coord", org="花家地社区志愿服务站")
     async with FakeTelegramAPI() as api, TelegramHarness(api, core, sessions, db_url, webhook=True) as tg:
         volunteer, resident = 6001, 6002
-        for answer in ("/register", "王小丽", adult_id(21), "13700137000", "1", "花家地社区", "1"):
-            sent = await tg.say(volunteer, answer)
-        assert "注册成功" in texts(sent)
+        assert "注册成功" in await register(TelegramConversation(tg, volunteer), "王小丽", serial=21,
+                                             phone="13700137000", skills="1", start="/register")
 
         sent = await tg.say(resident, "我家老人一个人住，想请志愿者每周来陪他聊天，在花家地社区")
         assert "助老服务" in texts(sent)
@@ -77,9 +77,8 @@ async def test_lifecycle_through_the_wechat_endpoint(core, sessions, console) ->
     await make_coordinator(sessions, channel="console", user="coord", org="花家地社区志愿服务站")
     async with FakeWeChatAPI() as api, WeChatHarness(core, sessions, api) as wx:
         volunteer, resident = "o_volunteer_1", "o_resident_1"
-        for answer in ("注册", "王小丽", adult_id(31), "13700137000", "1", "花家地社区", "1"):
-            reply = await wx.say(volunteer, answer)
-        assert "注册成功" in reply
+        assert "注册成功" in await register(WeChatConversation(wx, volunteer), "王小丽", serial=31,
+                                             phone="13700137000", skills="1")
 
         reply = await wx.say(resident, "我家電視壞了，想找人來修，我住花家地社區")
         assert "義務維修" in reply

@@ -15,10 +15,10 @@ from bot.cli import app as cli_app
 from bot.runtime import upgrade_schema
 from models import Signup
 from models.db import create_engine, create_session_factory
+from tests.conversation import TelegramConversation
 from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, message_update
-from tests.helpers import add_activity, make_coordinator
+from tests.helpers import add_activity, make_coordinator, register
 from tests.telegram_harness import TelegramHarness, buttons, texts
-from tests.test_telegram_webhook import register_on_telegram
 
 ALICE, BOB, COORD = 5001, 5002, 9000
 GROUP = -100123
@@ -35,7 +35,7 @@ async def test_polling_conversation_registers_and_joins(api: FakeTelegramAPI, co
     org = await make_coordinator(sessions, channel="telegram", user=str(COORD), org="花家地社区")
     activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=2))
     async with TelegramHarness(api, core, sessions, db_url, webhook=False) as tg:
-        assert "注册成功" in await register_on_telegram(tg, ALICE, "王小丽")
+        assert "注册成功" in await register(TelegramConversation(tg, ALICE), "王小丽", start="/register")
         joined = await tg.press(ALICE, f"join:{activity.id}")
         assert "报名成功" in texts(joined)
         # the webhook was removed before polling (the two exclude each other) and the menus were set
@@ -73,7 +73,7 @@ async def test_coordinator_announces_in_a_group_and_members_join_with_the_button
         tg: TelegramHarness, api: FakeTelegramAPI, sessions, clock) -> None:  # noqa: ANN001
     org = await make_coordinator(sessions, channel="telegram", user=str(COORD), org="花家地社区")
     activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=3), title="重阳节敬老活动")
-    assert "注册成功" in await register_on_telegram(tg, ALICE, "王小丽")
+    assert "注册成功" in await register(TelegramConversation(tg, ALICE), "王小丽", start="/register")
 
     # a volunteer may not announce
     assert "只有该组织的协调员" in texts(await tg.say(ALICE, f"/announce {activity.id}", chat_id=GROUP))

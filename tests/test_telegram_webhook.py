@@ -16,8 +16,9 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from models import HourRecord, Identity, Signup
 from models.db import create_engine
+from tests.conversation import TelegramConversation
 from tests.fakes.telegram_api import FakeTelegramAPI, location_update, message_update
-from tests.helpers import add_activity, adult_id, make_coordinator, person_of
+from tests.helpers import add_activity, make_coordinator, person_of, register
 from tests.telegram_harness import TelegramHarness, buttons, texts
 
 ALICE = 5001
@@ -33,16 +34,6 @@ async def api() -> AsyncIterator[FakeTelegramAPI]:
 async def tg(api, core, sessions, db_url) -> AsyncIterator[TelegramHarness]:  # noqa: ANN001
     async with TelegramHarness(api, core, sessions, db_url, webhook=True) as harness:
         yield harness
-
-
-async def register_on_telegram(tg: TelegramHarness, user_id: int, name: str, *, serial: int = 123) -> str:
-    await tg.say(user_id, "/register")
-    await tg.say(user_id, name)
-    await tg.say(user_id, adult_id(serial))
-    await tg.say(user_id, "13800138000")
-    await tg.say(user_id, "1,3")
-    await tg.say(user_id, "花家地社区")
-    return texts(await tg.say(user_id, "1"))
 
 
 async def test_wrong_or_missing_secret_token_is_401_and_reaches_nobody(tg: TelegramHarness,
@@ -75,7 +66,7 @@ async def test_registration_join_with_keyboard_hours_and_deep_link_checkin(
     welcome = await tg.say(ALICE, "/start")
     assert "志愿助手" in texts(welcome)
     assert buttons(welcome)["志愿者注册"] == "reg"
-    assert "注册成功" in await register_on_telegram(tg, ALICE, "王小丽")
+    assert "注册成功" in await register(TelegramConversation(tg, ALICE), "王小丽", start="/register")
     identity_user = await person_of(sessions, "telegram", str(ALICE))
     assert identity_user.name == "王小丽" and identity_user.status == "active"
 
@@ -107,7 +98,7 @@ async def test_redelivered_update_has_one_effect(tg: TelegramHarness, api: FakeT
                                                  clock) -> None:  # noqa: ANN001
     org = await make_coordinator(sessions, channel="telegram", user="9000", org="花家地社区")
     activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=2))
-    await register_on_telegram(tg, ALICE, "王小丽")
+    await register(TelegramConversation(tg, ALICE), "王小丽", start="/register")
     update = message_update(tg.next_update_id(), user_id=ALICE, text=f"/join {activity.id}")
     await tg.deliver(update)
     await tg.deliver(update)  # Telegram redelivers when it did not see our 200 in time

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import xmltodict
@@ -22,9 +23,9 @@ from bot.serve import channel_setups
 from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
 from models.wechat import WeChatTemplateJob
-from tests.conftest import SHARED
+from tests.conversation import WeChatConversation, joined
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.helpers import add_activity, adult_id, make_coordinator
+from tests.helpers import add_activity, adult_id, make_coordinator, register
 from tests.wechat_harness import (
     VECTOR_AES_KEY,
     VECTOR_APP_ID,
@@ -34,7 +35,7 @@ from tests.wechat_harness import (
     text_xml,
 )
 
-SAMPLES = SHARED / "data" / "wechat"
+SAMPLES = Path(__file__).parent / "data" / "wechat"  # copied from shared/data/wechat
 # what each sample must get: a text reply containing this, or "success"
 EXPECTED: dict[str, tuple[str, ...]] = {
     # "this is a test" is English: the user gets English from then on (same sender as later samples)
@@ -233,14 +234,15 @@ async def test_long_reply_pages_on_next_and_a_retry_gets_the_same_page(wx: WeCha
 
 
 async def register_over_wechat(wx: WeChatHarness, openid: str, name: str) -> str:
-    assert "姓名" in await wx.say(openid, "注册")
-    assert "身份证号" in await wx.say(openid, name)
-    assert "手机号" in await wx.say(openid, adult_id())
-    assert "1. 助老陪伴" in await wx.say(openid, "13800138000")
-    await wx.say(openid, "1,3")
-    summary = await wx.say(openid, "花家地社区")
+    conv = WeChatConversation(wx, openid)
+    done = await register(conv, name)
+    start, named, id_number, phone, _skills, summary, _confirm = (joined(e.replies) for e in conv.history)
+    assert "姓名" in start
+    assert "身份证号" in named
+    assert "手机号" in id_number
+    assert "1. 助老陪伴" in phone
     assert "1101**********" in summary
-    return await wx.say(openid, "1")
+    return done
 
 
 async def test_registration_check_in_out_by_qr_scene_and_hours_question(wx: WeChatHarness, sessions,
