@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
+from common.taxonomy import CATEGORIES, CATEGORY_LABELS
 from handlers.menu import help_
 from handlers.messages import Choice
-from handlers.nlu import CATEGORIES, CATEGORY_LABELS
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import (
     InvalidInput,

@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.lang import detect_language, normalize_language, to_simplified
+from common.text import normalize_width
 from handlers import (
     activities,
     announce,
@@ -30,12 +32,10 @@ from handlers import (
     requests,
 )
 from handlers.context import CoreOptions
-from handlers.i18n import normalize_language
 from handlers.messages import Choice, Inbound, Reply
-from handlers.nlu import classify, detect_language, to_simplified
+from handlers.nlu import classify
 from handlers.privacy import FieldCipher
 from handlers.turn import CommandHandler, FeatureRouter, StepHandler, Turn
-from handlers.validation import normalize_width
 from models import DialogState, InboundSeen, utcnow
 from models.db import SessionFactory
 from services.notify import claim_held_notices

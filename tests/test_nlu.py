@@ -1,4 +1,4 @@
-"""Tests for the keyword-based intent/category classifier in handlers.nlu."""
+"""Tests for the keyword-based intent/category classifier in handlers.nlu and the language helpers in common."""
 
 from __future__ import annotations
 
@@ -7,20 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from handlers.nlu import (
-    CATEGORIES,
-    CATEGORY_LABELS,
-    INTENTS,
-    Classification,
-    classify,
-    classify_category,
-    detect_language,
-    load_taxonomy,
-    to_simplified,
-)
+from common.lang import detect_language, to_simplified
+from common.taxonomy import CATEGORIES, CATEGORY_LABELS, INTENTS, category_label, load_taxonomy
+from handlers.nlu import Classification, classify, classify_category
 
-DEV_PATH = Path(__file__).resolve().parents[1].parent / "shared/data/requests_dev.jsonl"
-SHARED_TAXONOMY = Path(__file__).resolve().parents[1].parent / "shared/data/taxonomy.json"
+REPO = Path(__file__).resolve().parents[1]
+DEV_PATH = REPO.parent / "shared/data/requests_dev.jsonl"
+SHARED_TAXONOMY = REPO.parent / "shared/data/taxonomy.json"
 
 
 def _load_dev() -> list[dict[str, str | None]]:
@@ -45,7 +38,7 @@ def test_codes_match_taxonomy() -> None:
 def test_bundled_taxonomy_is_verbatim_copy() -> None:
     if not SHARED_TAXONOMY.is_file():
         pytest.skip(f"shared taxonomy not found at {SHARED_TAXONOMY}")
-    bundled = Path(__file__).resolve().parents[1] / "handlers/data/taxonomy.json"
+    bundled = REPO / "common/data/taxonomy.json"
     assert bundled.read_bytes() == SHARED_TAXONOMY.read_bytes()
 
 
@@ -253,6 +246,13 @@ def test_classify_category_direct() -> None:
 )
 def test_detect_language(text: str, language: str | None) -> None:
     assert detect_language(text) == language
+
+
+def test_category_labels() -> None:
+    assert category_label("repair", "zh-Hans") == "义务维修"
+    assert category_label("repair", "zh-Hant") == "義務維修"
+    assert category_label("repair", "en") == "Repairs"
+    assert category_label("no-such-code", "en") == "Other help"
 
 
 def test_classify_reports_language() -> None:
