@@ -45,13 +45,22 @@ def to_simplified(text: str) -> str:
 
 
 def detect_language(text: str) -> str | None:
-    """Return ``"zh-Hant"``, ``"zh-Hans"`` or ``"en"``; ``None`` when there is no language signal."""
+    """Return ``"zh-Hant"``, ``"zh-Hans"`` or ``"en"``; ``None`` when the text does not tell.
+
+    Chinese that reads the same in 简体 and 繁體 (「我要求助」, 「你好」) does not tell which
+    script the writer uses, so it gives ``None`` too: the caller keeps the person's language.
+    Only the Han characters are compared (zhconv also rewrites punctuation such as 「」), and
+    character by character (``zh-hant``), not with regional wording (``zh-tw`` turns 信息 into 資訊).
+    """
     if not text:
         return None
     han = "".join(_HAN_RE.findall(text))
     if han:
-        # Compare only the Han characters: zhconv also rewrites punctuation such as 「」.
-        return "zh-Hant" if zhconv.convert(han, "zh-hans") != han else "zh-Hans"
+        if zhconv.convert(han, "zh-hans") != han:
+            return "zh-Hant"
+        if zhconv.convert(han, "zh-hant") != han:
+            return "zh-Hans"
+        return None
     if _LATIN_RE.search(text):
         return "en"
     return None
