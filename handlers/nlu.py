@@ -107,10 +107,10 @@ def _check(lexicon: _Lexicon) -> None:
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 
 
-def _normalise(text: str) -> str:
+def _normalise(text: str, lexicon: _Lexicon) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
     text = to_simplified(text).lower()
-    for old, new in _lexicon().regional:
+    for old, new in lexicon.regional:
         text = text.replace(old, new)
     return re.sub(r"\s+", " ", text).strip()
 
@@ -123,13 +123,10 @@ def _score(compiled: _Compiled, text: str) -> int:
     return total
 
 
-def _category_scores(norm: str) -> dict[str, int]:
-    return {name: _score(res, norm) for name, res in _lexicon().categories.items()}
-
-
-def _best_category(scores: dict[str, int]) -> tuple[str, int]:
+def _best_category(norm: str, lexicon: _Lexicon) -> tuple[str, int]:
+    scores = {name: _score(res, norm) for name, res in lexicon.categories.items()}
     best, best_score = "other", 0
-    for name in _lexicon().category_priority:
+    for name in lexicon.category_priority:
         if scores[name] > best_score:
             best, best_score = name, scores[name]
     return best, best_score
@@ -137,7 +134,8 @@ def _best_category(scores: dict[str, int]) -> tuple[str, int]:
 
 def classify_category(text: str) -> str:
     """Best service category for a text already known to be a request (``"other"`` if none)."""
-    return _best_category(_category_scores(_normalise(text)))[0]
+    lexicon = _lexicon()
+    return _best_category(_normalise(text, lexicon), lexicon)[0]
 
 
 def _confidence(top: int, second: int) -> float:
@@ -151,15 +149,14 @@ def _confidence(top: int, second: int) -> float:
 def classify(text: str) -> Classification:
     """Classify one message into an intent (and a category for ``request_service``)."""
     language = detect_language(text) or "zh-Hans"
-    norm = _normalise(text)
+    lexicon = _lexicon()
+    norm = _normalise(text, lexicon)
     if not norm:
         return Classification("other", None, language, 0.3)
 
-    lexicon = _lexicon()
     scores = dict.fromkeys(INTENTS, 0)
     scores.update({name: _score(res, norm) for name, res in lexicon.intents.items()})
-    cat_scores = _category_scores(norm)
-    category, cat_score = _best_category(cat_scores)
+    category, cat_score = _best_category(norm, lexicon)
     need = _score(lexicon.need, norm)
 
     if lexicon.volunteer_cue.search(norm) and not lexicon.seeking.search(norm):
