@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from handlers.nlu import classify  # noqa: E402
 
-DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "requests_dev.jsonl"
+DEV = Path(__file__).resolve().parents[1] / "tests" / "data" / "requests_dev.jsonl"
 
 
 def main() -> None:

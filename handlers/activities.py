@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from common.i18n import _
+from common.taxonomy import CATEGORIES, CATEGORY_LABELS
 from handlers.menu import help_
 from handlers.messages import Choice
-from handlers.nlu import CATEGORIES, CATEGORY_LABELS
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import (
     InvalidInput,

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _, join, ngettext
+from common.lang import detect_language, has_han, normalize_language, to_simplified
+from common.text import normalize_width
 from handlers import (
     activities,
     announce,
@@ -32,13 +34,11 @@ from handlers import (
 )
 from handlers.context import CoreOptions
 from handlers.flows import Flow
-from handlers.i18n import normalize_language
 from handlers.messages import Choice, Inbound, Reply
-from handlers.nlu import classify, detect_language, to_simplified
+from handlers.nlu import classify
 from handlers.payloads import InvalidPayload
 from handlers.privacy import FieldCipher
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
-from handlers.validation import normalize_width
 from models import DialogState, InboundSeen, utcnow
 from models.db import SessionFactory
 from services.notify import claim_held_notices, notice_text
@@ -293,12 +293,18 @@ class Engine:
 
     @staticmethod
     def _follow_language(turn: Turn, text: str) -> None:
-        """Answer in the language the user writes; "ok" or "hi" alone is too thin to switch to English."""
+        """Answer in the language the user writes; "ok" or "hi" alone is too thin to switch to English.
+
+        Chinese that reads the same in 简体 and 繁體 (「我要求助」) keeps the person's script; it
+        only moves someone who was answered in English to 简体.
+        """
         language = detect_language(text)
         if language == "en" and sum(ch.isascii() and ch.isalpha() for ch in text) < 4:
             return
         if language:
             turn.lang = language
+        elif turn.lang == "en" and has_han(text):
+            turn.lang = "zh-Hans"
 
     def _match_choice(self, turn: Turn, text: str) -> str | None:
         """'2' picks the second choice of the last reply; typing a choice's label picks it too."""

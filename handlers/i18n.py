@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import zhconv
 
+from common.lang import normalize_language  # noqa: F401  (importers use handlers.i18n)
+
 LANGUAGES = ("zh-Hans", "zh-Hant", "en")
-
-
-def normalize_language(code: str | None) -> str | None:
-    """Platform codes (zh-hans, zh-CN, zh_TW, zh-HK, en-US) → zh-Hans / zh-Hant / en."""
-    if not code:
-        return None
-    lowered = code.replace("_", "-").lower()
-    if lowered.startswith("zh"):
-        if any(tag in lowered for tag in ("hant", "-tw", "-hk", "-mo")):
-            return "zh-Hant"
-        return "zh-Hans"
-    if lowered.startswith("en"):
-        return "en"
-    return None
 
 
 # zhconv maps 复 to 複 everywhere; in our texts it is always 回复 (reply) → 回覆.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from common.i18n import _
+from common.text import WEEKDAYS, cn_number, normalize_width
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
-from handlers.validation import normalize_width
 from models import utcnow
 from models.reminders import Observance
 from services.calendar import Rule, RuleError, date_in_year, validate, year_calendar
@@ -18,18 +18,15 @@ FLOW = "obs"
 OBSERVANCE_TEXT_COMMANDS = {"节日管理": "obs", "纪念日管理": "obs", "提醒日历": "obs", "/observances": "obs",
                             "添加纪念日": "obsnew", "添加节日": "obsnew"}
 
-WEEKDAYS = "一二三四五六日"
-CN_NUMBERS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-              "十一": 11, "十二": 12, "正": 1, "冬": 11, "腊": 12, "初一": 1, "初二": 2, "初三": 3, "初四": 4,
-              "初五": 5, "初六": 6, "初七": 7, "初八": 8, "初九": 9, "初十": 10, "十五": 15, "二十": 20,
-              "三十": 30, "最后一": -1, "最后": -1}
+# lunar month names and "last" (week); other numbers are plain digits or numerals (cn_number)
+LUNAR_NUMBERS = {"正": 1, "冬": 11, "腊": 12, "最后一": -1, "最后": -1}
 
 
 def _number(token: str) -> int | None:
     token = token.strip()
-    if token.isdigit():
-        return int(token)
-    return CN_NUMBERS.get(token)
+    if token in LUNAR_NUMBERS:
+        return LUNAR_NUMBERS[token]
+    return cn_number(token.removeprefix("初"))  # 初九 → 9
 
 
 def parse_rule(raw: str) -> Rule:

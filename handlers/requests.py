@@ -14,11 +14,14 @@ import re
 from sqlmodel import select
 
 from common.i18n import _
+from common.lang import to_simplified
+from common.taxonomy import CATEGORIES, CATEGORY_LABELS
+from common.text import normalize_width
 from handlers.messages import Choice
-from handlers.nlu import CATEGORIES, CATEGORY_LABELS, classify_category, to_simplified
+from handlers.nlu import classify_category
 from handlers.privacy import mask_phone
 from handlers.turn import FeatureRouter, Turn
-from handlers.validation import InvalidInput, normalize_width, parse_hours, parse_mobile, parse_positive_int
+from handlers.validation import InvalidInput, parse_hours, parse_mobile, parse_positive_int
 from models import Person
 from models.requests import OPEN_STATUSES, REQUEST_STATUSES, ServiceRequest
 from services import requests as service

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Catalogs, Text, default_catalogs, render
+from common.text import WEEKDAYS
 from handlers.context import CoreOptions
 from handlers.i18n import localize
 from handlers.messages import Choice, Inbound, Reply
@@ -111,7 +112,7 @@ class Turn:
 
     def fmt_dt(self, value: datetime) -> str:
         local = self.local(value)
-        weekday = "一二三四五六日"[local.weekday()]
+        weekday = WEEKDAYS[local.weekday()]
         if self.lang == "en":
             return local.strftime("%a %Y-%m-%d %H:%M")
         return local.strftime("%Y-%m-%d") + self.t(f"(周{weekday})", "") + local.strftime(" %H:%M")

@@ -6,21 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from common.text import normalize_width
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-
-
-_FULL_WIDTH = {
-    **{code: code - 0xFEE0 for code in range(0xFF10, 0xFF1A)},  # ０-９
-    **{code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)},  # Ａ-Ｚ
-    **{code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)},  # ａ-ｚ
-    0xFF0B: ord("+"), 0xFF0D: ord("-"), 0x3000: ord(" "),
-}
-
-
-def normalize_width(text: str) -> str:
-    """Full-width digits and letters (１２３Ｘ) become ASCII; Chinese punctuation (，！？) is kept."""
-    return text.translate(_FULL_WIDTH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _
-from handlers.nlu import CATEGORY_LABELS
+from common.taxonomy import CATEGORIES, category_label
+from common.text import cn_number
 from models import HourRecord, Organization, Person, Role
 from models.requests import (
     ACTIVE_ASSIGNMENT_STATUSES,
@@ -67,8 +68,7 @@ class RequestError(Exception):
 
 
 def category_names(code: str) -> tuple[str, str]:
-    label = CATEGORY_LABELS.get(code, CATEGORY_LABELS["other"])
-    return label["zh-Hans"], label["en"]
+    return category_label(code, "zh-Hans"), category_label(code, "en")
 
 
 def _fold(text: str) -> str:
@@ -186,7 +186,7 @@ class NewRequest:
 
 
 async def create_request(session: AsyncSession, *, resident: Person, data: NewRequest, now: datetime) -> ServiceRequest:
-    if data.category not in CATEGORY_LABELS:
+    if data.category not in CATEGORIES:
         raise RequestError("bad_category")
     station = await station_for(session, community=data.community, area=resident.area)
     request = ServiceRequest(
@@ -259,7 +259,7 @@ async def reject_request(session: AsyncSession, *, request_id: int, reviewer_id:
 
 
 async def change_category(session: AsyncSession, *, request_id: int, category: str, now: datetime) -> ServiceRequest:
-    if category not in CATEGORY_LABELS:
+    if category not in CATEGORIES:
         raise RequestError("bad_category")
     request = await get_request(session, request_id=request_id)
     if request.status not in ("pending_review", "approved"):
@@ -697,7 +697,6 @@ _VISIT_VERB = re.compile(r"看望|探望|走访|陪伴|陪|上门|visit(?:ed)?|s
 _VISIT_HOURS = re.compile(
     r"(\d{1,2}(?:\.\d{1,2})?|半|一|两|二|三|四)\s*(?:个)?\s*(半)?\s*(?:小时|小時|钟头|h\b|hours?\b|hrs?\b)", re.IGNORECASE
 )
-_CN_NUMBERS = {"半": 0.5, "一": 1.0, "两": 2.0, "二": 2.0, "三": 3.0, "四": 4.0}
 
 
 def parse_visit_line(text: str) -> VisitLine | None:
@@ -708,7 +707,10 @@ def parse_visit_line(text: str) -> VisitLine | None:
     if match is None:
         return None
     number = match.group(1)
-    hours = float(number) if number[0].isdigit() else _CN_NUMBERS[number]
+    if number == "半":
+        hours = 0.5
+    else:
+        hours = float(number) if number[0].isdigit() else float(cn_number(number) or 0)
     if match.group(2):
         hours += 0.5
     if not 0 < hours <= MAX_SERVICE_HOURS:

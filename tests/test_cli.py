@@ -12,9 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import SHARED
+from tests.conftest import TEST_DATA
 from tests.helpers import adult_id
 
 CLI = shutil.which("volunteer-bot") or str(Path(sys.executable).parent / "volunteer-bot")
@@ -49,9 +47,7 @@ def test_classify_text_and_jsonl(tmp_path: Path) -> None:
     out = run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path).stdout
     assert json.loads(out) == {"text": "家里的电视坏了，有志愿者会修吗", "intent": "request_service",
                                "category": "repair", "language": "zh-Hans"}
-    dev = SHARED / "data" / "requests_dev.jsonl"
-    if not dev.exists():
-        pytest.skip("shared dev set not present")
+    dev = TEST_DATA / "requests_dev.jsonl"
     lines = run(["classify", "--jsonl", str(dev)], cwd=tmp_path).stdout.splitlines()
     assert len(lines) == len(dev.read_text(encoding="utf-8").splitlines())
     assert all({"intent", "category"} <= json.loads(line).keys() for line in lines)

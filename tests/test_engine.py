@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlmodel import func, select
 
 from handlers.engine import Engine
+from handlers.i18n import to_traditional
 from handlers.messages import Inbound
 from models import Identity, InboundSeen, Signup
 from tests.helpers import add_activity, make_coordinator, register
@@ -170,3 +171,19 @@ async def test_money_in_free_text_gets_the_no_charging_rule(console) -> None:
     assert "无偿" in await resident.send("上门修电视的志愿者问我要钱")
     assert "Volunteer service is free" in await console("em").send("does the volunteer charge money?")
     assert "第二十一条" not in await console("ok").send("我想报名参加植树活动")
+
+
+async def test_chinese_that_reads_the_same_in_both_scripts_keeps_the_users_script(console) -> None:
+    tw = console("tw-writer")
+    assert "時長" in await tw.send("我的時數")  # 繁體: the answer follows in 繁體
+    reply = await tw.send("我要求助")  # the same in 简体 and 繁體: no reason to switch
+    assert reply and reply == to_traditional(reply), reply
+    assert "请" not in reply and "請" in reply, reply
+    # a 简体 writer sending the same words stays in 简体
+    cn = console("cn-writer")
+    await cn.send("我的时长")
+    assert "请" in await cn.send("我要求助")
+    # someone answered in English who writes Chinese is answered in Chinese (简体 when it does not tell)
+    en = console("en-writer")
+    assert "I'm the volunteer assistant" in await en.send("help")
+    assert "请" in await en.send("我要求助")

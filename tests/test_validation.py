@@ -85,7 +85,17 @@ def test_masks() -> None:
 
 
 def test_width_normalisation_keeps_chinese_punctuation() -> None:
-    from handlers.validation import normalize_width
+    from common.text import normalize_width
 
     assert normalize_width("我奶奶一个人住，想请人陪她聊天！") == "我奶奶一个人住，想请人陪她聊天！"
     assert normalize_width("＋８６　１３８ＡＢｃ") == "+86 138ABc"
+
+
+def test_cn_number() -> None:
+    from common.text import cn_number
+
+    cases = {"12": 12, "１２": 12, "三": 3, "两": 2, "十": 10, "十一": 11, "二十": 20, "二十五": 25, "三十": 30}
+    for token, value in cases.items():
+        assert cn_number(token) == value, token
+    for token in ("", "半", "一百", "十零", "初一", "abc", "1.5"):
+        assert cn_number(token) is None, token

@@ -39,8 +39,8 @@ from bot.channels.wechat_api import WeChatApiClient, token_store_for
 from bot.channels.wechat_sender import WeChatSender
 from bot.runtime import Runtime
 from bot.sender import OutboundMessage, SendResult
+from common.lang import detect_language, to_simplified
 from handlers.messages import Inbound, Location, Reply
-from handlers.nlu import detect_language, to_simplified
 from models import Delivery, Identity, utcnow
 from models.db import SessionFactory
 from models.wechat import WeChatReplyPages, WeChatTemplateJob

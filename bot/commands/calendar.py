@@ -10,11 +10,11 @@ import typer
 from sqlmodel import select
 
 from bot.config import Settings
+from common.text import WEEKDAYS
 
 observance_app = typer.Typer(help="Observance days (reminder calendar): load defaults, add, edit, switch off.",
                              no_args_is_help=True)
 
-WEEKDAYS = "一二三四五六日"
 LUNAR_MONTHS = ["正", "二", "三", "四", "五", "六", "七", "八", "九", "十", "冬", "腊"]
 LUNAR_DAYS = ["初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
               "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
