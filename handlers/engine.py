@@ -207,7 +207,7 @@ class Engine:
         await self._dispatch(turn)
         notices = await claim_held_notices(session, identity_id=identity.id, now=now)
         if notices:
-            rows: list[Text] = [ngettext("你有 {count} 条新通知：", "You have {count} new notices:", len(notices))]
+            rows: list[Text] = [ngettext("你有 {count} 条新通知：", "你有 {count} 条新通知：", len(notices))]
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])

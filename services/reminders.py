@@ -209,7 +209,7 @@ async def queue_observance_reminders(session: AsyncSession, *, now: datetime, tz
         suggestions = await suggested_activities(session, categories=observance.categories, now=now, until=until)
         name = by_language(observance.name, observance.name_en)
         if item.days_left:
-            head = ngettext("【{name}】还有 {count} 天（{date}）。", "[{name}] in {count} days ({date}).", item.days_left,
+            head = ngettext("【{name}】还有 {count} 天（{date}）。", "【{name}】还有 {count} 天（{date}）。", item.days_left,
                             name=name, date=month_day(item.day))
         else:
             head = _("【{name}】就是今天。", name=name)

@@ -1,42 +1,175 @@
-"""handlers/, services/ and models/ stay platform-neutral: no aiogram, wechatpy or bot imports."""
+"""The layers: ``bot → handlers → services → models → common``, never back up, and no import cycle.
+
+Also: handlers/, services/, models/ and common/ stay platform-neutral (no aiogram, wechatpy or
+aiohttp), channels write no tables themselves, no source file grows past a size one person can
+read, and no Chinese text hides outside a gettext call or a data file.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("aiogram", "wechatpy", "bot")
-NEUTRAL_PACKAGES = ("handlers", "services", "models")
+LAYERS = ("bot", "handlers", "services", "models", "common")  # each may import only those after it
+PLATFORM = ("aiogram", "wechatpy", "aiohttp")
+NEUTRAL_PACKAGES = ("handlers", "services", "models", "common")
+MAX_LINES = 500
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+GETTEXT_CALLS = frozenset({"_", "N_", "ngettext"})
 
 
 def imported_modules(path: Path) -> list[str]:
+    """Absolute module names a file imports (relative imports resolved against its package)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if package else []
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            if module:
+                names.append(module)
+                # "from handlers import activities" imports the module handlers.activities
+                names += [f"{module}.{alias.name}" for alias in node.names]
     return names
+
+
+def project_files() -> dict[str, Path]:
+    """Module name → file, for every module of the layered packages."""
+    modules: dict[str, Path] = {}
+    for layer in LAYERS:
+        for path in sorted((REPO / layer).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            modules[name] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_files()
+    graph: dict[str, set[str]] = defaultdict(set)
+    for name, path in modules.items():
+        graph[name]
+        for target in imported_modules(path):
+            if target in modules and target != name:
+                graph[name].add(target)
+    return graph
+
+
+def layer_of(module: str) -> int:
+    return LAYERS.index(module.split(".")[0])
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    upward = [f"{source} imports {target}" for source, targets in import_graph().items() for target in targets
+              if layer_of(target) < layer_of(source)]
+    assert upward == []
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_anywhere() -> None:
+    # a package importing its own submodules (an __init__ re-exporting them) is not a cycle of modules
+    graph = {source: {t for t in targets if not t.startswith(source + ".")} for source, targets in import_graph().items()}
+    assert find_cycle(graph) is None
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
 @pytest.mark.parametrize("package", NEUTRAL_PACKAGES)
 def test_neutral_packages_import_no_platform_code(package: str) -> None:
     files = sorted((REPO / package).rglob("*.py"))
     assert files, f"{package}/ has no Python files"
-    offenders = [
-        f"{path.relative_to(REPO)} imports {name}"
-        for path in files
-        for name in imported_modules(path)
-        if name.split(".")[0] in FORBIDDEN
-    ]
+    offenders = [f"{path.relative_to(REPO)} imports {name}" for path in files for name in imported_modules(path)
+                 if name.split(".")[0] in PLATFORM]
     assert offenders == []
 
 
-def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
-    sample = tmp_path / "x.py"
-    sample.write_text("import aiogram\nfrom bot.config import Settings\nfrom . import sibling\n")
-    assert imported_modules(sample) == ["aiogram", "bot.config"]
+def test_channels_write_no_tables_themselves() -> None:
+    """Channel adapters convert in and out: rows are written through services or the outbox."""
+    writes = re.compile(r"\bsession\.(add|delete|merge)\(|\b(sa\.)?(insert|update|delete)\(")
+    offenders = [f"{path.relative_to(REPO)}:{n}" for path in sorted((REPO / "bot" / "channels").rglob("*.py"))
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if writes.search(line)]
+    assert offenders == []
+
+
+def test_the_checker_sees_imports(tmp_path: Path) -> None:
+    sample = REPO / "handlers" / "zz_sample_for_test.py"
+    try:
+        sample.write_text("import aiogram\nfrom bot.config import Settings\nfrom . import turn\nfrom .turn import Turn\n")
+        assert imported_modules(sample) == ["aiogram", "bot.config", "bot.config.Settings", "handlers",
+                                            "handlers.turn", "handlers.turn", "handlers.turn.Turn"]
+    finally:
+        sample.unlink()
+
+
+@pytest.mark.parametrize("package", ("handlers", "services", "bot", "common", "models"))
+def test_no_source_file_is_too_long_to_read(package: str) -> None:
+    long = [f"{path.relative_to(REPO)}: {n} lines" for path in sorted((REPO / package).rglob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES]
+    assert long == []
+
+
+def cjk_literals_outside_gettext(path: Path) -> list[str]:
+    """Chinese string literals that are not the text of a gettext call (docstrings don't count)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    allowed: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in GETTEXT_CALLS:
+            allowed.update(id(arg) for arg in node.args)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                allowed.add(id(first.value))
+    return [f"{path.relative_to(REPO)}:{node.lineno}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and CJK.search(node.value)
+            and id(node) not in allowed]
+
+
+@pytest.mark.parametrize("package", ("handlers", "services", "bot"))
+def test_no_chinese_text_outside_a_gettext_call_or_data_file(package: str) -> None:
+    found = [hit for path in sorted((REPO / package).rglob("*.py")) for hit in cjk_literals_outside_gettext(path)]
+    assert found == [], f"{len(found)} literals, e.g. {found[:8]}"
+
+
+def test_the_cjk_checker_sees_a_bare_literal(tmp_path: Path) -> None:
+    sample = REPO / "handlers" / "zz_sample_for_test.py"
+    try:
+        sample.write_text('"""模块说明"""\nfrom common.i18n import _\nA = _("好")\nB = "坏"\nC = f"也坏{A}"\n')
+        assert [hit.rsplit(":", 1)[1] for hit in cjk_literals_outside_gettext(sample)] == ["4", "5"]
+    finally:
+        sample.unlink()
