@@ -25,7 +25,7 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.channels.telegram_sender import TelegramSender, make_bot  # noqa: E402
+from bot.channels.telegram.sender import TelegramSender, make_bot  # noqa: E402
 from bot.outbox import DrainOptions, OutboxDrainer  # noqa: E402
 from bot.runtime import upgrade_schema  # noqa: E402
 from models import Activity, Identity, Organization, Person, Signup  # noqa: E402

@@ -34,8 +34,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import create_app  # noqa: E402
-from bot.channels import telegram  # noqa: E402
-from bot.channels.telegram_sender import make_bot  # noqa: E402
+from bot.channels.telegram import channel as telegram  # noqa: E402
+from bot.channels.telegram.sender import make_bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import Runtime, upgrade_schema  # noqa: E402
 from models.db import create_engine  # noqa: E402

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import create_app  # noqa: E402
-from bot.channels import wechat  # noqa: E402
+from bot.channels.wechat import channel as wechat  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import Runtime, upgrade_schema  # noqa: E402
 from handlers.engine import Engine  # noqa: E402

@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.wechat.settings import WeChatSettings
 from handlers.context import CoreOptions
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/volunteer.db"
@@ -14,7 +16,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/volunteer.db"
 DEV_ENCRYPTION_KEY = "dev-only-change-me-0123456789abcdef"
 
 
-class Settings(BaseSettings):
+class Settings(WeChatSettings, TelegramSettings, BaseSettings):
+    """The general settings here; each channel's own (``WECHAT_*``, ``TELEGRAM_*``) come from its
+    ``bot/channels/<name>/settings.py`` model. Environment variable names are the field names."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -29,25 +34,6 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     # optional Redis (shared caches such as the WeChat access token); empty → the database is used
     redis_url: str = ""
-
-    # ---- WeChat official account (empty token → channel off) ----
-    wechat_token: str = ""
-    wechat_app_id: str = ""
-    wechat_app_secret: str = ""
-    wechat_encoding_aes_key: str = ""  # empty → plaintext mode
-    wechat_api_base: str = "https://api.weixin.qq.com"
-    wechat_template_id: str = ""
-    # where showqrcode pictures are served (tests point it at the fake API)
-    wechat_mp_base: str = "https://mp.weixin.qq.com"
-
-    # ---- Telegram (empty token → channel off) ----
-    telegram_bot_token: str = ""
-    telegram_webhook_url: str = ""  # set → webhook at /telegram; empty → long polling
-    telegram_webhook_secret: str = ""
-    telegram_api_base: str = "https://api.telegram.org"
-    telegram_bot_username: str = ""  # for t.me deep links
-    telegram_global_rate: float = Field(default=25.0, gt=0)
-
     # ---- reminders and outbox ----
     quiet_hours_start: str = "21:30"
     quiet_hours_end: str = "08:00"

@@ -162,12 +162,16 @@ class OutboxDrainer:
         self.stats.recovered_unknown += count
         return count
 
-    async def _claim(self, session: AsyncSession, limit: int) -> list[Claimed]:
+    async def _claim(self, session: AsyncSession, limit: int, *, only_id: int | None = None) -> list[Claimed]:
         now = self.clock()
         table = Delivery.__table__
-        due = [table.c.status == "pending", table.c.channel == self.channel, table.c.due_at <= now]
-        if self.options.quiet is not None and self.options.quiet.active(now):
-            due.append(table.c.urgent == sa.true())
+        due = [table.c.status == "pending", table.c.channel == self.channel]
+        if only_id is not None:  # one row, now (``send_now``): neither its due time nor quiet hours apply
+            due.append(table.c.id == only_id)
+        else:
+            due.append(table.c.due_at <= now)
+            if self.options.quiet is not None and self.options.quiet.active(now):
+                due.append(table.c.urgent == sa.true())
         ids = (sa.select(table.c.id).where(*due).order_by(table.c.due_at, table.c.id).limit(limit)
                .with_for_update(skip_locked=True))
         claimed = await run_core(session,
@@ -296,6 +300,23 @@ class OutboxDrainer:
             marked = set() if self.paused_for > 0 else await self._mark_sending([row.id for row, _ in window])
             tasks += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
         return list(await asyncio.gather(*tasks))
+
+    async def send_now(self, delivery_id: int) -> SendResult | None:
+        """Send one pending row right away (e.g. a WeChat reply that missed the passive-reply deadline),
+        with the same claim → ``sending`` → send → record steps as the drain loop, so the result
+        handling (retry backoff, ``blocked`` → identity inactive, ``held``, ``failed``) is the same.
+        None when the row is not pending any more (a drain loop took it first: it is sent once)."""
+        async with self.sessions() as session:
+            rows = await self._claim(session, 1, only_id=delivery_id)
+            await session.commit()
+        if not rows:
+            return None
+        marked = await self._mark_sending([rows[0].id])
+        result = await self._send_one(rows[0], self.monotonic(), marked)
+        async with self.sessions() as session:
+            await self._record(session, [result])
+            await session.commit()
+        return result[1]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set; call ``recover_unknown`` first (under the channel lock)."""

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels.registry import push_senders
 from bot.config import Settings
 from bot.locks import DeploymentLock
 from bot.outbox import DrainOptions, OutboxDrainer, QuietHours
@@ -57,28 +58,6 @@ async def load_default_observances(runtime: Runtime, *, path: Path = DEFAULT_OBS
             await session.rollback()
             return 0, 0
     return counts
-
-
-def configured_senders(runtime: Runtime) -> list[ChannelSender]:
-    """The push sender of every configured channel (console has none: its notices go inline)."""
-    settings = runtime.settings
-    senders: list[ChannelSender] = []
-    if settings.telegram_bot_token:
-        from bot.channels.telegram_sender import TelegramSender
-
-        telegram = TelegramSender.from_settings(settings)
-        if telegram is not None:
-            senders.append(telegram)
-    if settings.wechat_app_id and settings.wechat_app_secret:
-        from bot.channels.wechat_api import WeChatApiClient, token_store_for
-        from bot.channels.wechat_sender import WeChatSender
-
-        api = WeChatApiClient(app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret,
-                              tokens=token_store_for(sessions=runtime.sessions, app_id=settings.wechat_app_id,
-                                                     redis_url=settings.redis_url),
-                              api_base=settings.wechat_api_base)
-        senders.append(WeChatSender(api, template_id=settings.wechat_template_id))
-    return senders
 
 
 def drain_options(settings: Settings) -> DrainOptions:
@@ -162,7 +141,7 @@ class BackgroundServices:
 
     def __init__(self, runtime: Runtime, *, senders: list[ChannelSender] | None = None) -> None:
         self.runtime = runtime
-        self.senders = senders if senders is not None else configured_senders(runtime)
+        self.senders = senders if senders is not None else push_senders(runtime)
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None

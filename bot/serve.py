@@ -9,7 +9,7 @@ import signal
 from aiohttp import web
 
 from bot.app import ChannelSetup, create_app
-from bot.channels import telegram, wechat
+from bot.channels.registry import enabled_channels
 from bot.config import DEV_ENCRYPTION_KEY, Settings
 from bot.runtime import Runtime
 from bot.scheduler import setup as background_setup
@@ -18,11 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def channel_setups(settings: Settings) -> list[ChannelSetup]:
-    """Each channel module offers ``setup(app, runtime)``; it decides from settings whether it is on."""
-    setups: list[ChannelSetup] = []
-    # channel adapters register here (WeChat, Telegram) and background services (scheduler, sender)
-    setups.append(telegram.setup)
-    setups.append(wechat.setup)
+    """Every enabled channel of the registry mounts itself, then the background services."""
+    setups: list[ChannelSetup] = [channel.mount for channel in enabled_channels(settings)]
     setups.append(background_setup)  # reminder scheduler + outbox drainers (one holder per deployment)
     return setups
 

@@ -14,7 +14,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.channels import telegram
+from bot.channels.telegram import channel as telegram
 from bot.config import Settings
 from bot.runtime import Runtime
 from handlers.engine import Engine

@@ -173,3 +173,12 @@ def test_the_cjk_checker_sees_a_bare_literal(tmp_path: Path) -> None:
         assert [hit.rsplit(":", 1)[1] for hit in cjk_literals_outside_gettext(sample)] == ["4", "5"]
     finally:
         sample.unlink()
+
+
+def test_registry_push_capability_matches_the_core() -> None:
+    """Channels that cannot push are the ones whose notices the core holds for the next reply."""
+    from bot.channels.registry import CHANNELS
+    from services.notify import INLINE_ONLY_CHANNELS
+
+    assert {channel.name for channel in CHANNELS if not channel.can_push} == INLINE_ONLY_CHANNELS
+    assert len({channel.name for channel in CHANNELS}) == len(CHANNELS)

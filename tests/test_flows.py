@@ -6,12 +6,9 @@ parser that rejects input and a confirm step) exercises what every feature's flo
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from pydantic import BaseModel
 
-from common.i18n import _
 from handlers.engine import Engine, default_routers
 from handlers.flows import Field, Flow
 from handlers.messages import Choice, Inbound

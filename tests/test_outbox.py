@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
-from bot.channels.telegram_sender import TelegramSender, make_bot
+from bot.channels.telegram.sender import TelegramSender, make_bot
 from bot.outbox import UNKNOWN_OUTCOME, DrainOptions, OutboxDrainer, QuietHours
 from bot.sender import OutboundMessage, SendResult
 from models import Delivery, Identity

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.channels.telegram_sender import TelegramSender, make_bot
+from bot.channels.telegram.sender import TelegramSender, make_bot
 from bot.config import Settings
 from bot.sender import OutboundMessage
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramAPI

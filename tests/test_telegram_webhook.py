@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import create_app
-from bot.channels import telegram
+from bot.channels.telegram import channel as telegram
 from bot.config import Settings
 from bot.runtime import Runtime
 from models import HourRecord, Identity, Signup
@@ -142,7 +142,7 @@ async def test_a_long_reply_is_split_under_4096_with_the_keyboard_on_the_last_pi
     # the core caps typed text at 2000 characters and answers why; make its reply long with a long roster
     sent = await tg.say(ALICE, "字" * 2100)
     assert "太长" in texts(sent)
-    from bot.channels.telegram_render import render_reply
+    from bot.channels.telegram.render import render_reply
     from handlers.messages import Choice, Reply
     pieces = render_reply(Reply(text="\n".join(["一行志愿活动说明"] * 1000), choices=[Choice("下一页", "acts:2")]))
     assert len(pieces) == 3 and all(len(p.text) <= 4096 for p in pieces)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.channels.wechat_api import (
+from bot.channels.wechat.api import (
     MAX_TOKEN_REFRESHES,
     DatabaseTokenStore,
     RedisTokenStore,

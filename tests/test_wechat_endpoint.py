@@ -18,7 +18,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.messages import TextMessage
 
 from bot.app import create_app
-from bot.channels import wechat
+from bot.channels.wechat import channel as wechat
+from bot.channels.wechat.convert import text_reply_xml
 from bot.serve import channel_setups
 from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
@@ -205,7 +206,7 @@ async def test_user_text_with_cdata_end_is_escaped(wx: WeChatHarness) -> None:
     answer = await wx.post(text_xml(openid, "帮助"))
     assert answer.status == 200 and answer.reply is not None
     assert answer.reply["ToUserName"] == openid
-    xml = wechat.text_reply_xml(to_user="u", from_user="gh", content="a]]>b<c>\x01&", create_time=1)
+    xml = text_reply_xml(to_user="u", from_user="gh", content="a]]>b<c>\x01&", create_time=1)
     assert parse_message(xml).content == "a]]>b<c>&"
 
 
@@ -345,6 +346,32 @@ async def test_late_reply_outside_the_window_is_held_for_the_next_reply(
         assert "你有 1 条新通知" in reply and "我是志愿助手" in reply
 
 
+async def test_blocked_late_reply_deactivates_the_identity_like_the_outbox(
+        sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    """A late reply goes through the outbox's own result handling: 43004 (unfollowed) → ``blocked``
+    → the row fails, the identity is inactive and the rest of its queue is failed, as the drain loop does."""
+    slow = SlowEngine(sessions, options, clock=clock)
+    slow.delay = 0
+    async with WeChatHarness(slow, sessions, api, reply_deadline=0.1) as wx:
+        assert await wx.say("o_gone", "你好")
+        async with sessions() as session:
+            identity = (await session.exec(select(Identity).where(Identity.external_id == "o_gone"))).one()
+            queued = Delivery(identity_id=identity.id, channel="wechat", text="明天的活动", source="reminder",
+                              due_at=clock() + timedelta(hours=1))
+            session.add(queued)
+            await session.commit()
+        slow.delay = 0.5
+        api.fail("message/custom/send", 43004)
+        assert (await wx.post(text_xml("o_gone", "帮助"))).body == "success"
+        await wx.channel.wait_idle()
+        async with sessions() as session:
+            row = (await session.exec(select(Delivery).where(Delivery.source == "late_reply"))).one()
+            assert row.status == "failed" and (row.last_error or "").startswith("blocked:")
+            assert (await session.get(Identity, identity.id, populate_existing=True)).active is False
+            other = await session.get(Delivery, queued.id, populate_existing=True)
+            assert other.status == "failed" and "blocked" in (other.last_error or "")
+
+
 async def test_channel_is_off_without_token_and_on_in_serve(core, sessions) -> None:  # noqa: ANN001
     from bot.config import Settings
     from bot.runtime import Runtime
@@ -353,4 +380,6 @@ async def test_channel_is_off_without_token_and_on_in_serve(core, sessions) -> N
     runtime = Runtime(settings=settings, db=sessions.kw["bind"], sessions=sessions, core=core)
     app = await create_app(runtime, channels=[wechat.setup])
     assert not [r for r in app.router.routes() if r.resource and r.resource.canonical == "/wechat"]
-    assert wechat.setup in channel_setups(settings)
+    assert not any(isinstance(getattr(s, "__self__", None), wechat.WeChatPlugin) for s in channel_setups(settings))
+    on = Settings(_env_file=None, database_url="sqlite+aiosqlite:///unused.db", wechat_token="t")  # type: ignore[call-arg]
+    assert any(isinstance(getattr(s, "__self__", None), wechat.WeChatPlugin) for s in channel_setups(on))

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.channels.wechat_api import DatabaseTokenStore, WeChatApiClient
-from bot.channels.wechat_sender import WeChatSender
+from bot.channels.wechat.api import DatabaseTokenStore, WeChatApiClient
+from bot.channels.wechat.sender import WeChatSender
 from bot.sender import OutboundMessage
 from tests.fakes.wechat_api import FakeWeChatAPI
 

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from wechatpy.crypto import WeChatCrypto
 
 from bot.app import create_app
-from bot.channels import wechat
+from bot.channels.wechat import channel as wechat
 from bot.config import Settings
 from bot.runtime import Runtime
 from handlers.engine import Engine

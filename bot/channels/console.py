@@ -1,12 +1,20 @@
-"""Console channel: the terminal (interactive or piped) through exactly the core other channels use."""
+"""Console channel: the terminal (interactive or piped) through exactly the core other channels use.
+
+``volunteer-bot chat`` runs it; it adds nothing to ``serve``'s web app and cannot push: notices for a
+console user are held and shown with their next reply (``services.notify.INLINE_ONLY_CHANNELS``)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from typing import ClassVar, TextIO
+
+from aiohttp import web
 
 from bot.channels.render import render_text
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.sender import ChannelSender
 from handlers.engine import Engine
 from handlers.messages import Inbound, Reply
 
@@ -47,3 +55,23 @@ class ConsoleChannel:
                 self.out.write(f"> {line}\n")
             self.out.write(await self.send(line) + "\n\n")
             self.out.flush()
+
+
+class ConsolePlugin:
+    """Registry entry (``bot/channels/registry.py``): always on, no web presence, no push sender."""
+
+    name: ClassVar[str] = CHANNEL
+    can_push: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings  # the console has no settings of its own
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    async def mount(self, app: web.Application, runtime: Runtime) -> None:
+        return None
+
+    def sender(self, runtime: Runtime) -> ChannelSender | None:
+        return None

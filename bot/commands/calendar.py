@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlmodel import select
 
-from bot.config import Settings
+from bot.commands.common import load_settings
 from common.text import WEEKDAYS
 
 observance_app = typer.Typer(help="Observance days (reminder calendar): load defaults, add, edit, switch off.",
@@ -19,14 +19,6 @@ LUNAR_MONTHS = ["正", "二", "三", "四", "五", "六", "七", "八", "九", "
 LUNAR_DAYS = ["初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
               "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
               "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十"]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:
-        typer.echo(f"配置错误 / configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 def describe_rule(rule: str, month: int, day: int | None, weekday: int | None, nth: int | None) -> str:
@@ -49,7 +41,7 @@ def calendar_command(
     from services.calendar import year_calendar
 
     async def main() -> None:
-        runtime = await Runtime.start(_settings())
+        runtime = await Runtime.start(load_settings())
         try:
             async with runtime.sessions() as session:
                 empty = (await session.exec(select(Observance.id).limit(1))).first() is None
@@ -74,7 +66,7 @@ async def _edit(code: str, **changes: object) -> str:
     from models.reminders import Observance
     from services.calendar import Rule, RuleError, date_in_year, validate
 
-    runtime = await Runtime.start(_settings())
+    runtime = await Runtime.start(load_settings())
     try:
         async with runtime.sessions() as session:
             row = (await session.exec(select(Observance).where(Observance.code == code))).first()
@@ -108,7 +100,7 @@ def observance_load(
     from bot.scheduler import load_default_observances
 
     async def main() -> tuple[int, int]:
-        runtime = await Runtime.start(_settings())
+        runtime = await Runtime.start(load_settings())
         try:
             return await load_default_observances(runtime, overwrite=overwrite)
         finally:

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from bot.commands.common import load_settings
+
 outbox_app = typer.Typer(help="Outbox: the queue of outgoing messages and its senders.", no_args_is_help=True)
 
 
@@ -18,23 +20,23 @@ def outbox_drain(
     until_empty: Annotated[bool, typer.Option("--until-empty", help="Stop when nothing is due.")] = False,
 ) -> None:
     """Send due outbox rows of one channel (the same drainer ``serve`` runs; one per deployment)."""
-    from bot.commands.calendar import _settings
+    from bot.channels.registry import all_channels
     from bot.locks import DeploymentLock
     from bot.outbox import OutboxDrainer
     from bot.runtime import Runtime
-    from bot.scheduler import configured_senders, drain_options
+    from bot.scheduler import drain_options
 
-    settings = _settings()
+    settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def main() -> int:
         runtime = await Runtime.start(settings)
-        senders = [s for s in configured_senders(runtime) if s.channel == channel]
-        if not senders:
+        found = [c for c in all_channels(settings) if c.name == channel and c.can_push]
+        sender = found[0].sender(runtime) if found else None
+        if sender is None:
             typer.echo(f"channel {channel!r} has no configured sender (check its token settings)", err=True)
             await runtime.close()
             return 1
-        sender = senders[0]
         lock = DeploymentLock(runtime.db, name=f"outbox-{channel}", lock_file=settings.scheduler_lock_file)
         try:
             if not await lock.try_acquire():
@@ -67,12 +69,11 @@ def outbox_status() -> None:
     """Rows per channel and status."""
     import sqlalchemy as sa
 
-    from bot.commands.calendar import _settings
     from bot.runtime import Runtime
     from models import Delivery
 
     async def main() -> list[tuple[str, str, int]]:
-        runtime = await Runtime.start(_settings())
+        runtime = await Runtime.start(load_settings())
         try:
             async with runtime.sessions() as session:
                 table = Delivery.__table__

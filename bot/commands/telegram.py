@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from bot.commands.common import load_settings
+
 telegram_app = typer.Typer(help="Telegram: deep links and QR codes.", no_args_is_help=True)
 
 
@@ -38,11 +40,10 @@ def write_qr_png(text: str, path: Path) -> None:
 
 
 async def _payload(activity_id: int, action: LinkAction) -> str:
-    from bot.cli import _settings
     from bot.runtime import Runtime
     from models import Activity
 
-    runtime = await Runtime.start(_settings())
+    runtime = await Runtime.start(load_settings())
     try:
         async with runtime.sessions() as session:
             activity = await session.get(Activity, activity_id)
@@ -66,9 +67,8 @@ def link(
     qr: Annotated[Path | None, typer.Option("--qr", help="Also write the link as a QR code PNG here.")] = None,
 ) -> None:
     """Print the t.me deep link for an activity's check-in / check-out."""
-    from bot.cli import _settings
 
-    username = _settings().telegram_bot_username
+    username = load_settings().telegram_bot_username
     if not username:
         typer.echo("set TELEGRAM_BOT_USERNAME (the bot's @username) first", err=True)
         raise typer.Exit(2)

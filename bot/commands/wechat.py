@@ -19,6 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.commands.common import fail, load_settings
+
 wechat_app = typer.Typer(help="WeChat official account: custom menu and check-in QR codes.", no_args_is_help=True)
 MENU_FILE = Path(__file__).resolve().parent.parent / "data" / "wechat_menu.json"
 # the core accepts check-ins until 6 h after the end; the code lives a little longer than that
@@ -30,27 +32,17 @@ class QrAction(StrEnum):
     checkout = "checkout"
 
 
-def _fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
-
-
 async def _with_client(work: Any) -> Any:
     """Run ``work(client, runtime)`` with a WeChat API client sharing the deployment's token store."""
-    from bot.channels.wechat_api import WeChatApiClient, token_store_for
-    from bot.cli import _settings
+    from bot.channels.wechat.api import api_client
     from bot.runtime import Runtime
 
-    settings = _settings()
-    if not (settings.wechat_app_id and settings.wechat_app_secret):
-        _fail("WECHAT_APP_ID and WECHAT_APP_SECRET must be set")
+    settings = load_settings()
+    if not settings.wechat_api_configured:
+        fail("WECHAT_APP_ID and WECHAT_APP_SECRET must be set")
     runtime = await Runtime.start(settings)
-    client = WeChatApiClient(
-        app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret,
-        tokens=token_store_for(sessions=runtime.sessions, app_id=settings.wechat_app_id,
-                               redis_url=settings.redis_url),
-        api_base=settings.wechat_api_base, mp_base=settings.wechat_mp_base,
-    )
+    client = api_client(settings, runtime.sessions)
+    assert client is not None
     try:
         return await work(client, runtime)
     finally:
@@ -63,12 +55,12 @@ def menu(
     file: Annotated[Path, typer.Option("--file", help="Menu JSON (WeChat menu/create format).")] = MENU_FILE,
 ) -> None:
     """Push the custom menu (我要报名 / 活动 / 我的时长 / 我要求助 / 帮助)."""
-    from bot.channels.wechat_api import WeChatApiError
+    from bot.channels.wechat.api import WeChatApiError
 
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        _fail(f"cannot read {file}: {exc}")
+        fail(f"cannot read {file}: {exc}")
 
     async def work(client: Any, _runtime: Any) -> None:
         await client.create_menu(data)
@@ -76,7 +68,7 @@ def menu(
     try:
         asyncio.run(_with_client(work))
     except WeChatApiError as exc:
-        _fail(f"WeChat refused the menu: {exc}")
+        fail(f"WeChat refused the menu: {exc}")
     typer.echo(f"menu updated from {file.name}")
 
 
@@ -86,24 +78,24 @@ def qrcode(
     action: Annotated[QrAction, typer.Option("--action", help="checkin or checkout.")],
 ) -> None:
     """Make a temporary QR code that checks volunteers in or out of an activity; prints its URL."""
-    from bot.channels.wechat_api import WeChatApiError
+    from bot.channels.wechat.api import WeChatApiError
     from models import Activity, utcnow
 
     async def work(client: Any, runtime: Any) -> Any:
         async with runtime.sessions() as session:
             found = await session.get(Activity, activity)
         if found is None:
-            _fail(f"no activity #{activity}")
+            fail(f"no activity #{activity}")
         if not found.checkin_code:
-            _fail(f"activity #{activity} has no check-in code")
+            fail(f"activity #{activity} has no check-in code")
         seconds = (found.end_at + QR_VALID_AFTER_END - utcnow()).total_seconds()
         if seconds <= 0:
-            _fail(f"activity #{activity} is over")
+            fail(f"activity #{activity} is over")
         return await client.create_temporary_qrcode(f"{action.value}_{found.checkin_code}", int(seconds))
 
     try:
         code = asyncio.run(_with_client(work))
     except WeChatApiError as exc:
-        _fail(f"WeChat refused the QR code: {exc}")
+        fail(f"WeChat refused the QR code: {exc}")
     typer.echo(code.image_url)
     typer.echo(f"scene: {action.value} · valid for {timedelta(seconds=code.expire_seconds)} · content: {code.url}")

@@ -1,6 +1,6 @@
-"""Telegram channel (aiogram 3): updates → neutral ``Inbound``, neutral ``Reply`` → messages.
+"""Telegram channel (aiogram 3): the dispatcher, webhook / long polling, and the registry entry.
 
-One aiogram Router converts messages, button presses (callback queries), shared locations and
+One aiogram Router converts (``convert``) messages, button presses (callback queries), shared locations and
 "user blocked the bot" into ``Inbound`` for the core and renders its replies (choices as an inline
 keyboard whose callback_data is the choice value, long texts split under 4096 characters). No
 business rule lives here: what a command or a button means is the core's business.
@@ -23,10 +23,9 @@ the core gives a redelivered update one effect.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.exceptions import (
@@ -39,19 +38,19 @@ from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message,
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channels.telegram_render import render_reply
-from bot.channels.telegram_sender import make_bot
+from bot.channels.telegram.convert import CHANNEL, GROUP_TYPES, callback_to_inbound, message_to_inbound
+from bot.channels.telegram.render import render_reply
+from bot.channels.telegram.sender import TelegramSender, make_bot
+from bot.channels.telegram.settings import TelegramSettings
 from bot.config import Settings
 from bot.runtime import Runtime
 from handlers.engine import Engine
 from handlers.i18n import localize, normalize_language
-from handlers.messages import Inbound, Location, Reply
+from handlers.messages import Inbound, Reply
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram"
-GROUP_TYPES = frozenset({"group", "supergroup"})
 MAX_FLOOD_WAIT = 60.0  # a conversation reply waits out a 429 up to this long, then is logged as lost
 MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
 SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
@@ -67,51 +66,6 @@ MENU_COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("帮助", "Help"),
     "cancel": ("取消当前操作", "Cancel the current step"),
 }
-
-
-# ---- conversion ---------------------------------------------------------------------------------
-def _strip_bot_name(text: str, username: str | None) -> str:
-    """'/start@volunteer_bot act_5' → '/start act_5'; '@volunteer_bot 活动' → '活动'."""
-    if not username:
-        return text
-    handle = f"@{username}"
-    head, sep, rest = text.partition(" ")
-    if head.startswith("/") and head.lower().endswith(handle.lower()):
-        return head[: -len(handle)] + sep + rest
-    if text.lower().startswith(handle.lower()):
-        return text[len(handle):].strip()
-    return text
-
-
-def message_to_inbound(message: Message, update_id: int, *, bot_username: str | None = None) -> Inbound:
-    user = message.from_user
-    chat = message.chat
-    common = {
-        "channel": CHANNEL,
-        "user_id": str(user.id if user else chat.id),
-        "message_id": f"u{update_id}",
-        "language": user.language_code if user else None,
-        "display_name": user.full_name if user else None,
-        "conversation_id": str(chat.id),
-        "is_group": chat.type in GROUP_TYPES,
-    }
-    if message.location is not None:
-        location = Location(latitude=message.location.latitude, longitude=message.location.longitude,
-                            label=message.venue.title if message.venue else None)
-        return Inbound(event="location", location=location, **common)
-    text = message.text if message.text is not None else message.caption
-    return Inbound(text=_strip_bot_name(text, bot_username) if text else None, **common)
-
-
-def callback_to_inbound(callback: CallbackQuery, update_id: int) -> Inbound:
-    chat = callback.message.chat if callback.message else None
-    return Inbound(
-        channel=CHANNEL, user_id=str(callback.from_user.id), payload=callback.data or "",
-        message_id=f"u{update_id}", language=callback.from_user.language_code,
-        display_name=callback.from_user.full_name,
-        conversation_id=str(chat.id) if chat else str(callback.from_user.id),
-        is_group=chat is not None and chat.type in GROUP_TYPES,
-    )
 
 
 # ---- filters (async: aiogram runs sync filters through a thread) --------------------------------
@@ -243,16 +197,9 @@ def create_dispatcher(core: Engine) -> tuple[Dispatcher, UpdateTracker]:
     return dispatcher, tracker
 
 
-def webhook_secret(settings: Settings) -> str:
-    """TELEGRAM_WEBHOOK_SECRET, or (when empty) one derived from the bot token, so a webhook is never open."""
-    if settings.telegram_webhook_secret:
-        return settings.telegram_webhook_secret
-    return hashlib.sha256(f"webhook:{settings.telegram_bot_token}".encode()).hexdigest()
-
-
 # ---- running ------------------------------------------------------------------------------------
 class TelegramChannel:
-    def __init__(self, core: Engine, settings: Settings, *, bot: Bot | None = None) -> None:
+    def __init__(self, core: Engine, settings: TelegramSettings, *, bot: Bot | None = None) -> None:
         self.settings = settings
         self.bot = bot or make_bot(settings.telegram_bot_token, settings.telegram_api_base)
         self.dispatcher, self.updates = create_dispatcher(core)
@@ -269,7 +216,7 @@ class TelegramChannel:
         try:
             await self.set_commands()
             await self.bot.set_webhook(
-                url=self.settings.telegram_webhook_url, secret_token=webhook_secret(self.settings),
+                url=self.settings.telegram_webhook_url, secret_token=self.settings.webhook_secret(),
                 allowed_updates=self.dispatcher.resolve_used_update_types(), drop_pending_updates=False)
             log.info("Telegram webhook set to %s", self.settings.telegram_webhook_url)
         except TelegramAPIError as exc:
@@ -318,7 +265,7 @@ TELEGRAM_KEY = web.AppKey("telegram", TelegramChannel)
 
 async def setup(app: web.Application, runtime: Runtime) -> None:
     settings = runtime.settings
-    if not settings.telegram_bot_token:
+    if not settings.telegram_enabled:
         log.info("Telegram is off (TELEGRAM_BOT_TOKEN is empty)")
         return
     channel = TelegramChannel(runtime.core, settings)
@@ -326,7 +273,27 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
     app.on_shutdown.append(channel.on_shutdown)  # before the webhook handler's own (it closes the session)
     if settings.telegram_webhook_url:
         handler = SimpleRequestHandler(dispatcher=channel.dispatcher, bot=channel.bot,
-                                       secret_token=webhook_secret(settings))
+                                       secret_token=settings.webhook_secret())
         handler.register(app, path=WEBHOOK_PATH)
     app.on_startup.append(channel.on_startup)
     app.on_cleanup.append(channel.on_cleanup)
+
+
+class TelegramPlugin:
+    """Registry entry (``bot/channels/registry.py``)."""
+
+    name: ClassVar[str] = CHANNEL
+    can_push: ClassVar[bool] = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings: TelegramSettings = settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.telegram_enabled
+
+    async def mount(self, app: web.Application, runtime: Runtime) -> None:
+        await setup(app, runtime)
+
+    def sender(self, runtime: Runtime) -> TelegramSender | None:
+        return TelegramSender.from_settings(runtime.settings)

@@ -22,6 +22,7 @@ import aiohttp
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from bot.config import Settings
 from models import utcnow
 from models.db import SessionFactory
 from models.wechat import WeChatAccessToken
@@ -298,3 +299,13 @@ class WeChatApiClient:
                       expire_seconds=int(data.get("expire_seconds", expire_seconds)),
                       image_url=f"{self.mp_base}/cgi-bin/showqrcode?ticket={quote(ticket, safe='')}")
 
+
+
+def api_client(settings: Settings, sessions: SessionFactory) -> WeChatApiClient | None:
+    """The one place a ``WeChatApiClient`` is built from settings (serve, the outbox sender, the CLI);
+    None without ``WECHAT_APP_ID``/``WECHAT_APP_SECRET``. The caller closes it."""
+    if not settings.wechat_api_configured:
+        return None
+    tokens = token_store_for(sessions=sessions, app_id=settings.wechat_app_id, redis_url=settings.redis_url)
+    return WeChatApiClient(app_id=settings.wechat_app_id, app_secret=settings.wechat_app_secret, tokens=tokens,
+                           api_base=settings.wechat_api_base, mp_base=settings.wechat_mp_base)

@@ -46,8 +46,8 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
-from bot.channels.telegram_render import render_reply
-from bot.config import Settings
+from bot.channels.telegram.render import render_reply
+from bot.channels.telegram.settings import TelegramSettings
 from bot.sender import OutboundMessage, SendResult
 from handlers.messages import Choice, Reply
 
@@ -88,7 +88,7 @@ class TelegramSender:
         self._slots = asyncio.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramSender | None:
+    def from_settings(cls, settings: TelegramSettings) -> TelegramSender | None:
         if not settings.telegram_bot_token:
             return None
         bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)

@@ -1,7 +1,7 @@
 """Neutral replies → Telegram messages: inline keyboards from choices and links, texts split under 4096.
 
 Shared by the conversational adapter (bot/channels/telegram.py) and the outbox sender
-(bot/channels/telegram_sender.py) so a pushed message looks like an answered one.
+(bot/channels/telegram/sender.py) so a pushed message looks like an answered one.
 """
 
 from __future__ import annotations

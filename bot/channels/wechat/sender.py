@@ -13,7 +13,8 @@ from collections.abc import Callable
 import aiohttp
 
 from bot.channels.render import render_text
-from bot.channels.wechat_api import WeChatApiClient, WeChatApiError
+from bot.channels.wechat.api import WeChatApiClient, WeChatApiError, api_client
+from bot.runtime import Runtime
 from bot.sender import OutboundMessage, SendResult
 from handlers.messages import Choice, Reply
 from models import utcnow
@@ -98,3 +99,14 @@ class WeChatSender:
 
     async def close(self) -> None:
         await self.api.close()
+
+
+def wechat_sender(runtime: Runtime) -> WeChatSender | None:
+    """The push sender (outbox drainer, late replies); None when the API is not configured.
+    The 48 h window is measured on the core's clock, which stamps ``last_inbound_at``."""
+    api = api_client(runtime.settings, runtime.sessions)
+    if api is None:
+        return None
+    core_clock = runtime.core.clock
+    return WeChatSender(api, template_id=runtime.settings.wechat_template_id,
+                        clock=lambda: core_clock().timestamp())

@@ -1,0 +1,1 @@
+"""Telegram channel (aiogram 3): convert, render, sender, channel, settings."""

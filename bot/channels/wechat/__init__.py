@@ -1,0 +1,1 @@
+"""WeChat official account (公众号) channel: security, convert, pages, api, sender, channel, settings."""

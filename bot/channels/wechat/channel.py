@@ -1,0 +1,268 @@
+"""WeChat official account (公众号) callback ``GET/POST /wechat`` and its registry entry.
+
+Verifies and decrypts (``security``), converts XML to the core's neutral ``Inbound`` and its replies
+to one passive text reply (``convert``), keeps what does not fit for "下一页" (``pages``), and times
+out. Everything the user can do is decided by the core.
+
+Deadline: WeChat waits 5 s and then retries. The core runs as a task; when it has not answered
+within ``reply_deadline`` (4 s) we answer ``success`` and its replies follow as a customer-service
+message through the outbox: a ``Delivery`` row, sent right away with the outbox's own one-row path
+(``OutboxDrainer.send_now``: the same result handling as every other send); when that is not
+possible now the row stays for the drain loop or is held for the user's next reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
+from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
+from bot.channels.wechat.security import Rejected, Security
+from bot.channels.wechat.sender import WeChatSender, wechat_sender
+from bot.channels.wechat.settings import WeChatSettings
+from bot.config import Settings
+from bot.outbox import OutboxDrainer
+from bot.runtime import Runtime
+from handlers.messages import Inbound, Reply
+from models import Delivery, Identity, utcnow
+from models.wechat import WeChatTemplateJob
+
+log = logging.getLogger(__name__)
+
+PATH = "/wechat"
+MAX_BODY_BYTES = 64 * 1024
+REPLY_DEADLINE_SECONDS = 4.0
+# how long we remember that a message was answered late (a WeChat retry then gets `success`)
+LATE_MEMORY_SECONDS = 60.0
+SUCCESS = "success"
+
+
+@dataclass
+class _CoreRun:
+    task: asyncio.Task[list[Reply]]
+    late: bool = False  # the passive-reply deadline passed: the replies follow as customer-service text
+
+
+class WeChatChannel:
+    def __init__(self, runtime: Runtime, *, reply_deadline: float = REPLY_DEADLINE_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.runtime = runtime
+        self.reply_deadline = reply_deadline
+        self.clock = clock
+        self.security = Security(runtime.settings, clock=lambda: self.clock())  # follows a replaced clock
+        self.pages = ReplyPageStore(runtime.sessions)
+        self.sender: WeChatSender | None = None
+        self.outbox: OutboxDrainer | None = None  # sends late replies, one row at a time
+        self._runs: dict[str, _CoreRun] = {}
+        self._answered_late: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    async def start(self, _app: web.Application) -> None:
+        self.sender = wechat_sender(self.runtime)
+        if self.sender is None:
+            log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: late replies wait in the outbox")
+            return
+        # outbox times on the core's clock, as its notices are
+        self.outbox = OutboxDrainer(self.runtime.sessions, self.sender, clock=self.runtime.core.clock)
+
+    async def stop(self, _app: web.Application) -> None:
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
+        if self.sender is not None:
+            await self.sender.close()
+
+    # ---- HTTP -------------------------------------------------------------------------------
+    async def handle_get(self, request: web.Request) -> web.Response:
+        """URL verification: echo ``echostr`` verbatim when the signature is ours."""
+        try:
+            self.security.check_url_signature(request.query)
+        except Rejected as exc:
+            log.info("wechat GET rejected: %s", exc.reason)
+            return web.Response(status=exc.status, text=exc.reason)
+        return web.Response(text=request.query.get("echostr", ""), content_type="text/plain")
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise Rejected(413, "body too large")
+        chunks, size = [], 0
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise Rejected(413, "body too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def handle_post(self, request: web.Request) -> web.Response:
+        try:
+            body = await self._read_body(request)
+            xml, encrypted = self.security.plaintext(body, request.query)
+            try:
+                message = parse(xml)
+                converted = to_inbound(message)
+            except MALFORMED as exc:
+                raise Rejected(400, f"malformed message ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+        except Rejected as exc:
+            level = logging.WARNING if exc.status == 400 else logging.INFO
+            log.log(level, "wechat POST from %s rejected (%s): %s", request.remote, exc.status, exc.reason)
+            return web.Response(status=exc.status, text=exc.reason)
+
+        if converted.template_job is not None:
+            await self._record_template_job(converted.template_job)
+        if converted.inbound is None:
+            return self._success()
+        content = await self._answer(converted.inbound)
+        if content is None:
+            return self._success()
+        xml_out = text_reply_xml(to_user=message.source, from_user=message.target, content=content,
+                                 create_time=int(self.clock()))
+        if encrypted:
+            xml_out = self.security.encrypt(xml_out, request.query["nonce"])
+        return web.Response(text=xml_out, content_type="application/xml")
+
+    @staticmethod
+    def _success() -> web.Response:
+        return web.Response(text=SUCCESS, content_type="text/plain")
+
+    # ---- core -------------------------------------------------------------------------------
+    async def _answer(self, inbound: Inbound) -> str | None:
+        """The passive reply text, or None for `success`."""
+        if asks_next_page(inbound.text):
+            page = await self.pages.take_next(inbound.user_id, inbound.message_id or "")
+            if page is not None:
+                return page
+        replies = await self._run_core(inbound)
+        if replies is None:
+            return None
+        pages = paginate(render_replies(replies)) if replies else []
+        await self.pages.replace(inbound.user_id, pages[1:])
+        return pages[0] if pages else None
+
+    async def _run_core(self, inbound: Inbound) -> list[Reply] | None:
+        """The core's replies, or None when it missed the deadline (they follow as a CS message).
+
+        Concurrent deliveries of one message in this process share one core run; the database
+        dedupe in the core covers deliveries that reach other processes.
+        """
+        key = inbound.message_id or ""
+        self._forget_old_late_answers()
+        if key in self._answered_late:
+            return None
+        run = self._runs.get(key)
+        if run is None:
+            run = _CoreRun(asyncio.create_task(self.runtime.core.handle(inbound)))
+            self._runs[key] = run
+            run.task.add_done_callback(lambda task: self._core_done(key, inbound.user_id, run))
+        elif run.late:
+            return None
+        done, _ = await asyncio.wait({run.task}, timeout=self.reply_deadline)
+        if not done:
+            if not run.late:
+                log.info("core missed the %.1f s deadline for %s; the reply follows as a CS message",
+                         self.reply_deadline, key)
+            run.late = True
+            return None
+        return run.task.result()
+
+    def _core_done(self, key: str, openid: str, run: _CoreRun) -> None:
+        self._runs.pop(key, None)
+        if not run.late:
+            return
+        self._answered_late[key] = time.monotonic()
+        if run.task.cancelled() or run.task.exception() is not None:
+            log.error("core failed on %s after the deadline", key, exc_info=run.task.exception())
+            return
+        replies = run.task.result()
+        if replies:
+            task = asyncio.create_task(self._deliver_late(openid, replies))
+            self._background.add(task)
+            task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("late reply delivery failed", exc_info=task.exception())
+
+    def _forget_old_late_answers(self) -> None:
+        horizon = time.monotonic() - LATE_MEMORY_SECONDS
+        for key in [k for k, at in self._answered_late.items() if at < horizon]:
+            del self._answered_late[key]
+
+    async def wait_idle(self) -> None:
+        """Until every core run and late delivery has finished (tests, shutdown)."""
+        while self._runs or self._background:
+            await asyncio.gather(*[r.task for r in self._runs.values()], *self._background, return_exceptions=True)
+
+    # ---- late replies through the outbox ----------------------------------------------------
+    async def _deliver_late(self, openid: str, replies: list[Reply]) -> None:
+        """An outbox row like any notice, sent now through the outbox's one-row path."""
+        pages = paginate(render_replies(replies))
+        await self.pages.replace(openid, pages[1:])
+        now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
+        async with self.runtime.sessions() as session:
+            identity = (await session.exec(select(Identity).where(
+                Identity.channel == CHANNEL, Identity.external_id == openid))).first()
+            if identity is None or identity.id is None:
+                return
+            row = Delivery(identity_id=identity.id, channel=CHANNEL, text=pages[0][:8000], choices=[],
+                           source="late_reply", due_at=now, status="pending", created_at=now)
+            session.add(row)
+            await session.commit()
+        if self.outbox is not None and row.id is not None:
+            await self.outbox.send_now(row.id)
+
+    async def _record_template_job(self, job: WeChatTemplateJob) -> None:
+        async with self.runtime.sessions() as session:
+            if await session.get(WeChatTemplateJob, job.msg_id) is not None:
+                return  # a retry of the same report
+            job.reported_at = utcnow()
+            session.add(job)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+
+
+WECHAT_CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
+
+
+async def setup(app: web.Application, runtime: Runtime, *, reply_deadline: float = REPLY_DEADLINE_SECONDS,
+                clock: Callable[[], float] = time.time) -> None:
+    """Adds ``/wechat`` when ``WECHAT_TOKEN`` is set; otherwise the channel is off."""
+    if not runtime.settings.wechat_enabled:
+        return
+    channel = WeChatChannel(runtime, reply_deadline=reply_deadline, clock=clock)
+    app[WECHAT_CHANNEL_KEY] = channel
+    app.router.add_get(PATH, channel.handle_get)
+    app.router.add_post(PATH, channel.handle_post)
+    app.on_startup.append(channel.start)
+    app.on_cleanup.append(channel.stop)
+
+
+class WeChatPlugin:
+    """Registry entry (``bot/channels/registry.py``)."""
+
+    name: ClassVar[str] = CHANNEL
+    can_push: ClassVar[bool] = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings: WeChatSettings = settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.wechat_enabled
+
+    async def mount(self, app: web.Application, runtime: Runtime) -> None:
+        await setup(app, runtime)
+
+    def sender(self, runtime: Runtime) -> WeChatSender | None:
+        return wechat_sender(runtime)

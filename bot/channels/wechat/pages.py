@@ -1,0 +1,125 @@
+"""Passive replies longer than WeChat takes: cut into pages, the rest kept for "下一页"."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.channels.wechat.convert import INVALID_XML_CHARS
+from common.lang import detect_language, to_simplified
+from models import utcnow
+from models.db import SessionFactory
+from models.wechat import WeChatReplyPages
+
+# WeChat cuts passive text replies at about 2048 bytes: stay strictly below
+PASSIVE_LIMIT_BYTES = 2047
+NEXT_PAGE_WORDS = frozenset({"下一页", "下一頁", "next", "next page"})
+
+
+def asks_next_page(text: str | None) -> bool:
+    return text is not None and to_simplified(text.strip()).lower() in NEXT_PAGE_WORDS
+
+
+def more_hint(text: str) -> str:
+    """The "reply 下一页" line, in the language the reply is written in."""
+    if not re.search(r"[\u4e00-\u9fff]", text):
+        return '(Reply "next" for more)'
+    if detect_language(text) == "zh-Hant":
+        return "（回覆「下一頁」查看更多）"
+    return "（回复「下一页」查看更多）"
+
+
+def _split_bytes(line: str, budget: int) -> list[str]:
+    pieces, current, size = [], [], 0
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > budget:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    pieces.append("".join(current))
+    return pieces
+
+
+def paginate(text: str, *, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
+    """Pages of at most ``limit`` UTF-8 bytes, cut at line ends where possible; all but the last
+    end with a "reply 下一页" hint in the text's language."""
+    text = INVALID_XML_CHARS.sub("", text)
+    if len(text.encode("utf-8")) <= limit:
+        return [text]
+    hint = "\n\n" + more_hint(text)
+    budget = limit - len(hint.encode("utf-8"))
+    pages: list[str] = []
+    lines: list[str] = []
+    size = -1  # bytes of "\n".join(lines)
+    for line in text.split("\n"):
+        for piece in _split_bytes(line, budget) if len(line.encode("utf-8")) > budget else [line]:
+            width = len(piece.encode("utf-8")) + 1
+            if lines and size + width > budget:
+                pages.append("\n".join(lines).rstrip("\n"))
+                lines, size = [], -1
+            lines.append(piece)
+            size += width
+    if lines:
+        pages.append("\n".join(lines).strip("\n"))
+    pages = [page for page in pages if page.strip()] or [text[:1]]
+    return [page + hint for page in pages[:-1]] + [pages[-1]]
+
+
+class ReplyPageStore:
+    """The pages waiting for "下一页", one row per openid (``wechat_reply_pages``)."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    async def replace(self, openid: str, pages: list[str]) -> None:
+        """The pages after the one just sent; none → forget what an earlier long reply left."""
+        async with self.sessions() as session:
+            if not pages:
+                # most replies fit one page: look before deleting, so they cost no write (SQLite's
+                # single write lock is the bottleneck under load)
+                if await session.get(WeChatReplyPages, openid) is not None:
+                    await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
+                    await session.commit()
+                return
+            row = await session.get(WeChatReplyPages, openid)
+            if row is None:
+                session.add(WeChatReplyPages(openid=openid, pages=pages, updated_at=utcnow()))
+            else:
+                row.pages, row.last_message_key, row.last_page = pages, None, None
+                row.version += 1
+                row.updated_at = utcnow()
+                session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent first write for this user: take theirs over
+                await session.rollback()
+                await session.exec(update(WeChatReplyPages).where(WeChatReplyPages.openid == openid).values(  # type: ignore[call-overload]
+                    pages=pages, last_message_key=None, last_page=None, version=WeChatReplyPages.version + 1,
+                    updated_at=utcnow()))
+                await session.commit()
+
+    async def take_next(self, openid: str, message_key: str) -> str | None:
+        """The next page; a retry of the same "下一页" message gets the same page again."""
+        for _ in range(5):
+            async with self.sessions() as session:
+                row = await session.get(WeChatReplyPages, openid)
+                if row is None:
+                    return None
+                if row.last_message_key == message_key:
+                    return row.last_page
+                if not row.pages:
+                    return None
+                page = row.pages[0]
+                result = await session.exec(  # type: ignore[call-overload]
+                    update(WeChatReplyPages)
+                    .where(WeChatReplyPages.openid == openid, WeChatReplyPages.version == row.version)
+                    .values(pages=row.pages[1:], last_message_key=message_key, last_page=page,
+                            version=row.version + 1, updated_at=utcnow()))
+                await session.commit()
+                if result.rowcount == 1:
+                    return page
+        return None

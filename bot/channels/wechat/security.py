@@ -1,0 +1,82 @@
+"""Who may talk to ``/wechat``: URL signature, replay window, safe-mode decrypt/encrypt, XML hygiene."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from xml.parsers.expat import ExpatError
+
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.utils import check_signature
+
+from bot.channels.wechat.settings import WeChatSettings
+
+REPLAY_WINDOW_SECONDS = 300
+_DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Security:
+    """Checks a callback's query and body; decrypts in safe/compatible mode and encrypts replies."""
+
+    def __init__(self, settings: WeChatSettings, *, clock: Callable[[], float] = time.time) -> None:
+        self.token = settings.wechat_token
+        self.crypto = (WeChatCrypto(settings.wechat_token, settings.wechat_encoding_aes_key, settings.wechat_app_id)
+                       if settings.wechat_encoding_aes_key else None)
+        self.clock = clock
+
+    def check_timestamp(self, timestamp: str) -> None:
+        try:
+            age = self.clock() - int(timestamp)
+        except ValueError:
+            raise Rejected(403, "bad timestamp") from None
+        if abs(age) > REPLAY_WINDOW_SECONDS:
+            raise Rejected(403, f"timestamp outside the {REPLAY_WINDOW_SECONDS} s window")
+
+    def check_url_signature(self, query: Mapping[str, str]) -> None:
+        signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
+        if not (signature and timestamp and nonce):
+            raise Rejected(403, "missing signature")
+        try:
+            check_signature(self.token, signature, timestamp, nonce)
+        except InvalidSignatureException:
+            raise Rejected(403, "bad signature") from None
+        self.check_timestamp(timestamp)
+
+    def plaintext(self, body: bytes, query: Mapping[str, str]) -> tuple[bytes, bool]:
+        """The message XML, and whether the reply must be encrypted (safe / compatible mode)."""
+        if _DECLARATIONS.search(body):
+            raise Rejected(400, "XML declarations (DOCTYPE/ENTITY) are not accepted")
+        if query.get("encrypt_type", "raw").lower() != "aes":
+            self.check_url_signature(query)
+            return body, False
+        if self.crypto is None:
+            raise Rejected(400, "encrypted message but WECHAT_ENCODING_AES_KEY is not set")
+        msg_signature, timestamp, nonce = query.get("msg_signature"), query.get("timestamp"), query.get("nonce")
+        if not (msg_signature and timestamp and nonce):
+            raise Rejected(403, "missing msg_signature")
+        self.check_timestamp(timestamp)
+        try:
+            plain = self.crypto.decrypt_message(body.decode("utf-8"), msg_signature, timestamp, nonce)
+        except InvalidSignatureException:
+            raise Rejected(403, "bad msg_signature") from None
+        except InvalidAppIdException:
+            raise Rejected(403, "message for another app id") from None
+        except (ExpatError, KeyError, ValueError, TypeError, IndexError, UnicodeError) as exc:
+            raise Rejected(400, f"cannot decrypt ({exc.__class__.__name__})") from None
+        data = plain.encode("utf-8")
+        if _DECLARATIONS.search(data):
+            raise Rejected(400, "XML declarations (DOCTYPE/ENTITY) are not accepted")
+        return data, True
+
+    def encrypt(self, xml: str, nonce: str) -> str:
+        assert self.crypto is not None
+        return self.crypto.encrypt_message(xml, nonce, str(int(self.clock())))

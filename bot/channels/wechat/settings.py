@@ -1,0 +1,27 @@
+"""WeChat settings (``WECHAT_*``); ``bot.config.Settings`` composes them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class WeChatSettings(BaseModel):
+    # empty token → channel off
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_encoding_aes_key: str = ""  # empty → plaintext mode
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_template_id: str = ""
+    # where showqrcode pictures are served (tests point it at the fake API)
+    wechat_mp_base: str = "https://mp.weixin.qq.com"
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """The ``/wechat`` callback is served."""
+        return bool(self.wechat_token)
+
+    @property
+    def wechat_api_configured(self) -> bool:
+        """The API (push messages, menu, QR codes) can be called."""
+        return bool(self.wechat_app_id and self.wechat_app_secret)

@@ -1,0 +1,109 @@
+"""``volunteer-bot admin …`` (roles) and ``org …`` (organizations)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from bot.channels.registry import channel_names
+from bot.commands.common import fail, load_settings
+
+admin_app = typer.Typer(help="Roles: admins and coordinators.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations (center → station → team).", no_args_is_help=True)
+CHANNEL_HELP = ", ".join(channel_names())
+
+
+@admin_app.command("grant")
+def admin_grant(
+    role: Annotated[str, typer.Argument(help="admin or coordinator")],
+    channel: Annotated[str, typer.Option(help=CHANNEL_HELP)],
+    user: Annotated[str, typer.Option(help="The user's id on that channel.")],
+    org: Annotated[str | None, typer.Option(help="Organization name (coordinators); created if new.")] = None,
+) -> None:
+    """Grant a role, e.g. admin grant coordinator --channel telegram --user 123 --org "XX社区"."""
+    asyncio.run(_change_role(role, channel, user, org, grant=True))
+
+
+@admin_app.command("revoke")
+def admin_revoke(
+    role: Annotated[str, typer.Argument(help="admin or coordinator")],
+    channel: Annotated[str, typer.Option()],
+    user: Annotated[str, typer.Option()],
+    org: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Take a role away."""
+    asyncio.run(_change_role(role, channel, user, org, grant=False))
+
+
+async def _change_role(role: str, channel: str, user: str, org_name: str | None, *, grant: bool) -> None:
+    from sqlmodel import select
+
+    from bot.runtime import Runtime
+    from models import Organization, utcnow
+    from services.people import get_or_create_identity, get_or_create_organization, grant_role, revoke_role
+
+    if role not in ("admin", "coordinator"):
+        fail("role must be admin or coordinator")
+    if role == "coordinator" and not org_name:
+        fail("a coordinator needs --org")
+    runtime = await Runtime.start(load_settings())
+    try:
+        async with runtime.sessions() as session:
+            _, person = await get_or_create_identity(session, channel=channel, external_id=user, now=utcnow())
+            org_id = None
+            if org_name:
+                if grant:
+                    org_id = (await get_or_create_organization(session, name=org_name)).id
+                else:
+                    found = (await session.exec(select(Organization).where(Organization.name == org_name))).first()
+                    if found is None:
+                        fail(f"no organization named {org_name!r}")
+                    assert found is not None
+                    org_id = found.id
+            if grant:
+                await grant_role(session, person_id=person.id, role=role, organization_id=org_id)
+            elif not await revoke_role(session, person_id=person.id, role=role, organization_id=org_id):
+                fail("that role was not granted")
+            await session.commit()
+    finally:
+        await runtime.close()
+    where = f" @ {org_name}" if org_name else ""
+    typer.echo(f"{'granted' if grant else 'revoked'} {role}{where} for {channel}:{user}")
+
+
+@org_app.command("add")
+def org_add(
+    name: Annotated[str, typer.Argument()],
+    kind: Annotated[str, typer.Option(help="center, station or team")] = "station",
+    parent: Annotated[str | None, typer.Option(help="Parent organization name.")] = None,
+) -> None:
+    """Add an organization."""
+    from sqlmodel import select
+
+    from bot.runtime import Runtime
+    from models import Organization
+    from services.people import get_or_create_organization
+
+    if kind not in ("center", "station", "team"):
+        fail("kind must be center, station or team")
+
+    async def main() -> None:
+        runtime = await Runtime.start(load_settings())
+        try:
+            async with runtime.sessions() as session:
+                parent_id = None
+                if parent:
+                    found = (await session.exec(select(Organization).where(Organization.name == parent))).first()
+                    if found is None:
+                        fail(f"no organization named {parent!r}")
+                    assert found is not None
+                    parent_id = found.id
+                org = await get_or_create_organization(session, name=name, kind=kind, parent_id=parent_id)
+                await session.commit()
+                typer.echo(f"organization #{org.id} {org.name} ({org.kind})")
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())

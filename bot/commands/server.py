@@ -1,0 +1,103 @@
+"""``volunteer-bot serve``, ``chat``, ``classify`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.commands.common import fail, load_settings
+
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT setting).")] = None,
+) -> None:
+    """Run the web app (GET /healthz; channel endpoints) until interrupted."""
+    from bot.serve import run_server
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
+    except KeyboardInterrupt:
+        pass
+
+
+
+def chat(
+    user: Annotated[str, typer.Option(help="Who you are on the console channel.")] = "console",
+    lang: Annotated[str | None, typer.Option(help="zh-Hans, zh-Hant or en (default: guessed).")] = None,
+) -> None:
+    """Talk to the assistant in the terminal (interactive, or lines from a pipe)."""
+    from bot.channels.console import ConsoleChannel
+    from bot.runtime import Runtime
+
+    settings = load_settings()
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> None:
+        runtime = await Runtime.start(settings)
+        try:
+            await ConsoleChannel(runtime.core, user=user, language=lang).run(sys.stdin)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+
+def classify(
+    text: Annotated[str | None, typer.Argument(help="A message to classify.")] = None,
+    jsonl: Annotated[Path | None, typer.Option("--jsonl", help="File of lines {\"text\": ...}.")] = None,
+) -> None:
+    """Print {"text", "intent", "category", "language"} as JSON, one object per input."""
+    from handlers.nlu import classify as classify_text
+
+    if (text is None) == (jsonl is None):
+        fail("give either TEXT or --jsonl FILE")
+    if text is not None:
+        texts = [text]
+    else:
+        assert jsonl is not None
+        texts = []
+        for number, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                texts.append(str(item["text"]))
+            except (ValueError, KeyError, TypeError):
+                fail(f"{jsonl}:{number}: expected a JSON object with a \"text\" field")
+    for item in texts:
+        result = classify_text(item)
+        typer.echo(json.dumps({"text": item, "intent": result.intent, "category": result.category,
+                               "language": result.language}, ensure_ascii=False))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration (SQLite or PostgreSQL, from DATABASE_URL)."""
+    from bot.runtime import upgrade_schema
+    from models.db import create_engine
+
+    settings = load_settings()
+
+    async def main() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    typer.echo("schema is up to date")
+
+
