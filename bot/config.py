@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -29,6 +30,7 @@ class Settings(WeChatSettings, TelegramSettings, BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     page_size: int = Field(default=5, ge=1, le=20)
+    flow_timeout_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     log_level: str = "INFO"
     # public base URL of this server (for links and webhooks), e.g. https://bot.example.org
     public_base_url: str = ""
@@ -62,5 +64,6 @@ class Settings(WeChatSettings, TelegramSettings, BaseSettings):
             admins=frozenset(self.admins),
             timezone=self.timezone,
             page_size=self.page_size,
+            flow_timeout=timedelta(minutes=self.flow_timeout_minutes),
             public_base_url=self.public_base_url.rstrip("/"),
         )
