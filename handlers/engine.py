@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _, join, ngettext
 from common.lang import detect_language, has_han, normalize_language, to_simplified
+from common.resources import load_json
 from common.text import normalize_width
 from handlers import (
     activities,
@@ -47,7 +48,8 @@ from services.people import get_or_create_identity, managed_organizations
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 2000
-CANCEL_WORDS = frozenset({"取消", "退出", "算了", "cancel", "quit", "/cancel", "stop"})
+_WORDS = load_json("engine_words.json")
+CANCEL_WORDS = frozenset(_WORDS["cancel"])
 
 # Typed words that act like menu buttons (compared after 繁→简 and lower-casing).
 TEXT_COMMANDS: dict[str, str] = {
@@ -73,7 +75,7 @@ TEXT_COMMANDS: dict[str, str] = {
 }
 
 # money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it
-MONEY_WORDS = re.compile(r"收费|收钱|要钱|给钱|付钱|付费|红包|报酬|酬劳|多少钱|\b(charge[sd]?|pay|paid|money|fees?|tips?)\b")
+MONEY_WORDS = re.compile(_WORDS["money_pattern"])
 
 # typed commands that take one word after them ("绑定 123456")
 ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
