@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from common.i18n import _
+import json
+from pathlib import Path
+
+from common.i18n import N_, Text, _
 from handlers.turn import FeatureRouter, Turn
 from services.linking import CODE_TTL, LinkError, issue_link_code, link_with_code
 
 router = FeatureRouter("identity_link")
 
-LINK_ERRORS = {
-    "bad_code": ("绑定码无效或已过期（10 分钟内有效），请在另一个渠道重新发送「绑定」获取。",
-                 "That code is wrong or expired (codes last 10 minutes); send \"link\" on the other channel again."),
-    "same_person": ("这两个账号已经是同一个人了。", "These accounts are already linked."),
-    "both_registered": ("两个账号都已实名注册，无法自动合并，请联系社区志愿服务站处理。",
-                        "Both accounts are registered; please ask your volunteer station to merge them."),
-    "has_history": ("另一个账号已有报名或时长记录，无法自动合并，请联系社区志愿服务站处理。",
-                    "The other account already has sign-ups or hours; please ask your volunteer station."),
+WORDS = json.loads((Path(__file__).parent / "data" / "identity_link_words.json").read_text(encoding="utf-8"))
+
+LINK_ERRORS: dict[str, Text] = {
+    "bad_code": N_("绑定码无效或已过期（10 分钟内有效），请在另一个渠道重新发送「绑定」获取。"),
+    "same_person": N_("这两个账号已经是同一个人了。"),
+    "both_registered": N_("两个账号都已实名注册，无法自动合并，请联系社区志愿服务站处理。"),
+    "has_history": N_("另一个账号已有报名或时长记录，无法自动合并，请联系社区志愿服务站处理。"),
 }
 
 
-@router.command("link")
+@router.command("link", words=WORDS["link"], takes_arg=True)
 async def link(turn: Turn, arg: str) -> None:
     code = arg.strip()
     if not code:
@@ -30,8 +32,8 @@ async def link(turn: Turn, arg: str) -> None:
     try:
         person = await link_with_code(turn.session, identity=turn.identity, code=code, now=turn.now)
     except LinkError as error:
-        turn.say(*LINK_ERRORS[error.reason])
+        turn.say(LINK_ERRORS[error.reason])
         return
     turn.person = person
-    name = person.name or turn.t(_("你"))
+    name = person.name or turn.text(_("你"))
     turn.say(_("绑定成功！现在这两个渠道都是 {name} 的账号，报名和时长通用。", name=name))

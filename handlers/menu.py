@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
 from services.people import managed_organizations
 
 router = FeatureRouter("menu")
-# English words must stand alone: "this" is no greeting
-THANKS = re.compile(r"谢谢|謝謝|感谢|感謝|多谢|\bthanks?\b|\bthank you\b")
-GREETING = re.compile(r"你好|您好|在吗|在嗎|早上好|\b(hello|hi|hey)\b")
+# typed words and the thanks / greeting patterns are data (handlers/data/menu_words.json);
+# English words must stand alone there: "this" is no greeting
+WORDS = json.loads((Path(__file__).parent / "data" / "menu_words.json").read_text(encoding="utf-8"))
+THANKS = re.compile(WORDS["thanks"])
+GREETING = re.compile(WORDS["greeting"])
 
 
 async def main_choices(turn: Turn) -> list:
@@ -33,7 +37,7 @@ async def main_choices(turn: Turn) -> list:
     return choices
 
 
-@router.command("help", "menu")
+@router.command("help", "menu", words=WORDS["commands"]["help"])
 async def help_(turn: Turn, _arg: str) -> None:
     turn.say(
         _("我是志愿助手，可以帮你：\n· 注册成为志愿者（实名）\n· 查看、报名、取消志愿活动\n· 查询志愿时长和星级\n· 社区居民求助（如陪老人聊天、维修家电）\n回复数字选择，或直接用一句话告诉我你想做什么。随时发送「取消」可以退出当前操作。"),
@@ -41,7 +45,7 @@ async def help_(turn: Turn, _arg: str) -> None:
     )
 
 
-@router.command("welcome")
+@router.command("welcome", words=WORDS["commands"]["welcome"])
 async def welcome(turn: Turn, _arg: str) -> None:
     turn.say(_("欢迎关注！学雷锋，做志愿，我们一起让社区更温暖。"))
     await help_(turn, "")

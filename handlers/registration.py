@@ -1,8 +1,20 @@
-"""实名注册: name, ID number, mobile, skills, area; confirm; view, edit, withdraw."""
+"""实名注册: name, ID number, mobile, skills, area; confirm; view, edit, withdraw.
+
+The registration dialog is a :class:`~handlers.flows.Flow` over :class:`RegistrationDraft`;
+editing the profile opens the same flow on a draft made from the person, at its 修改 menu.
+The draft never holds a plain ID number or phone: only their ciphertext, digest and masked forms.
+"""
 
 from __future__ import annotations
 
-from common.i18n import _
+import json
+from datetime import date
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from common.i18n import N_, Text, _, join
+from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
 from handlers.privacy import mask_id_number, mask_phone
 from handlers.turn import FeatureRouter, Turn
@@ -13,331 +25,264 @@ from handlers.validation import (
     parse_name,
     parse_number_list,
 )
+from models import Person
 from services.registration import (
     RegistrationError,
-    Skill,
     register_person,
-    skill_label,
+    skill_text,
     skills_catalog,
     withdraw_person,
 )
 
 router = FeatureRouter("registration")
+WORDS = json.loads((Path(__file__).parent / "data" / "registration_words.json").read_text(encoding="utf-8"))
 FLOW = "reg"
 MIN_AGE = 14
 ADULT_AGE = 18
+SKILL = "skill:"  # a skill button's answer: "a:skill:<code>"
+SKILLS_DONE = "skills_done"
 
-INPUT_ERRORS: dict[str, tuple[str, str]] = {
-    "name_format": ("姓名需要 2–30 个字，不能含数字或符号。", "A name needs 2–30 characters, without digits or symbols."),
-    "id_format": ("身份证号应为 18 位：17 位数字加最后一位数字或 X。",
-                  "An ID number has 18 characters: 17 digits and a final digit or X."),
-    "id_old_15": ("这是 15 位旧身份证号，请输入 18 位的新身份证号。",
-                  "That is an old 15-digit ID; please enter the 18-digit number."),
-    "id_checksum": ("身份证号校验位不对，请核对后重新输入（常见原因：某一位输错了）。",
-                    "The check digit does not match; please check the number for a typo."),
-    "id_birth": ("身份证号里的出生日期无效，请核对。", "The birth date inside the ID number is not valid."),
-    "phone_format": ("手机号应为 11 位，以 1 开头（可带 +86、空格或横线）。",
-                     "A mobile number has 11 digits starting with 1 (+86, spaces or dashes are fine)."),
-    "choice_list_format": ("请回复技能前的数字，可以多选，用逗号隔开，例如 1,3。",
-                           "Reply with the numbers of your skills, separated by commas, e.g. 1,3."),
-    "area_format": ("请填写 2–64 个字的社区或街道名称，例如「朝阳区望京街道花家地社区」。",
-                    "Please enter your community or street (2–64 characters)."),
+INPUT_ERRORS: dict[str, Text] = {
+    "name_format": N_("姓名需要 2–30 个字，不能含数字或符号。"),
+    "id_format": N_("身份证号应为 18 位：17 位数字加最后一位数字或 X。"),
+    "id_old_15": N_("这是 15 位旧身份证号，请输入 18 位的新身份证号。"),
+    "id_checksum": N_("身份证号校验位不对，请核对后重新输入（常见原因：某一位输错了）。"),
+    "id_birth": N_("身份证号里的出生日期无效，请核对。"),
+    "phone_format": N_("手机号应为 11 位，以 1 开头（可带 +86、空格或横线）。"),
+    "choice_list_format": N_("请回复技能前的数字，可以多选，用逗号隔开，例如 1,3。"),
+    "area_format": N_("请填写 2–64 个字的社区或街道名称，例如「朝阳区望京街道花家地社区」。"),
 }
 
 
-def explain(turn: Turn, error: InvalidInput) -> None:
-    zh, en = INPUT_ERRORS.get(error.key, ("输入有误，请重新输入。", "That input is not valid; please try again."))
-    turn.say(zh, en)
+class RegistrationDraft(BaseModel):
+    """The form being filled: encrypted and masked values only, never a plain ID number or phone."""
+
+    name: str | None = None
+    id_enc: str | None = None
+    id_digest: str | None = None
+    id_masked: str | None = None
+    birth_date: str | None = None
+    gender: str | None = None
+    minor: bool = False
+    guardian_name: str | None = None
+    guardian_phone_enc: str | None = None
+    guardian_phone_masked: str | None = None
+    phone_enc: str | None = None
+    phone_masked: str | None = None
+    skills: list[str] = []
+    area: str | None = None
+
+    # the flow's field names read these (an unset field is None)
+    @property
+    def id(self) -> str | None:
+        return self.id_enc
+
+    @property
+    def phone(self) -> str | None:
+        return self.phone_enc
+
+    @property
+    def guardian_phone(self) -> str | None:
+        return self.guardian_phone_enc
+
+    def form(self) -> dict:
+        """What services.registration.register_person saves (a guardian only for a minor)."""
+        data = self.model_dump(exclude={"minor", "guardian_phone_masked"})
+        if not self.minor:
+            data.update(guardian_name=None, guardian_phone_enc=None)
+        return data
+
+    @classmethod
+    def of(cls, person: Person, today: date) -> RegistrationDraft:
+        birth = person.birth_date
+        age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day)) if birth else ADULT_AGE
+        return cls(
+            name=person.name, id_enc=person.id_number_enc, id_digest=person.id_number_digest,
+            id_masked=person.id_number_masked, birth_date=birth.isoformat() if birth else None,
+            gender=person.gender, minor=age < ADULT_AGE, guardian_name=person.guardian_name,
+            guardian_phone_enc=person.guardian_phone_enc, phone_enc=person.phone_enc,
+            phone_masked=person.phone_masked, skills=[c for c in person.skills.split(",") if c], area=person.area,
+        )
+
+
+class TooYoung(Exception):  # noqa: N818 - a signal, not an error
+    """The ID number says the person is under MIN_AGE: the dialog ends with a kind word."""
+
+
+class RegistrationFlow(Flow[RegistrationDraft]):
+    async def handle(self, turn: Turn, text: str) -> None:
+        try:
+            await super().handle(turn, text)
+        except TooYoung:
+            turn.end_flow()
+            turn.say(_("谢谢你的热心！按照规定，未满 {min_age} 周岁的小朋友暂时不能单独注册志愿者。"
+                       "可以请爸爸妈妈陪你一起参加亲子志愿活动，等长大一些再来注册哦。", min_age=MIN_AGE))
+
+
+# ---- parsers: each returns the value the field stores ---------------------------------------------
+def parse_id(turn: Turn, text: str) -> RegistrationDraft:
+    id_number = parse_id_number(text, today=turn.today)
+    age = id_number.age_on(turn.today)
+    if age < MIN_AGE:
+        raise TooYoung
+    # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
+    return RegistrationDraft(
+        id_enc=turn.cipher.encrypt(id_number.value), id_digest=turn.cipher.digest(id_number.value),
+        id_masked=mask_id_number(id_number.value), birth_date=id_number.birth_date.isoformat(),
+        gender=id_number.gender, minor=age < ADULT_AGE,
+    )
+
+
+def store_id(draft: RegistrationDraft, value: RegistrationDraft) -> None:
+    for name in ("id_enc", "id_digest", "id_masked", "birth_date", "gender", "minor"):
+        setattr(draft, name, getattr(value, name))
+
+
+def parse_phone(turn: Turn, text: str) -> tuple[str, str]:
+    phone = parse_mobile(text)
+    return turn.cipher.encrypt(phone), mask_phone(phone)
+
+
+def store_phone(draft: RegistrationDraft, value: tuple[str, str]) -> None:
+    draft.phone_enc, draft.phone_masked = value
+
+
+def store_guardian_name(draft: RegistrationDraft, value: str) -> None:
+    # a new guardian gives their own consent: their phone is asked again
+    draft.guardian_name = value
+    draft.guardian_phone_enc = draft.guardian_phone_masked = None
+
+
+def store_guardian_phone(draft: RegistrationDraft, value: tuple[str, str]) -> None:
+    draft.guardian_phone_enc, draft.guardian_phone_masked = value
+
+
+def parse_skills(turn: Turn, text: str, draft: RegistrationDraft) -> list[str]:
+    catalog = skills_catalog()
+    codes = [skill.code for skill in catalog]
+    if text.startswith(SKILL) and text.removeprefix(SKILL) in codes:
+        code = text.removeprefix(SKILL)
+        if turn.typed:  # "2" typed on a text-only channel picks that one skill and moves on
+            return [code]
+        draft.skills = [c for c in draft.skills if c != code] if code in draft.skills else [*draft.skills, code]
+        raise Again
+    if text == SKILLS_DONE:
+        if not draft.skills:
+            turn.say(_("请至少选择一项。"))
+            raise Again
+        return draft.skills
+    return [codes[n - 1] for n in parse_number_list(text, maximum=len(catalog))]
+
+
+def parse_area(_turn: Turn, text: str) -> str:
+    area = text.strip()
+    if not 2 <= len(area) <= 64:
+        raise InvalidInput("area_format")
+    return area
+
+
+# ---- how fields look ------------------------------------------------------------------------------
+def skill_choices(turn: Turn, draft: RegistrationDraft) -> list[Choice]:
+    choices = [Choice(label=("✓ " if s.code in draft.skills else "") + turn.text(s.label), value=f"a:{SKILL}{s.code}")
+               for s in skills_catalog()]
+    return [*choices, turn.choice(_("选好了"), "a:" + SKILLS_DONE)]
+
+
+def skills_shown(skills: list[str]) -> Text | None:
+    return join([skill_text(code) for code in skills], sep="、") if skills else None
+
+
+def show_skills(_turn: Turn, draft: RegistrationDraft) -> Text:
+    return skills_shown(draft.skills) or _("未选")
+
+
+def show_guardian(_turn: Turn, draft: RegistrationDraft) -> Text | None:
+    if not draft.guardian_name:
+        return None
+    if not draft.guardian_phone_masked:
+        return draft.guardian_name
+    return _("{guardian_name}（{guardian_phone_masked}）", guardian_name=draft.guardian_name,
+             guardian_phone_masked=draft.guardian_phone_masked)
+
+
+def is_minor(draft: RegistrationDraft) -> bool:
+    return draft.minor
+
+
+async def save(turn: Turn, draft: RegistrationDraft) -> None:
+    was_active = turn.person.status == "active"
+    try:
+        await register_person(turn.session, person=turn.person, form=draft.form(), now=turn.now)
+    except RegistrationError as error:
+        if error.reason == "duplicate_id":
+            turn.say(_("这个身份证号已经注册过了。如果是你本人在其他渠道注册的，请在原渠道查看资料；如有疑问请联系社区志愿服务站。"))
+        return
+    if was_active:
+        turn.say(_("资料已更新。"), [turn.choice(_("我的资料"), "profile")])
+        return
+    turn.say(_("注册成功！欢迎你，{name}。发送「活动」看看近期的志愿活动吧。\n我会在节日和你报名的活动前提醒你；不想收到可以发送「提醒设置」随时关闭。", name=turn.person.name),
+             [turn.choice(_("看看活动"), "acts:1"), turn.choice(_("提醒设置"), "remind"),
+              turn.choice(_("我的资料"), "profile")])
+
+
+REGISTRATION = RegistrationFlow(FLOW, RegistrationDraft, [
+    Field("name", _("请输入你的真实姓名："), parse=lambda _turn, text: parse_name(text), label=_("姓名")),
+    Field("id", _("请输入 18 位身份证号："), parse=parse_id, store=store_id, label=_("身份证号"),
+          show=lambda _turn, draft: draft.id_masked),
+    Field("guardian_name", _("你未满 {adult_age} 周岁，需要监护人同意。请输入监护人姓名：", adult_age=ADULT_AGE),
+          parse=lambda _turn, text: parse_name(text), store=store_guardian_name, label=_("监护人"),
+          show=show_guardian, when=is_minor),
+    Field("guardian_phone", _("请输入监护人手机号（视为监护人同意你参加志愿服务）："), parse=parse_phone,
+          store=store_guardian_phone, when=is_minor),
+    Field("phone", _("请输入你的手机号："), parse=parse_phone, store=store_phone, label=_("手机号"),
+          show=lambda _turn, draft: draft.phone_masked),
+    Field("skills", _("请选择你的技能或意向（可多选）：回复数字，多个用逗号隔开（如 1,3），或逐个点选后选「选好了」。"),
+          parse=parse_skills, choices=skill_choices, label=_("技能"), show=show_skills),
+    Field("area", _("请输入你所在的社区或街道（如「花家地社区」）："), parse=parse_area, label=_("社区")),
+], done=save, title=_("请确认你的信息："), errors=INPUT_ERRORS)
+REGISTRATION.register(router)
 
 
 # ---- entry points ------------------------------------------------------------------------------
-@router.command("reg", "register")
+@router.command("reg", "register", words=WORDS["reg"])
 async def start(turn: Turn, _arg: str) -> None:
     if turn.person.status == "active":
         await show_profile(turn, "")
         return
-    turn.state.data = {}
     turn.say(_("欢迎注册志愿者！根据《志愿服务条例》，志愿者需实名登记。你的身份证号会加密保存，只显示部分号码。"))
-    ask_name(turn)
-
-
-def ask_name(turn: Turn) -> None:
-    turn.ask(FLOW, "name", _("请输入你的真实姓名："))
-
-
-def ask_id(turn: Turn) -> None:
-    turn.ask(FLOW, "id", _("请输入 18 位身份证号："))
-
-
-def ask_phone(turn: Turn) -> None:
-    turn.ask(FLOW, "phone", _("请输入你的手机号："))
-
-
-def ask_skills(turn: Turn) -> None:
-    chosen = set(turn.data.get("skills", []))
-    catalog = skills_catalog()
-    choices = [
-        Choice(label=("✓ " if s.code in chosen else "") + turn.t(s.zh, s.en), value=f"a:skill:{s.code}")
-        for s in catalog
-    ]
-    choices.append(turn.choice(_("选好了"), "a:skills_done"))
-    turn.ask(FLOW, "skills",
-             _("请选择你的技能或意向（可多选）：回复数字，多个用逗号隔开（如 1,3），或逐个点选后选「选好了」。"),
-             choices)
-
-
-def ask_area(turn: Turn) -> None:
-    turn.ask(FLOW, "area", _("请输入你所在的社区或街道（如「花家地社区」）："))
-
-
-def ask_confirm(turn: Turn) -> None:
-    d = turn.data
-    skills = "、".join(skill_label(code, turn.lang) for code in d.get("skills", [])) or turn.t(_("未选"))
-    lines = [
-        turn.t(_("请确认你的信息：")),
-        turn.t(_("姓名：{name}", name=d['name'])),
-        turn.t(_("身份证号：{id_masked}", id_masked=d['id_masked'])),
-        turn.t(_("手机号：{phone_masked}", phone_masked=d['phone_masked'])),
-        turn.t(_("技能：{skills}", skills=skills)),
-        turn.t(_("社区：{area}", area=d['area'])),
-    ]
-    if d.get("guardian_name"):
-        lines.append(turn.t(_("监护人：{guardian_name}（{guardian_phone_masked}）", guardian_name=d['guardian_name'], guardian_phone_masked=d['guardian_phone_masked'])))
-    turn.ask(FLOW, "confirm", '\n'.join(lines), [
-        turn.choice(_("确认提交"), "a:yes"),
-        turn.choice(_("修改"), "a:edit"),
-        turn.choice(_("放弃"), "a:no"),
-    ])
-
-
-def next_after(turn: Turn, step: str) -> None:
-    """Walk the form in order; while editing one field, go straight back to the summary."""
-    if turn.data.get("editing"):
-        ask_confirm(turn)
-        return
-    order = ["name", "id", "phone", "skills", "area", "confirm"]
-    following = order[order.index(step) + 1]
-    {"id": ask_id, "phone": ask_phone, "skills": ask_skills, "area": ask_area, "confirm": ask_confirm}[following](turn)
-
-
-# ---- steps -------------------------------------------------------------------------------------
-@router.step(FLOW, "name")
-async def on_name(turn: Turn, text: str) -> None:
-    try:
-        turn.set_data(name=parse_name(text))
-    except InvalidInput as error:
-        explain(turn, error)
-        ask_name(turn)
-        return
-    next_after(turn, "name")
-
-
-@router.step(FLOW, "id")
-async def on_id(turn: Turn, text: str) -> None:
-    try:
-        id_number = parse_id_number(text, today=turn.today)
-    except InvalidInput as error:
-        explain(turn, error)
-        ask_id(turn)
-        return
-    age = id_number.age_on(turn.today)
-    if age < MIN_AGE:
-        turn.end_flow()
-        turn.say(
-            _("谢谢你的热心！按照规定，未满 {min_age} 周岁的小朋友暂时不能单独注册志愿者。可以请爸爸妈妈陪你一起参加亲子志愿活动，等长大一些再来注册哦。", min_age=MIN_AGE),
-        )
-        return
-    # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
-    turn.set_data(
-        id_enc=turn.cipher.encrypt(id_number.value),
-        id_digest=turn.cipher.digest(id_number.value),
-        id_masked=mask_id_number(id_number.value),
-        birth_date=id_number.birth_date.isoformat(),
-        gender=id_number.gender,
-        minor=age < ADULT_AGE,
-    )
-    if age < ADULT_AGE:
-        turn.ask(FLOW, "guardian_name",
-                 _("你未满 {adult_age} 周岁，需要监护人同意。请输入监护人姓名：", adult_age=ADULT_AGE))
-        return
-    turn.set_data(guardian_name=None, guardian_phone_enc=None, guardian_phone_masked=None)
-    next_after(turn, "id")
-
-
-@router.step(FLOW, "guardian_name")
-async def on_guardian_name(turn: Turn, text: str) -> None:
-    try:
-        turn.set_data(guardian_name=parse_name(text))
-    except InvalidInput as error:
-        explain(turn, error)
-        turn.ask(FLOW, "guardian_name", _("请输入监护人姓名："))
-        return
-    turn.ask(FLOW, "guardian_phone", _("请输入监护人手机号（视为监护人同意你参加志愿服务）："))
-
-
-@router.step(FLOW, "guardian_phone")
-async def on_guardian_phone(turn: Turn, text: str) -> None:
-    try:
-        phone = parse_mobile(text)
-    except InvalidInput as error:
-        explain(turn, error)
-        turn.ask(FLOW, "guardian_phone", _("请输入监护人手机号："))
-        return
-    turn.set_data(guardian_phone_enc=turn.cipher.encrypt(phone), guardian_phone_masked=mask_phone(phone))
-    next_after(turn, "id")
-
-
-@router.step(FLOW, "phone")
-async def on_phone(turn: Turn, text: str) -> None:
-    try:
-        phone = parse_mobile(text)
-    except InvalidInput as error:
-        explain(turn, error)
-        ask_phone(turn)
-        return
-    turn.set_data(phone_enc=turn.cipher.encrypt(phone), phone_masked=mask_phone(phone))
-    next_after(turn, "phone")
-
-
-@router.step(FLOW, "skills")
-async def on_skills(turn: Turn, text: str) -> None:
-    catalog: list[Skill] = skills_catalog()
-    chosen: list[str] = list(turn.data.get("skills", []))
-    if text.startswith("a:skill:"):
-        code = text.removeprefix("a:skill:")
-        if turn.typed:  # "2" typed on a text-only channel picks that one skill and moves on
-            turn.set_data(skills=[code])
-            next_after(turn, "skills")
-            return
-        if code in chosen:
-            chosen.remove(code)
-        elif any(s.code == code for s in catalog):
-            chosen.append(code)
-        turn.set_data(skills=chosen)
-        ask_skills(turn)
-        return
-    if text == "a:skills_done":
-        if not chosen:
-            turn.say(_("请至少选择一项。"))
-            ask_skills(turn)
-            return
-        next_after(turn, "skills")
-        return
-    try:
-        numbers = parse_number_list(text, maximum=len(catalog))
-    except InvalidInput as error:
-        explain(turn, error)
-        ask_skills(turn)
-        return
-    turn.set_data(skills=[catalog[n - 1].code for n in numbers])
-    next_after(turn, "skills")
-
-
-@router.step(FLOW, "area")
-async def on_area(turn: Turn, text: str) -> None:
-    area = text.strip()
-    if not 2 <= len(area) <= 64:
-        explain(turn, InvalidInput("area_format"))
-        ask_area(turn)
-        return
-    turn.set_data(area=area)
-    next_after(turn, "area")
-
-
-@router.step(FLOW, "confirm")
-async def on_confirm(turn: Turn, text: str) -> None:
-    if text == "a:yes":
-        was_active = turn.person.status == "active"
-        try:
-            await register_person(turn.session, person=turn.person, form=turn.data, now=turn.now)
-        except RegistrationError as error:
-            turn.end_flow()
-            if error.reason == "duplicate_id":
-                turn.say(_("这个身份证号已经注册过了。如果是你本人在其他渠道注册的，请在原渠道查看资料；如有疑问请联系社区志愿服务站。"))
-            return
-        turn.end_flow()
-        if was_active:
-            turn.say(_("资料已更新。"),
-                     [turn.choice(_("我的资料"), "profile")])
-            return
-        turn.say(_("注册成功！欢迎你，{name}。发送「活动」看看近期的志愿活动吧。\n我会在节日和你报名的活动前提醒你；不想收到可以发送「提醒设置」随时关闭。", name=turn.person.name),
-                 [turn.choice(_("看看活动"), "acts:1"), turn.choice(_("提醒设置"), "remind"),
-                  turn.choice(_("我的资料"), "profile")])
-        return
-    if text == "a:no":
-        turn.end_flow()
-        turn.say(_("已放弃，没有保存任何信息。"))
-        return
-    if text == "a:edit":
-        turn.set_data(editing=True)
-        turn.ask(FLOW, "pick_field", _("要修改哪一项？"), edit_choices(turn))
-        return
-    turn.say(_("请回复 1 确认提交，2 修改，3 放弃。"))
-    ask_confirm(turn)
-
-
-def edit_choices(turn: Turn) -> list[Choice]:
-    return [
-        turn.choice(_("姓名"), "a:field:name"),
-        turn.choice(_("身份证号"), "a:field:id"),
-        turn.choice(_("手机号"), "a:field:phone"),
-        turn.choice(_("技能"), "a:field:skills"),
-        turn.choice(_("社区"), "a:field:area"),
-    ]
-
-
-@router.step(FLOW, "pick_field")
-async def on_pick_field(turn: Turn, text: str) -> None:
-    field = text.removeprefix("a:field:")
-    asker = {"name": ask_name, "id": ask_id, "phone": ask_phone, "skills": ask_skills, "area": ask_area}.get(field)
-    if asker is None:
-        turn.ask(FLOW, "pick_field", _("请回复数字选择要修改的项目："),
-                 edit_choices(turn))
-        return
-    asker(turn)
+    await REGISTRATION.start(turn)
 
 
 # ---- profile, edit, withdraw ---------------------------------------------------------------------
-@router.command("profile")
+@router.command("profile", words=WORDS["profile"])
 async def show_profile(turn: Turn, _arg: str) -> None:
     person = turn.person
     if person.status != "active":
         turn.say(_("你还没有注册志愿者。"),
                  [turn.choice(_("现在注册"), "reg")])
         return
-    skills = "、".join(skill_label(c, turn.lang) for c in person.skills.split(",") if c) or "-"
+    skills = skills_shown([c for c in person.skills.split(",") if c]) or "-"
     turn.say(
-        _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}", name=person.name, id_number_masked=person.id_number_masked, phone_masked=person.phone_masked, skills=skills, area=person.area),
+        _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}",
+          name=person.name, id_number_masked=person.id_number_masked, phone_masked=person.phone_masked,
+          skills=skills, area=person.area),
         [turn.choice(_("修改资料"), "edit"), turn.choice(_("退出志愿者"), "withdraw")],
     )
 
 
 @router.command("edit")
 async def edit_profile(turn: Turn, _arg: str) -> None:
-    person = turn.person
-    if person.status != "active":
+    """The registration flow on the saved profile, at its 修改 menu."""
+    if turn.person.status != "active":
         await start(turn, "")
         return
-    turn.state.data = {
-        "editing": True,
-        "name": person.name,
-        "id_enc": person.id_number_enc,
-        "id_digest": person.id_number_digest,
-        "id_masked": person.id_number_masked,
-        "birth_date": person.birth_date.isoformat() if person.birth_date else None,
-        "gender": person.gender,
-        "phone_enc": person.phone_enc,
-        "phone_masked": person.phone_masked,
-        "skills": [c for c in person.skills.split(",") if c],
-        "area": person.area,
-        "guardian_name": person.guardian_name,
-        "guardian_phone_enc": person.guardian_phone_enc,
-        "guardian_phone_masked": None,
-    }
-    turn.ask(FLOW, "pick_field", _("要修改哪一项？"), edit_choices(turn))
+    turn.state.data = {}
+    draft = RegistrationDraft.of(turn.person, turn.today)
+    REGISTRATION.save(turn, draft)
+    REGISTRATION.ask_edit(turn, draft)
 
 
-@router.command("withdraw")
+@router.command("withdraw", words=WORDS["withdraw"])
 async def withdraw(turn: Turn, _arg: str) -> None:
     if turn.person.status != "active":
         turn.say(_("你还没有注册志愿者。"))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import N_, Msg, Text, render
 from models import Activity, Person, Signup
 from services.activities import cancel_signup
 
@@ -16,36 +17,40 @@ from services.activities import cancel_signup
 @dataclass(frozen=True, slots=True)
 class Skill:
     code: str
-    zh: str
-    en: str
+    label: Msg  # rendered in the reader's language from the catalogs (registration domain)
     category: str  # the taxonomy category this skill serves (used to match requests)
 
 
 SKILLS: tuple[Skill, ...] = (
-    Skill("elderly", "助老陪伴", "Elderly companionship", "elderly"),
-    Skill("disability", "助残服务", "Disability support", "disability"),
-    Skill("tutoring", "儿童辅导", "Tutoring children", "children"),
-    Skill("medical", "医疗健康", "Health / medical", "health"),
-    Skill("legal", "法律咨询", "Legal advice", "legal"),
-    Skill("counseling", "心理疏导", "Counselling", "counseling"),
-    Skill("repair", "家电维修", "Repairs", "repair"),
-    Skill("errands", "跑腿代办", "Errands", "errands"),
-    Skill("environment", "环保清洁", "Environment / cleaning", "environment"),
-    Skill("media", "摄影宣传", "Photo / publicity", "other"),
-    Skill("arts", "文艺表演", "Arts / performance", "other"),
-    Skill("driving", "驾驶接送", "Driving", "errands"),
+    Skill("elderly", N_("助老陪伴"), "elderly"),
+    Skill("disability", N_("助残服务"), "disability"),
+    Skill("tutoring", N_("儿童辅导"), "children"),
+    Skill("medical", N_("医疗健康"), "health"),
+    Skill("legal", N_("法律咨询"), "legal"),
+    Skill("counseling", N_("心理疏导"), "counseling"),
+    Skill("repair", N_("家电维修"), "repair"),
+    Skill("errands", N_("跑腿代办"), "errands"),
+    Skill("environment", N_("环保清洁"), "environment"),
+    Skill("media", N_("摄影宣传"), "other"),
+    Skill("arts", N_("文艺表演"), "other"),
+    Skill("driving", N_("驾驶接送"), "errands"),
 )
+_BY_CODE = {skill.code: skill for skill in SKILLS}
 
 
 def skills_catalog() -> list[Skill]:
     return list(SKILLS)
 
 
+def skill_text(code: str) -> Text:
+    """A skill's name as a text (an unknown code stays as it is)."""
+    skill = _BY_CODE.get(code)
+    return skill.label if skill is not None else code
+
+
 def skill_label(code: str, lang: str) -> str:
-    for skill in SKILLS:
-        if skill.code == code:
-            return skill.en if lang == "en" else skill.zh
-    return code
+    """A skill's name rendered in ``lang`` (繁體 and English come from the catalogs)."""
+    return render(skill_text(code), lang)
 
 
 class RegistrationError(Exception):

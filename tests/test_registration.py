@@ -138,3 +138,36 @@ async def test_traditional_and_english_get_answers_in_their_language(console) ->
     assert "註冊" in await console("tw").send("我想註冊志願者")
     reply = await console("en").send("sign me up as a volunteer")
     assert "real name" in reply and "Please enter your full legal name" in reply
+
+
+async def test_skills_and_summary_come_from_the_catalogs(console) -> None:
+    tw = console("tw2")
+    await tw.send("我想註冊志願者")
+    await tw.send("王小麗")
+    await tw.send(adult_id(21))
+    assert "2. 助殘服務" in await tw.send("13800138000")  # 繁體 from the catalog, not a conversion
+
+    en = console("en2")
+    await en.send("sign me up as a volunteer")
+    await en.send("Alice Wang")
+    await en.send(adult_id(22))
+    assert "1. Elderly companionship" in await en.send("13800138000")
+    await en.send("1,3")
+    summary = await en.send("Huajiadi community")
+    assert "Name: Alice Wang" in summary and "Mobile: 138****8000" in summary
+    assert "Skills: Elderly companionship、Tutoring children" in summary
+
+
+async def test_changing_the_guardian_asks_their_phone_again(console, sessions) -> None:
+    teen = console("teen2")
+    for answer in ("注册", "小刚", adult_id(23, birth="20100101"), "刚妈妈", "13900139000", "13700137000", "2"):
+        await teen.send(answer)
+    assert "监护人：刚妈妈（139****9000）" in await teen.send("幸福社区")
+    assert "监护人" in await teen.send("修改")
+    assert "监护人" in await teen.send("监护人")
+    assert "监护人手机号" in await teen.send("刚爸爸")
+    summary = await teen.send("13500135000")
+    assert "监护人：刚爸爸（135****5000）" in summary
+    assert "注册成功" in await teen.send("确认提交")
+    person = await person_of(sessions, "console", "teen2")
+    assert person.guardian_name == "刚爸爸"
