@@ -8,12 +8,14 @@ whose value is ``join:<id>``: whoever presses it joins through the ordinary join
 from __future__ import annotations
 
 from common.i18n import _
-from handlers.activities import category_label
+from handlers.activities_common import can_manage, category_name, managed
+from handlers.activity_payloads import AnnounceActivity, JoinActivity, optional
+from handlers.activity_words import words
 from handlers.messages import Choice
+from handlers.payloads import InvalidPayload
 from handlers.turn import FeatureRouter, Turn
 from models import Activity
 from services import activities as service
-from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("announce")
 
@@ -22,46 +24,47 @@ def _deny(turn: Turn) -> None:
     turn.say(_("抱歉，只有该组织的协调员或管理员可以发布活动公告。"))
 
 
-@router.command("announce")
+# no requires=: a volunteer hears the per-organization refusal below, as group members are told today
+@router.command("announce", words=words("announce", "announce"))
 async def announce(turn: Turn, arg: str) -> None:
-    admin = await turn.admin()
-    arg = arg.strip()
-    if not arg:
-        await _announceable(turn, admin)
+    try:
+        target = optional(AnnounceActivity, arg.strip())
+    except InvalidPayload:
+        target = AnnounceActivity(0)  # no such activity: answered with the usage below
+    if target is None:
+        await _announceable(turn)
         return
-    activity = await turn.session.get(Activity, int(arg)) if arg.isdigit() else None
+    activity = await turn.session.get(Activity, target.activity_id) if target.activity_id else None
     if activity is None:
         turn.say(_("找不到这个活动。用法：/announce 活动编号"))
         return
-    try:
-        await require_manager(turn.session, person_id=turn.person.id, admin=admin,
-                              organization_id=activity.organization_id)
-    except PermissionDenied:
+    if not await can_manage(turn, activity.organization_id):
         _deny(turn)
         return
     if activity.status != "open" or activity.start_at <= turn.now:
         turn.say(_("这个活动已经开始或关闭，不能再招募了。"))
         return
     confirmed = await service.count_confirmed(turn.session, activity_id=activity.id)
-    left = max(0, activity.capacity - confirmed)
-    when = turn.fmt_span(activity.start_at, activity.end_at)
     description = f"\n{activity.description}" if activity.description else ""
     turn.say(
-        _("📣 志愿活动招募\n【{title}】\n类别：{value}\n时间：{when}\n地点：{place}\n剩余名额：{left}/{capacity}{description}\n点击下方「报名」参加。", title=activity.title, value=category_label(turn, activity.category), when=when, place=activity.place, left=left, capacity=activity.capacity, description=description),
-        [turn.choice(_("报名"), f"join:{activity.id}")],
+        _("📣 志愿活动招募\n【{title}】\n类别：{value}\n时间：{when}\n地点：{place}\n剩余名额：{left}/{capacity}{description}\n"
+          "点击下方「报名」参加。", title=activity.title, value=category_name(turn, activity.category),
+          when=turn.fmt_span(activity.start_at, activity.end_at), place=activity.place,
+          left=max(0, activity.capacity - confirmed), capacity=activity.capacity, description=description),
+        [turn.choice(_("报名"), JoinActivity(activity.id).pack())],
     )
 
 
-async def _announceable(turn: Turn, admin: bool) -> None:
-    organizations = await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
+async def _announceable(turn: Turn) -> None:
+    organizations = await managed(turn)
     if not organizations:
         _deny(turn)
         return
     rows, _total = await service.list_upcoming(turn.session, now=turn.now, offset=0, limit=turn.options.page_size,
-                                          organization_ids=[o.id for o in organizations if o.id is not None])
+                                               organization_ids=[o.id for o in organizations if o.id is not None])
     rows = [a for a in rows if a.start_at > turn.now]
     if not rows:
         turn.say(_("你负责的组织近期没有可以招募的活动。"))
         return
     turn.say(_("要发布哪个活动的招募公告？"),
-             [Choice(label=a.title[:30], value=f"announce:{a.id}") for a in rows])
+             [Choice(label=a.title[:30], value=AnnounceActivity(a.id).pack()) for a in rows])

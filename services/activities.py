@@ -179,6 +179,22 @@ async def roster(session: AsyncSession, *, activity_id: int) -> list[tuple[Signu
     return list(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """One line of a roster as a coordinator may see it: the phone masked, never in full."""
+
+    name: str
+    phone_masked: str
+    status: str  # confirmed / waitlist
+    checked_in: bool
+
+
+async def roster_entries(session: AsyncSession, *, activity_id: int) -> list[RosterEntry]:
+    return [RosterEntry(name=person.name or "", phone_masked=person.phone_masked or "", status=signup.status,
+                        checked_in=signup.checkin_at is not None)
+            for signup, person in await roster(session, activity_id=activity_id)]
+
+
 async def my_signups(session: AsyncSession, *, person_id: int, now: datetime) -> list[tuple[Signup, Activity]]:
     rows = await session.exec(
         select(Signup, Activity)

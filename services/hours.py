@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Person, Signup
@@ -73,6 +73,34 @@ async def record_activity_hours(
     session.add(record)
     await session.flush()
     return record
+
+
+async def record_hours_for(
+    session: AsyncSession,
+    *,
+    activity: Activity,
+    person_ids: list[int],
+    hours: float,
+    recorded_by: int | None,
+    served_on: date,
+    now: datetime,
+) -> None:
+    """The same hours for several attendees; the first refusal (over the length, not an attendee) stops it."""
+    for person_id in person_ids:
+        await record_activity_hours(session, activity=activity, person_id=person_id, hours=hours,
+                                    recorded_by=recorded_by, served_on=served_on, now=now)
+
+
+async def recent_started_activities(session: AsyncSession, *, organization_ids: list[int], now: datetime,
+                                    days: int = 60, limit: int = 10) -> list[Activity]:
+    """Open activities of these organizations that began in the last ``days`` days, newest first."""
+    rows = await session.exec(
+        select(Activity)
+        .where(col(Activity.organization_id).in_(organization_ids), Activity.start_at <= now,
+               Activity.start_at >= now - timedelta(days=days), Activity.status == "open")
+        .order_by(col(Activity.start_at).desc()).limit(limit)
+    )
+    return list(rows)
 
 
 async def attendees_without_hours(session: AsyncSession, *, activity_id: int) -> list[Person]:

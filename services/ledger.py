@@ -14,11 +14,15 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.i18n import N_, _, render
 from models import Activity, HourRecord, Organization, Person
 from models.requests import Pairing, ServiceRequest, VisitLog
 
 LINK_TTL = timedelta(hours=24)
-HEADER = ("日期", "姓名", "身份证号（脱敏）", "手机号（脱敏）", "活动/服务", "组织", "时长（小时）", "记录人", "来源", "备注")
+# the export is written in 简体 (the ledger is filed with the 志愿服务 authorities)
+EXPORT_LANGUAGE = "zh-Hans"
+HEADER = (N_("日期"), N_("姓名"), N_("身份证号（脱敏）"), N_("手机号（脱敏）"), N_("活动/服务"), N_("组织"),
+          N_("时长（小时）"), N_("记录人"), N_("来源"), N_("备注"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
             found[record.id] = LedgerRow(
                 served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
                 phone_masked=person.phone_masked or "", what=title or record.note, organization=org.name,
-                hours=record.hours, recorder=recorder_name or ("签到签退" if record.source == "checkin" else ""),
+                hours=record.hours, recorder=recorder_name or (render(_("签到签退"), EXPORT_LANGUAGE) if record.source == "checkin" else ""),
                 source=record.source, note=record.note)
     ids = sorted(found, key=lambda i: (found[i].served_on, found[i].name, i))
     return [found[i] for i in ids]
@@ -77,11 +81,11 @@ def ledger_csv(rows: list[LedgerRow]) -> bytes:
     """UTF-8 with a BOM so Excel opens the Chinese columns correctly; a total line at the end."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(HEADER)
+    writer.writerow([render(title, EXPORT_LANGUAGE) for title in HEADER])
     for row in rows:
         writer.writerow((row.served_on.isoformat(), row.name, row.id_masked, row.phone_masked, row.what,
                          row.organization, f"{row.hours:g}", row.recorder, row.source, row.note))
-    writer.writerow(("合计", "", "", "", "", "", f"{sum(r.hours for r in rows):g}", "", "", ""))
+    writer.writerow((render(_("合计"), EXPORT_LANGUAGE), "", "", "", "", "", f"{sum(r.hours for r in rows):g}", "", "", ""))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

@@ -125,3 +125,22 @@ async def test_shared_location_lists_nearby_activities_by_distance(core, session
                                         location=Location(39.98, 116.47)))
     text = replies[0].text
     assert text.index("近处") < text.index("远处") and "无坐标" not in text and "km" in text
+
+
+async def test_publish_summary_edits_the_time_and_asks_the_end_again(console, sessions, clock) -> None:
+    await make_coordinator(sessions, channel="console", user="coord", org="花家地社区")
+    coord = console("coord")
+    await coord.send("发布活动")
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00"):
+        await coord.send(answer)
+    summary = await coord.send("5")
+    assert "确认发布" in summary and "09:00–11:00" in summary and "修改" in summary
+    await coord.send("修改")
+    assert "开始时间" in await coord.send("时间")
+    assert "结束时间" in await coord.send("3月21日 14:00")  # a new start asks for the end again
+    summary = await coord.send("16:00")
+    assert "2026-03-21" in summary and "14:00–16:00" in summary
+    assert "活动已发布" in await coord.send("确认发布")
+    async with sessions() as session:
+        activity = (await session.exec(select(Activity))).one()
+    assert activity.capacity == 5 and activity.end_at - activity.start_at == timedelta(hours=2)

@@ -1,0 +1,51 @@
+"""What the activity handlers share: the router, category names, who may manage, list lines."""
+
+from __future__ import annotations
+
+from common.i18n import _
+from common.taxonomy import category_label
+from handlers.menu import help_
+from handlers.turn import FeatureRouter, Turn
+from models import Activity, Organization
+from services.people import PermissionDenied, managed_organizations, require_manager
+
+router = FeatureRouter("activities")
+
+
+def category_name(turn: Turn, code: str) -> str:
+    """An activity category in the reader's language (category names are data: common/taxonomy)."""
+    return category_label(code, turn.lang)
+
+
+async def managed(turn: Turn) -> list[Organization]:
+    return await managed_organizations(turn.session, person_id=turn.person.id, admin=await turn.admin())
+
+
+async def can_manage(turn: Turn, organization_id: int) -> bool:
+    try:
+        await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
+                              organization_id=organization_id)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def deny(turn: Turn) -> None:
+    turn.say(_("抱歉，只有该组织的协调员或管理员可以这样做。"))
+
+
+async def expired(turn: Turn) -> None:
+    """An argument this version did not make (an old or forged button): as the engine answers it."""
+    turn.say(_("这个选项已经过期了，请重新开始。"))
+    await help_(turn, "")
+
+
+async def load(turn: Turn, activity_id: int) -> Activity | None:
+    activity = await turn.session.get(Activity, activity_id)
+    if activity is None:
+        turn.say(_("找不到这个活动。"))
+    return activity
+
+
+def line(turn: Turn, index: int, activity: Activity) -> str:
+    return f"{index}. {activity.title}\n   {turn.fmt_span(activity.start_at, activity.end_at)} · {activity.place}"
