@@ -73,7 +73,7 @@ def parse_visit_line(text: str) -> VisitLine | None:
     if match is None:
         return None
     number = match.group(1)
-    if number == pattern("half").pattern:
+    if pattern("half").fullmatch(number):
         hours = 0.5
     else:
         hours = float(number) if number[0].isdigit() else float(cn_number(number) or 0)
