@@ -300,3 +300,57 @@ async def test_accept_race_on_the_database_itself(console, sessions, clock) -> N
     async with sessions() as session:
         request = (await session.exec(select(ServiceRequest))).one()
     assert request.assignee_id == alice_id
+
+
+async def test_pairing_dialog_asks_again_for_unknown_or_shared_names(console, sessions, clock) -> None:
+    await make_coordinator(sessions, channel="console", user="coord", org=STATION)
+    await _volunteer(console, "alice", "王小丽", 11)
+    await _volunteer(console, "alice2", "王小丽", 12)
+    coord = console("coord")
+    assert "志愿者的姓名" in await coord.send("结对帮扶")
+    assert "没有找到名叫「李四」" in await coord.send("李四")
+    assert "有同名的志愿者" in await coord.send("王小丽")
+    assert "居民怎么称呼" in await coord.send("2")  # the second of the two buttons
+    assert "30 字以内" in await coord.send("王" * 31)
+    assert "多少天" in await coord.send("王奶奶")
+    assert "1–90" in await coord.send("120")
+    assert "已安排结对" in await coord.send("14天")
+    async with sessions() as session:
+        pairing = (await session.exec(select(Pairing))).one()
+        assert pairing.interval_days == 14 and pairing.resident_name == "王奶奶"
+        assert pairing.volunteer_id == (await person_of(sessions, "console", "alice2")).id
+    assert "只有社区协调员可以安排结对帮扶" in await console("alice").send("结对帮扶")
+
+
+async def test_request_buttons_with_bad_ids_are_refused(console, sessions, clock) -> None:
+    await _volunteer(console, "alice", "王小丽", 11)
+    alice = console("alice")
+    assert "过期" in await alice.send("/reqv 99999999999")
+    assert "过期" in await alice.send("接单 abc")
+    assert "没有推送给你的求助" in await alice.send("接单")
+
+
+async def test_request_form_edits_one_slot_and_offers_buttons_for_time_and_own_phone(console, sessions, clock) -> None:
+    grandma = console("grandma2")
+    assert "注册成功" in await register(grandma, "张桂芳", serial=21, phone="13700130021", skills="1",
+                                         area="花家地社区")
+    reply = await grandma.send("想请人帮忙买菜")
+    assert "对吗" in reply
+    assert "花家地社区" in await grandma.send("对")  # the registered area is offered as a button
+    assert "详细地址" in await grandma.send("1")
+    assert "什么时间" in await grandma.send(ADDRESS)
+    assert "联系电话" in await grandma.send("时间都可以")
+    assert "怎么称呼" in await grandma.send("用 137****0021")
+    assert "需要志愿者提前知道" in await grandma.send(CONTACT)
+    summary = await grandma.send("没有")
+    assert "时间：时间都可以" in summary and "137****0021" in summary and ADDRESS not in summary
+    assert "要修改哪一项" in await grandma.send("修改")
+    assert "联系电话" in await grandma.send("电话")
+    assert "11 位" in await grandma.send("12345")
+    summary = await grandma.send(PHONE)
+    assert "请确认你的求助" in summary and "139****5678" in summary and "时间：时间都可以" in summary
+    assert "#1" in await grandma.send("提交求助")
+    async with sessions() as session:
+        request = (await session.exec(select(ServiceRequest))).one()
+        assert request.phone_masked == "139****5678" and PHONE not in (request.phone_enc or "")
+        assert FieldCipher(TEST_KEY).decrypt(request.address_enc) == ADDRESS

@@ -61,7 +61,7 @@ async def test_lifecycle_through_the_telegram_webhook(core, sessions, db_url, co
         await tg.say(volunteer, "1.5")
 
         rate = [d for d in await _pending_for(sessions, "telegram", str(resident)) if "rate:1" in str(d.choices)]
-        assert len(rate) == 1 and "1.5 小时" in rate[0].text
+        assert len(rate) == 1 and "1.5 小时" in shown(rate[0])
         sent = await tg.press(resident, "rate:1")
         sent = await tg.press(resident, buttons(sent)["★★★★"])
         assert "已完成（★★★★）" in texts(await tg.press(resident, buttons(sent)["跳过"]))

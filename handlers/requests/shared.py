@@ -1,0 +1,197 @@
+"""What the request dialogs share: the flow name, error texts, labels, typed payloads and words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from functools import cache, wraps
+from typing import Any, TypeVar
+
+from common.i18n import N_, Msg
+from common.resources import load_json
+from common.taxonomy import CATEGORIES
+from common.text import normalize_width
+from handlers.messages import Choice
+from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.turn import Turn
+from models.requests import REQUEST_STATUSES
+from services import requests as service
+
+FLOW = "req"
+
+ERRORS: dict[str, Msg] = {
+    "not_found": N_("找不到这条求助，或你无权查看。"),
+    "not_offered": N_("这条求助没有推送给你，或你已经回复过了。"),
+    "declined": N_("你已经婉拒了这条求助。"),
+    "taken": N_("手慢了一步：这条求助已由其他志愿者接单。谢谢你的热心！"),
+    "status_changed": N_("这条求助的状态已经变了（可能已被取消或处理），请查看最新状态。"),
+    "cancelled": N_("这条求助已被居民取消，不用再接单了。"),
+    "not_pending": N_("这条求助已经审核过了。"),
+    "not_assignee": N_("这条求助不是派给你的。"),
+    "not_resident": N_("只有发起求助的居民可以这样做。"),
+    "not_done": N_("志愿者还没有报告完成。"),
+    "already_confirmed": N_("这条求助已经确认过了。"),
+    "not_volunteer": N_("只能派给已注册的志愿者（且不是求助人本人）。"),
+    "bad_hours": N_("服务时长应在 0–24 小时之间。"),
+    "bad_interval": N_("看望间隔应在 1–90 天之间。"),
+}
+FAILED = N_("操作没有成功，请稍后再试。")
+EXPIRED = N_("这个选项已经过期了，请重新开始。")
+
+
+def err(turn: Turn, error: service.RequestError) -> None:
+    turn.say(ERRORS.get(error.reason, FAILED))
+
+
+# ---- data: typed words and patterns (common/data/requests.json) ------------------------------------
+@cache
+def _data() -> dict[str, Any]:
+    data: dict[str, Any] = load_json("requests.json")
+    return data
+
+
+def words(command: str) -> list[str]:
+    """The words a user types for a command."""
+    return list(_data()["commands"].get(command, []))
+
+
+def word_set(name: str) -> frozenset[str]:
+    return frozenset(_data()[name])
+
+
+def separator(name: str) -> str:
+    """Punctuation joining names or fields in a list (「、」「，」「｜」)."""
+    return str(_data()["separators"][name])
+
+
+@cache
+def pattern(name: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(_data()["patterns"][name], flags)
+
+
+# ---- labels ----------------------------------------------------------------------------------------
+def cat_label(turn: Turn, code: str) -> str:
+    return turn.text(service.category_text(code))
+
+
+def category_choices(turn: Turn) -> list[Choice]:
+    return [Choice(label=cat_label(turn, code), value=f"a:cat:{code}") for code in CATEGORIES]
+
+
+STATUS_LABELS: dict[str, Msg] = {
+    "pending_review": N_("待审核"),
+    "approved": N_("待接单"),
+    "assigned": N_("已派单"),
+    "in_progress": N_("服务中"),
+    "done": N_("已完成"),
+    "rated": N_("已评价"),
+    "cancelled": N_("已取消"),
+    "rejected": N_("已驳回"),
+}
+assert set(STATUS_LABELS) == set(REQUEST_STATUSES)
+
+
+def status_label(turn: Turn, status: str) -> str:
+    label = STATUS_LABELS.get(status)
+    return turn.text(label) if label is not None else status
+
+
+def request_button(turn: Turn, request_id: int, category: str, command: str = "reqv") -> Choice:
+    return Choice(label=f"#{request_id} {cat_label(turn, category)}"[:30], value=f"{command}:{request_id}")
+
+
+def hours_text(hours: float | None) -> str:
+    return f"{hours or 0:g}"
+
+
+# ---- typed payloads ---------------------------------------------------------------------------------
+@payload("reqv")
+class ViewRequest(Payload):
+    request_id: int
+
+
+@payload("take")
+class TakeRequest(Payload):
+    request_id: int
+
+
+@payload("decline")
+class DeclineRequest(Payload):
+    request_id: int
+
+
+@payload("svcstart")
+class StartService(Payload):
+    request_id: int
+
+
+@payload("svcdone")
+class FinishService(Payload):
+    request_id: int
+
+
+@payload("rate")
+class RateRequest(Payload):
+    request_id: int
+
+
+@payload("cancelreq")
+class CancelRequest(Payload):
+    request_id: int
+
+
+@payload("approve")
+class ApproveRequest(Payload):
+    request_id: int
+
+
+@payload("reject")
+class RejectRequest(Payload):
+    request_id: int
+
+
+@payload("recat")
+class Recategorize(Payload):
+    request_id: int
+
+
+@payload("assign")
+class AssignRequest(Payload):
+    request_id: int
+
+
+@payload("reqconfirm")
+class ConfirmRequest(Payload):
+    request_id: int
+
+
+P = TypeVar("P", bound=Payload)
+OptionalHandler = Callable[[Turn, Any], Awaitable[None]]
+
+
+def optional_ref(kind: type[P]) -> Callable[[Callable[[Turn, P | None], Awaitable[None]]], OptionalHandler]:
+    """A command whose request number may be left out (「接单」 alone): the handler gets the payload or None.
+
+    A number that does not fit (not digits, out of range) answers "expired" instead of running.
+    """
+
+    def wrap(handler: Callable[[Turn, P | None], Awaitable[None]]) -> OptionalHandler:
+        @wraps(handler)
+        async def run(turn: Turn, arg: object) -> None:
+            if isinstance(arg, kind) or arg is None:
+                await handler(turn, arg)
+                return
+            text = normalize_width(str(arg)).strip().lstrip("#")
+            if not text:
+                await handler(turn, None)
+                return
+            try:
+                ref = kind.from_arg(text)
+            except InvalidPayload:
+                turn.say(EXPIRED)
+                return
+            await handler(turn, ref)
+
+        return run
+
+    return wrap
