@@ -8,12 +8,16 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, from_json, render, to_json
-from handlers.i18n import localize
 from models import Delivery
 from services.people import active_identities
 
 # Channels with no push sender: their notices wait for the user's next message.
 INLINE_ONLY_CHANNELS = frozenset({"console"})
+
+
+def _old_form(lang: str | None, zh: str, en: str) -> str:
+    """Transitional: the (zh, en) form without a catalog (繁體 readers get the 简体 text)."""
+    return en if lang == "en" else zh
 
 
 async def notify_person(
@@ -29,7 +33,11 @@ async def notify_person(
     choices: list[tuple[Text, str]] | list[tuple[str, str, str]] | None = None,
     urgent: bool = False,
 ) -> list[Delivery]:
-    """One outbox row per active identity of the person, rendered in its language when sent."""
+    """One outbox row per active identity of the person, rendered in its language when sent.
+
+    ``zh``/``en`` (with three-part choices) are the old form, kept only until every caller passes
+    ``message``: the text is stored as it is, English for English readers and 简体 otherwise.
+    """
     rows = []
     for identity in await active_identities(session, person_id=person_id):
         lang = identity.language
@@ -37,8 +45,8 @@ async def notify_person(
             text, stored, labels = "", to_json(message), [
                 {"label": to_json(label), "value": value} for label, value in choices or []]  # type: ignore[misc]
         else:
-            text, stored = localize(lang, zh, en), None
-            labels = [{"label": localize(lang, z, e), "value": v} for z, e, v in choices or []]  # type: ignore[misc]
+            text, stored = _old_form(lang, zh, en), None
+            labels = [{"label": _old_form(lang, z, e), "value": v} for z, e, v in choices or []]  # type: ignore[misc]
         row = Delivery(
             identity_id=identity.id,
             channel=identity.channel,

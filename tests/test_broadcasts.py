@@ -97,3 +97,21 @@ async def test_queueing_is_one_transaction(sessions, clock) -> None:
         with pytest.raises(BroadcastError):
             await queue_broadcast(session, author_id=author_id, organization_id=org_id, kind="org", value="",
                                   text="   ", now=clock.now)
+
+
+async def test_changing_the_target_before_sending_counts_again(console, sessions, clock) -> None:
+    _, activity = await org_with_activity(sessions, start=clock.now + timedelta(days=3))
+    await add_volunteers(sessions, 4, activity_id=activity.id)
+    await add_volunteers(sessions, 2, start_id=2000, activity_id=activity.id, area="望京")
+    coord = console("coord")
+    await coord.send("群发")
+    await coord.send("周六望京清洁")
+    assert "共 6 名志愿者" in await coord.send("1")
+    assert "要修改哪一项" in await coord.send("修改")
+    assert "发给谁" in await coord.send("发送对象")
+    assert "输入社区或地区名称" in await coord.send("3")
+    summary = await coord.send("望京")
+    assert "共 2 名志愿者" in summary and "地区：望京" in summary and "周六望京清洁" in summary
+    assert "已排队发送给 2 名志愿者" in await coord.send("确认发送")
+    async with sessions() as session:
+        assert (await session.exec(select(Broadcast))).one().target_value == "望京"

@@ -63,3 +63,18 @@ def test_rule_parsing(text: str, rule: Rule, expected_2026: date) -> None:
 def test_unreadable_rule() -> None:
     with pytest.raises(RuleError):
         parse_rule("明年春天")
+
+
+async def test_switch_buttons_take_typed_ids_and_the_reminder_words_are_the_routers(console, sessions, clock) -> None:
+    await _load(sessions, clock)
+    await make_coordinator(sessions, channel="console", user="coord", org="望京街道")
+    coord = console("coord")
+    assert "过期" in await coord.send("/obsoff abc")  # not an id: the common expired-choice answer
+    assert "找不到这个节日" in await coord.send("/obsoff 99999")
+    async with sessions() as session:
+        arbor = (await session.exec(select(Observance).where(Observance.name == "植树节"))).one()
+    assert "「植树节」的提醒已关闭" in await coord.send(f"/obsoff {arbor.id}")
+    assert "「植树节」的提醒已开启" in await coord.send(f"/obson {arbor.id}")
+    await coord.send("添加纪念日")
+    assert "名称需要 2–30 个字" in await coord.send("x")
+    assert "节日提醒：关" in await console("vol").send("关闭节日提醒")
