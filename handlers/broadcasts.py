@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from common.i18n import Text, _, by_language, lines
+from common.i18n import Text, _, lines
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
 from handlers.payloads import InvalidPayload, Payload, payload
@@ -15,7 +15,7 @@ from handlers.validation import InvalidInput
 from models import Activity, Organization
 from services import broadcasts as service
 from services.people import PermissionDenied, managed_organizations, require_manager
-from services.registration import SKILLS
+from services.registration import SKILLS, skill_text
 
 router = FeatureRouter("broadcasts")
 
@@ -69,8 +69,7 @@ def _deny(turn: Turn) -> None:
 
 
 def _skill(code: str) -> Text:
-    skill = next((s for s in SKILLS if s.code == code), None)
-    return by_language(skill.zh, skill.en) if skill else code
+    return skill_text(code)
 
 
 def describe(kind: str | None, value: str | None) -> Text:
