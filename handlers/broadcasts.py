@@ -19,8 +19,6 @@ from services.registration import SKILLS, skill_text
 
 router = FeatureRouter("broadcasts")
 
-# removed after the engine tables go: the words are on the router now (handlers/data/reminder_words.json)
-BROADCAST_TEXT_COMMANDS: dict[str, str] = {}
 
 TARGETS = {"org": _("本组织全体志愿者"), "skill": _("有某项技能的志愿者"),
            "area": _("某个社区/地区的志愿者"), "activity": _("某个活动的报名者")}

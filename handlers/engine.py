@@ -51,36 +51,8 @@ MAX_TEXT_CHARS = 2000
 _WORDS = load_json("engine_words.json")
 CANCEL_WORDS = frozenset(_WORDS["cancel"])
 
-# Typed words that act like menu buttons (compared after 繁→简 and lower-casing).
-TEXT_COMMANDS: dict[str, str] = {
-    "/start": "help", "/help": "help", "/menu": "help", "帮助": "help", "菜单": "help", "help": "help",
-    "menu": "help", "?": "help", "？": "help",
-    "/register": "reg", "注册": "reg", "实名注册": "reg", "我要注册": "reg", "我要报名": "reg", "register": "reg",
-    "/profile": "profile", "我的资料": "profile", "个人资料": "profile", "profile": "profile",
-    "/activities": "acts", "活动": "acts", "活动列表": "acts", "近期活动": "acts", "activities": "acts",
-    "/mine": "mine", "我的报名": "mine", "my signups": "mine",
-    "/hours": "hrs", "时长": "hrs", "我的时长": "hrs", "hours": "hrs", "my hours": "hrs",
-    "/new_activity": "newact", "发布活动": "newact", "创建活动": "newact", "new activity": "newact",
-    "/record_hours": "rec", "记录时长": "rec", "登记时长": "rec", "record hours": "rec",
-    "/withdraw": "withdraw", "注销": "withdraw", "退出志愿者": "withdraw",
-    "/link": "link", "绑定": "link", "绑定账号": "link", "link": "link",
-    # residents' requests, offers and pairings (handlers/requests.py)
-    "我要求助": "req", "求助": "req", "/request": "req", "request help": "req", "ask for help": "req",
-    "我的求助": "myreq", "我的求助怎么样了": "myreq", "求助进度": "myreq", "my requests": "myreq", "/requests": "myreq",
-    "接单": "take", "accept": "take", "不接": "decline", "decline": "decline",
-    "我的接单": "tasks", "my tasks": "tasks", "开始服务": "svcstart", "服务完成": "svcdone", "完成服务": "svcdone",
-    "确认完成": "rate", "评价": "rate", "confirm": "rate", "取消求助": "cancelreq", "cancel request": "cancelreq",
-    "待审核求助": "reqs", "审核求助": "reqs", "review requests": "reqs", "结对帮扶": "pair", "结对": "pair",
-    "记录看望": "visit", "看望记录": "visit", "收费": "fee", "要钱": "fee", "收钱": "fee", "可以收费吗": "fee",
-}
-
 # money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it
 MONEY_WORDS = re.compile(_WORDS["money_pattern"])
-
-# typed commands that take one word after them ("绑定 123456")
-ARG_COMMANDS = frozenset({"link", "take", "decline", "svcstart", "svcdone", "rate", "cancelreq"})
-TEXT_COMMANDS.update(reminders.REMINDER_TEXT_COMMANDS | broadcasts.BROADCAST_TEXT_COMMANDS
-                     | observances.OBSERVANCE_TEXT_COMMANDS | ledger.LEDGER_TEXT_COMMANDS)
 
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
@@ -106,8 +78,9 @@ class Engine:
         self.commands: dict[str, Command] = {}
         self.steps: dict[tuple[str, str], StepHandler] = {}
         self.flows: dict[str, Flow] = {}
-        self.words: dict[str, str] = dict(TEXT_COMMANDS)
-        self.arg_commands: set[str] = set(ARG_COMMANDS)
+        # typed words and argument-taking commands are declared by each feature on its router
+        self.words: dict[str, str] = {}
+        self.arg_commands: set[str] = set()
         for router in routers if routers is not None else default_routers():
             self.commands.update(router.commands)
             self.steps.update(router.steps)

@@ -14,8 +14,6 @@ from services.ledger import LINK_TTL, ExportGrant, sign_export
 from services.people import managed_organizations
 
 router = FeatureRouter("ledger")
-# the engine still merges this table until its own tables go; the words are on the router now
-LEDGER_TEXT_COMMANDS: dict[str, str] = {}
 PERIODS = ("year", "month", "lastmonth")
 
 

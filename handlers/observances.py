@@ -21,8 +21,6 @@ __all__ = ["parse_rule", "router"]
 
 router = FeatureRouter("observances")
 
-# removed after the engine tables go: the words are on the router now (handlers/data/reminder_words.json)
-OBSERVANCE_TEXT_COMMANDS: dict[str, str] = {}
 
 
 @payload("obs")

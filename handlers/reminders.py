@@ -13,8 +13,6 @@ from services.reminders import preferences, set_preference
 
 router = FeatureRouter("reminders")
 
-# removed after the engine tables go: the words are on the router now (handlers/data/reminder_words.json)
-REMINDER_TEXT_COMMANDS: dict[str, str] = {}
 
 KINDS = ("observance", "activity", "broadcast")
 TURN_ON = {"observance": N_("打开节日提醒"), "activity": N_("打开活动提醒"), "broadcast": N_("打开群发通知")}

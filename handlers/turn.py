@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.i18n import Catalogs, Text, default_catalogs, render
-from common.text import WEEKDAYS
+from common.i18n import N_, Catalogs, Text, _, default_catalogs, render
 from handlers.context import CoreOptions
-from handlers.i18n import localize
 from handlers.messages import Choice, Inbound, Reply
 from handlers.payloads import Payload
 from handlers.privacy import FieldCipher
 from models import DialogState, Identity, Person
 from services.people import is_admin
+
+WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 
 
 @dataclass
@@ -47,39 +47,23 @@ class Turn:
         return await is_admin(self.session, person_id=self.person.id, bootstrap=self.admin_bootstrap)
 
     # ---- language -------------------------------------------------------------------------
-    # New code passes one Text (``_("…")``); the (zh, en) pairs are the old form, kept only until
-    # every feature has moved to the catalogs.
     def text(self, value: Text) -> str:
         """A text rendered in this turn's language."""
         return render(value, self.lang, self.catalogs)
 
-    def t(self, zh: Text, en: str | None = None) -> str:
-        if en is None:
-            return self.text(zh)
-        assert isinstance(zh, str)
-        return localize(self.lang, zh, en)
-
-    def say(self, zh: Text, en: str | list[Choice] | None = None, choices: list[Choice] | None = None) -> Reply:
-        if isinstance(en, str):
-            text = self.t(zh, en)
-        else:
-            text, choices = self.text(zh), en if en is not None else choices
-        reply = Reply(text=text, choices=list(choices or []), lang=self.lang)
+    def say(self, text: Text, choices: list[Choice] | None = None) -> Reply:
+        reply = Reply(text=self.text(text), choices=list(choices or []), lang=self.lang)
         self.replies.append(reply)
         return reply
 
-    def choice(self, zh: Text, en: str, value: str | None = None) -> Choice:
-        if value is None:  # new form: choice(label, value)
-            return Choice(label=self.text(zh), value=en)
-        assert isinstance(zh, str)
-        return Choice(label=self.t(zh, en), value=value)
+    def choice(self, label: Text, value: str) -> Choice:
+        return Choice(label=self.text(label), value=value)
 
     # ---- dialog state ---------------------------------------------------------------------
-    def ask(self, flow: str, step: str, zh: Text, en: str | list[Choice] | None = None,
-            choices: list[Choice] | None = None) -> Reply:
+    def ask(self, flow: str, step: str, text: Text, choices: list[Choice] | None = None) -> Reply:
         self.state.flow = flow
         self.state.step = step
-        return self.say(zh, en, choices)
+        return self.say(text, choices)
 
     def end_flow(self) -> None:
         self.state.flow = None
@@ -112,10 +96,8 @@ class Turn:
 
     def fmt_dt(self, value: datetime) -> str:
         local = self.local(value)
-        weekday = WEEKDAYS[local.weekday()]
-        if self.lang == "en":
-            return local.strftime("%a %Y-%m-%d %H:%M")
-        return local.strftime("%Y-%m-%d") + self.t(f"(周{weekday})", "") + local.strftime(" %H:%M")
+        return self.text(_("{date}({weekday}) {time}", date=f"{local:%Y-%m-%d}", weekday=WEEKDAY_NAMES[local.weekday()],
+                           time=f"{local:%H:%M}"))
 
     def fmt_span(self, start: datetime, end: datetime) -> str:
         end_local = self.local(end)
