@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
-
 from bot.channels.wechat.convert import INVALID_XML_CHARS
 from common.lang import detect_language, to_simplified
 from models import utcnow
 from models.db import SessionFactory
-from models.wechat import WeChatReplyPages
+from services.wechat_state import save_reply_pages, take_next_page
 
 # WeChat cuts passive text replies at about 2048 bytes: stay strictly below
 PASSIVE_LIMIT_BYTES = 2047
@@ -70,7 +67,7 @@ def paginate(text: str, *, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
 
 
 class ReplyPageStore:
-    """The pages waiting for "下一页", one row per openid (``wechat_reply_pages``)."""
+    """The pages waiting for "下一页", one row per openid (kept by ``services.wechat_state``)."""
 
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
@@ -78,48 +75,9 @@ class ReplyPageStore:
     async def replace(self, openid: str, pages: list[str]) -> None:
         """The pages after the one just sent; none → forget what an earlier long reply left."""
         async with self.sessions() as session:
-            if not pages:
-                # most replies fit one page: look before deleting, so they cost no write (SQLite's
-                # single write lock is the bottleneck under load)
-                if await session.get(WeChatReplyPages, openid) is not None:
-                    await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
-                    await session.commit()
-                return
-            row = await session.get(WeChatReplyPages, openid)
-            if row is None:
-                session.add(WeChatReplyPages(openid=openid, pages=pages, updated_at=utcnow()))
-            else:
-                row.pages, row.last_message_key, row.last_page = pages, None, None
-                row.version += 1
-                row.updated_at = utcnow()
-                session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:  # a concurrent first write for this user: take theirs over
-                await session.rollback()
-                await session.exec(update(WeChatReplyPages).where(WeChatReplyPages.openid == openid).values(  # type: ignore[call-overload]
-                    pages=pages, last_message_key=None, last_page=None, version=WeChatReplyPages.version + 1,
-                    updated_at=utcnow()))
-                await session.commit()
+            await save_reply_pages(session, openid=openid, pages=pages, now=utcnow())
 
     async def take_next(self, openid: str, message_key: str) -> str | None:
         """The next page; a retry of the same "下一页" message gets the same page again."""
-        for _ in range(5):
-            async with self.sessions() as session:
-                row = await session.get(WeChatReplyPages, openid)
-                if row is None:
-                    return None
-                if row.last_message_key == message_key:
-                    return row.last_page
-                if not row.pages:
-                    return None
-                page = row.pages[0]
-                result = await session.exec(  # type: ignore[call-overload]
-                    update(WeChatReplyPages)
-                    .where(WeChatReplyPages.openid == openid, WeChatReplyPages.version == row.version)
-                    .values(pages=row.pages[1:], last_message_key=message_key, last_page=page,
-                            version=row.version + 1, updated_at=utcnow()))
-                await session.commit()
-                if result.rowcount == 1:
-                    return page
-        return None
+        async with self.sessions() as session:
+            return await take_next_page(session, openid=openid, message_key=message_key, now=utcnow())
