@@ -143,7 +143,7 @@ class WeChatChannel:
         replies = await self._run_core(inbound)
         if replies is None:
             return None
-        pages = paginate(render_replies(replies)) if replies else []
+        pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
         await self.pages.replace(inbound.user_id, pages[1:])
         return pages[0] if pages else None
 
@@ -205,7 +205,7 @@ class WeChatChannel:
     # ---- late replies through the outbox ----------------------------------------------------
     async def _deliver_late(self, openid: str, replies: list[Reply]) -> None:
         """An outbox row like any notice, sent now through the outbox's one-row path."""
-        pages = paginate(render_replies(replies))
+        pages = paginate(render_replies(replies), lang=replies[-1].lang)
         await self.pages.replace(openid, pages[1:])
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         async with self.runtime.sessions() as session:

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import re
+import json
+from pathlib import Path
 
 from bot.channels.wechat.convert import INVALID_XML_CHARS
-from common.lang import detect_language, to_simplified
+from common.i18n import _, render
+from common.lang import to_simplified
 from models import utcnow
 from models.db import SessionFactory
 from services.wechat_state import save_reply_pages, take_next_page
 
 # WeChat cuts passive text replies at about 2048 bytes: stay strictly below
 PASSIVE_LIMIT_BYTES = 2047
-NEXT_PAGE_WORDS = frozenset({"下一页", "下一頁", "next", "next page"})
+WORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "wechat_words.json"
+NEXT_PAGE_WORDS = frozenset(json.loads(WORDS_FILE.read_text(encoding="utf-8"))["next_page"])
 
 
 def asks_next_page(text: str | None) -> bool:
     return text is not None and to_simplified(text.strip()).lower() in NEXT_PAGE_WORDS
 
 
-def more_hint(text: str) -> str:
-    """The "reply 下一页" line, in the language the reply is written in."""
-    if not re.search(r"[\u4e00-\u9fff]", text):
-        return '(Reply "next" for more)'
-    if detect_language(text) == "zh-Hant":
-        return "（回覆「下一頁」查看更多）"
-    return "（回复「下一页」查看更多）"
+def more_hint(lang: str | None) -> str:
+    """The "reply 下一页" line, in the reply's language."""
+    return render(_("（回复「下一页」查看更多）"), lang)
 
 
 def _split_bytes(line: str, budget: int) -> list[str]:
@@ -41,13 +40,13 @@ def _split_bytes(line: str, budget: int) -> list[str]:
     return pieces
 
 
-def paginate(text: str, *, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
+def paginate(text: str, *, lang: str | None, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
     """Pages of at most ``limit`` UTF-8 bytes, cut at line ends where possible; all but the last
-    end with a "reply 下一页" hint in the text's language."""
+    end with a "reply 下一页" hint in ``lang`` (the reply's language)."""
     text = INVALID_XML_CHARS.sub("", text)
     if len(text.encode("utf-8")) <= limit:
         return [text]
-    hint = "\n\n" + more_hint(text)
+    hint = "\n\n" + more_hint(lang)
     budget = limit - len(hint.encode("utf-8"))
     pages: list[str] = []
     lines: list[str] = []
