@@ -8,6 +8,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime import Runtime
+from bot.texts import bilingual
+from common.i18n import _
 from services.ledger import ledger_csv, ledger_rows, verify_export
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -30,7 +32,7 @@ async def ledger_csv_download(request: web.Request) -> web.Response:
     grant = verify_export(request.query.get("token", ""), secret=runtime.settings.id_encryption_key,
                           now=runtime.core.clock())
     if grant is None:
-        return web.Response(status=403, text="链接无效或已过期 / link invalid or expired\n")
+        return web.Response(status=403, text=bilingual(_("链接无效或已过期")) + "\n")
     async with runtime.sessions() as session:
         rows = await ledger_rows(session, organization_ids=grant.organization_ids, start=grant.start, end=grant.end)
     name = f"ledger-{grant.start}-{grant.end}.csv"

@@ -11,8 +11,10 @@ from bot.commands.outbox import outbox_app
 from bot.commands.server import chat, classify, db_app, serve
 from bot.commands.telegram import telegram_app
 from bot.commands.wechat import wechat_app
+from bot.texts import bilingual
+from common.i18n import _
 
-app = typer.Typer(help="志愿助手 — volunteer assistant", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help=bilingual(_("志愿助手"), sep=" — "), no_args_is_help=True, add_completion=False)
 app.command()(serve)
 app.command()(chat)
 app.command()(classify)

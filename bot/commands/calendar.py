@@ -10,24 +10,31 @@ import typer
 from sqlmodel import select
 
 from bot.commands.common import load_settings
-from common.text import WEEKDAYS
+from bot.texts import bilingual, cli_text
+from common.i18n import N_, Text, _
+from common.lunar_names import lunar_day_name, lunar_month_name
 
 observance_app = typer.Typer(help="Observance days (reminder calendar): load defaults, add, edit, switch off.",
                              no_args_is_help=True)
 
-LUNAR_MONTHS = ["正", "二", "三", "四", "五", "六", "七", "八", "九", "十", "冬", "腊"]
-LUNAR_DAYS = ["初一", "初二", "初三", "初四", "初五", "初六", "初七", "初八", "初九", "初十",
-              "十一", "十二", "十三", "十四", "十五", "十六", "十七", "十八", "十九", "二十",
-              "廿一", "廿二", "廿三", "廿四", "廿五", "廿六", "廿七", "廿八", "廿九", "三十"]
+# date.weekday() order: the day in a calendar line (周一) and in a rule (星期一)
+SHORT_WEEKDAYS = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
+WEEKDAY_NAMES = (N_("星期一"), N_("星期二"), N_("星期三"), N_("星期四"), N_("星期五"), N_("星期六"), N_("星期日"))
+
+
+def rule_text(rule: str, month: int, day: int | None, weekday: int | None, nth: int | None) -> Text:
+    if rule == "lunar" and day is not None:
+        return _("农历{month}月{day}", month=lunar_month_name(month), day=lunar_day_name(day))
+    if rule == "nth_weekday" and weekday is not None and nth is not None:
+        if nth == -1:
+            return _("{month}月最后一个{weekday}", month=month, weekday=WEEKDAY_NAMES[weekday])
+        return _("{month}月第{nth}个{weekday}", month=month, nth=nth, weekday=WEEKDAY_NAMES[weekday])
+    return _("{month}月{day}日", month=month, day=day)
 
 
 def describe_rule(rule: str, month: int, day: int | None, weekday: int | None, nth: int | None) -> str:
-    if rule == "lunar" and day is not None:
-        return f"农历{LUNAR_MONTHS[month - 1]}月{LUNAR_DAYS[day - 1]}"
-    if rule == "nth_weekday" and weekday is not None and nth is not None:
-        which = "最后一个" if nth == -1 else f"第{nth}个"
-        return f"{month}月{which}星期{WEEKDAYS[weekday]}"
-    return f"{month}月{day}日"
+    """The rule as the CLI prints it: 农历九月初九, 11月最后一个星期四, 3月12日."""
+    return cli_text(rule_text(rule, month, day, weekday, nth))
 
 
 def calendar_command(
@@ -53,9 +60,10 @@ def calendar_command(
             await runtime.close()
         for entry in entries:
             o = entry.observance
-            off = "" if o.active else "  [已关闭 off]"
+            off = "" if o.active else f"  [{bilingual(_('已关闭'), sep=' ')}]"
             rule = describe_rule(o.rule, o.month, o.day, o.weekday, o.nth)
-            typer.echo(f"{entry.day.isoformat()} 周{WEEKDAYS[entry.day.weekday()]}  {o.name}  ({rule}; {o.code}){off}")
+            weekday = cli_text(SHORT_WEEKDAYS[entry.day.weekday()])
+            typer.echo(f"{entry.day.isoformat()} {weekday}  {o.name}  ({rule}; {o.code}){off}")
 
     asyncio.run(main())
 
@@ -119,7 +127,7 @@ def observance_set(
     day: Annotated[int | None, typer.Option(min=1, max=31)] = None,
     weekday: Annotated[int | None, typer.Option(min=0, max=6, help="0 = Monday … 6 = Sunday")] = None,
     nth: Annotated[int | None, typer.Option(min=-1, max=5, help="1-5, or -1 for the last")] = None,
-    text: Annotated[str | None, typer.Option(help="Reminder text (简体).")] = None,
+    text: Annotated[str | None, typer.Option(help="Reminder text (Simplified Chinese).")] = None,
     text_en: Annotated[str | None, typer.Option(help="Reminder text (English).")] = None,
     categories: Annotated[str | None, typer.Option(help="Activity categories to suggest, comma-separated.")] = None,
     days_before: Annotated[int | None, typer.Option(min=0, max=30)] = None,

@@ -7,13 +7,15 @@ from typing import NoReturn
 import typer
 
 from bot.config import Settings
+from bot.texts import bilingual
+from common.i18n import _
 
 
 def load_settings() -> Settings:
     try:
         return Settings()
     except Exception as exc:  # a readable line instead of a pydantic traceback
-        typer.echo(f"配置错误 / configuration error: {exc}", err=True)
+        typer.echo(f"{bilingual(_('配置错误'))}: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

@@ -44,8 +44,9 @@ from bot.channels.telegram.sender import TelegramSender, make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.config import Settings
 from bot.runtime import Runtime
+from common.i18n import N_, Msg, _, render
+from common.lang import normalize_language
 from handlers.engine import Engine
-from handlers.i18n import localize, normalize_language
 from handlers.messages import Inbound, Reply
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,24 @@ MAX_FLOOD_WAIT = 60.0  # a conversation reply waits out a 429 up to this long, t
 MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
 SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
 
-# command → (简体, English) description; every command is understood by the core (TEXT_COMMANDS)
-MENU_COMMANDS: dict[str, tuple[str, str]] = {
-    "start": ("开始 / 主菜单", "Start / main menu"),
-    "register": ("志愿者实名注册", "Register as a volunteer"),
-    "activities": ("近期志愿活动", "Upcoming activities"),
-    "mine": ("我的报名", "My sign-ups"),
-    "hours": ("我的志愿时长", "My service hours"),
-    "profile": ("我的资料", "My profile"),
-    "help": ("帮助", "Help"),
-    "cancel": ("取消当前操作", "Cancel the current step"),
+# command → description; every command is understood by the core (TEXT_COMMANDS)
+MENU_COMMANDS: dict[str, Msg] = {
+    "start": N_("开始 / 主菜单"),
+    "register": N_("志愿者实名注册"),
+    "activities": N_("近期志愿活动"),
+    "mine": N_("我的报名"),
+    "hours": N_("我的志愿时长"),
+    "profile": N_("我的资料"),
+    "help": N_("帮助"),
+    "cancel": N_("取消当前操作"),
 }
+# Telegram's language_code (two letters) → the menu's language: 简体 by default and for every "zh"
+# user (Telegram cannot tell 繁體 apart here), English for "en"
+MENU_LANGUAGES: tuple[tuple[str | None, str], ...] = ((None, "zh-Hans"), ("zh", "zh-Hans"), ("en", "en"))
+
+
+def menu_commands(lang: str) -> list[BotCommand]:
+    return [BotCommand(command=name, description=render(text, lang)) for name, text in MENU_COMMANDS.items()]
 
 
 # ---- filters (async: aiogram runs sync filters through a thread) --------------------------------
@@ -136,12 +144,12 @@ async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_upd
     except (TelegramForbiddenError, TelegramBadRequest):
         # the user never started a private chat with the bot (or blocked it): the callback answer
         # is the only private channel left
-        text = "\n".join(r.text for r in replies) or localize(lang, "已收到。", "Done.")
+        text = "\n".join(r.text for r in replies) or render(_("已收到。"), lang)
         if len(text) > MAX_CALLBACK_ANSWER:
             text = text[: MAX_CALLBACK_ANSWER - 1] + "…"
         await callback.answer(text=text, show_alert=True)
         return
-    await callback.answer(text=localize(lang, "已私信回复你。", "I've replied in a private chat."))
+    await callback.answer(text=render(_("已私信回复你。"), lang))
 
 
 async def on_my_chat_member(event: ChatMemberUpdated, core: Engine, event_update: Update) -> None:
@@ -207,10 +215,8 @@ class TelegramChannel:
         self._polling: asyncio.Task[None] | None = None
 
     async def set_commands(self) -> None:
-        entries = [(None, 0), ("zh", 0), ("en", 1)]  # the default menu is 简体
-        for language_code, index in entries:
-            commands = [BotCommand(command=name, description=texts[index]) for name, texts in MENU_COMMANDS.items()]
-            await self.bot.set_my_commands(commands=commands, language_code=language_code)
+        for language_code, lang in MENU_LANGUAGES:
+            await self.bot.set_my_commands(commands=menu_commands(lang), language_code=language_code)
 
     async def _prepare_webhook(self) -> None:
         try:

@@ -19,13 +19,16 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from models import utcnow
 from models.db import SessionFactory
-from models.wechat import WeChatAccessToken
+from services.wechat_state import (
+    ensure_access_token_row,
+    get_access_token,
+    lock_access_token,
+    save_access_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,41 +89,25 @@ class DatabaseTokenStore:
 
     async def get(self) -> AccessToken | None:
         async with self.sessions() as session:
-            row = await session.get(WeChatAccessToken, self.app_id)
+            row = await get_access_token(session, app_id=self.app_id)
             if row is None or not row.token or row.expires_at is None:
                 return None
             return AccessToken(row.token, row.expires_at, row.version)
 
-    async def _ensure_row(self) -> None:
-        async with self.sessions() as session:
-            if await session.get(WeChatAccessToken, self.app_id) is not None:
-                return
-            session.add(WeChatAccessToken(app_id=self.app_id, token="", version=0, updated_at=self.clock()))
-            try:
-                await session.commit()
-            except IntegrityError:  # another process created it first
-                await session.rollback()
-
     async def refresh(self, fetch: TokenFetcher, *, stale_version: int | None) -> AccessToken:
-        await self._ensure_row()
         async with self.sessions() as session:
-            lock = update(WeChatAccessToken).where(WeChatAccessToken.app_id == self.app_id).values(
-                version=WeChatAccessToken.version)
-            await session.exec(lock)  # type: ignore[call-overload]
-            row = await session.get(WeChatAccessToken, self.app_id, populate_existing=True)
-            assert row is not None
+            await ensure_access_token_row(session, app_id=self.app_id, now=self.clock())
+        async with self.sessions() as session:
+            row = await lock_access_token(session, app_id=self.app_id)
             now = self.clock()
             current = AccessToken(row.token, row.expires_at, row.version) if row.expires_at else None
             if current is not None and current.fresh(now) and current.version != stale_version:
                 await session.rollback()
                 return current  # someone refreshed while we waited for the lock
             token, expires_in = await fetch()
-            row.token = token
-            row.expires_at = now + timedelta(seconds=expires_in)
-            row.version += 1
-            row.updated_at = now
-            session.add(row)
-            await session.commit()
+            await save_access_token(session, row=row, token=token, expires_at=now + timedelta(seconds=expires_in),
+                                    now=now)
+            assert row.expires_at is not None
             return AccessToken(row.token, row.expires_at, row.version)
 
     async def close(self) -> None:

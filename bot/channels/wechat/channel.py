@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
@@ -33,8 +31,10 @@ from bot.config import Settings
 from bot.outbox import OutboxDrainer
 from bot.runtime import Runtime
 from handlers.messages import Inbound, Reply
-from models import Delivery, Identity, utcnow
+from models import utcnow
 from models.wechat import WeChatTemplateJob
+from services.outbox_rows import identity_by_external_id, queue_late_reply
+from services.wechat_state import record_template_job
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class WeChatChannel:
         replies = await self._run_core(inbound)
         if replies is None:
             return None
-        pages = paginate(render_replies(replies)) if replies else []
+        pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
         await self.pages.replace(inbound.user_id, pages[1:])
         return pages[0] if pages else None
 
@@ -205,31 +205,22 @@ class WeChatChannel:
     # ---- late replies through the outbox ----------------------------------------------------
     async def _deliver_late(self, openid: str, replies: list[Reply]) -> None:
         """An outbox row like any notice, sent now through the outbox's one-row path."""
-        pages = paginate(render_replies(replies))
+        pages = paginate(render_replies(replies), lang=replies[-1].lang)
         await self.pages.replace(openid, pages[1:])
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         async with self.runtime.sessions() as session:
-            identity = (await session.exec(select(Identity).where(
-                Identity.channel == CHANNEL, Identity.external_id == openid))).first()
+            identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
             if identity is None or identity.id is None:
                 return
-            row = Delivery(identity_id=identity.id, channel=CHANNEL, text=pages[0][:8000], choices=[],
-                           source="late_reply", due_at=now, status="pending", created_at=now)
-            session.add(row)
+            row = await queue_late_reply(session, identity_id=identity.id, channel=CHANNEL, text=pages[0], now=now)
             await session.commit()
         if self.outbox is not None and row.id is not None:
             await self.outbox.send_now(row.id)
 
     async def _record_template_job(self, job: WeChatTemplateJob) -> None:
         async with self.runtime.sessions() as session:
-            if await session.get(WeChatTemplateJob, job.msg_id) is not None:
-                return  # a retry of the same report
-            job.reported_at = utcnow()
-            session.add(job)
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
+            await record_template_job(session, msg_id=job.msg_id, openid=job.openid, status=job.status,
+                                      now=utcnow())
 
 
 WECHAT_CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)

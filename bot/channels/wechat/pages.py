@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import re
-
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+import json
+from pathlib import Path
 
 from bot.channels.wechat.convert import INVALID_XML_CHARS
-from common.lang import detect_language, to_simplified
+from common.i18n import _, render
+from common.lang import to_simplified
 from models import utcnow
 from models.db import SessionFactory
-from models.wechat import WeChatReplyPages
+from services.wechat_state import save_reply_pages, take_next_page
 
 # WeChat cuts passive text replies at about 2048 bytes: stay strictly below
 PASSIVE_LIMIT_BYTES = 2047
-NEXT_PAGE_WORDS = frozenset({"下一页", "下一頁", "next", "next page"})
+WORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "wechat_words.json"
+NEXT_PAGE_WORDS = frozenset(json.loads(WORDS_FILE.read_text(encoding="utf-8"))["next_page"])
 
 
 def asks_next_page(text: str | None) -> bool:
     return text is not None and to_simplified(text.strip()).lower() in NEXT_PAGE_WORDS
 
 
-def more_hint(text: str) -> str:
-    """The "reply 下一页" line, in the language the reply is written in."""
-    if not re.search(r"[\u4e00-\u9fff]", text):
-        return '(Reply "next" for more)'
-    if detect_language(text) == "zh-Hant":
-        return "（回覆「下一頁」查看更多）"
-    return "（回复「下一页」查看更多）"
+def more_hint(lang: str | None) -> str:
+    """The "reply 下一页" line, in the reply's language."""
+    return render(_("（回复「下一页」查看更多）"), lang)
 
 
 def _split_bytes(line: str, budget: int) -> list[str]:
@@ -44,13 +40,13 @@ def _split_bytes(line: str, budget: int) -> list[str]:
     return pieces
 
 
-def paginate(text: str, *, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
+def paginate(text: str, *, lang: str | None, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
     """Pages of at most ``limit`` UTF-8 bytes, cut at line ends where possible; all but the last
-    end with a "reply 下一页" hint in the text's language."""
+    end with a "reply 下一页" hint in ``lang`` (the reply's language)."""
     text = INVALID_XML_CHARS.sub("", text)
     if len(text.encode("utf-8")) <= limit:
         return [text]
-    hint = "\n\n" + more_hint(text)
+    hint = "\n\n" + more_hint(lang)
     budget = limit - len(hint.encode("utf-8"))
     pages: list[str] = []
     lines: list[str] = []
@@ -70,7 +66,7 @@ def paginate(text: str, *, limit: int = PASSIVE_LIMIT_BYTES) -> list[str]:
 
 
 class ReplyPageStore:
-    """The pages waiting for "下一页", one row per openid (``wechat_reply_pages``)."""
+    """The pages waiting for "下一页", one row per openid (kept by ``services.wechat_state``)."""
 
     def __init__(self, sessions: SessionFactory) -> None:
         self.sessions = sessions
@@ -78,48 +74,9 @@ class ReplyPageStore:
     async def replace(self, openid: str, pages: list[str]) -> None:
         """The pages after the one just sent; none → forget what an earlier long reply left."""
         async with self.sessions() as session:
-            if not pages:
-                # most replies fit one page: look before deleting, so they cost no write (SQLite's
-                # single write lock is the bottleneck under load)
-                if await session.get(WeChatReplyPages, openid) is not None:
-                    await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
-                    await session.commit()
-                return
-            row = await session.get(WeChatReplyPages, openid)
-            if row is None:
-                session.add(WeChatReplyPages(openid=openid, pages=pages, updated_at=utcnow()))
-            else:
-                row.pages, row.last_message_key, row.last_page = pages, None, None
-                row.version += 1
-                row.updated_at = utcnow()
-                session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:  # a concurrent first write for this user: take theirs over
-                await session.rollback()
-                await session.exec(update(WeChatReplyPages).where(WeChatReplyPages.openid == openid).values(  # type: ignore[call-overload]
-                    pages=pages, last_message_key=None, last_page=None, version=WeChatReplyPages.version + 1,
-                    updated_at=utcnow()))
-                await session.commit()
+            await save_reply_pages(session, openid=openid, pages=pages, now=utcnow())
 
     async def take_next(self, openid: str, message_key: str) -> str | None:
         """The next page; a retry of the same "下一页" message gets the same page again."""
-        for _ in range(5):
-            async with self.sessions() as session:
-                row = await session.get(WeChatReplyPages, openid)
-                if row is None:
-                    return None
-                if row.last_message_key == message_key:
-                    return row.last_page
-                if not row.pages:
-                    return None
-                page = row.pages[0]
-                result = await session.exec(  # type: ignore[call-overload]
-                    update(WeChatReplyPages)
-                    .where(WeChatReplyPages.openid == openid, WeChatReplyPages.version == row.version)
-                    .values(pages=row.pages[1:], last_message_key=message_key, last_page=page,
-                            version=row.version + 1, updated_at=utcnow()))
-                await session.commit()
-                if result.rowcount == 1:
-                    return page
-        return None
+        async with self.sessions() as session:
+            return await take_next_page(session, openid=openid, message_key=message_key, now=utcnow())
