@@ -1,7 +1,7 @@
 """Languages: platform language codes, and which of 简体 / 繁體 / English a text is written in.
 
 The conversions here are for reading what people type (``to_simplified`` folds 繁體 onto 简体
-so one set of keywords serves both); rendering replies in 繁體 lives in ``handlers.i18n``.
+so one set of keywords serves both); replies in 繁體 come from the catalogs (``common.i18n``).
 """
 
 from __future__ import annotations

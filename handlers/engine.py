@@ -53,6 +53,8 @@ CANCEL_WORDS = frozenset(_WORDS["cancel"])
 
 # money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it
 MONEY_WORDS = re.compile(_WORDS["money_pattern"])
+# "I signed up but want to drop out" in free text: show the person's sign-ups
+LEAVE_WORDS = re.compile(_WORDS["leave_pattern"])
 
 INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
@@ -259,7 +261,7 @@ class Engine:
         result = classify(text)
         if result.intent == "request_service":
             await self._run_command(turn, "req", text)
-        elif result.intent == "activities" and re.search(r"取消|退出|cancel|leave", simplified):
+        elif result.intent == "activities" and LEAVE_WORDS.search(simplified):
             await self._run_command(turn, "mine")
         elif result.intent in INTENT_COMMANDS:
             await self._run_command(turn, INTENT_COMMANDS[result.intent])

@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from common.i18n import Text, _, lines
+from common.resources import load_json
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput
@@ -37,7 +38,7 @@ ANSWER = "a:"  # a button answering the current step: "a:<value>"
 CONFIRM, EDIT = "confirm", "edit"
 YES, NO, CHANGE = "yes", "no", "edit"
 SKIP = "skip"
-SKIP_WORDS = frozenset({"跳过", "跳過", "skip", "无", "無", "没有", "沒有", "none"})
+SKIP_WORDS = frozenset(load_json("engine_words.json")["skip"])
 
 GENERIC_ERROR = _("输入有误，请重新输入。")
 

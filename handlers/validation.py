@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from common.resources import load_json
 from common.text import normalize_width
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -87,7 +88,7 @@ def parse_positive_int(raw: str, *, maximum: int = 100000) -> int:
 
 def parse_hours(raw: str) -> float:
     text = normalize_width(raw).strip().lower()
-    text = re.sub(r"(小时|小時|个小时|h|hours?)$", "", text).strip()
+    text = _HOURS_SUFFIX.sub("", text).strip()
     if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text):
         raise InvalidInput("hours_format")
     value = float(text)
@@ -96,16 +97,17 @@ def parse_hours(raw: str) -> float:
     return value
 
 
-_DATE_PATTERNS = (
-    re.compile(r"^(?:(?P<y>\d{4})[-/.年])?(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})[日号號]?"),
-)
-_TIME_PATTERN = re.compile(r"(?P<h>\d{1,2})(?:[:：点點时時](?P<mi>\d{1,2})?分?)")
+_PATTERNS = load_json("input_patterns.json")
+_HOURS_SUFFIX = re.compile(_PATTERNS["hours_suffix"])
+_DATE_PATTERN = re.compile(_PATTERNS["date"])
+_TIME_PATTERN = re.compile(_PATTERNS["time_in_text"])
+_TIME_ALONE = re.compile(_PATTERNS["time_alone"])
 
 
 def parse_local_datetime(raw: str, *, today: date) -> datetime:
     """'2026-12-05 09:00', '12-05 9:00', '12月5日 9点30', '2026/12/5 14:00' → naive local time."""
     text = normalize_width(raw).strip()
-    match = _DATE_PATTERNS[0].match(text)
+    match = _DATE_PATTERN.match(text)
     if not match:
         raise InvalidInput("datetime_format")
     year = int(match["y"]) if match["y"] else today.year
@@ -124,7 +126,7 @@ def parse_local_datetime(raw: str, *, today: date) -> datetime:
 
 def parse_local_time(raw: str) -> time:
     text = normalize_width(raw).strip()
-    match = re.fullmatch(r"(\d{1,2})(?:[:：点點时時](\d{1,2})?分?)?", text)
+    match = _TIME_ALONE.fullmatch(text)
     if not match:
         raise InvalidInput("time_format")
     try:

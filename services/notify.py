@@ -15,38 +15,25 @@ from services.people import active_identities
 INLINE_ONLY_CHANNELS = frozenset({"console"})
 
 
-def _old_form(lang: str | None, zh: str, en: str) -> str:
-    """Transitional: the (zh, en) form without a catalog (繁體 readers get the 简体 text)."""
-    return en if lang == "en" else zh
-
-
 async def notify_person(
     session: AsyncSession,
     *,
     person_id: int,
     now: datetime,
-    message: Text | None = None,
-    zh: str = "",
-    en: str = "",
+    message: Text,
     source: str = "notice",
-    # (label, value); the old form (简体 label, English label, value) goes with zh/en
-    choices: list[tuple[Text, str]] | list[tuple[str, str, str]] | None = None,
+    choices: list[tuple[Text, str]] | None = None,  # (label, value)
     urgent: bool = False,
 ) -> list[Delivery]:
     """One outbox row per active identity of the person, rendered in its language when sent.
 
-    ``zh``/``en`` (with three-part choices) are the old form, kept only until every caller passes
-    ``message``: the text is stored as it is, English for English readers and 简体 otherwise.
+    A catalog text is stored as its message id and parameters (``message``); a plain string (a
+    coordinator's own words) is stored as it is (``text``).
     """
+    text, stored = (message, None) if isinstance(message, str) else ("", to_json(message))
+    labels = [{"label": to_json(label), "value": value} for label, value in choices or []]
     rows = []
     for identity in await active_identities(session, person_id=person_id):
-        lang = identity.language
-        if message is not None:
-            text, stored, labels = "", to_json(message), [
-                {"label": to_json(label), "value": value} for label, value in choices or []]  # type: ignore[misc]
-        else:
-            text, stored = _old_form(lang, zh, en), None
-            labels = [{"label": _old_form(lang, z, e), "value": v} for z, e, v in choices or []]  # type: ignore[misc]
         row = Delivery(
             identity_id=identity.id,
             channel=identity.channel,

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlmodel import func, select
 
+from common.i18n import default_catalogs
+from common.lang import to_simplified
 from handlers.engine import Engine
-from handlers.i18n import to_traditional
 from handlers.messages import Inbound
 from models import Identity, InboundSeen, Signup
 from tests.helpers import add_activity, make_coordinator, register
@@ -149,10 +150,10 @@ async def test_old_dedupe_keys_are_pruned_and_recent_ones_kept(core: Engine, ses
 
 
 def test_traditional_texts_use_standard_forms() -> None:
-    from handlers.i18n import localize
-
-    assert localize("zh-Hant", "请回复数字，成为志愿者", "x") == "請回覆數字，成為志願者"
-    assert localize("en", "请回复", "Reply") == "Reply" and localize(None, "请回复", "Reply") == "请回复"
+    """回复 (reply) is 回覆 in every 繁體 text of the catalogs, never zhconv's 回復."""
+    catalog = default_catalogs().messages("zh-Hant")
+    replying = {msgid: text for msgid, text in catalog.items() if isinstance(text, str) and "回复" in msgid}
+    assert replying and all("回覆" in text and "回復" not in text for text in replying.values())
 
 
 async def test_small_talk_greets_only_real_greetings(core: Engine) -> None:
@@ -177,7 +178,7 @@ async def test_chinese_that_reads_the_same_in_both_scripts_keeps_the_users_scrip
     tw = console("tw-writer")
     assert "時長" in await tw.send("我的時數")  # 繁體: the answer follows in 繁體
     reply = await tw.send("我要求助")  # the same in 简体 and 繁體: no reason to switch
-    assert reply and reply == to_traditional(reply), reply
+    assert reply and to_simplified(reply) != reply, reply
     assert "请" not in reply and "請" in reply, reply
     # a 简体 writer sending the same words stays in 简体
     cn = console("cn-writer")

@@ -103,3 +103,26 @@ def test_plurals_follow_each_language(tmp_path: Path) -> None:
     assert many.render("zh-Hans", catalogs) == "你有 3 条新通知"
     # a language without a translation of this text falls back to the 简体 source, never to nothing
     assert many.render("zh-Hant", catalogs) == "你有 3 条新通知"
+
+
+@pytest.mark.parametrize("folder", sorted(CATALOG_DIRS.values()))
+def test_each_text_is_translated_in_one_place(folder: str) -> None:
+    """Domains are merged at load: a text in two .po files could silently get either translation."""
+    from babel.messages.pofile import read_po
+
+    where: dict[str, list[str]] = {}
+    for path in sorted((REPO / "locales" / folder / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale=folder):
+                if message.id:
+                    key = message.id if isinstance(message.id, str) else message.id[0]
+                    where.setdefault(key, []).append(path.stem)
+    twice = {key: files for key, files in where.items() if len(files) > 1}
+    assert twice == {}
+
+
+@pytest.mark.parametrize("lang", sorted(CATALOG_DIRS))
+def test_catalogs_hold_no_text_the_code_no_longer_uses(lang: str) -> None:
+    """Also catches a text the extractor cannot see (a _() call inside an f-string is not extracted)."""
+    unused = sorted(set(default_catalogs().messages(lang)) - set(extracted()))
+    assert unused == []

@@ -93,7 +93,7 @@ async def queue_notices(sessions: SessionFactory, people: list[int], *, urgent: 
     due = datetime.now(UTC) + timedelta(seconds=delay)
     async with sessions() as session:
         for person_id in people:
-            await notify_person(session, person_id=person_id, zh=text, en=text, now=due, urgent=urgent)
+            await notify_person(session, person_id=person_id, message=text, now=due, urgent=urgent)
         await session.commit()
 
 

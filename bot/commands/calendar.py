@@ -60,7 +60,7 @@ def calendar_command(
             await runtime.close()
         for entry in entries:
             o = entry.observance
-            off = "" if o.active else f"  [{bilingual(_('已关闭'), sep=' ')}]"
+            off = "" if o.active else "  [" + bilingual(_("已关闭"), sep=" ") + "]"
             rule = describe_rule(o.rule, o.month, o.day, o.weekday, o.nth)
             weekday = cli_text(SHORT_WEEKDAYS[entry.day.weekday()])
             typer.echo(f"{entry.day.isoformat()} {weekday}  {o.name}  ({rule}; {o.code}){off}")

@@ -15,7 +15,8 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except Exception as exc:  # a readable line instead of a pydantic traceback
-        typer.echo(f"{bilingual(_('配置错误'))}: {exc}", err=True)
+        label = bilingual(_("配置错误"))
+        typer.echo(f"{label}: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

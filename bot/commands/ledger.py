@@ -13,7 +13,8 @@ from bot.commands.common import fail, load_settings
 from bot.texts import cli_text
 from common.i18n import _
 
-ledger_app = typer.Typer(help=f"The hours ledger ({cli_text(_('台账'))}).", no_args_is_help=True)
+LEDGER_NAME = cli_text(_("台账"))
+ledger_app = typer.Typer(help=f"The hours ledger ({LEDGER_NAME}).", no_args_is_help=True)
 
 
 @ledger_app.command("export")
