@@ -5,6 +5,7 @@ from __future__ import annotations
 from common.i18n import _
 from common.taxonomy import category_label
 from handlers.menu import help_
+from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
 from services.people import PermissionDenied, managed_organizations, require_manager
@@ -31,7 +32,7 @@ async def can_manage(turn: Turn, organization_id: int) -> bool:
 
 
 def deny(turn: Turn) -> None:
-    turn.say(_("抱歉，只有该组织的协调员或管理员可以这样做。"))
+    turn.say(ORG_DENIED)
 
 
 async def expired(turn: Turn) -> None:

@@ -13,6 +13,7 @@ from handlers.activity_payloads import AnnounceActivity, JoinActivity, optional
 from handlers.activity_words import words
 from handlers.messages import Choice
 from handlers.payloads import InvalidPayload
+from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Turn
 from models import Activity
 from services import activities as service
@@ -21,7 +22,7 @@ router = FeatureRouter("announce")
 
 
 def _deny(turn: Turn) -> None:
-    turn.say(_("抱歉，只有该组织的协调员或管理员可以发布活动公告。"))
+    turn.say(ORG_DENIED)
 
 
 # no requires=: a volunteer hears the per-organization refusal below, as group members are told today

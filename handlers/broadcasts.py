@@ -9,8 +9,9 @@ from common.i18n import Text, _, lines
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
 from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.permissions import DENIED
 from handlers.reminder_words import words
-from handlers.turn import FeatureRouter, Turn
+from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
 from models import Activity, Organization
 from services import broadcasts as service
@@ -63,7 +64,7 @@ async def _orgs(turn: Turn) -> list[Organization]:
 
 
 def _deny(turn: Turn) -> None:
-    turn.say(_("抱歉，只有协调员或管理员可以群发通知。"))
+    turn.say(DENIED)
 
 
 def _skill(code: str) -> Text:
@@ -210,7 +211,7 @@ flow.register(router)
 
 
 # ---- commands --------------------------------------------------------------------------------
-@router.command("bc", "broadcast", words=words("broadcasts")["compose"])
+@router.command("bc", "broadcast", words=words("broadcasts")["compose"], requires=Role.COORDINATOR)
 async def start_broadcast(turn: Turn, _arg: str) -> None:
     orgs = [(o.id, o.name) for o in await _orgs(turn) if o.id is not None]
     if not orgs:
@@ -222,7 +223,7 @@ async def start_broadcast(turn: Turn, _arg: str) -> None:
     await flow.start(turn, draft)
 
 
-@router.command("bcs", words=words("broadcasts")["progress"])
+@router.command("bcs", words=words("broadcasts")["progress"], requires=Role.COORDINATOR)
 async def broadcast_progress(turn: Turn, arg: str) -> None:
     orgs = await _orgs(turn)
     if not orgs:

@@ -13,7 +13,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _, join, ngettext
@@ -38,12 +37,21 @@ from handlers.flows import Flow
 from handlers.messages import Choice, Inbound, Reply
 from handlers.nlu import classify
 from handlers.payloads import InvalidPayload
+from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
-from models import DialogState, InboundSeen, utcnow
+from models import DialogState, utcnow
 from models.db import SessionFactory
+from services.conversation import (
+    claim_message,
+    close_turn,
+    open_turn,
+    store_replies,
+    stored_replies,
+    unsubscribe,
+)
 from services.notify import claim_held_notices, notice_text
-from services.people import get_or_create_identity, managed_organizations
+from services.people import managed_organizations
 
 log = logging.getLogger(__name__)
 
@@ -114,38 +122,31 @@ class Engine:
     async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> list[Reply]:
         """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
         assert inbound.message_id is not None
-        key = inbound.message_id[:160]
         async with self._turn_slot(), self.sessions() as session:
-            seen = InboundSeen(channel=inbound.channel, message_key=key, created_at=self.clock())
-            session.add(seen)
-            try:
-                # the insert takes the row (and, on SQLite, the write lock) before any work starts
-                await session.flush()
-            except IntegrityError:
-                await session.rollback()
-            else:
+            seen = await claim_message(session, channel=inbound.channel, message_id=inbound.message_id,
+                                       now=self.clock())
+            if seen is not None:
                 replies = await self._process(session, inbound)
-                seen.reply = [r.to_dict() for r in replies]
-                session.add(seen)
+                store_replies(session, seen=seen, replies=[r.to_dict() for r in replies])
                 await session.commit()
                 return replies
-        stored = await self._wait_for_reply(inbound.channel, key)
+        stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
         if stored is not None:
             return stored
         if attempts > 1:  # the first delivery failed and rolled back: this one does the work
             return await self._handle_once(inbound, attempts=attempts - 1)
         return []
 
-    async def _wait_for_reply(self, channel: str, key: str, wait_seconds: float = 10.0) -> list[Reply] | None:
+    async def _wait_for_reply(self, channel: str, message_id: str, wait_seconds: float = 10.0) -> list[Reply] | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while True:
             async with self.sessions() as session:
-                row = await session.get(InboundSeen, (channel, key))
-                if row is None:
-                    return None
-                if row.reply is not None:
-                    return [Reply.from_dict(r) for r in row.reply]
+                known, replies = await stored_replies(session, channel=channel, message_id=message_id)
+            if not known:
+                return None
+            if replies is not None:
+                return [Reply.from_dict(r) for r in replies]
             if loop.time() > deadline:
                 return []
             await asyncio.sleep(0.05)
@@ -153,21 +154,12 @@ class Engine:
     # ---- one turn ---------------------------------------------------------------------------
     async def _process(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
         now = self.clock()
-        identity, person = await get_or_create_identity(
-            session, channel=inbound.channel, external_id=inbound.user_id, now=now
+        speaker = await open_turn(
+            session, channel=inbound.channel, external_id=inbound.user_id, now=now,
+            display_name=inbound.display_name, language=normalize_language(inbound.language),
+            unsubscribing=inbound.event == "unsubscribe",
         )
-        identity.last_inbound_at = now
-        if not identity.active and inbound.event != "unsubscribe":
-            identity.active = True
-        if inbound.display_name:
-            identity.display_name = inbound.display_name[:128]
-        hinted = normalize_language(inbound.language)
-        if hinted:
-            identity.language = hinted
-        session.add(identity)
-        state = await session.get(DialogState, identity.id)
-        if state is None:
-            state = DialogState(identity_id=identity.id, data={}, choices=[])
+        identity, person, state = speaker.identity, speaker.person, speaker.state
         turn = Turn(
             session=session,
             inbound=inbound,
@@ -188,12 +180,8 @@ class Engine:
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
-        state.choices = [{"label": c.label, "value": c.value} for c in last_choices]
-        state.updated_at = now
-        session.add(state)
-        if turn.lang != (identity.language or "zh-Hans"):
-            identity.language = turn.lang
-            session.add(identity)
+        close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
+                   language=turn.lang, now=now)
         return turn.replies
 
     def _expire_idle_flow(self, turn: Turn, state: DialogState) -> None:
@@ -327,7 +315,7 @@ class Engine:
         """Run a command: its role first, then its typed argument, then the handler."""
         command = self.commands[name]
         if command.requires is not None and not await self._allowed(turn, command.requires):
-            turn.say(_("抱歉，只有协调员或管理员可以这样做。"))
+            turn.say(DENIED)
             return
         argument: object = arg
         if command.payload is not None:
@@ -350,8 +338,7 @@ class Engine:
         inbound = turn.inbound
         event = inbound.event
         if event == "unsubscribe":
-            turn.identity.active = False
-            turn.session.add(turn.identity)
+            unsubscribe(turn.session, identity=turn.identity)
             turn.end_flow()
             return
         if event == "location" and inbound.location is not None:

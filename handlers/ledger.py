@@ -9,6 +9,7 @@ from handlers.activity_payloads import ExportPeriod, optional
 from handlers.activity_words import list_of_names, words
 from handlers.messages import Link
 from handlers.payloads import InvalidPayload
+from handlers.permissions import DENIED
 from handlers.turn import FeatureRouter, Role, Turn
 from services.ledger import LINK_TTL, ExportGrant, sign_export
 from services.people import managed_organizations
@@ -31,7 +32,7 @@ def period(turn: Turn, code: str) -> tuple[date, date]:
 async def export(turn: Turn, arg: str) -> None:
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=await turn.admin())
     if not orgs:
-        turn.say(_("抱歉，只有协调员或管理员可以导出台账。"))
+        turn.say(DENIED)
         return
     try:
         chosen = optional(ExportPeriod, arg)

@@ -9,8 +9,9 @@ from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.observance_rules import describe, parse_rule
 from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.permissions import DENIED
 from handlers.reminder_words import words
-from handlers.turn import FeatureRouter, Turn
+from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
 from models.reminders import Observance
 from services import observances as service
@@ -48,11 +49,11 @@ def _name(observance: Observance) -> Text:
 
 
 async def _allowed(turn: Turn) -> bool:
-    """Coordinators of any organization and admins; others get this feature's own refusal."""
+    """Coordinators of any organization and admins (checked again right before a change)."""
     admin = await turn.admin()
     if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
         return True
-    turn.say(_("抱歉，只有协调员或管理员可以管理节日提醒。"))
+    turn.say(DENIED)
     return False
 
 
@@ -61,7 +62,7 @@ def _not_found(turn: Turn) -> None:
 
 
 # ---- the calendar and one day ----------------------------------------------------------------
-@router.command("obs", words=words("observances")["calendar"])
+@router.command("obs", words=words("observances")["calendar"], requires=Role.COORDINATOR)
 async def show(turn: Turn, arg: str) -> None:
     if not await _allowed(turn):
         return
@@ -120,12 +121,12 @@ async def _switch(turn: Turn, observance_id: int, *, active: bool) -> None:
     turn.say(_("「{name}」的提醒已开启。", name=name) if active else _("「{name}」的提醒已关闭。", name=name))
 
 
-@router.command("obsoff", payload=SwitchOff)
+@router.command("obsoff", payload=SwitchOff, requires=Role.COORDINATOR)
 async def switch_off(turn: Turn, p: SwitchOff) -> None:
     await _switch(turn, p.observance_id, active=False)
 
 
-@router.command("obson", payload=SwitchOn)
+@router.command("obson", payload=SwitchOn, requires=Role.COORDINATOR)
 async def switch_on(turn: Turn, p: SwitchOn) -> None:
     await _switch(turn, p.observance_id, active=True)
 
@@ -163,7 +164,7 @@ text_flow = Flow("obs_text", TextDraft, [
 text_flow.register(router)
 
 
-@router.command("obstext", payload=EditText)
+@router.command("obstext", payload=EditText, requires=Role.COORDINATOR)
 async def edit_text(turn: Turn, p: EditText) -> None:
     if not await _allowed(turn):
         return
@@ -231,7 +232,7 @@ new_day_flow = Flow("obs_new", NewDayDraft, [
 new_day_flow.register(router)
 
 
-@router.command("obsnew", words=words("observances")["add"])
+@router.command("obsnew", words=words("observances")["add"], requires=Role.COORDINATOR)
 async def new_day(turn: Turn, _arg: str) -> None:
     if not await _allowed(turn):
         return

@@ -166,9 +166,10 @@ def table_writes(path: Path) -> list[str]:
     return [f"{path.relative_to(REPO)}:{n}" for n in sorted(hits)]
 
 
-def test_channels_write_no_tables_themselves() -> None:
-    """Channel adapters convert in and out: rows are written through services or the outbox."""
-    offenders = [hit for path in sorted((REPO / "bot" / "channels").rglob("*.py")) for hit in table_writes(path)]
+@pytest.mark.parametrize("folder", ("bot/channels", "handlers"))
+def test_channels_and_handlers_write_no_tables_themselves(folder: str) -> None:
+    """Channel adapters convert in and out, handlers read and present: rows are written through services."""
+    offenders = [hit for path in sorted((REPO / folder).rglob("*.py")) for hit in table_writes(path)]
     assert offenders == []
 
 

@@ -319,7 +319,7 @@ async def test_pairing_dialog_asks_again_for_unknown_or_shared_names(console, se
         pairing = (await session.exec(select(Pairing))).one()
         assert pairing.interval_days == 14 and pairing.resident_name == "王奶奶"
         assert pairing.volunteer_id == (await person_of(sessions, "console", "alice2")).id
-    assert "只有社区协调员可以安排结对帮扶" in await console("alice").send("结对帮扶")
+    assert "只有协调员或管理员可以这样做" in await console("alice").send("结对帮扶")
 
 
 async def test_request_buttons_with_bad_ids_are_refused(console, sessions, clock) -> None:

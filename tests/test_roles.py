@@ -105,10 +105,13 @@ async def test_role_revoked_mid_dialog_is_checked_again_at_publish(console, sess
 # Actions any coordinator (of any organization) or admin may start; each then works on the
 # organizations the person manages (the services' own tests cover the organization boundary).
 COORDINATOR_ACTIONS = {
-    "群发": ("只有协调员或管理员可以群发通知", "通知"),
-    "节日管理": ("只有协调员或管理员可以管理节日提醒", "节日"),
-    "导出台账": ("只有协调员或管理员可以这样做", "导出哪段时间"),
-    "待审核求助": ("只有社区协调员可以审核求助", "求助"),
+    "群发": (NOT_A_COORDINATOR, "通知"),
+    "节日管理": (NOT_A_COORDINATOR, "节日"),
+    "导出台账": (NOT_A_COORDINATOR, "导出哪段时间"),
+    "待审核求助": (NOT_A_COORDINATOR, "求助"),
+    "结对帮扶": (NOT_A_COORDINATOR, "结对"),
+    "添加纪念日": (NOT_A_COORDINATOR, "纪念日"),
+    "群发进度": (NOT_A_COORDINATOR, "群发"),
 }
 
 

@@ -9,8 +9,9 @@ from common.i18n import Text, _
 from common.text import normalize_width
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
+from handlers.permissions import DENIED
 from handlers.requests.shared import FLOW, err, pattern, separator, words
-from handlers.turn import FeatureRouter, Turn
+from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput, parse_positive_int
 from models import Person
 from services import requests as service
@@ -133,11 +134,11 @@ PAIRING = Flow("pair", PairingDraft, [
 PAIRING.register(router)
 
 
-@router.command("pair", words=words("pair"))
+@router.command("pair", words=words("pair"), requires=Role.COORDINATOR)
 async def pair_entry(turn: Turn, _arg: str) -> None:
     admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
     if not orgs:
-        turn.say(_("只有社区协调员可以安排结对帮扶。"))
+        turn.say(DENIED)
         return
     await PAIRING.start(turn, PairingDraft(organization_id=orgs[0].id))

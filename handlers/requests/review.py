@@ -25,7 +25,7 @@ from handlers.requests.shared import (
     words,
 )
 from handlers.requests.view import view_request
-from handlers.turn import FeatureRouter, Turn
+from handlers.turn import FeatureRouter, Role, Turn
 from models.requests import ServiceRequest
 from services import requests as service
 from services.people import managed_organizations
@@ -44,13 +44,10 @@ async def _managed_request(turn: Turn, request_id: int) -> ServiceRequest | None
     return request
 
 
-@router.command("reqs", words=words("reqs"))
+@router.command("reqs", words=words("reqs"), requires=Role.COORDINATOR)
 async def review_list(turn: Turn, _arg: str) -> None:
     admin = await turn.admin()
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=False)
-    if not admin and not orgs:
-        turn.say(_("只有社区协调员可以审核求助。"))
-        return
     rows = await service.review_queue(turn.session, organization_ids=None if admin else [o.id for o in orgs])
     if not rows:
         turn.say(_("没有待处理的求助。"))
