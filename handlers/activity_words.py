@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
-
-WORDS_FILE = Path(__file__).parent / "data" / "activities_words.json"
+from handlers.words import load_words
 
 
-@cache
 def _all() -> dict:
-    return json.loads(WORDS_FILE.read_text(encoding="utf-8"))
+    return load_words("activities_words")
 
 
 def list_of_names(names: list[str]) -> str:

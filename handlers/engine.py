@@ -17,7 +17,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _, join, ngettext
 from common.lang import detect_language, has_han, normalize_language, to_simplified
-from common.resources import load_json
 from common.text import normalize_width
 from handlers import (
     activities,
@@ -40,6 +39,7 @@ from handlers.payloads import InvalidPayload
 from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
+from handlers.words import load_words
 from models import DialogState, utcnow
 from models.db import SessionFactory
 from services.conversation import (
@@ -56,7 +56,7 @@ from services.people import managed_organizations
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 2000
-_WORDS = load_json("engine_words.json")
+_WORDS = load_words("engine_words")
 CANCEL_WORDS = frozenset(_WORDS["cancel"])
 
 # money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it

@@ -27,10 +27,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from common.i18n import Text, _, lines
-from common.resources import load_json
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput
+from handlers.words import load_words
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -38,7 +38,7 @@ ANSWER = "a:"  # a button answering the current step: "a:<value>"
 CONFIRM, EDIT = "confirm", "edit"
 YES, NO, CHANGE = "yes", "no", "edit"
 SKIP = "skip"
-SKIP_WORDS = frozenset(load_json("engine_words.json")["skip"])
+SKIP_WORDS = frozenset(load_words("engine_words")["skip"])
 
 GENERIC_ERROR = _("输入有误，请重新输入。")
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from common.i18n import N_, Text, _
 from handlers.turn import FeatureRouter, Turn
+from handlers.words import load_words
 from services.linking import CODE_TTL, LinkError, issue_link_code, link_with_code
 
 router = FeatureRouter("identity_link")
 
-WORDS = json.loads((Path(__file__).parent / "data" / "identity_link_words.json").read_text(encoding="utf-8"))
+WORDS = load_words("identity_link_words")
 
 LINK_ERRORS: dict[str, Text] = {
     "bad_code": N_("绑定码无效或已过期（10 分钟内有效），请在另一个渠道重新发送「绑定」获取。"),

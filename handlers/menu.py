@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
+from handlers.words import load_words
 from services.people import managed_organizations
 
 router = FeatureRouter("menu")
 # typed words and the thanks / greeting patterns are data (handlers/data/menu_words.json);
 # English words must stand alone there: "this" is no greeting
-WORDS = json.loads((Path(__file__).parent / "data" / "menu_words.json").read_text(encoding="utf-8"))
+WORDS = load_words("menu_words")
 THANKS = re.compile(WORDS["thanks"])
 GREETING = re.compile(WORDS["greeting"])
 

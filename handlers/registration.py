@@ -7,9 +7,7 @@ The draft never holds a plain ID number or phone: only their ciphertext, digest 
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -25,6 +23,7 @@ from handlers.validation import (
     parse_name,
     parse_number_list,
 )
+from handlers.words import load_words
 from models import Person
 from services.registration import (
     RegistrationError,
@@ -35,7 +34,7 @@ from services.registration import (
 )
 
 router = FeatureRouter("registration")
-WORDS = json.loads((Path(__file__).parent / "data" / "registration_words.json").read_text(encoding="utf-8"))
+WORDS = load_words("registration_words")
 FLOW = "reg"
 MIN_AGE = 14
 ADULT_AGE = 18

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-WORDS_FILE = Path(__file__).resolve().parent / "data" / "reminder_words.json"
+from handlers.words import load_words
 
 
-@cache
 def _all() -> dict[str, Any]:
-    return json.loads(WORDS_FILE.read_text(encoding="utf-8"))
+    return load_words("reminder_words")
 
 
 def words(feature: str) -> dict[str, Any]:

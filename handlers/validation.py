@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from common.resources import load_json
 from common.text import normalize_width
+from handlers.words import load_words
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -97,7 +97,7 @@ def parse_hours(raw: str) -> float:
     return value
 
 
-_PATTERNS = load_json("input_patterns.json")
+_PATTERNS = load_words("input_patterns")
 _HOURS_SUFFIX = re.compile(_PATTERNS["hours_suffix"])
 _DATE_PATTERN = re.compile(_PATTERNS["date"])
 _TIME_PATTERN = re.compile(_PATTERNS["time_in_text"])
