@@ -93,7 +93,7 @@ class Flow(Generic[D]):
         done: Callable[[Turn, D], Awaitable[None]],
         title: Dynamic | None = None,
         confirm: bool = True,
-        errors: Mapping[str, Text] | None = None,
+        errors: Mapping[str, Dynamic] | None = None,
         confirm_label: Text | None = None,
     ) -> None:
         self.name = name
@@ -220,7 +220,7 @@ class Flow(Generic[D]):
                 self.ask(turn, field, draft)
                 return
             except InvalidInput as error:
-                self.ask(turn, field, draft, self.errors.get(error.key, GENERIC_ERROR))
+                self.ask(turn, field, draft, _dynamic(turn, self.errors.get(error.key, GENERIC_ERROR), draft))
                 return
             if field.store is not None:
                 field.store(draft, value)

@@ -1,19 +1,23 @@
 """Service hours: a volunteer's summary and star level; coordinators record hours (台账).
 
-Recording stays two small steps rather than a declarative Flow: after each attendee it loops
-back to the menu of those still without hours, which a Flow's one-pass field list does not model.
+Recording is a flow of two fields (who, then how long when one person was picked); after one
+attendee the flow starts again with those still without hours.
 """
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from common.i18n import Text, _, join
 from handlers.activity_payloads import ActivityPage, RecordHours, optional
 from handlers.activity_words import list_of_names, words
+from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput, parse_hours
-from models import Activity, Person
+from models import Activity
 from services.hours import (
     STAR_THRESHOLDS,
     HoursError,
@@ -26,7 +30,6 @@ from services.hours import (
 from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("hours")
-FLOW = "rec"
 
 
 @payload("p")
@@ -61,7 +64,98 @@ async def my_hours(turn: Turn, _arg: str) -> None:
 
 
 def _deny(turn: Turn) -> None:
-    turn.say(_("抱歉，只有该组织的协调员或管理员可以记录时长。"))
+    turn.say(ORG_DENIED)
+
+
+# ---- recording (记录时长): a flow per round; after one attendee it starts again with those left ----
+class RecordDraft(BaseModel):
+    activity_id: int = 0
+    title: str = ""
+    length: float = 0
+    pending: list[tuple[int, str]] = []  # (person id, name) still without hours
+    who: int | None = None  # a person id; 0 = everyone still pending
+    hours: float | None = None
+
+
+def _menu_prompt(_turn: Turn, draft: RecordDraft) -> Text:
+    return _("「{title}」待记录 {count} 人：{names}\n活动时长 {length} 小时。可以全部按活动时长记录，或逐个记录；"
+             "也可以直接回复一个数字作为所有人的时长（如 2.5）。", title=draft.title, count=len(draft.pending),
+             names=list_of_names([name for _id, name in draft.pending]), length=f"{draft.length:g}")
+
+
+def _menu_choices(turn: Turn, draft: RecordDraft) -> list[Choice]:
+    choices = [turn.choice(_("全部记 {length} 小时", length=f"{draft.length:g}"), "a:all")]
+    return choices + [Choice(label=name, value="a:" + PickAttendee(person_id).pack()) for person_id, name in draft.pending]
+
+
+def parse_who(_turn: Turn, text: str, draft: RecordDraft) -> tuple[int, float | None]:
+    """Everyone at the activity's length, everyone at a typed number of hours, or one person."""
+    if text == "all":
+        return 0, draft.length
+    if text.startswith(PickAttendee.prefix + ":"):
+        try:
+            picked = PickAttendee.unpack(text).person_id
+        except InvalidPayload:
+            picked = None
+        if any(person_id == picked for person_id, _name in draft.pending):
+            return picked, None  # type: ignore[return-value]
+        raise InvalidInput("who")
+    try:
+        return 0, _capped_hours(parse_hours(text), draft)
+    except InvalidInput as error:
+        raise InvalidInput("who" if error.key == "hours_format" else error.key) from error
+
+
+def _capped_hours(hours: float, draft: RecordDraft) -> float:
+    if hours > draft.length:
+        raise InvalidInput("over_length")
+    return hours
+
+
+def parse_one(_turn: Turn, text: str, draft: RecordDraft) -> float:
+    return _capped_hours(parse_hours(text), draft)
+
+
+def _store_who(draft: RecordDraft, value: tuple[int, float | None]) -> None:
+    draft.who, draft.hours = value
+
+
+def _one_prompt(_turn: Turn, draft: RecordDraft) -> Text:
+    name = next(name for person_id, name in draft.pending if person_id == draft.who)
+    return _("为 {name} 记录多少小时？（不超过 {value}）", name=name, value=f"{draft.length:g}")
+
+
+async def save_hours(turn: Turn, draft: RecordDraft) -> None:
+    activity = await turn.session.get(Activity, draft.activity_id)
+    assert activity is not None and draft.hours is not None
+    everyone = draft.who == 0
+    ids = [person_id for person_id, _name in draft.pending] if everyone else [draft.who]
+    try:
+        await record_hours_for(turn.session, activity=activity, person_ids=ids, hours=draft.hours,
+                               recorded_by=turn.person.id, served_on=turn.local(activity.start_at).date(),
+                               now=turn.now)
+    except HoursError as error:
+        if error.reason == "over_length":
+            turn.say(_("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}"))
+        else:
+            turn.say(_("只能为已报名的参加者记录时长。"))
+        await _activity_menu(turn, activity.id)
+        return
+    names = [name for person_id, name in draft.pending if person_id in ids]
+    turn.say(_("已为 {names} 记录 {hours} 小时。", names=list_of_names(names), hours=f"{draft.hours:g}"))
+    if not everyone:  # back to those still without hours
+        await _activity_menu(turn, activity.id)
+
+
+RECORD = Flow("rec", RecordDraft, [
+    Field("who", _menu_prompt, parse_who, choices=_menu_choices, store=_store_who),
+    Field("hours", _one_prompt, parse_one, when=lambda d: d.hours is None),
+], done=save_hours, confirm=False, errors={
+    "who": _("请回复时长数字（如 2 或 2.5），或选择上面的选项。"),
+    "hours_format": _("请输入数字，如 2 或 2.5："),
+    "over_length": lambda _turn, draft: _("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{draft.length:g}"),
+})
+RECORD.register(router)
 
 
 @router.command("rec", words=words("hours", "rec"), requires=Role.COORDINATOR)
@@ -102,83 +196,11 @@ async def _activity_menu(turn: Turn, activity_id: int) -> None:
         turn.say(_("活动还没开始，开始后才能记录时长。"))
         return
     pending = await attendees_without_hours(turn.session, activity_id=activity_id)
-    length = f"{activity_length_hours(activity):g}"
     if not pending:
         turn.end_flow()
         turn.say(_("「{title}」的参加者都已记录时长。", title=activity.title))
         return
-    turn.state.data = {"activity_id": activity_id}
-    choices = [turn.choice(_("全部记 {length} 小时", length=length), "a:all")]
-    choices += [Choice(label=p.name or "?", value="a:" + PickAttendee(p.id).pack()) for p in pending]
-    turn.ask(FLOW, "menu",
-             _("「{title}」待记录 {count} 人：{names}\n活动时长 {length} 小时。可以全部按活动时长记录，或逐个记录；"
-               "也可以直接回复一个数字作为所有人的时长（如 2.5）。", title=activity.title, count=len(pending),
-               names=list_of_names([p.name or "?" for p in pending]), length=length),
-             choices)
-
-
-async def _record(turn: Turn, activity: Activity, people: list[Person], hours: float) -> None:
-    try:
-        await record_hours_for(turn.session, activity=activity, person_ids=[p.id for p in people], hours=hours,
-                               recorded_by=turn.person.id, served_on=turn.local(activity.start_at).date(),
-                               now=turn.now)
-    except HoursError as error:
-        if error.reason == "over_length":
-            turn.say(_("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}"))
-        else:
-            turn.say(_("只能为已报名的参加者记录时长。"))
-        raise
-    turn.say(_("已为 {names} 记录 {hours} 小时。", names=list_of_names([p.name or "?" for p in people]),
-               hours=f"{hours:g}"))
-
-
-@router.step(FLOW, "menu")
-async def on_menu(turn: Turn, text: str) -> None:
-    activity = await turn.session.get(Activity, turn.data["activity_id"])
-    assert activity is not None
-    pending = await attendees_without_hours(turn.session, activity_id=activity.id)
-    if text.startswith("a:" + PickAttendee.prefix + ":"):
-        try:
-            picked = PickAttendee.unpack(text.removeprefix("a:"))
-        except InvalidPayload:
-            picked = None
-        person = next((p for p in pending if picked is not None and p.id == picked.person_id), None)
-        if person is None:
-            await _activity_menu(turn, activity.id)
-            return
-        turn.set_data(person_id=person.id)
-        turn.ask(FLOW, "one", _("为 {name} 记录多少小时？（不超过 {value}）", name=person.name,
-                                value=f"{activity_length_hours(activity):g}"))
-        return
-    if text == "a:all":
-        hours = activity_length_hours(activity)
-    else:
-        try:
-            hours = parse_hours(text)
-        except InvalidInput:
-            turn.say(_("请回复时长数字（如 2 或 2.5），或选择上面的选项。"))
-            await _activity_menu(turn, activity.id)
-            return
-    try:
-        await _record(turn, activity, pending, hours)
-    except HoursError:
-        await _activity_menu(turn, activity.id)
-        return
-    turn.end_flow()
-
-
-@router.step(FLOW, "one")
-async def on_one(turn: Turn, text: str) -> None:
-    activity = await turn.session.get(Activity, turn.data["activity_id"])
-    person = await turn.session.get(Person, turn.data["person_id"])
-    assert activity is not None and person is not None
-    try:
-        hours = parse_hours(text)
-        await _record(turn, activity, [person], hours)
-    except InvalidInput:
-        turn.ask(FLOW, "one", _("请输入数字，如 2 或 2.5："))
-        return
-    except HoursError:
-        turn.ask(FLOW, "one", _("请重新输入时长："))
-        return
-    await _activity_menu(turn, activity.id)
+    assert activity.id is not None
+    await RECORD.start(turn, RecordDraft(activity_id=activity.id, title=activity.title,
+                                         length=activity_length_hours(activity),
+                                         pending=[(p.id, p.name or "?") for p in pending if p.id is not None]))

@@ -71,7 +71,7 @@ async def test_record_hours(console, sessions, clock, role: str) -> None:
     if role == "volunteer":
         assert NOT_A_COORDINATOR in reply
     elif role not in ALLOWED:
-        assert "只有该组织的协调员或管理员可以记录时长" in reply
+        assert DENIED in reply
     else:
         assert "待记录 1 人" in reply
         await channel.send("1")
