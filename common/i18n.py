@@ -26,7 +26,6 @@ from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 
 SOURCE_LANGUAGE = "zh-Hans"
-LANGUAGES = ("zh-Hans", "zh-Hant", "en")
 # language code → catalog directory under locales/
 CATALOG_DIRS = {"zh-Hant": "zh_Hant", "en": "en"}
 LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
