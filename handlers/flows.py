@@ -47,6 +47,11 @@ class Again(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a parser that took the input but wants the same question again (a toggled choice)."""
 
 
+class Answered(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a parser that answered the message itself (handed it to a command): the question stays open,
+    not asked again."""
+
+
 Maybe = Any | Awaitable[Any]
 Dynamic = Text | Callable[[Turn, Any], Text]
 
@@ -221,6 +226,8 @@ class Flow(Generic[D]):
         else:
             try:
                 value = await _maybe_await(self._call_parse(field, turn, value_text, draft))
+            except Answered:
+                return
             except Again:
                 self.save(turn, draft)
                 self.ask(turn, field, draft)

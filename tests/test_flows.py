@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from handlers.engine import Engine, default_routers
-from handlers.flows import Field, Flow
+from handlers.flows import Answered, Field, Flow
 from handlers.messages import Choice, Inbound
 from handlers.payloads import MAX_ID, InvalidPayload, Payload, payload
 from handlers.turn import FeatureRouter, Role, Turn
@@ -69,7 +69,10 @@ def pet_router() -> FeatureRouter:
     class AgeDraft(BaseModel):
         age: int | None = None
 
-    def parse_age(_turn: Turn, text: str) -> int:
+    def parse_age(turn: Turn, text: str) -> int:
+        if text == "why":
+            turn.say("ages are whole numbers")
+            raise Answered
         if not text.isdigit():
             raise InvalidInput("age")
         return int(text)
@@ -132,6 +135,7 @@ async def test_an_error_may_stand_in_for_the_question(engine: Engine) -> None:
     assert await chat("age") == "how old is your pet?"
     replies = await engine.handle(Inbound(channel="test", user_id=chat.user, text="old"))
     assert [r.text for r in replies] == ["a number, please:"] and [c.label for c in replies[0].choices] == ["one"]
+    assert await chat("why") == "ages are whole numbers"  # answered by the parser, the question stays open
     assert await chat("3") == "age 3"
 
 
