@@ -10,7 +10,6 @@ Address and phone are encrypted as soon as they are typed; the description never
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from common.i18n import Text, _
 from common.lang import to_simplified
@@ -22,12 +21,9 @@ from handlers.nlu import classify_category
 from handlers.privacy import mask_phone
 from handlers.requests import pairing, volunteer
 from handlers.requests.resident import my_requests
-from handlers.requests.shared import cat_label, category_choices, pattern, word_set
+from handlers.requests.shared import RequestDraft, cat_label, category_choices, pattern, word_set
 from handlers.turn import Turn
 from handlers.validation import InvalidInput, parse_mobile
-
-if TYPE_CHECKING:
-    from handlers.requests.request_form import RequestDraft
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
 

@@ -9,8 +9,6 @@ answer, and its edit menu offers slots the flow would skip because they are fill
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from common.i18n import N_, _, lines
 from common.lang import to_simplified
 from common.text import normalize_width
@@ -18,29 +16,12 @@ from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.privacy import mask_phone
 from handlers.requests import asking
-from handlers.requests.shared import FLOW, cat_label, word_set, words
+from handlers.requests.shared import FLOW, RequestDraft, cat_label, word_set, words
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput, parse_mobile
 from services import requests as service
 
 router = FeatureRouter("requests.form")
-
-
-class RequestDraft(BaseModel):
-    category: str = "other"
-    description: str = ""
-    community: str | None = None
-    address_enc: str | None = None
-    preferred_time: str | None = None
-    phone_enc: str | None = None
-    phone_masked: str | None = None
-    contact_name: str | None = None
-    notes: str | None = None
-    # where the opening questions stand
-    has_requests: bool = False  # 查看我的求助 offered with the categories
-    guessed: bool = False  # the category was guessed from a sentence: confirm it
-    picking: bool = False  # pick another category
-    redo: bool = False  # the description is asked again from the summary
 
 
 # ---- parsers -----------------------------------------------------------------------------------------
