@@ -47,6 +47,11 @@ class Again(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a parser that took the input but wants the same question again (a toggled choice)."""
 
 
+class Answered(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a parser that answered the message itself (handed it to a command): the question stays open,
+    not asked again."""
+
+
 Maybe = Any | Awaitable[Any]
 Dynamic = Text | Callable[[Turn, Any], Text]
 
@@ -62,6 +67,8 @@ class Field:
     one is not editable. ``show(turn, draft)`` is its value on the summary (default: the value).
     ``choices(turn, draft)`` are buttons whose value comes back to ``parse`` as the text.
     ``optional`` adds a 跳过 button (and accepts 跳过 typed), leaving the value unset.
+    ``reprompt=False`` re-asks after an error with the error text alone (the same buttons), for
+    errors that already say what to answer.
     """
 
     name: str
@@ -73,6 +80,7 @@ class Field:
     optional: bool = False
     when: Callable[[Any], bool] | None = None
     store: Callable[[Any, Any], None] | None = None
+    reprompt: bool = True
 
 
 async def _maybe_await(value: Maybe) -> Any:
@@ -155,6 +163,9 @@ class Flow(Generic[D]):
         choices = list(field.choices(turn, draft)) if field.choices else []
         if field.optional:
             choices.append(turn.choice(_("跳过"), ANSWER + SKIP))
+        if error is not None and not field.reprompt:
+            turn.ask(self.name, field.name, error, choices)
+            return
         prompt = _dynamic(turn, field.prompt, draft)
         turn.ask(self.name, field.name, lines(error, prompt) if error is not None else prompt, choices)
 
@@ -215,6 +226,8 @@ class Flow(Generic[D]):
         else:
             try:
                 value = await _maybe_await(self._call_parse(field, turn, value_text, draft))
+            except Answered:
+                return
             except Again:
                 self.save(turn, draft)
                 self.ask(turn, field, draft)

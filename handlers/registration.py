@@ -286,16 +286,29 @@ async def withdraw(turn: Turn, _arg: str) -> None:
     if turn.person.status != "active":
         turn.say(_("你还没有注册志愿者。"))
         return
-    turn.ask("withdraw", "confirm",
-             _("确定要退出志愿者吗？退出后将删除你的身份证号和手机号，取消未开始活动的报名；已记录的服务时长保留在台账中。"),
-             [turn.choice(_("确定退出"), "a:yes"), turn.choice(_("再想想"), "a:no")])
+    await WITHDRAW.start(turn)
 
 
-@router.step("withdraw", "confirm")
-async def on_withdraw(turn: Turn, text: str) -> None:
-    turn.end_flow()
-    if text != "a:yes":
+class WithdrawDraft(BaseModel):
+    confirmed: bool = False
+
+
+def _withdraw_choices(turn: Turn, _draft: WithdrawDraft) -> list[Choice]:
+    return [turn.choice(_("确定退出"), "a:w:yes"), turn.choice(_("再想想"), "a:w:no")]
+
+
+async def _withdraw(turn: Turn, draft: WithdrawDraft) -> None:
+    if not draft.confirmed:
         turn.say(_("好的，你的志愿者身份保持不变。"))
         return
     await withdraw_person(turn.session, person=turn.person, now=turn.now)
     turn.say(_("你已退出志愿者，个人证件信息已删除。感谢你的付出！想回来时发送「注册」即可。"))
+
+
+WITHDRAW = Flow("withdraw", WithdrawDraft, [
+    # only the 确定退出 button (or its label typed) withdraws; any other answer keeps the volunteer
+    Field("confirmed",
+          _("确定要退出志愿者吗？退出后将删除你的身份证号和手机号，取消未开始活动的报名；已记录的服务时长保留在台账中。"),
+          parse=lambda _turn, text: text == "w:yes", choices=_withdraw_choices),
+], done=_withdraw, confirm=False)
+WITHDRAW.register(router)

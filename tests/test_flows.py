@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from handlers.engine import Engine, default_routers
-from handlers.flows import Field, Flow
+from handlers.flows import Answered, Field, Flow
 from handlers.messages import Choice, Inbound
 from handlers.payloads import MAX_ID, InvalidPayload, Payload, payload
 from handlers.turn import FeatureRouter, Role, Turn
@@ -66,6 +66,30 @@ def pet_router() -> FeatureRouter:
     async def start(turn: Turn, _arg: str) -> None:
         await flow.start(turn)
 
+    class AgeDraft(BaseModel):
+        age: int | None = None
+
+    def parse_age(turn: Turn, text: str) -> int:
+        if text == "why":
+            turn.say("ages are whole numbers")
+            raise Answered
+        if not text.isdigit():
+            raise InvalidInput("age")
+        return int(text)
+
+    async def say_age(turn: Turn, draft: AgeDraft) -> None:
+        turn.say(f"age {draft.age}")
+
+    ages = Flow("ages", AgeDraft, [
+        Field("age", "how old is your pet?", parse_age, reprompt=False,
+              choices=lambda turn, draft: [Choice("one", "a:1")]),
+    ], done=say_age, confirm=False, errors={"age": "a number, please:"})
+    ages.register(router)
+
+    @router.command("age", words=("age",))
+    async def start_age(turn: Turn, _arg: str) -> None:
+        await ages.start(turn)
+
     @router.command("pet", payload=OpenPet)
     async def open_pet(turn: Turn, pet: OpenPet) -> None:
         turn.say(f"pet #{pet.pet_id}")
@@ -104,6 +128,15 @@ async def test_a_flow_asks_in_order_re_asks_on_bad_input_and_skips_what_does_not
     assert "breed" not in summary
     assert await chat("确认提交") == "saved Rex"
     assert SAVED == [PetDraft(name="Rex", kind="cat")]
+
+
+async def test_an_error_may_stand_in_for_the_question(engine: Engine) -> None:
+    chat = Chat(engine)
+    assert await chat("age") == "how old is your pet?"
+    replies = await engine.handle(Inbound(channel="test", user_id=chat.user, text="old"))
+    assert [r.text for r in replies] == ["a number, please:"] and [c.label for c in replies[0].choices] == ["one"]
+    assert await chat("why") == "ages are whole numbers"  # answered by the parser, the question stays open
+    assert await chat("3") == "age 3"
 
 
 async def test_editing_a_field_returns_to_the_summary_and_asks_what_now_applies(engine: Engine) -> None:

@@ -8,8 +8,10 @@ hand and confirm. The rules (station, matching, privacy, race-safe accept) live 
 
 One module per audience, one ``router`` for the engine:
 
-* ``asking`` — a resident asks (classify the sentence, confirm the category, ask what is missing);
-* ``request_form`` — the slots still missing (a flow), the summary, editing, submitting;
+* ``asking`` — a resident asks: the first sentence understood, the form's opening questions
+  (category, description, the guessed category confirmed);
+* ``request_form`` — the request form (a flow: the opening questions, then the slots still missing),
+  the summary, editing, submitting;
 * ``resident`` — my requests, cancelling, confirming done with a rating;
 * ``volunteer`` — offers (accept / decline), my tasks, start, done with hours, the no-money rule;
 * ``review`` — coordinators: the queue, approve, reject with a reason, re-categorise, assign, confirm;
@@ -19,7 +21,7 @@ One module per audience, one ``router`` for the engine:
 
 from __future__ import annotations
 
-from handlers.requests import asking, pairing, request_form, resident, review, view, volunteer
+from handlers.requests import pairing, request_form, resident, review, view, volunteer
 from handlers.turn import FeatureRouter
 
 __all__ = ["include", "router"]
@@ -42,5 +44,5 @@ def include(target: FeatureRouter, *sources: FeatureRouter) -> FeatureRouter:
     return target
 
 
-router = include(FeatureRouter("requests"), asking.router, request_form.router, resident.router, volunteer.router, review.router,
+router = include(FeatureRouter("requests"), request_form.router, resident.router, volunteer.router, review.router,
                  pairing.router, view.router)

@@ -1,5 +1,9 @@
 """A resident asks for help: one sentence (or a category), the category confirmed, then only what is missing.
 
+This module understands the first sentence and holds the form's opening questions (category,
+description, the guessed category confirmed or another picked); the form itself, its entry and
+its summary are in ``request_form``.
+
 Address and phone are encrypted as soon as they are typed; the description never keeps the phone.
 """
 
@@ -7,21 +11,19 @@ from __future__ import annotations
 
 import re
 
-from common.i18n import _
+from common.i18n import Text, _
 from common.lang import to_simplified
 from common.taxonomy import CATEGORIES
 from common.text import normalize_width
+from handlers.flows import Again, Answered, Field
+from handlers.messages import Choice
 from handlers.nlu import classify_category
 from handlers.privacy import mask_phone
 from handlers.requests import pairing, volunteer
-from handlers.requests.request_form import FORM, RequestDraft, ask_category_list, ask_next, draft_of
 from handlers.requests.resident import my_requests
-from handlers.requests.shared import FLOW, cat_label, category_choices, pattern, word_set, words
-from handlers.turn import FeatureRouter, Turn
+from handlers.requests.shared import RequestDraft, cat_label, category_choices, pattern, word_set
+from handlers.turn import Turn
 from handlers.validation import InvalidInput, parse_mobile
-from services import requests as service
-
-router = FeatureRouter("requests.asking")
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
 
@@ -64,33 +66,25 @@ def _strip_phone(text: str, phone: str | None) -> str:
     return _PHONE.sub(mask_phone(phone), normalize_width(text))
 
 
-# ---- entry -----------------------------------------------------------------------------------------
-@router.command("req", words=words("req"))
-async def request_entry(turn: Turn, text: str) -> None:
-    text = text.strip()
-    if text and pattern("money", re.IGNORECASE).search(to_simplified(text)):
+# ---- the sentence ----------------------------------------------------------------------------------
+async def not_a_request(turn: Turn, text: str) -> bool:
+    """A sentence about money, a visit or the status of one's requests is answered as such."""
+    if pattern("money", re.IGNORECASE).search(to_simplified(text)):
         await volunteer.money_reminder(turn, text)
-        return
-    if text and await pairing.maybe_visit(turn, text):
-        return
-    if text and pattern("status_question", re.IGNORECASE).search(to_simplified(text)):
+        return True
+    if await pairing.maybe_visit(turn, text):
+        return True
+    if pattern("status_question", re.IGNORECASE).search(to_simplified(text)):
         await my_requests(turn, "")
-        return
-    turn.state.data = {}
-    draft = RequestDraft()
-    if not text:
-        choices = category_choices(turn)
-        if await service.requests_of_resident(turn.session, resident_id=turn.person.id, limit=1):
-            choices.append(turn.choice(_("查看我的求助"), "myreq"))
-        FORM.save(turn, draft)
-        turn.ask(FLOW, "category",
-                 _("需要什么帮助？请选择服务类别，或直接用一句话描述，例如「家里老人一个人住，想请人每周来陪他聊天」。"),
-                 choices)
-        return
+        return True
+    return False
+
+
+def understand(turn: Turn, draft: RequestDraft, text: str) -> None:
+    """A sentence: its slots, and a category guessed from it, to be confirmed."""
     _absorb_description(turn, draft, text)
     draft.category = classify_category(text)
-    FORM.save(turn, draft)
-    ask_category_confirm(turn, draft)
+    draft.guessed = True
 
 
 def _absorb_description(turn: Turn, draft: RequestDraft, text: str) -> None:
@@ -107,61 +101,88 @@ def _absorb_description(turn: Turn, draft: RequestDraft, text: str) -> None:
         draft.phone_enc, draft.phone_masked = turn.cipher.encrypt(phone), mask_phone(phone)
 
 
-def ask_category_confirm(turn: Turn, draft: RequestDraft) -> None:
-    label = cat_label(turn, draft.category)
-    turn.ask(FLOW, "confirm_category",
-             _("收到你的求助。我理解这属于「{label}」，对吗？", label=label),
-             [turn.choice(_("对"), "a:yes"), turn.choice(_("换一个类别"), "a:change")])
-
-
+# ---- the opening questions of the form (handlers/requests/request_form.py) -------------------------------
 def _category_answer(text: str) -> str | None:
-    code = text.removeprefix("a:cat:") if text.startswith("a:cat:") else None
+    code = text.removeprefix("cat:") if text.startswith("cat:") else None
     return code if code in CATEGORIES else None
 
 
-@router.step(FLOW, "category")
-async def on_category(turn: Turn, text: str) -> None:
+async def parse_category(turn: Turn, text: str, draft: RequestDraft) -> str:
+    """The opening question: a category button, or a sentence understood as the whole request."""
     code = _category_answer(text)
     if code is not None:
-        draft = draft_of(turn)
-        draft.category = code
-        FORM.save(turn, draft)
-        turn.ask(FLOW, "description", _("好的，「{value}」。请用一句话说说具体需要什么帮助：", value=cat_label(turn, code)))
-        return
-    if text.startswith("a:"):
-        ask_category_list(turn)
-        return
-    await request_entry(turn, text)
+        return code
+    if text.startswith("cat:"):
+        raise InvalidInput("category")
+    if await not_a_request(turn, text):
+        raise Answered
+    understand(turn, draft, text)
+    return draft.category
 
 
-@router.step(FLOW, "description")
-async def on_description(turn: Turn, text: str) -> None:
+def parse_description(turn: Turn, text: str, draft: RequestDraft) -> str:
     if len(text.strip()) < 2:
-        turn.ask(FLOW, "description", _("请多写几个字，说明需要什么帮助："))
-        return
-    draft = draft_of(turn)
+        raise InvalidInput("description")
+    draft.redo = False
     _absorb_description(turn, draft, text.strip())
-    await ask_next(turn, draft)
+    return draft.description
 
 
-@router.step(FLOW, "confirm_category")
-async def on_confirm_category(turn: Turn, text: str) -> None:
+def parse_category_confirmed(_turn: Turn, text: str) -> bool:
     folded = to_simplified(text).strip().lower()
-    draft = draft_of(turn)
-    if text == "a:yes" or folded in word_set("yes_words"):
-        await ask_next(turn, draft)
-    elif text == "a:change" or folded in word_set("no_words"):
-        ask_category_list(turn)
-    else:
-        ask_category_confirm(turn, draft)
+    if text == "yes" or folded in word_set("yes_words"):
+        return True
+    if text == "change" or folded in word_set("no_words"):
+        return False
+    raise Again
 
 
-@router.step(FLOW, "pick_category")
-async def on_pick_category(turn: Turn, text: str) -> None:
+def parse_picked_category(_turn: Turn, text: str) -> str:
     code = _category_answer(text)
     if code is None:
-        ask_category_list(turn)
-        return
-    draft = draft_of(turn)
-    draft.category = code
-    await ask_next(turn, draft)
+        raise Again
+    return code
+
+
+# ---- prompts and buttons ----------------------------------------------------------------------------------
+def _category_choices(turn: Turn, draft: RequestDraft) -> list[Choice]:
+    choices = category_choices(turn)
+    if draft.has_requests:
+        choices.append(turn.choice(_("查看我的求助"), "myreq"))
+    return choices
+
+
+def _description_prompt(turn: Turn, draft: RequestDraft) -> Text:
+    if draft.redo:
+        return _("请重新描述需要什么帮助：")
+    return _("好的，「{value}」。请用一句话说说具体需要什么帮助：", value=cat_label(turn, draft.category))
+
+
+def _confirm_prompt(turn: Turn, draft: RequestDraft) -> Text:
+    return _("收到你的求助。我理解这属于「{label}」，对吗？", label=cat_label(turn, draft.category))
+
+
+def _store_confirmed(draft: RequestDraft, confirmed: bool) -> None:
+    draft.guessed, draft.picking = False, not confirmed
+
+
+def _store_picked(draft: RequestDraft, code: str) -> None:
+    draft.category, draft.picking = code, False
+
+
+OPENING = [
+    # asked only when the dialog starts there (Flow.start(at=...)): 我要求助 alone, or the summary's 修改
+    Field("category", _("需要什么帮助？请选择服务类别，或直接用一句话描述，例如「家里老人一个人住，想请人每周来陪他聊天」。"),
+          parse=parse_category, choices=_category_choices, when=lambda d: False, reprompt=False),
+    Field("description", _description_prompt, parse=parse_description, when=lambda d: not d.description,
+          reprompt=False),
+    Field("confirm_category", _confirm_prompt, parse=parse_category_confirmed, store=_store_confirmed,
+          choices=lambda turn, _d: [turn.choice(_("对"), "a:yes"), turn.choice(_("换一个类别"), "a:change")],
+          when=lambda d: d.guessed),
+    Field("pick_category", _("请选择服务类别："), parse=parse_picked_category, store=_store_picked,
+          choices=lambda turn, _d: category_choices(turn), when=lambda d: d.picking),
+]
+OPENING_ERRORS = {
+    "category": _("请选择服务类别："),
+    "description": _("请多写几个字，说明需要什么帮助："),
+}

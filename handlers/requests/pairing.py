@@ -10,7 +10,7 @@ from common.text import normalize_width
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
 from handlers.permissions import DENIED
-from handlers.requests.shared import FLOW, err, pattern, separator, words
+from handlers.requests.shared import err, pattern, separator, words
 from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput, parse_positive_int
 from models import Person
@@ -51,14 +51,30 @@ async def visit(turn: Turn, arg: str) -> None:
     if not await service.pairings_of(turn.session, volunteer_id=turn.person.id):
         turn.say(_("你还没有结对帮扶的对象。结对由社区协调员安排。"))
         return
-    turn.ask(FLOW, "visit", _("请用一句话记录这次看望，例如「看望王奶奶 1 小时，血压正常」："))
+    await VISIT.start(turn)
 
 
-@router.step(FLOW, "visit")
-async def on_visit(turn: Turn, text: str) -> None:
-    turn.end_flow()
+class VisitDraft(BaseModel):
+    logged: bool = False
+
+
+async def _parse_visit(turn: Turn, text: str) -> bool:
+    """The sentence is logged (or answered) as it is parsed; one that is not a visit is asked again."""
     if not await maybe_visit(turn, text):
-        turn.ask(FLOW, "visit", _("没读懂，请写上看望谁和多少小时，例如「看望王奶奶 1 小时，血压正常」："))
+        raise InvalidInput("visit")
+    return True
+
+
+async def _visit_logged(_turn: Turn, _draft: VisitDraft) -> None:
+    """maybe_visit already answered."""
+
+
+VISIT = Flow("reqvisit", VisitDraft, [
+    Field("logged", _("请用一句话记录这次看望，例如「看望王奶奶 1 小时，血压正常」："), parse=_parse_visit, reprompt=False),
+], done=_visit_logged, confirm=False, errors={
+    "visit": _("没读懂，请写上看望谁和多少小时，例如「看望王奶奶 1 小时，血压正常」："),
+})
+VISIT.register(router)
 
 
 # ---- pairing (coordinators): a flow ----------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 """The resident's request form: a flow over the slots the first sentence did not fill, then a summary.
 
-The flow (``reqform``) asks only what is missing (each field's ``when``); the summary, its edit menu
-and the submission are steps of their own because the summary shows every slot, the ones the
-sentence gave as well. Address and phone are encrypted as soon as they are parsed.
+The flow (``reqform``) starts with the opening questions (``asking``: the category or the sentence,
+the guessed category confirmed) and asks only what is missing (each field's ``when``); the summary,
+its edit menu and the submission are steps of their own: the summary shows every slot (the ones the
+sentence gave as well, 备注 only when given, a closing line on free service), its 放弃 has its own
+answer, and its edit menu offers slots the flow would skip because they are filled. Address and phone are encrypted as soon as they are parsed.
 """
 
 from __future__ import annotations
-
-from pydantic import BaseModel
 
 from common.i18n import N_, _, lines
 from common.lang import to_simplified
@@ -15,24 +15,13 @@ from common.text import normalize_width
 from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.privacy import mask_phone
-from handlers.requests.shared import FLOW, cat_label, category_choices, word_set
+from handlers.requests import asking
+from handlers.requests.shared import FLOW, RequestDraft, cat_label, word_set, words
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput, parse_mobile
 from services import requests as service
 
 router = FeatureRouter("requests.form")
-
-
-class RequestDraft(BaseModel):
-    category: str = "other"
-    description: str = ""
-    community: str | None = None
-    address_enc: str | None = None
-    preferred_time: str | None = None
-    phone_enc: str | None = None
-    phone_masked: str | None = None
-    contact_name: str | None = None
-    notes: str | None = None
 
 
 # ---- parsers -----------------------------------------------------------------------------------------
@@ -113,6 +102,7 @@ async def _show_summary(turn: Turn, draft: RequestDraft) -> None:
 
 
 FORM = Flow("reqform", RequestDraft, [
+    *asking.OPENING,
     Field("community", _("请问在哪个社区（或小区、街道）？"), parse=_parse_community, choices=_area_choice,
           when=lambda d: not d.community),
     Field("address_enc", _("请告诉我详细地址（楼号、单元、门牌）。地址加密保存，只有接单的志愿者能看到。"),
@@ -130,6 +120,7 @@ FORM = Flow("reqform", RequestDraft, [
     "time": _("请简单写一下希望的时间（100 字以内）："),
     "phone": _("手机号应为 11 位，以 1 开头（可带 +86、空格或横线），请重新输入："),
     "name": _("请输入一个称呼（30 字以内）："),
+    **asking.OPENING_ERRORS,
 })
 FORM.register(router)
 
@@ -138,13 +129,19 @@ def draft_of(turn: Turn) -> RequestDraft:
     return FORM.load(turn)
 
 
-async def ask_next(turn: Turn, draft: RequestDraft) -> None:
-    """Ask the first missing slot; when nothing is missing, show the summary."""
-    await FORM.start(turn, draft)
-
-
-def ask_category_list(turn: Turn) -> None:
-    turn.ask(FLOW, "pick_category", _("请选择服务类别："), category_choices(turn))
+# ---- entry -----------------------------------------------------------------------------------------
+@router.command("req", words=words("req"))
+async def request_entry(turn: Turn, text: str) -> None:
+    text = text.strip()
+    if text and await asking.not_a_request(turn, text):
+        return
+    if not text:
+        has_requests = bool(await service.requests_of_resident(turn.session, resident_id=turn.person.id, limit=1))
+        await FORM.start(turn, RequestDraft(has_requests=has_requests), at="category")
+        return
+    draft = RequestDraft()
+    asking.understand(turn, draft, text)
+    await FORM.start(turn, draft, at="confirm_category")
 
 
 # ---- summary, edit, submit -----------------------------------------------------------------------------
@@ -210,10 +207,12 @@ async def on_edit(turn: Turn, text: str) -> None:
         ask_summary(turn, draft)
         return
     if key == "category":
-        ask_category_list(turn)
+        draft.picking = True
+        await FORM.start(turn, draft, at="pick_category")
         return
     if key == "description":
-        turn.ask(FLOW, "description", _("请重新描述需要什么帮助："))
+        draft.redo = True
+        await FORM.start(turn, draft, at="description")
         return
     field = EDIT_FIELDS[key]
     setattr(draft, field, None)

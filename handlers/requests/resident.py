@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from common.i18n import N_, _
+from pydantic import BaseModel
+
+from common.i18n import N_, Text, _
 from common.lang import to_simplified
 from common.text import normalize_width
+from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.requests.shared import (
-    FLOW,
     CancelRequest,
     RateRequest,
     cat_label,
@@ -21,6 +23,7 @@ from handlers.requests.shared import (
     words,
 )
 from handlers.turn import FeatureRouter, Turn
+from handlers.validation import InvalidInput
 from models.requests import OPEN_STATUSES, ServiceRequest
 from services import requests as service
 
@@ -58,32 +61,58 @@ async def cancel_entry(turn: Turn, ref: CancelRequest | None) -> None:
                 await my_requests(turn, "")
             return
         request_id = rows[0].id
-    turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "cancel_reason",
-             _("确定取消求助 #{request_id} 吗？请说一下原因（或选择下面的选项）：", request_id=request_id),
-             [turn.choice(_("已经不需要了"), "a:r:unneeded"),
-              turn.choice(_("已找到其他帮助"), "a:r:found"),
-              turn.choice(_("不取消了"), "a:keep")])
+    await CANCEL.start(turn, CancelDraft(request_id=request_id))
 
 
-@router.step(FLOW, "cancel_reason")
-async def on_cancel_reason(turn: Turn, text: str) -> None:
-    request_id = int(turn.data["request_id"])
-    turn.end_flow()
-    if text == "a:keep":
+class CancelDraft(BaseModel):
+    request_id: int = 0
+    keep: bool = False
+    reason: str = ""
+
+
+KEEP = "keep"
+
+
+def _cancel_prompt(_turn: Turn, draft: CancelDraft) -> Text:
+    return _("确定取消求助 #{request_id} 吗？请说一下原因（或选择下面的选项）：", request_id=draft.request_id)
+
+
+def _cancel_choices(turn: Turn, _draft: CancelDraft) -> list[Choice]:
+    return [turn.choice(_("已经不需要了"), "a:r:unneeded"),
+            turn.choice(_("已找到其他帮助"), "a:r:found"),
+            turn.choice(_("不取消了"), "a:" + KEEP)]
+
+
+def _parse_cancel_reason(turn: Turn, text: str) -> str | None:
+    """The reason given (a button's reason in the reader's language), or None to keep the request."""
+    if text == KEEP:
+        return None
+    if text.startswith("r:"):
+        return turn.text(CANCEL_REASONS.get(text.removeprefix("r:"), CANCEL_REASONS["unneeded"]))
+    return normalize_width(text).strip()
+
+
+def _store_cancel_reason(draft: CancelDraft, reason: str | None) -> None:
+    draft.keep, draft.reason = reason is None, reason or ""
+
+
+async def _cancel(turn: Turn, draft: CancelDraft) -> None:
+    if draft.keep:
         turn.say(_("好的，求助保留。"))
         return
-    if text.startswith("a:r:"):
-        reason = turn.text(CANCEL_REASONS.get(text.removeprefix("a:r:"), CANCEL_REASONS["unneeded"]))
-    else:
-        reason = normalize_width(text).strip()
     try:
-        await service.cancel_request(turn.session, request_id=request_id, resident_id=turn.person.id,
-                                     reason=reason, now=turn.now)
+        await service.cancel_request(turn.session, request_id=draft.request_id, resident_id=turn.person.id,
+                                     reason=draft.reason, now=turn.now)
     except service.RequestError as error:
         err(turn, error)
         return
-    turn.say(_("求助 #{request_id} 已取消。", request_id=request_id))
+    turn.say(_("求助 #{request_id} 已取消。", request_id=draft.request_id))
+
+
+CANCEL = Flow("reqcancel", CancelDraft, [
+    Field("reason", _cancel_prompt, parse=_parse_cancel_reason, choices=_cancel_choices, store=_store_cancel_reason),
+], done=_cancel, confirm=False)
+CANCEL.register(router)
 
 
 # ---- confirming and rating ---------------------------------------------------------------------------
@@ -108,47 +137,74 @@ async def rate_entry(turn: Turn, ref: RateRequest | None) -> None:
     if request.status != "done":
         err(turn, service.RequestError("already_confirmed" if request.status == "rated" else "not_done"))
         return
-    turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "rating",
-             _("志愿者报告求助 #{request_id} 已完成（{value} 小时）。确认的话，请给这次服务打分（1–5 星）：",
-               request_id=request_id, value=hours_text(request.hours)),
-             [Choice(label="★" * n, value=f"a:r:{n}") for n in range(1, 6)]
-             + [turn.choice(_("还没有完成"), "a:notdone")])
+    await RATING.start(turn, RatingDraft(request_id=request_id, hours=request.hours))
 
 
-@router.step(FLOW, "rating")
-async def on_rating(turn: Turn, text: str) -> None:
-    if text == "a:notdone":
-        request = await turn.session.get(ServiceRequest, int(turn.data["request_id"]))
-        turn.end_flow()
+class RatingDraft(BaseModel):
+    request_id: int = 0
+    hours: float | None = None
+    not_done: bool = False
+    rating: int | None = None
+    comment: str | None = None
+
+
+NOT_DONE = "notdone"
+
+
+def _rating_prompt(_turn: Turn, draft: RatingDraft) -> Text:
+    return _("志愿者报告求助 #{request_id} 已完成（{value} 小时）。确认的话，请给这次服务打分（1–5 星）：",
+             request_id=draft.request_id, value=hours_text(draft.hours))
+
+
+def _rating_choices(turn: Turn, _draft: RatingDraft) -> list[Choice]:
+    return ([Choice(label="★" * n, value=f"a:r:{n}") for n in range(1, 6)]
+            + [turn.choice(_("还没有完成"), "a:" + NOT_DONE)])
+
+
+def _parse_rating(_turn: Turn, text: str) -> int | None:
+    """1–5 stars, or None: the resident says the service is not done yet."""
+    if text == NOT_DONE:
+        return None
+    match = pattern("rating").fullmatch(normalize_width(text.removeprefix("r:")).strip())
+    if not match:
+        raise InvalidInput("rating")
+    return int(match.group(1))
+
+
+def _store_rating(draft: RatingDraft, rating: int | None) -> None:
+    draft.not_done, draft.rating = rating is None, rating
+
+
+def _parse_comment(_turn: Turn, text: str) -> str:
+    skipped = to_simplified(text).strip().lower() in word_set("skip_words")
+    return "" if skipped else text.strip()
+
+
+async def _rate(turn: Turn, draft: RatingDraft) -> None:
+    if draft.not_done:
         turn.say(_("好的，已告诉社区协调员，他们会跟进。"))
+        request = await turn.session.get(ServiceRequest, draft.request_id)
         if request is not None:
             await service.notify_station(
                 turn.session, request=request, now=turn.now,
                 message=_("居民表示求助 #{id} 还没有完成，请跟进。", id=request.id))
         return
-    match = pattern("rating").fullmatch(normalize_width(text).strip())
-    if not match:
-        turn.say(_("请回复 1 到 5 的数字。"))
-        return
-    turn.set_data(rating=int(match.group(1)))
-    turn.ask(FLOW, "comment", _("谢谢！想对志愿者说点什么吗？（可以跳过）"),
-             [turn.choice(_("跳过"), "a:skip")])
-
-
-@router.step(FLOW, "comment")
-async def on_comment(turn: Turn, text: str) -> None:
-    skipped = text == "a:skip" or to_simplified(text).strip().lower() in word_set("skip_words")
-    comment = "" if skipped else text.strip()
-    request_id = int(turn.data["request_id"])
-    rating = int(turn.data["rating"])
-    turn.end_flow()
+    rating = int(draft.rating or 0)
     try:
-        request = await service.confirm_done(turn.session, request_id=request_id, confirmer_id=turn.person.id,
-                                             served_on=turn.today, now=turn.now, rating=rating, comment=comment)
+        request = await service.confirm_done(turn.session, request_id=draft.request_id, confirmer_id=turn.person.id,
+                                             served_on=turn.today, now=turn.now, rating=rating,
+                                             comment=draft.comment or "")
     except service.RequestError as error:
         err(turn, error)
         return
     turn.say(_("感谢评价！求助 #{id} 已完成（{rating}），志愿者的服务时长已记录。",
                id=request.id, rating=service.rating_text(rating)))
 
+
+RATING = Flow("reqrate", RatingDraft, [
+    Field("rating", _rating_prompt, parse=_parse_rating, choices=_rating_choices, store=_store_rating,
+          reprompt=False),
+    Field("comment", _("谢谢！想对志愿者说点什么吗？（可以跳过）"), parse=_parse_comment, optional=True,
+          when=lambda d: not d.not_done),
+], done=_rate, confirm=False, errors={"rating": _("请回复 1 到 5 的数字。")})
+RATING.register(router)

@@ -3,12 +3,14 @@ assign by hand, confirm done."""
 
 from __future__ import annotations
 
-from common.i18n import N_, _, lines
+from pydantic import BaseModel
+
+from common.i18n import N_, Text, _, lines
 from common.taxonomy import CATEGORIES
 from common.text import normalize_width
+from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.requests.shared import (
-    FLOW,
     ApproveRequest,
     AssignRequest,
     ConfirmRequest,
@@ -26,6 +28,7 @@ from handlers.requests.shared import (
 )
 from handlers.requests.view import view_request
 from handlers.turn import FeatureRouter, Role, Turn
+from handlers.validation import InvalidInput
 from models.requests import ServiceRequest
 from services import requests as service
 from services.people import managed_organizations
@@ -80,30 +83,50 @@ async def reject_entry(turn: Turn, ref: RejectRequest) -> None:
     request = await _managed_request(turn, ref.request_id)
     if request is None:
         return
-    turn.state.data = {"request_id": request.id}
-    turn.ask(FLOW, "reject_reason", _("驳回求助 #{id}：请写明原因（居民会看到）：", id=request.id),
-             [turn.choice(label, f"a:r:{code}") for code, label in REJECT_REASONS.items()])
+    await REJECT.start(turn, RequestRef(request_id=request.id))
 
 
-@router.step(FLOW, "reject_reason")
-async def on_reject_reason(turn: Turn, text: str) -> None:
-    code = text.removeprefix("a:r:") if text.startswith("a:r:") else None
-    if code is not None and code in REJECT_REASONS:
-        reason = turn.text(REJECT_REASONS[code])
-    else:
-        reason = normalize_width(text).strip()
-    if len(reason) < 2 or reason.startswith("a:"):
-        turn.ask(FLOW, "reject_reason", _("请写明驳回原因："))
-        return
-    request_id = int(turn.data["request_id"])
-    turn.end_flow()
+class RequestRef(BaseModel):
+    """The draft of a one-question dialog about a request: its number and the answer."""
+
+    request_id: int = 0
+    answer: str = ""
+
+
+def _reject_prompt(_turn: Turn, draft: RequestRef) -> Text:
+    return _("驳回求助 #{id}：请写明原因（居民会看到）：", id=draft.request_id)
+
+
+def _reject_choices(turn: Turn, _draft: RequestRef) -> list[Choice]:
+    return [turn.choice(label, f"a:r:{code}") for code, label in REJECT_REASONS.items()]
+
+
+def _parse_reject_reason(turn: Turn, text: str) -> str:
+    if text.startswith("r:"):
+        code = text.removeprefix("r:")
+        if code not in REJECT_REASONS:
+            raise InvalidInput("reason")
+        return turn.text(REJECT_REASONS[code])
+    reason = normalize_width(text).strip()
+    if len(reason) < 2:
+        raise InvalidInput("reason")
+    return reason
+
+
+async def _reject(turn: Turn, draft: RequestRef) -> None:
     try:
-        await service.reject_request(turn.session, request_id=request_id, reviewer_id=turn.person.id, reason=reason,
-                                     now=turn.now)
+        await service.reject_request(turn.session, request_id=draft.request_id, reviewer_id=turn.person.id,
+                                     reason=draft.answer, now=turn.now)
     except service.RequestError as error:
         err(turn, error)
         return
-    turn.say(_("已驳回求助 #{request_id}，已通知居民。", request_id=request_id))
+    turn.say(_("已驳回求助 #{request_id}，已通知居民。", request_id=draft.request_id))
+
+
+REJECT = Flow("reqreject", RequestRef, [
+    Field("answer", _reject_prompt, parse=_parse_reject_reason, choices=_reject_choices, reprompt=False),
+], done=_reject, confirm=False, errors={"reason": _("请写明驳回原因：")})
+REJECT.register(router)
 
 
 @router.command("recat", payload=Recategorize)
@@ -111,26 +134,35 @@ async def recategorize(turn: Turn, ref: Recategorize) -> None:
     request = await _managed_request(turn, ref.request_id)
     if request is None:
         return
-    turn.state.data = {"request_id": request.id}
-    turn.ask(FLOW, "recat",
-             _("求助 #{id} 当前类别：{value}。改为：", id=request.id, value=cat_label(turn, request.category)),
-             category_choices(turn))
+    await RECATEGORIZE.start(turn, RequestRef(request_id=request.id, answer=request.category))
 
 
-@router.step(FLOW, "recat")
-async def on_recat(turn: Turn, text: str) -> None:
-    code = text.removeprefix("a:cat:") if text.startswith("a:cat:") else None
+def _recat_prompt(turn: Turn, draft: RequestRef) -> Text:
+    """The draft's answer is the current category until a new one is picked."""
+    return _("求助 #{id} 当前类别：{value}。改为：", id=draft.request_id, value=cat_label(turn, draft.answer))
+
+
+def _parse_category(_turn: Turn, text: str) -> str:
+    code = text.removeprefix("cat:") if text.startswith("cat:") else None
     if code not in CATEGORIES:
-        turn.say(_("请从列表中选择类别。"))
-        return
-    request_id = int(turn.data["request_id"])
-    turn.end_flow()
+        raise InvalidInput("category")
+    return code
+
+
+async def _recategorize(turn: Turn, draft: RequestRef) -> None:
     try:
-        await service.change_category(turn.session, request_id=request_id, category=code, now=turn.now)
+        await service.change_category(turn.session, request_id=draft.request_id, category=draft.answer, now=turn.now)
     except service.RequestError as error:
         err(turn, error)
         return
-    await view_request(turn, ViewRequest(request_id))
+    await view_request(turn, ViewRequest(draft.request_id))
+
+
+RECATEGORIZE = Flow("reqrecat", RequestRef, [
+    Field("answer", _recat_prompt, parse=_parse_category, choices=lambda turn, _draft: category_choices(turn),
+          reprompt=False),
+], done=_recategorize, confirm=False, errors={"category": _("请从列表中选择类别。")})
+RECATEGORIZE.register(router)
 
 
 @router.command("assign", payload=AssignRequest)
@@ -142,31 +174,60 @@ async def assign_entry(turn: Turn, ref: AssignRequest) -> None:
     if not candidates:
         turn.say(_("还没有已注册的志愿者可以派单。"))
         return
-    turn.state.data = {"request_id": request.id}
-    text = [turn.text(_("把求助 #{id} 派给谁？（按匹配度排序）", id=request.id))]
-    for c in candidates:
+    await ASSIGN.start(turn, AssignDraft(request_id=request.id, candidates=[
+        Candidate(person_id=c.person.id, name=c.person.name or "", skill_fit=c.skill_fit, area_fit=c.area_fit,
+                  load=c.load) for c in candidates]))
+
+
+class Candidate(BaseModel):
+    person_id: int
+    name: str
+    skill_fit: bool = False
+    area_fit: bool = False
+    load: int = 0
+
+
+class AssignDraft(BaseModel):
+    request_id: int = 0
+    candidates: list[Candidate] = []
+    volunteer_id: int | None = None
+
+
+def _assign_prompt(turn: Turn, draft: AssignDraft) -> Text:
+    text = [turn.text(_("把求助 #{id} 派给谁？（按匹配度排序）", id=draft.request_id))]
+    for c in draft.candidates:
         tags = [_("技能符合")] if c.skill_fit else []
         tags += [_("同社区")] if c.area_fit else []
         tags.append(_("进行中 {load} 单", load=c.load))
-        text.append(turn.text(_("· {name}（{tags}）", name=c.person.name or "", tags=lines(*tags, sep=separator("tags")))))
-    turn.ask(FLOW, "assign", "\n".join(text), [Choice(label=(c.person.name or "?")[:30], value=f"a:p:{c.person.id}")
-                                               for c in candidates])
+        text.append(turn.text(_("· {name}（{tags}）", name=c.name, tags=lines(*tags, sep=separator("tags")))))
+    return "\n".join(text)
 
 
-@router.step(FLOW, "assign")
-async def on_assign(turn: Turn, text: str) -> None:
-    raw = text.removeprefix("a:p:") if text.startswith("a:p:") else ""
+def _assign_choices(_turn: Turn, draft: AssignDraft) -> list[Choice]:
+    return [Choice(label=(c.name or "?")[:30], value=f"a:p:{c.person_id}") for c in draft.candidates]
+
+
+def _parse_volunteer(_turn: Turn, text: str) -> int:
+    raw = text.removeprefix("p:") if text.startswith("p:") else ""
     if not raw.isascii() or not raw.isdigit() or int(raw) > 2**31 - 1:
-        turn.say(_("请从列表中选择志愿者。"))
-        return
-    request_id = int(turn.data["request_id"])
-    turn.end_flow()
+        raise InvalidInput("volunteer")
+    return int(raw)
+
+
+async def _assign(turn: Turn, draft: AssignDraft) -> None:
     try:
-        await service.assign_by_hand(turn.session, request_id=request_id, volunteer_id=int(raw), now=turn.now)
+        await service.assign_by_hand(turn.session, request_id=draft.request_id, volunteer_id=int(draft.volunteer_id or 0),
+                                     now=turn.now)
     except service.RequestError as error:
         err(turn, error)
         return
-    turn.say(_("已将求助 #{request_id} 派给该志愿者，已通知双方。", request_id=request_id))
+    turn.say(_("已将求助 #{request_id} 派给该志愿者，已通知双方。", request_id=draft.request_id))
+
+
+ASSIGN = Flow("reqassign", AssignDraft, [
+    Field("volunteer_id", _assign_prompt, parse=_parse_volunteer, choices=_assign_choices, reprompt=False),
+], done=_assign, confirm=False, errors={"volunteer": _("请从列表中选择志愿者。")})
+ASSIGN.register(router)
 
 
 @router.command("reqconfirm", payload=ConfirmRequest)

@@ -1,4 +1,4 @@
-"""What the request dialogs share: the flow name, error texts, labels, typed payloads and words."""
+"""What the request dialogs share: the flow name, the request form's draft, error texts, labels, typed payloads and words."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import re
 from collections.abc import Awaitable, Callable
 from functools import cache, wraps
 from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from common.i18n import N_, Msg
 from common.resources import load_json
@@ -41,6 +43,24 @@ EXPIRED = N_("这个选项已经过期了，请重新开始。")
 
 def err(turn: Turn, error: service.RequestError) -> None:
     turn.say(ERRORS.get(error.reason, FAILED))
+
+
+# ---- the request form's draft (request_form, asking) ------------------------------------------------
+class RequestDraft(BaseModel):
+    category: str = "other"
+    description: str = ""
+    community: str | None = None
+    address_enc: str | None = None
+    preferred_time: str | None = None
+    phone_enc: str | None = None
+    phone_masked: str | None = None
+    contact_name: str | None = None
+    notes: str | None = None
+    # where the opening questions stand
+    has_requests: bool = False  # 查看我的求助 offered with the categories
+    guessed: bool = False  # the category was guessed from a sentence: confirm it
+    picking: bool = False  # pick another category
+    redo: bool = False  # the description is asked again from the summary
 
 
 # ---- data: typed words and patterns (common/data/requests.json) ------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
-from common.i18n import _, lines
+from pydantic import BaseModel
+
+from common.i18n import Text, _, lines
 from common.lang import to_simplified
+from handlers.flows import Field, Flow
 from handlers.requests.shared import (
-    FLOW,
     DeclineRequest,
     FinishService,
     StartService,
@@ -135,30 +137,45 @@ async def done_entry(turn: Turn, ref: FinishService | None) -> None:
     if request is None or request.assignee_id != turn.person.id:
         err(turn, service.RequestError("not_assignee"))
         return
-    turn.state.data = {"request_id": request_id}
-    turn.ask(FLOW, "done_hours", _("辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5）", request_id=request_id))
+    await DONE.start(turn, DoneDraft(request_id=request_id))
 
 
-@router.step(FLOW, "done_hours")
-async def on_done_hours(turn: Turn, text: str) -> None:
+class DoneDraft(BaseModel):
+    request_id: int = 0
+    hours: float | None = None
+
+
+def _hours_prompt(_turn: Turn, draft: DoneDraft) -> Text:
+    return _("辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5）", request_id=draft.request_id)
+
+
+def _parse_service_hours(turn: Turn, text: str) -> float:
     if pattern("money", re.IGNORECASE).search(to_simplified(text)):
         say_money_rule_to_volunteer(turn)
+    hours = parse_hours(text)  # InvalidInput("hours_format")
+    if not 0 < hours <= service.MAX_SERVICE_HOURS:
+        raise InvalidInput("hours_range")
+    return hours
+
+
+async def _mark_done(turn: Turn, draft: DoneDraft) -> None:
+    hours = float(draft.hours or 0)
     try:
-        hours = parse_hours(text)
-        await service.mark_done(turn.session, request_id=int(turn.data["request_id"]), volunteer_id=turn.person.id,
+        await service.mark_done(turn.session, request_id=draft.request_id, volunteer_id=turn.person.id,
                                 hours=hours, now=turn.now)
-    except InvalidInput:
-        turn.ask(FLOW, "done_hours", _("请回复小时数，例如 2 或 1.5："))
-        return
     except service.RequestError as error:
-        if error.reason == "bad_hours":
-            turn.ask(FLOW, "done_hours", _("服务时长应在 0–24 小时之间，请重新输入："))
-            return
-        turn.end_flow()
         err(turn, error)
         return
-    turn.end_flow()
     turn.say(_("已记录：服务完成，{hours} 小时。居民确认后时长会记入你的志愿时长。", hours=f"{hours:g}"))
+
+
+DONE = Flow("reqhours", DoneDraft, [
+    Field("hours", _hours_prompt, parse=_parse_service_hours, reprompt=False),
+], done=_mark_done, confirm=False, errors={
+    "hours_format": _("请回复小时数，例如 2 或 1.5："),
+    "hours_range": _("服务时长应在 0–24 小时之间，请重新输入："),
+})
+DONE.register(router)
 
 
 # ---- 条例 Art 21: no money -------------------------------------------------------------------------------
