@@ -18,7 +18,6 @@ from handlers.activity_payloads import (
     LeaveActivity,
     OpenActivity,
     RecordHours,
-    optional,
 )
 from handlers.activity_words import words
 from handlers.menu import help_
@@ -47,13 +46,8 @@ def _open_choice(activity: Activity) -> Choice:
 
 
 # ---- browsing ----------------------------------------------------------------------------------
-@router.command("acts", words=words("activities", "acts"))
-async def list_activities(turn: Turn, arg: str) -> None:
-    try:
-        requested = optional(ActivityPage, arg)
-    except InvalidPayload:
-        await expired(turn)
-        return
+@router.command("acts", words=words("activities", "acts"), payload=ActivityPage, optional=True)
+async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
     page = max(requested.page, 1) if requested else 1
     size = turn.options.page_size
     rows, total = await service.list_upcoming(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)

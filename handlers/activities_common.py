@@ -5,6 +5,7 @@ from __future__ import annotations
 from common.i18n import _
 from common.taxonomy import category_label
 from handlers.menu import help_
+from handlers.payloads import EXPIRED
 from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
@@ -37,7 +38,7 @@ def deny(turn: Turn) -> None:
 
 async def expired(turn: Turn) -> None:
     """An argument this version did not make (an old or forged button): as the engine answers it."""
-    turn.say(_("这个选项已经过期了，请重新开始。"))
+    turn.say(EXPIRED)
     await help_(turn, "")
 
 

@@ -35,7 +35,7 @@ from handlers.context import CoreOptions
 from handlers.flows import Flow
 from handlers.messages import Choice, Inbound, Reply
 from handlers.nlu import classify
-from handlers.payloads import InvalidPayload
+from handlers.payloads import EXPIRED, InvalidPayload
 from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
@@ -289,7 +289,7 @@ class Engine:
         if name == "a":  # an answer to the current dialog step
             step = self._step_handler(turn)
             if step is None:
-                turn.say(_("这个选项已经过期了，请重新开始。"))
+                turn.say(EXPIRED)
                 await self._run_command(turn, "help")
                 return
             await step(turn, value)
@@ -319,10 +319,11 @@ class Engine:
             return
         argument: object = arg
         if command.payload is not None:
+            raw = arg.strip().lstrip("#")  # "/take #12" as the list shows the number
             try:
-                argument = command.payload.from_arg(arg)
+                argument = None if command.optional and not raw else command.payload.from_arg(raw)
             except InvalidPayload:
-                turn.say(_("这个选项已经过期了，请重新开始。"))
+                turn.say(EXPIRED)
                 await self._invoke(turn, "help", "")
                 return
         await command.handler(turn, argument)

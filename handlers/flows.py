@@ -19,6 +19,7 @@ deployment's ``flow_timeout`` ends on the next message (see the engine), its dra
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,12 @@ class Field:
     when: Callable[[Any], bool] | None = None
     store: Callable[[Any, Any], None] | None = None
     reprompt: bool = True
+
+
+@functools.cache
+def _takes_draft(parse: Callable[..., Maybe]) -> bool:
+    """Whether a parser is ``parse(turn, text, draft)`` (looked up once per parser, not per answer)."""
+    return len(inspect.signature(parse).parameters) >= 3
 
 
 async def _maybe_await(value: Maybe) -> Any:
@@ -251,8 +258,7 @@ class Flow(Generic[D]):
 
     @staticmethod
     def _call_parse(field: Field, turn: Turn, text: str, draft: Any) -> Maybe:
-        parameters = inspect.signature(field.parse).parameters
-        return field.parse(turn, text, draft) if len(parameters) >= 3 else field.parse(turn, text)
+        return field.parse(turn, text, draft) if _takes_draft(field.parse) else field.parse(turn, text)
 
     async def _on_confirm(self, turn: Turn, draft: D, answer: str | None, text: str) -> None:
         if answer == YES:

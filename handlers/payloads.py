@@ -12,11 +12,17 @@ import dataclasses
 import re
 from typing import Any, ClassVar, Self, get_type_hints
 
+from common.i18n import N_
+
 MAX_PAYLOAD_BYTES = 64
 MAX_ID = 2**31 - 1  # an INTEGER column on PostgreSQL
 SEPARATOR = ":"
 _INT = re.compile(r"[0-9]{1,10}")
 _WORD = re.compile(r"[\w.\-]{0,64}", re.ASCII)
+
+
+# the answer to a payload that does not unpack (the engine adds the help menu)
+EXPIRED = N_("这个选项已经过期了，请重新开始。")
 
 
 class InvalidPayload(ValueError):

@@ -70,14 +70,6 @@ class Turn:
         self.state.step = None
         self.state.data = {}
 
-    @property
-    def data(self) -> dict:
-        return self.state.data
-
-    def set_data(self, **values: object) -> None:
-        # reassign so SQLAlchemy sees the JSON column change
-        self.state.data = {**self.state.data, **values}
-
     # ---- time -----------------------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
@@ -124,6 +116,7 @@ class Command:
     handler: CommandHandler
     payload: type[Payload] | None = None  # the typed argument; None → the raw text after "name:"
     requires: Role | None = None
+    optional: bool = False  # with a payload: the command also runs bare ("接单" alone), getting None
 
 
 class FeatureRouter:
@@ -143,13 +136,14 @@ class FeatureRouter:
         words: Iterable[str] = (),
         takes_arg: bool = False,
         payload: type[Payload] | None = None,
+        optional: bool = False,
         requires: Role | None = None,
     ) -> Callable[[CommandHandler], CommandHandler]:
         """Register a command under button/slash ``names``; ``words`` typed alone run it too."""
 
         def register(func: CommandHandler) -> CommandHandler:
             for name in names:
-                self.commands[name] = Command(func, payload, requires)
+                self.commands[name] = Command(func, payload, requires, optional)
             for word in words:
                 self.words[word.lower()] = names[0]
             if takes_arg:

@@ -28,7 +28,6 @@ from handlers.engine import Engine
 from models.db import SessionFactory, create_engine, create_session_factory
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 TEST_DATA = REPO / "tests" / "data"  # copies of shared data files the tests need
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_KEY = "test-encryption-key-0123456789"

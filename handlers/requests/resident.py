@@ -15,7 +15,6 @@ from handlers.requests.shared import (
     cat_label,
     err,
     hours_text,
-    optional_ref,
     pattern,
     request_button,
     status_label,
@@ -47,8 +46,7 @@ async def my_requests(turn: Turn, _arg: str) -> None:
 
 
 # ---- cancelling ---------------------------------------------------------------------------------------
-@router.command("cancelreq", words=words("cancelreq"), takes_arg=True)
-@optional_ref(CancelRequest)
+@router.command("cancelreq", words=words("cancelreq"), takes_arg=True, payload=CancelRequest, optional=True)
 async def cancel_entry(turn: Turn, ref: CancelRequest | None) -> None:
     request_id = ref.request_id if ref else None
     if request_id is None:
@@ -116,8 +114,7 @@ CANCEL.register(router)
 
 
 # ---- confirming and rating ---------------------------------------------------------------------------
-@router.command("rate", words=words("rate"), takes_arg=True)
-@optional_ref(RateRequest)
+@router.command("rate", words=words("rate"), takes_arg=True, payload=RateRequest, optional=True)
 async def rate_entry(turn: Turn, ref: RateRequest | None) -> None:
     request_id = ref.request_id if ref else None
     if request_id is None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from functools import cache, wraps
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -12,9 +11,8 @@ from pydantic import BaseModel
 from common.i18n import N_, Msg
 from common.resources import load_json
 from common.taxonomy import CATEGORIES
-from common.text import normalize_width
 from handlers.messages import Choice
-from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.payloads import Payload, payload
 from handlers.turn import Turn
 from models.requests import REQUEST_STATUSES
 from services import requests as service
@@ -38,7 +36,6 @@ ERRORS: dict[str, Msg] = {
     "bad_interval": N_("看望间隔应在 1–90 天之间。"),
 }
 FAILED = N_("操作没有成功，请稍后再试。")
-EXPIRED = N_("这个选项已经过期了，请重新开始。")
 
 
 def err(turn: Turn, error: service.RequestError) -> None:
@@ -186,32 +183,3 @@ class ConfirmRequest(Payload):
 
 
 P = TypeVar("P", bound=Payload)
-OptionalHandler = Callable[[Turn, Any], Awaitable[None]]
-
-
-def optional_ref(kind: type[P]) -> Callable[[Callable[[Turn, P | None], Awaitable[None]]], OptionalHandler]:
-    """A command whose request number may be left out (「接单」 alone): the handler gets the payload or None.
-
-    A number that does not fit (not digits, out of range) answers "expired" instead of running.
-    """
-
-    def wrap(handler: Callable[[Turn, P | None], Awaitable[None]]) -> OptionalHandler:
-        @wraps(handler)
-        async def run(turn: Turn, arg: object) -> None:
-            if isinstance(arg, kind) or arg is None:
-                await handler(turn, arg)
-                return
-            text = normalize_width(str(arg)).strip().lstrip("#")
-            if not text:
-                await handler(turn, None)
-                return
-            try:
-                ref = kind.from_arg(text)
-            except InvalidPayload:
-                turn.say(EXPIRED)
-                return
-            await handler(turn, ref)
-
-        return run
-
-    return wrap

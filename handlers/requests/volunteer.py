@@ -16,7 +16,6 @@ from handlers.requests.shared import (
     TakeRequest,
     cat_label,
     err,
-    optional_ref,
     pattern,
     request_button,
     separator,
@@ -33,8 +32,7 @@ router = FeatureRouter("requests.volunteer")
 
 
 # ---- offers ------------------------------------------------------------------------------------------
-@router.command("take", words=words("take"), takes_arg=True)
-@optional_ref(TakeRequest)
+@router.command("take", words=words("take"), takes_arg=True, payload=TakeRequest, optional=True)
 async def take(turn: Turn, ref: TakeRequest | None) -> None:
     request_id = ref.request_id if ref else None
     if request_id is None:
@@ -65,8 +63,7 @@ async def take(turn: Turn, ref: TakeRequest | None) -> None:
               turn.choice(_("服务完成"), FinishService(request.id).pack())])
 
 
-@router.command("decline", words=words("decline"), takes_arg=True)
-@optional_ref(DeclineRequest)
+@router.command("decline", words=words("decline"), takes_arg=True, payload=DeclineRequest, optional=True)
 async def decline(turn: Turn, ref: DeclineRequest | None) -> None:
     request_id = ref.request_id if ref else None
     if request_id is None:
@@ -112,8 +109,7 @@ async def _my_task(turn: Turn, request_id: int | None, statuses: tuple[str, ...]
     return None
 
 
-@router.command("svcstart", words=words("svcstart"), takes_arg=True)
-@optional_ref(StartService)
+@router.command("svcstart", words=words("svcstart"), takes_arg=True, payload=StartService, optional=True)
 async def start_service(turn: Turn, ref: StartService | None) -> None:
     request_id = await _my_task(turn, ref.request_id if ref else None, ("assigned",))
     if request_id is None:
@@ -127,8 +123,7 @@ async def start_service(turn: Turn, ref: StartService | None) -> None:
              [turn.choice(_("服务完成"), FinishService(request_id).pack())])
 
 
-@router.command("svcdone", words=words("svcdone"), takes_arg=True)
-@optional_ref(FinishService)
+@router.command("svcdone", words=words("svcdone"), takes_arg=True, payload=FinishService, optional=True)
 async def done_entry(turn: Turn, ref: FinishService | None) -> None:
     request_id = await _my_task(turn, ref.request_id if ref else None, ("assigned", "in_progress"))
     if request_id is None:
