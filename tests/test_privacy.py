@@ -149,3 +149,35 @@ async def test_no_table_holds_plain_personal_data_after_a_whole_lifecycle(core, 
     leaks = [(name, table, column) for table, column, value in values
              for name, secret in secrets.items() if secret in value]
     assert leaks == []
+
+
+async def test_migration_0008_keeps_only_the_birth_year(db_url: str) -> None:
+    """Down to 0007 (birth_date), a registered person and a plain stored reply, then up again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.runtime import alembic_config
+    from models.db import create_engine
+
+    def migrate(connection, target: str, down: bool = False) -> None:  # noqa: ANN001
+        config = alembic_config(db_url)
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate, "0007", True)
+            await conn.execute(text("INSERT INTO person (name, skills, status, birth_date, created_at) "
+                                    "VALUES ('甲', '', 'active', :born, :now)"),
+                               {"born": date(1990, 3, 7), "now": date(2026, 3, 1)})
+            await conn.execute(text("INSERT INTO inbound_seen (channel, message_key, reply, created_at) "
+                                    "VALUES ('wechat', 'm1', :reply, :now)"),
+                               {"reply": json.dumps([{"text": "地址：花家地西里3号楼"}]), "now": date(2026, 3, 1)})
+            await conn.run_sync(migrate, "heads")
+            years = (await conn.execute(text("SELECT birth_year FROM person"))).scalars().all()
+            replies = (await conn.execute(text("SELECT reply FROM inbound_seen"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert years == [1990]
+    assert [r if isinstance(r, list) else json.loads(r) for r in replies] == [[]]
