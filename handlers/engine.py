@@ -37,7 +37,7 @@ from handlers.messages import Choice, Inbound, Reply
 from handlers.nlu import classify
 from handlers.payloads import EXPIRED, InvalidPayload
 from handlers.permissions import DENIED
-from handlers.privacy import FieldCipher
+from handlers.privacy import FieldCipher, open_json, seal_json
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.words import load_words
 from models import DialogState, utcnow
@@ -127,7 +127,7 @@ class Engine:
                                        now=self.clock())
             if seen is not None:
                 replies = await self._process(session, inbound)
-                store_replies(session, seen=seen, replies=[r.to_dict() for r in replies])
+                store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
                 await session.commit()
                 return replies
         stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
@@ -146,7 +146,7 @@ class Engine:
             if not known:
                 return None
             if replies is not None:
-                return [Reply.from_dict(r) for r in replies]
+                return [Reply.from_dict(r) for r in open_json(self.cipher, replies)]
             if loop.time() > deadline:
                 return []
             await asyncio.sleep(0.05)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from common.masking import mask_phone
+
 _VERSION = "v1"
+__all__ = ["FieldCipher", "mask_id_number", "mask_phone", "open_json", "seal_json"]
 
 
 class FieldCipher:
@@ -36,10 +41,17 @@ class FieldCipher:
         return hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
 
 
+def seal_json(cipher: FieldCipher, value: Any) -> str:
+    """A JSON value as one ciphertext (stored replies hold names, addresses, masked IDs …)."""
+    return cipher.encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def open_json(cipher: FieldCipher, sealed: str | Any) -> Any:
+    """The value ``seal_json`` sealed; a value stored before sealing (not a string) is returned as it is."""
+    return json.loads(cipher.decrypt(sealed)) if isinstance(sealed, str) else sealed
+
+
 def mask_id_number(id_number: str) -> str:
     """1101**********123X: region prefix and last four stay, birth date never shows."""
     return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:]
 
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:]

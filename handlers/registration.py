@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from common.i18n import N_, Text, _, join
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
-from handlers.privacy import mask_id_number, mask_phone
+from handlers.privacy import FieldCipher, mask_id_number, mask_phone
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import (
     InvalidInput,
@@ -60,7 +60,7 @@ class RegistrationDraft(BaseModel):
     id_enc: str | None = None
     id_digest: str | None = None
     id_masked: str | None = None
-    birth_date: str | None = None
+    birth_year: int | None = None
     gender: str | None = None
     minor: bool = False
     guardian_name: str | None = None
@@ -92,12 +92,13 @@ class RegistrationDraft(BaseModel):
         return data
 
     @classmethod
-    def of(cls, person: Person, today: date) -> RegistrationDraft:
-        birth = person.birth_date
-        age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day)) if birth else ADULT_AGE
+    def of(cls, person: Person, today: date, cipher: FieldCipher) -> RegistrationDraft:
+        # only the birth year is stored: the exact age comes from the encrypted ID number
+        age = parse_id_number(cipher.decrypt(person.id_number_enc), today=today).age_on(today) \
+            if person.id_number_enc else ADULT_AGE
         return cls(
             name=person.name, id_enc=person.id_number_enc, id_digest=person.id_number_digest,
-            id_masked=person.id_number_masked, birth_date=birth.isoformat() if birth else None,
+            id_masked=person.id_number_masked, birth_year=person.birth_year,
             gender=person.gender, minor=age < ADULT_AGE, guardian_name=person.guardian_name,
             guardian_phone_enc=person.guardian_phone_enc, phone_enc=person.phone_enc,
             phone_masked=person.phone_masked, skills=[c for c in person.skills.split(",") if c], area=person.area,
@@ -127,13 +128,13 @@ def parse_id(turn: Turn, text: str) -> RegistrationDraft:
     # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
     return RegistrationDraft(
         id_enc=turn.cipher.encrypt(id_number.value), id_digest=turn.cipher.digest(id_number.value),
-        id_masked=mask_id_number(id_number.value), birth_date=id_number.birth_date.isoformat(),
+        id_masked=mask_id_number(id_number.value), birth_year=id_number.birth_date.year,
         gender=id_number.gender, minor=age < ADULT_AGE,
     )
 
 
 def store_id(draft: RegistrationDraft, value: RegistrationDraft) -> None:
-    for name in ("id_enc", "id_digest", "id_masked", "birth_date", "gender", "minor"):
+    for name in ("id_enc", "id_digest", "id_masked", "birth_year", "gender", "minor"):
         setattr(draft, name, getattr(value, name))
 
 
@@ -212,9 +213,9 @@ async def save(turn: Turn, draft: RegistrationDraft) -> None:
     was_active = turn.person.status == "active"
     try:
         await register_person(turn.session, person=turn.person, form=draft.form(), now=turn.now)
-    except RegistrationError as error:
-        if error.reason == "duplicate_id":
-            turn.say(_("这个身份证号已经注册过了。如果是你本人在其他渠道注册的，请在原渠道查看资料；如有疑问请联系社区志愿服务站。"))
+    except RegistrationError:
+        # one answer whatever the reason: it must not tell anybody that an ID number is registered
+        turn.say(_("这个身份证号无法用于注册。如需帮助，请联系你所在社区的志愿服务站协调员。"))
         return
     if was_active:
         turn.say(_("资料已更新。"), [turn.choice(_("我的资料"), "profile")])
@@ -276,7 +277,7 @@ async def edit_profile(turn: Turn, _arg: str) -> None:
         await start(turn, "")
         return
     turn.state.data = {}
-    draft = RegistrationDraft.of(turn.person, turn.today)
+    draft = RegistrationDraft.of(turn.person, turn.today, turn.cipher)
     REGISTRATION.save(turn, draft)
     REGISTRATION.ask_edit(turn, draft)
 

@@ -34,7 +34,8 @@ class Person(PersonBase, table=True):
     id_number_masked: str | None = Field(default=None, max_length=32)
     phone_enc: str | None = Field(default=None, max_length=512)
     phone_masked: str | None = Field(default=None, max_length=32)
-    birth_date: date | None = None
+    # the year only: a full birth date next to the masked ID number would give the number away
+    birth_year: int | None = None
     gender: str | None = Field(default=None, max_length=8)
     guardian_name: str | None = Field(default=None, max_length=64)
     guardian_phone_enc: str | None = Field(default=None, max_length=512)
@@ -144,6 +145,17 @@ class LinkCode(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)
+    # the identity that entered the code: linked only once the code's owner confirms (migration 0008)
+    claimant_identity_id: int | None = Field(default=None, foreign_key="identity.id")
+
+
+class LinkFailure(SQLModel, table=True):
+    """One wrong link code entered by an identity: too many in an hour lock linking for it."""
+
+    __tablename__ = "link_failure"
+    id: int | None = Field(default=None, primary_key=True)
+    identity_id: int = Field(foreign_key="identity.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class InboundSeen(SQLModel, table=True):
@@ -152,7 +164,8 @@ class InboundSeen(SQLModel, table=True):
     __tablename__ = "inbound_seen"
     channel: str = Field(max_length=16, primary_key=True)
     message_key: str = Field(max_length=160, primary_key=True)
-    reply: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # the replies as one FieldCipher token (they hold personal data); a list only in rows older than 0008
+    reply: str | list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
@@ -194,6 +207,7 @@ __all__ = [
     "Identity",
     "InboundSeen",
     "LinkCode",
+    "LinkFailure",
     "Organization",
     "Person",
     "PersonBase",

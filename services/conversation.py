@@ -32,13 +32,15 @@ async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
     return seen
 
 
-def store_replies(session: AsyncSession, *, seen: InboundSeen, replies: list[dict[str, Any]]) -> None:
-    seen.reply = replies
+def store_replies(session: AsyncSession, *, seen: InboundSeen, sealed: str) -> None:
+    """The replies a retry gets, sealed by the caller (they hold personal data: never stored in clear)."""
+    seen.reply = sealed
     session.add(seen)
 
 
-async def stored_replies(session: AsyncSession, *, channel: str, message_id: str) -> tuple[bool, list[dict] | None]:
-    """(whether the message id is known, its replies once the first delivery finished)."""
+async def stored_replies(session: AsyncSession, *, channel: str,
+                         message_id: str) -> tuple[bool, str | list[dict[str, Any]] | None]:
+    """(whether the message id is known, its sealed replies once the first delivery finished)."""
     row = await session.get(InboundSeen, (channel, message_id[:MAX_MESSAGE_KEY]))
     return (row is not None, row.reply if row is not None else None)
 

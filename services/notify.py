@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel import select
@@ -24,6 +25,7 @@ async def notify_person(
     source: str = "notice",
     choices: list[tuple[Text, str]] | None = None,  # (label, value)
     urgent: bool = False,
+    identity_ids: Collection[int] | None = None,  # only these accounts of the person
 ) -> list[Delivery]:
     """One outbox row per active identity of the person, rendered in its language when sent.
 
@@ -34,6 +36,8 @@ async def notify_person(
     labels = [{"label": to_json(label), "value": value} for label, value in choices or []]
     rows = []
     for identity in await active_identities(session, person_id=person_id):
+        if identity_ids is not None and identity.id not in identity_ids:
+            continue
         row = Delivery(
             identity_id=identity.id,
             channel=identity.channel,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
@@ -72,7 +72,7 @@ async def register_person(session: AsyncSession, *, person: Person, form: dict[s
     person.id_number_enc = form["id_enc"]
     person.id_number_digest = form["id_digest"]
     person.id_number_masked = form["id_masked"]
-    person.birth_date = date.fromisoformat(form["birth_date"]) if form.get("birth_date") else None
+    person.birth_year = form.get("birth_year")
     person.gender = form.get("gender")
     person.phone_enc = form["phone_enc"]
     person.phone_masked = form["phone_masked"]
@@ -104,7 +104,7 @@ async def withdraw_person(session: AsyncSession, *, person: Person, now: datetim
     person.phone_masked = None
     person.guardian_name = None
     person.guardian_phone_enc = None
-    person.birth_date = None
+    person.birth_year = None
     person.status = "withdrawn"
     session.add(person)
     await session.flush()

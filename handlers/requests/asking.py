@@ -4,7 +4,8 @@ This module understands the first sentence and holds the form's opening question
 description, the guessed category confirmed or another picked); the form itself, its entry and
 its summary are in ``request_form``.
 
-Address and phone are encrypted as soon as they are typed; the description never keeps the phone.
+Address and phone are encrypted as soon as they are typed; the description keeps neither: both are
+masked in it (``common.masking.scrub``) and moved to the encrypted fields when those are empty.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import re
 
 from common.i18n import Text, _
 from common.lang import to_simplified
+from common.masking import scrub
 from common.taxonomy import CATEGORIES
-from common.text import normalize_width
 from handlers.flows import Again, Answered, Field
 from handlers.messages import Choice
 from handlers.nlu import classify_category
@@ -23,9 +24,7 @@ from handlers.requests import pairing, volunteer
 from handlers.requests.resident import my_requests
 from handlers.requests.shared import RequestDraft, cat_label, category_choices, pattern, word_set
 from handlers.turn import Turn
-from handlers.validation import InvalidInput, parse_mobile
-
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)")
+from handlers.validation import InvalidInput
 
 
 # ---- extraction: "ask only what is missing" ----------------------------------------------------------
@@ -38,15 +37,6 @@ def extract_community(text: str) -> str | None:
     return trimmed if len(trimmed) >= 4 else value
 
 
-def extract_phone(text: str) -> str | None:
-    for match in _PHONE.finditer(normalize_width(text)):
-        try:
-            return parse_mobile(match.group(0))
-        except InvalidInput:
-            continue
-    return None
-
-
 def extract_time(text: str) -> str | None:
     matches = list(pattern("time", re.IGNORECASE).finditer(text))
     if not matches:
@@ -57,13 +47,6 @@ def extract_time(text: str) -> str | None:
             break
         end = match.end()
     return text[start:end].strip()
-
-
-def _strip_phone(text: str, phone: str | None) -> str:
-    """The description is shown to reviewers and kept unencrypted: the phone never stays in it."""
-    if not phone:
-        return text
-    return _PHONE.sub(mask_phone(phone), normalize_width(text))
 
 
 # ---- the sentence ----------------------------------------------------------------------------------
@@ -88,17 +71,19 @@ def understand(turn: Turn, draft: RequestDraft, text: str) -> None:
 
 
 def _absorb_description(turn: Turn, draft: RequestDraft, text: str) -> None:
-    """What the sentence says: the description (without the phone), and community, time, phone if given."""
-    phone = extract_phone(text)
-    draft.description = _strip_phone(text, phone)[:1000]
+    """What the sentence says: the description (phone and address masked), and community, time, phone, address."""
+    found = scrub(text)
+    draft.description = found.text[:1000]
     community = extract_community(text)
     if community and not draft.community:
         draft.community = community
     when = extract_time(text)
     if when and not draft.preferred_time:
         draft.preferred_time = when
-    if phone and not draft.phone_enc:
-        draft.phone_enc, draft.phone_masked = turn.cipher.encrypt(phone), mask_phone(phone)
+    if found.phone and not draft.phone_enc:
+        draft.phone_enc, draft.phone_masked = turn.cipher.encrypt(found.phone), mask_phone(found.phone)
+    if found.address and not draft.address_enc:
+        draft.address_enc = turn.cipher.encrypt(found.address)
 
 
 # ---- the opening questions of the form (handlers/requests/request_form.py) -------------------------------

@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import _, lines
+from common.masking import scrub
 from common.taxonomy import CATEGORIES
 from models import HourRecord, Person
 from models.requests import ACTIVE_ASSIGNMENT_STATUSES, OPEN_STATUSES, RequestOffer, ServiceRequest
@@ -47,11 +48,13 @@ async def create_request(session: AsyncSession, *, resident: Person, data: NewRe
     if data.category not in CATEGORIES:
         raise RequestError("bad_category")
     station = await station_for(session, community=data.community, area=resident.area)
+    # the dialog has already moved a typed phone or address into the encrypted fields; whatever is
+    # left in the free text is masked here, so no coordinator notice or list ever shows it
     request = ServiceRequest(
-        resident_id=resident.id, category=data.category, description=data.description[:1000],
+        resident_id=resident.id, category=data.category, description=scrub(data.description).text[:1000],
         community=data.community[:128], address_enc=data.address_enc, contact_name=data.contact_name[:64],
         phone_enc=data.phone_enc, phone_masked=data.phone_masked, preferred_time=data.preferred_time[:128],
-        notes=data.notes[:500], status="pending_review", organization_id=station.id if station else None,
+        notes=scrub(data.notes).text[:500], status="pending_review", organization_id=station.id if station else None,
         created_at=now, updated_at=now,
     )
     session.add(request)
