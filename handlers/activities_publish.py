@@ -171,6 +171,7 @@ FLOW = Flow(
               choices=org_choices, when=lambda draft: len(draft.org_ids) > 1),
     ],
     done=publish,
+    requires=Role.COORDINATOR,
     title=_("请确认活动信息："),
     confirm_label=_("确认发布"),
     errors={

@@ -204,7 +204,7 @@ flow = Flow("bc", BroadcastDraft, [
           show=show_target),
     Field("value", value_prompt, parse=parse_value, choices=value_choices,
           when=lambda d: d.kind not in (None, "org")),
-], done=send, errors=ERRORS, confirm_label=_("确认发送"),
+], requires=Role.COORDINATOR, done=send, errors=ERRORS, confirm_label=_("确认发送"),
     title=lambda _turn, d: _("请确认群发（共 {people} 名志愿者，{messages} 条消息）：", people=d.people,
                              messages=d.messages))
 flow.register(router)

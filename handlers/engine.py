@@ -23,6 +23,7 @@ from handlers import (
     announce,
     broadcasts,
     hours,
+    hours_review,
     identity_link,
     ledger,
     menu,
@@ -68,7 +69,7 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 
 
 def default_routers() -> list[FeatureRouter]:
-    return [menu.router, registration.router, activities.router, hours.router, identity_link.router, announce.router, requests.router,
+    return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
             reminders.router, broadcasts.router, observances.router, ledger.router]
 
 
@@ -308,8 +309,21 @@ class Engine:
     def _step_handler(self, turn: Turn) -> StepHandler | None:
         flow = self.flows.get(turn.state.flow or "")
         if flow is not None:
-            return flow.handle
+            return flow.handle if flow.requires is None else self._guarded(flow)
         return self.steps.get((turn.state.flow or "", turn.state.step or ""))
+
+    def _guarded(self, flow: Flow) -> StepHandler:
+        """A flow's step that checks the flow's role first: a role revoked mid-dialog ends the dialog."""
+
+        async def step(turn: Turn, text: str) -> None:
+            assert flow.requires is not None
+            if not await self._allowed(turn, flow.requires):
+                turn.end_flow()
+                turn.say(DENIED)
+                return
+            await flow.handle(turn, text)
+
+        return step
 
     async def _invoke(self, turn: Turn, name: str, arg: str) -> None:
         """Run a command: its role first, then its typed argument, then the handler."""

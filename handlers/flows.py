@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from common.i18n import Text, _, lines
 from handlers.messages import Choice
-from handlers.turn import FeatureRouter, Turn
+from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
 from handlers.words import load_words
 
@@ -110,6 +110,7 @@ class Flow(Generic[D]):
         confirm: bool = True,
         errors: Mapping[str, Dynamic] | None = None,
         confirm_label: Text | None = None,
+        requires: Role | None = None,
     ) -> None:
         self.name = name
         self.draft_type = draft
@@ -120,6 +121,9 @@ class Flow(Generic[D]):
         self.confirm = confirm
         self.errors = dict(errors or {})
         self.confirm_label = confirm_label if confirm_label is not None else _("确认提交")
+        # the role every answer needs: the engine checks it before each step, so a role revoked
+        # mid-dialog ends the dialog at the next answer (the write checks the organization again)
+        self.requires = requires
 
     # ---- state ---------------------------------------------------------------------------------
     def load(self, turn: Turn) -> D:

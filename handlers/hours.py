@@ -49,6 +49,8 @@ async def my_hours(turn: Turn, _arg: str) -> None:
     rows: list[Text] = [_("累计志愿服务时长：{hours} 小时", hours=f"{summary.total:g}"),
                         _("今年：{hours} 小时", hours=f"{summary.this_year:g}"),
                         _("星级：{stars}", stars=stars), next_star]
+    if summary.pending:
+        rows.append(_("待审核：{hours} 小时（协调员审核通过后计入）", hours=f"{summary.pending:g}"))
     if summary.recent:
         rows.append(_("最近记录："))
         for record, title, recorder in summary.recent:
@@ -56,6 +58,8 @@ async def my_hours(turn: Turn, _arg: str) -> None:
             who = recorder or (_("签到签退") if record.source == "checkin" else "-")
             rows.append(_("· {date} {what} {hours} 小时（记录人：{who}）", date=f"{record.served_on:%Y-%m-%d}",
                           what=what, hours=f"{record.hours:g}", who=who))
+    elif summary.pending:
+        pass  # the pending line above says it
     elif turn.person.status != "active":
         rows.append(_("你还没有注册志愿者，注册后参加活动即可累计时长。"))
     else:
@@ -65,6 +69,12 @@ async def my_hours(turn: Turn, _arg: str) -> None:
 
 def _deny(turn: Turn) -> None:
     turn.say(ORG_DENIED)
+
+
+def day_limit_text(error: HoursError) -> Text:
+    """The refusal of hours past 24 on one day (coordinators' records and self-reports alike)."""
+    return _("{day} 已有 {already} 小时的记录，一天最多 24 小时，最多还能记 {left} 小时。",
+             day=error.params["day"], already=f"{error.params['already']:g}", left=f"{error.params['left']:g}")
 
 
 # ---- recording (记录时长): a flow per round; after one attendee it starts again with those left ----
@@ -133,9 +143,14 @@ async def save_hours(turn: Turn, draft: RecordDraft) -> None:
     try:
         await record_hours_for(turn.session, activity=activity, person_ids=ids, hours=draft.hours,
                                recorded_by=turn.person.id, served_on=turn.local(activity.start_at).date(),
-                               now=turn.now)
+                               now=turn.now, admin=await turn.admin())
     except HoursError as error:
-        if error.reason == "over_length":
+        if error.reason == "not_manager":  # the role was lost since the dialog began: nothing written
+            _deny(turn)
+            return
+        if error.reason == "day_limit":
+            turn.say(day_limit_text(error))
+        elif error.reason == "over_length":
             turn.say(_("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}"))
         else:
             turn.say(_("只能为已报名的参加者记录时长。"))
@@ -150,7 +165,7 @@ async def save_hours(turn: Turn, draft: RecordDraft) -> None:
 RECORD = Flow("rec", RecordDraft, [
     Field("who", _menu_prompt, parse_who, choices=_menu_choices, store=_store_who),
     Field("hours", _one_prompt, parse_one, when=lambda d: d.hours is None),
-], done=save_hours, confirm=False, errors={
+], requires=Role.COORDINATOR, done=save_hours, confirm=False, errors={
     "who": _("请回复时长数字（如 2 或 2.5），或选择上面的选项。"),
     "hours_format": _("请输入数字，如 2 或 2.5："),
     "over_length": lambda _turn, draft: _("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{draft.length:g}"),

@@ -9,7 +9,7 @@ from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.observance_rules import describe, parse_rule
 from handlers.payloads import InvalidPayload, Payload, payload
-from handlers.permissions import DENIED
+from handlers.permissions import DENIED, ORG_DENIED
 from handlers.reminder_words import words
 from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
@@ -59,6 +59,15 @@ async def _allowed(turn: Turn) -> bool:
 
 def _not_found(turn: Turn) -> None:
     turn.say(_("找不到这个节日。"))
+
+
+def _refuse(turn: Turn, error: service.ObservanceError) -> None:
+    if error.reason == "national":
+        turn.say(_("全国性的节日只有管理员可以修改；你可以添加本组织自己的纪念日。"))
+    elif error.reason == "not_manager":
+        turn.say(ORG_DENIED)
+    else:
+        _not_found(turn)
 
 
 # ---- the calendar and one day ----------------------------------------------------------------
@@ -113,9 +122,10 @@ async def _switch(turn: Turn, observance_id: int, *, active: bool) -> None:
     if not await _allowed(turn):
         return
     try:
-        observance = await service.set_active(turn.session, observance_id=observance_id, active=active, now=turn.now)
-    except service.ObservanceError:
-        _not_found(turn)
+        observance = await service.set_active(turn.session, observance_id=observance_id, active=active,
+                                              editor_id=turn.person.id, admin=await turn.admin(), now=turn.now)
+    except service.ObservanceError as error:
+        _refuse(turn, error)
         return
     name = _name(observance)
     turn.say(_("「{name}」的提醒已开启。", name=name) if active else _("「{name}」的提醒已关闭。", name=name))
@@ -148,9 +158,10 @@ async def save_text(turn: Turn, draft: TextDraft) -> None:
     assert draft.observance_id is not None and draft.text is not None
     try:
         observance = await service.set_reminder_text(turn.session, observance_id=draft.observance_id,
-                                                     text=draft.text, now=turn.now)
-    except service.ObservanceError:
-        _not_found(turn)
+                                                     text=draft.text, editor_id=turn.person.id,
+                                                     admin=await turn.admin(), now=turn.now)
+    except service.ObservanceError as error:
+        _refuse(turn, error)
         return
     turn.say(_("「{name}」的提醒文字已更新。", name=_name(observance)))
 
@@ -160,7 +171,7 @@ TEXT_ERRORS = {"text_length": _("提醒文字需要 2–500 个字："), "name_l
 
 text_flow = Flow("obs_text", TextDraft, [
     Field("text", _("请输入新的提醒文字（500 字以内）："), parse=parse_text),
-], done=save_text, confirm=False, errors=TEXT_ERRORS)
+], requires=Role.COORDINATOR, done=save_text, confirm=False, errors=TEXT_ERRORS)
 text_flow.register(router)
 
 
@@ -168,8 +179,15 @@ text_flow.register(router)
 async def edit_text(turn: Turn, p: EditText) -> None:
     if not await _allowed(turn):
         return
-    if await turn.session.get(Observance, p.observance_id) is None:
+    observance = await turn.session.get(Observance, p.observance_id)
+    if observance is None:
         _not_found(turn)
+        return
+    try:  # refused before the question, not after the answer
+        await service.may_edit(turn.session, organization_id=observance.organization_id, editor_id=turn.person.id,
+                               admin=await turn.admin())
+    except service.ObservanceError as error:
+        _refuse(turn, error)
         return
     await text_flow.start(turn, TextDraft(observance_id=p.observance_id))
 
@@ -211,10 +229,21 @@ def store_rule(draft: NewDayDraft, rule: Rule) -> None:
 
 async def save_day(turn: Turn, draft: NewDayDraft) -> None:
     assert draft.name is not None and draft.reminder is not None
+    admin = await turn.admin()
+    # an admin adds to the national calendar; a coordinator to their (first) organization's own days
+    orgs = [] if admin else await managed_organizations(turn.session, person_id=turn.person.id, admin=False)
     try:
         observance = await service.add_observance(turn.session, author_id=turn.person.id, name=draft.name,
-                                                  rule=draft.as_rule(), reminder_text=draft.reminder, now=turn.now)
-    except (RuleError, service.ObservanceError):
+                                                  rule=draft.as_rule(), reminder_text=draft.reminder,
+                                                  organization_id=orgs[0].id if orgs else None, admin=admin,
+                                                  now=turn.now)
+    except service.ObservanceError as error:
+        if error.reason in ("national", "not_manager"):
+            turn.say(DENIED)
+            return
+        turn.say(TEXT_ERRORS["rule"])
+        return
+    except RuleError:
         turn.say(TEXT_ERRORS["rule"])
         return
     day = date_in_year(Rule.of(observance), turn.today.year)
@@ -228,7 +257,7 @@ new_day_flow = Flow("obs_new", NewDayDraft, [
     Field("rule", _("日期规则是？例如「3月5日」、「农历九月初九」或「5月第三个周日」："), parse=parse_day_rule,
           store=store_rule),
     Field("reminder", _("提醒志愿者的文字是？"), parse=parse_text),
-], done=save_day, confirm=False, errors=TEXT_ERRORS)
+], requires=Role.COORDINATOR, done=save_day, confirm=False, errors=TEXT_ERRORS)
 new_day_flow.register(router)
 
 

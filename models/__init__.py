@@ -118,10 +118,17 @@ class HourRecord(SQLModel, table=True):
     hours: float = Field(ge=0)
     served_on: date
     recorded_by: int | None = Field(default=None, foreign_key="person.id")
+    # self-reported hours (a visit log, a resident's confirmation) are False until a coordinator of
+    # ``organization_id`` approves them; only approved hours count in totals, star levels and exports
     approved: bool = True
     source: str = Field(default="activity", max_length=16)
     note: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
+    # added by migration 0009: whose coordinators review it; who reviewed it and when (a record
+    # reviewed but not approved was rejected)
+    organization_id: int | None = Field(default=None, foreign_key="organization.id", index=True)
+    reviewed_by: int | None = Field(default=None, foreign_key="person.id")
+    reviewed_at: datetime | None = None
 
 
 class DialogState(SQLModel, table=True):

@@ -42,6 +42,9 @@ class Observance(SQLModel, table=True):
     days_before: int | None = Field(default=None, ge=0, le=30, description="None → REMINDER_DAYS_BEFORE")
     active: bool = True
     updated_at: datetime = Field(default_factory=utcnow)
+    # added by migration 0009: the organization that owns the day (its coordinators edit it); None for
+    # the national calendar (bot/data/observances.json), which only admins edit
+    organization_id: int | None = Field(default=None, foreign_key="organization.id", index=True)
 
 
 class ReminderPreference(SQLModel, table=True):

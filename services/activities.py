@@ -91,12 +91,11 @@ async def join_activity(session: AsyncSession, *, activity_id: int, person_id: i
         raise ActivityError("already_" + signup.status)
     confirmed = await count_confirmed(session, activity_id=activity_id)
     status = "confirmed" if confirmed < activity.capacity else "waitlist"
-    if signup is None:
-        signup = Signup(activity_id=activity_id, person_id=person_id, created_at=now)
-    signup.status = status
-    signup.updated_at = now
-    # a re-join after cancelling goes to the back of the waitlist
-    signup.created_at = now
+    if signup is not None:
+        # a re-join after cancelling is a new row: the back of the waitlist, which is ordered by id
+        await session.delete(signup)
+        await session.flush()
+    signup = Signup(activity_id=activity_id, person_id=person_id, status=status, created_at=now, updated_at=now)
     session.add(signup)
     await session.flush()
     position = 0
@@ -106,12 +105,14 @@ async def join_activity(session: AsyncSession, *, activity_id: int, person_id: i
 
 
 async def waitlist_position(session: AsyncSession, *, signup: Signup) -> int:
+    """The waitlist is ordered by id, not by the turn's clock: ids are drawn after the activity's row is
+    locked, so they follow the order in which joins got the lock; two turns whose clocks disagree (or
+    that started in another order) cannot both be told the same place."""
     result = await session.exec(
         select(func.count()).select_from(Signup).where(
             Signup.activity_id == signup.activity_id,
             Signup.status == "waitlist",
-            (col(Signup.created_at) < signup.created_at)
-            | ((col(Signup.created_at) == signup.created_at) & (col(Signup.id) <= signup.id)),
+            col(Signup.id) <= signup.id,
         )
     )
     return int(result.one())
@@ -157,7 +158,7 @@ async def promote_waitlist(session: AsyncSession, *, activity: Activity, now: da
         await session.exec(
             select(Signup)
             .where(Signup.activity_id == activity.id, Signup.status == "waitlist")
-            .order_by(Signup.created_at, Signup.id)
+            .order_by(col(Signup.id))
         )
     ).first()
     if first is None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Person, Signup
+from services.people import PermissionDenied, require_manager
 
 # 星级志愿者: cumulative hours for one to five stars
 STAR_THRESHOLDS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
+# no one serves more than a day in a day: the sum of a person's records on one local date
+DAY_LIMIT_HOURS = 24.0
 
 
 class HoursError(Exception):
@@ -20,6 +24,29 @@ class HoursError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.params = params
+
+
+def not_rejected() -> Any:
+    """Approved or still pending: what a person has claimed for a day (a rejected record claims nothing)."""
+    return (col(HourRecord.approved) == True) | col(HourRecord.reviewed_at).is_(None)  # noqa: E712
+
+
+async def check_day_limit(session: AsyncSession, *, person_id: int, served_on: date, hours: float,
+                          replacing: int | None = None) -> None:
+    """Refuse hours that would take the person past 24 h on that date, across all their records.
+
+    The person's row is locked first (PostgreSQL), so two writes for the same person take turns and
+    cannot both pass the check. ``replacing`` is a record being corrected: its old hours do not count.
+    """
+    await session.exec(select(Person.id).where(Person.id == person_id).with_for_update())
+    query = select(func.coalesce(func.sum(HourRecord.hours), 0)).where(
+        HourRecord.person_id == person_id, HourRecord.served_on == served_on, not_rejected())
+    if replacing is not None:
+        query = query.where(HourRecord.id != replacing)
+    already = float((await session.exec(query)).one())
+    if already + hours > DAY_LIMIT_HOURS + 1e-9:
+        raise HoursError("day_limit", day=served_on.isoformat(), already=round(already, 2),
+                         left=round(max(0.0, DAY_LIMIT_HOURS - already), 2))
 
 
 def activity_length_hours(activity: Activity) -> float:
@@ -63,9 +90,12 @@ async def record_activity_hours(
             select(HourRecord).where(HourRecord.activity_id == activity.id, HourRecord.person_id == person_id)
         )
     ).first()
+    await check_day_limit(session, person_id=person_id, served_on=served_on, hours=hours,
+                          replacing=record.id if record is not None else None)
     if record is None:
         record = HourRecord(person_id=person_id, activity_id=activity.id, hours=hours, served_on=served_on,
-                            recorded_by=recorded_by, source=source, created_at=now)
+                            recorded_by=recorded_by, source=source, created_at=now,
+                            organization_id=activity.organization_id)
     else:
         record.hours = hours
         record.recorded_by = recorded_by
@@ -81,14 +111,21 @@ async def record_hours_for(
     activity: Activity,
     person_ids: list[int],
     hours: float,
-    recorded_by: int | None,
+    recorded_by: int,
     served_on: date,
     now: datetime,
+    admin: bool,
 ) -> None:
-    """The same hours for several attendees; the first refusal (over the length, not an attendee) stops it."""
-    for person_id in person_ids:
-        await record_activity_hours(session, activity=activity, person_id=person_id, hours=hours,
-                                    recorded_by=recorded_by, served_on=served_on, now=now)
+    """A coordinator records the same hours for several attendees: all of them or, at the first refusal
+    (not this activity's coordinator any more, over the length, not an attendee, over 24 h that day), none."""
+    try:
+        await require_manager(session, person_id=recorded_by, admin=admin, organization_id=activity.organization_id)
+    except PermissionDenied as error:
+        raise HoursError("not_manager") from error
+    async with session.begin_nested():
+        for person_id in person_ids:
+            await record_activity_hours(session, activity=activity, person_id=person_id, hours=hours,
+                                        recorded_by=recorded_by, served_on=served_on, now=now)
 
 
 async def recent_started_activities(session: AsyncSession, *, organization_ids: list[int], now: datetime,
@@ -119,6 +156,7 @@ async def attendees_without_hours(session: AsyncSession, *, activity_id: int) ->
 class HoursSummary:
     total: float
     this_year: float
+    pending: float  # self-reported hours still waiting for a coordinator (not in the totals)
     stars: int
     to_next_star: float | None
     recent: list[tuple[HourRecord, str | None, str | None]]  # record, activity title, recorder name
@@ -136,6 +174,9 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
             )
         ).one()
     )
+    pending = float((await session.exec(select(func.coalesce(func.sum(HourRecord.hours), 0)).where(
+        HourRecord.person_id == person_id, HourRecord.approved == False,  # noqa: E712
+        col(HourRecord.reviewed_at).is_(None)))).one())
     recorder = Person.__table__.alias("recorder")
     rows = await session.exec(
         select(HourRecord, Activity.title, recorder.c.name)
@@ -146,5 +187,5 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
         .limit(recent)
     )
     stars, to_next = star_level(total)
-    return HoursSummary(total=round(total, 2), this_year=round(this_year, 2), stars=stars, to_next_star=to_next,
+    return HoursSummary(total=round(total, 2), this_year=round(this_year, 2), pending=round(pending, 2), stars=stars, to_next_star=to_next,
                         recent=[(r, title, name) for r, title, name in rows])

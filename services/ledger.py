@@ -77,14 +77,26 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
     return [found[i] for i in ids]
 
 
+# a cell starting with one of these is read as a formula by Excel / WPS / LibreOffice (CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """Text a spreadsheet shows as text: a leading formula character gets a single quote before it (OWASP)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def ledger_csv(rows: list[LedgerRow]) -> bytes:
-    """UTF-8 with a BOM so Excel opens the Chinese columns correctly; a total line at the end."""
+    """UTF-8 with a BOM so Excel opens the Chinese columns correctly; a total line at the end.
+
+    Names, titles and notes come from users: every text cell goes through :func:`safe_cell`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([render(title, EXPORT_LANGUAGE) for title in HEADER])
     for row in rows:
-        writer.writerow((row.served_on.isoformat(), row.name, row.id_masked, row.phone_masked, row.what,
-                         row.organization, f"{row.hours:g}", row.recorder, row.source, row.note))
+        writer.writerow((row.served_on.isoformat(), *map(safe_cell, (
+            row.name, row.id_masked, row.phone_masked, row.what, row.organization)),
+            f"{row.hours:g}", *map(safe_cell, (row.recorder, row.source, row.note))))
     writer.writerow((render(_("合计"), EXPORT_LANGUAGE), "", "", "", "", "", f"{sum(r.hours for r in rows):g}", "", "", ""))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 

@@ -95,8 +95,15 @@ async def test_whole_lifecycle_from_message_to_rated_hours(console, sessions) ->
     closed = await grandma.send("谢谢小王，很耐心")
     assert "已完成（★★★★★）" in closed
 
+    # the resident's confirmation is not a coordinator's: the hours wait for the station's review
     hours = await alice.send("我的时长")
-    assert "已确认完成" in hours and "谢谢小王" in hours and "累计志愿服务时长：2 小时" in hours
+    assert "已确认完成" in hours and "谢谢小王" in hours and "累计志愿服务时长：0 小时" in hours
+    assert "待审核：2 小时" in hours
+    assert "王小丽" in await coord.send("待审核时长")
+    assert "通过" in await coord.send("1")
+    assert "已通过" in await coord.send("通过")
+    hours = await alice.send("我的时长")
+    assert "已通过审核" in hours and "累计志愿服务时长：2 小时" in hours and "待审核" not in hours
 
     resident = await person_of(sessions, "console", "grandma")
     async with sessions() as session:
@@ -250,8 +257,9 @@ async def test_pairing_visit_logs_and_missed_visit_reminders(console, sessions, 
     assert "结对帮扶" in await alice.send("帮助")
 
     logged = await alice.send("看望王奶奶 1 小时，血压正常")
-    assert "已记录看望 王奶奶 1 小时" in logged and "血压正常" in logged
-    assert "累计志愿服务时长：1 小时" in await alice.send("我的时长")
+    assert "已记录看望 王奶奶 1 小时" in logged and "血压正常" in logged and "审核" in logged
+    mine = await alice.send("我的时长")
+    assert "累计志愿服务时长：0 小时" in mine and "待审核：1 小时" in mine
 
     clock.advance(days=8)
     async with sessions() as session:

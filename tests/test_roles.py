@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from models import Activity, HourRecord
+from models import Activity, HourRecord, Organization
 from services.people import get_or_create_identity, grant_role
 from tests.helpers import add_activity, make_coordinator, register
 
@@ -99,7 +99,67 @@ async def test_role_revoked_mid_dialog_is_checked_again_at_publish(console, sess
         org_id = (await session.exec(select(Activity.organization_id))).first()
         await revoke_role(session, person_id=person.id, role="coordinator", organization_id=org_id)
         await session.commit()
-    assert DENIED in await channel.send("1")
+    # the flow's role is checked before the answer (and the organization again at the write)
+    assert NOT_A_COORDINATOR in await channel.send("1")
+    async with sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Activity))).one() == 1  # the setup's only
+        await grant_role(session, person_id=person.id, role="admin", organization_id=None)
+        await session.commit()
+    assert "没看懂" not in await channel.send("1")  # the dialog was ended: "1" is no answer to it any more
+    async with sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Activity))).one() == 1
+
+
+async def _revoke(sessions, clock, user: str) -> None:  # noqa: ANN001
+    from services.people import revoke_role
+
+    async with sessions() as session:
+        _, person = await get_or_create_identity(session, channel="console", external_id=user, now=clock.now)
+        for org_id in (await session.exec(select(Organization.id))).all():
+            await revoke_role(session, person_id=person.id, role="coordinator", organization_id=org_id)
+        await session.commit()
+
+
+async def test_revoked_coordinator_cannot_finish_recording_hours(console, sessions, clock) -> None:
+    channel, activity = await _setup(console, sessions, clock, "coordinator_here")
+    volunteer = console("vol")
+    await register(volunteer, "艾米", serial=70)
+    await volunteer.send(f"/join {activity.id}")
+    clock.advance(days=1, hours=3)
+    assert "待记录 1 人" in await channel.send(f"/rec {activity.id}")
+    await _revoke(sessions, clock, "owner")
+    assert NOT_A_COORDINATOR in await channel.send("2")
+    async with sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(HourRecord))).one() == 0
+
+
+async def test_recording_hours_checks_the_organization_at_the_write(sessions, clock) -> None:
+    """A coordinator of another organization (still a coordinator, so the flow's role passes) writes nothing."""
+    from services.hours import HoursError, record_hours_for
+
+    org = await make_coordinator(sessions, channel="console", user="owner", org="望京街道")
+    await make_coordinator(sessions, channel="console", user="other", org="酒仙桥街道")
+    activity = await add_activity(sessions, org_id=org, start=clock.now - timedelta(hours=3), hours=2)
+    async with sessions() as session:
+        _, other = await get_or_create_identity(session, channel="console", external_id="other", now=clock.now)
+        with pytest.raises(HoursError) as refused:
+            await record_hours_for(session, activity=activity, person_ids=[other.id], hours=1, recorded_by=other.id,
+                                   served_on=clock.now.date(), now=clock.now, admin=False)
+    assert refused.value.reason == "not_manager"
+
+
+async def test_revoked_coordinator_cannot_finish_a_pairing(console, sessions, clock) -> None:
+    from models.requests import Pairing
+
+    channel, _ = await _setup(console, sessions, clock, "coordinator_here")
+    await register(console("vol"), "艾米", serial=71)
+    assert "志愿者的姓名" in await channel.send("结对帮扶")
+    assert "居民怎么称呼" in await channel.send("艾米")
+    assert "多少天" in await channel.send("王奶奶")
+    await _revoke(sessions, clock, "owner")
+    assert NOT_A_COORDINATOR in await channel.send("7")
+    async with sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Pairing))).one() == 0
 
 
 # Actions any coordinator (of any organization) or admin may start; each then works on the
@@ -112,6 +172,7 @@ COORDINATOR_ACTIONS = {
     "结对帮扶": (NOT_A_COORDINATOR, "结对"),
     "添加纪念日": (NOT_A_COORDINATOR, "纪念日"),
     "群发进度": (NOT_A_COORDINATOR, "群发"),
+    "待审核时长": (NOT_A_COORDINATOR, "待审核"),
 }
 
 

@@ -8,6 +8,7 @@ from sqlmodel import select
 from common.i18n import Text, _
 from common.text import normalize_width
 from handlers.flows import Again, Field, Flow
+from handlers.hours import day_limit_text
 from handlers.messages import Choice
 from handlers.permissions import DENIED
 from handlers.requests.shared import err, pattern, separator, words
@@ -15,6 +16,7 @@ from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput, parse_positive_int
 from models import Person
 from services import requests as service
+from services.hours import HoursError
 from services.people import managed_organizations
 
 router = FeatureRouter("requests.pairing")
@@ -34,13 +36,18 @@ async def maybe_visit(turn: Turn, text: str) -> bool:
         names = separator("names").join(p.resident_name for p in pairings)
         turn.say(_("请在记录里写上看望的是谁（你结对的有：{names}）。", names=names))
         return True
-    await service.log_visit(turn.session, pairing=pairing, visit=visit, visited_on=turn.today, now=turn.now)
+    try:
+        await service.log_visit(turn.session, pairing=pairing, visit=visit, visited_on=turn.today, now=turn.now)
+    except HoursError as error:
+        turn.say(day_limit_text(error))
+        return True
     hours = f"{visit.hours:g}"
     if visit.note:
-        turn.say(_("已记录看望 {name} {hours} 小时，情况：{note}。时长已记入你的志愿时长。",
+        turn.say(_("已记录看望 {name} {hours} 小时，情况：{note}。时长待协调员审核后计入你的志愿时长。",
                    name=pairing.resident_name, hours=hours, note=visit.note))
     else:
-        turn.say(_("已记录看望 {name} {hours} 小时。时长已记入你的志愿时长。", name=pairing.resident_name, hours=hours))
+        turn.say(_("已记录看望 {name} {hours} 小时。时长待协调员审核后计入你的志愿时长。",
+                   name=pairing.resident_name, hours=hours))
     return True
 
 
@@ -79,7 +86,7 @@ VISIT.register(router)
 
 # ---- pairing (coordinators): a flow ----------------------------------------------------------------------------
 class PairingDraft(BaseModel):
-    organization_id: int | None = None
+    organization_ids: list[int] = []  # the coordinator's organizations when the dialog began
     volunteer_id: int | None = None
     candidates: list[tuple[int, str]] = []  # volunteers of the same name: (id, button label)
     not_found: str | None = None  # the name last typed that matched nobody
@@ -104,8 +111,11 @@ async def _parse_volunteer(turn: Turn, text: str, draft: PairingDraft) -> int:
     if picked is not None and any(str(person_id) == picked for person_id, _label in draft.candidates):
         return int(picked)
     name = normalize_width(text).strip()
-    people = list(await turn.session.exec(
-        select(Person).where(Person.name == name, Person.status == "active").order_by(Person.id).limit(5)))
+    found = await turn.session.exec(
+        select(Person).where(Person.name == name, Person.status == "active").order_by(Person.id).limit(20))
+    # only volunteers this coordinator may pair: of their organizations, or of none yet
+    people = [p for p in found if await service.pairing_organization(
+        turn.session, volunteer_id=int(p.id or 0), managed=draft.organization_ids) is not None][:5]
     if len(people) == 1:
         return int(people[0].id)
     draft.not_found = None if people else name
@@ -126,11 +136,17 @@ def _parse_interval(_turn: Turn, text: str) -> int:
 
 async def _save_pairing(turn: Turn, draft: PairingDraft) -> None:
     assert draft.volunteer_id is not None and draft.resident_name and draft.interval_days
+    admin = await turn.admin()
+    # the organizations are looked up again at the write: a role revoked mid-dialog is refused
+    managed = [o.id for o in await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
+               if o.id is not None]
+    organization_id = await service.pairing_organization(turn.session, volunteer_id=draft.volunteer_id,
+                                                         managed=managed)
     try:
         pairing = await service.create_pairing(turn.session, volunteer_id=draft.volunteer_id,
                                                resident_name=draft.resident_name, interval_days=draft.interval_days,
-                                               coordinator_id=turn.person.id, organization_id=draft.organization_id,
-                                               now=turn.now)
+                                               coordinator_id=turn.person.id, organization_id=organization_id,
+                                               now=turn.now, admin=admin)
     except service.RequestError as error:
         err(turn, error)
         return
@@ -143,7 +159,7 @@ PAIRING = Flow("pair", PairingDraft, [
     Field("resident_name", _("结对的居民怎么称呼？（如「王奶奶」）"), parse=_parse_resident),
     Field("interval_days", _("多少天看望一次？（如 7）"), parse=_parse_interval,
           choices=lambda turn, _draft: [turn.choice(_("每 7 天"), "a:7"), turn.choice(_("每 14 天"), "a:14")]),
-], done=_save_pairing, confirm=False, errors={
+], done=_save_pairing, confirm=False, requires=Role.COORDINATOR, errors={
     "resident_name": _("请输入居民的称呼（30 字以内）："),
     "number_format": _("请输入 1–90 的天数："),
 })
@@ -157,4 +173,4 @@ async def pair_entry(turn: Turn, _arg: str) -> None:
     if not orgs:
         turn.say(DENIED)
         return
-    await PAIRING.start(turn, PairingDraft(organization_id=orgs[0].id))
+    await PAIRING.start(turn, PairingDraft(organization_ids=[o.id for o in orgs if o.id is not None]))

@@ -114,6 +114,8 @@ def _parse_reject_reason(turn: Turn, text: str) -> str:
 
 
 async def _reject(turn: Turn, draft: RequestRef) -> None:
+    if await _managed_request(turn, draft.request_id) is None:  # the station's coordinator still, at the write
+        return
     try:
         await service.reject_request(turn.session, request_id=draft.request_id, reviewer_id=turn.person.id,
                                      reason=draft.answer, now=turn.now)
@@ -125,7 +127,7 @@ async def _reject(turn: Turn, draft: RequestRef) -> None:
 
 REJECT = Flow("reqreject", RequestRef, [
     Field("answer", _reject_prompt, parse=_parse_reject_reason, choices=_reject_choices, reprompt=False),
-], done=_reject, confirm=False, errors={"reason": _("请写明驳回原因：")})
+], requires=Role.COORDINATOR, done=_reject, confirm=False, errors={"reason": _("请写明驳回原因：")})
 REJECT.register(router)
 
 
@@ -150,6 +152,8 @@ def _parse_category(_turn: Turn, text: str) -> str:
 
 
 async def _recategorize(turn: Turn, draft: RequestRef) -> None:
+    if await _managed_request(turn, draft.request_id) is None:  # the station's coordinator still, at the write
+        return
     try:
         await service.change_category(turn.session, request_id=draft.request_id, category=draft.answer, now=turn.now)
     except service.RequestError as error:
@@ -161,7 +165,7 @@ async def _recategorize(turn: Turn, draft: RequestRef) -> None:
 RECATEGORIZE = Flow("reqrecat", RequestRef, [
     Field("answer", _recat_prompt, parse=_parse_category, choices=lambda turn, _draft: category_choices(turn),
           reprompt=False),
-], done=_recategorize, confirm=False, errors={"category": _("请从列表中选择类别。")})
+], requires=Role.COORDINATOR, done=_recategorize, confirm=False, errors={"category": _("请从列表中选择类别。")})
 RECATEGORIZE.register(router)
 
 
@@ -215,6 +219,8 @@ def _parse_volunteer(_turn: Turn, text: str) -> int:
 
 
 async def _assign(turn: Turn, draft: AssignDraft) -> None:
+    if await _managed_request(turn, draft.request_id) is None:  # the station's coordinator still, at the write
+        return
     try:
         await service.assign_by_hand(turn.session, request_id=draft.request_id, volunteer_id=int(draft.volunteer_id or 0),
                                      now=turn.now)
@@ -226,7 +232,7 @@ async def _assign(turn: Turn, draft: AssignDraft) -> None:
 
 ASSIGN = Flow("reqassign", AssignDraft, [
     Field("volunteer_id", _assign_prompt, parse=_parse_volunteer, choices=_assign_choices, reprompt=False),
-], done=_assign, confirm=False, errors={"volunteer": _("请从列表中选择志愿者。")})
+], requires=Role.COORDINATOR, done=_assign, confirm=False, errors={"volunteer": _("请从列表中选择志愿者。")})
 ASSIGN.register(router)
 
 

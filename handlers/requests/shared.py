@@ -13,6 +13,7 @@ from common.resources import load_json
 from common.taxonomy import CATEGORIES
 from handlers.messages import Choice
 from handlers.payloads import Payload, payload
+from handlers.permissions import ORG_DENIED
 from handlers.turn import Turn
 from models.requests import REQUEST_STATUSES
 from services import requests as service
@@ -34,6 +35,9 @@ ERRORS: dict[str, Msg] = {
     "not_volunteer": N_("只能派给已注册的志愿者（且不是求助人本人）。"),
     "bad_hours": N_("服务时长应在 0–24 小时之间。"),
     "bad_interval": N_("看望间隔应在 1–90 天之间。"),
+    "day_limit": N_("志愿者这一天的服务时长已达 24 小时上限，不能再记录。请联系协调员核对。"),
+    "not_in_org": N_("只能与本组织的志愿者结对。"),
+    "not_manager": ORG_DENIED,
 }
 FAILED = N_("操作没有成功，请稍后再试。")
 

@@ -74,9 +74,11 @@ from services.requests.pairings import (
     create_pairing,
     log_visit,
     pairing_named,
+    pairing_organization,
     pairings_of,
     parse_visit_line,
     remind_missed_visits,
+    volunteer_organizations,
 )
 
 __all__ = [
@@ -99,6 +101,8 @@ __all__ = [
     "change_category",
     "confirm_done",
     "create_pairing",
+    "pairing_organization",
+    "volunteer_organizations",
     "create_request",
     "decline_offer",
     "escalate_unaccepted",

@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.i18n import _, lines
 from common.masking import scrub
 from common.taxonomy import CATEGORIES
-from models import HourRecord, Person
+from models import Person
 from models.requests import ACTIVE_ASSIGNMENT_STATUSES, OPEN_STATUSES, RequestOffer, ServiceRequest
+from services.hours import HoursError
+from services.hours_review import add_hours
 from services.notify import notify_person
 from services.requests.core import (
     MAX_SERVICE_HOURS,
@@ -166,20 +168,26 @@ async def confirm_done(session: AsyncSession, *, request_id: int, confirmer_id: 
     if request.hour_record_id is None:
         how = _("协调员确认") if as_coordinator else _("居民确认")
         note = _("居民求助 #{id} {category}（{how}）", id=request.id, category=category_text(request.category), how=how)
-        record = HourRecord(
-            person_id=request.assignee_id, activity_id=None, hours=request.hours or 0, served_on=served_on,
-            recorded_by=confirmer_id, approved=True, source="request",
-            note=stored_text(note)[:500], created_at=now,
-        )
-        session.add(record)
-        await session.flush()
+        assert request.assignee_id is not None
+        try:  # a resident's confirmation is the volunteer's report: it waits for the station's coordinator
+            record = await add_hours(session, person_id=request.assignee_id, hours=request.hours or 0,
+                                     served_on=served_on, organization_id=request.organization_id, source="request",
+                                     note=stored_text(note), recorded_by=confirmer_id, now=now,
+                                     self_reported=not as_coordinator)
+        except HoursError as error:
+            raise RequestError(error.reason) from error
         values.update(hour_record_id=record.id, confirmed_at=now)
     await transition(session, request, allowed=("done",), values=values)
     assert request.assignee_id is not None
     hours = f"{request.hours or 0:g}"
-    confirmed = (_("求助 {summary} 已确认完成，评价 {rating}，{hours} 小时已记入你的志愿时长。",
-                   summary=summary(request), rating=rating_text(rating), hours=hours) if rating else
-                 _("求助 {summary} 已确认完成，{hours} 小时已记入你的志愿时长。", summary=summary(request), hours=hours))
+    if as_coordinator:
+        confirmed = _("求助 {summary} 已确认完成，{hours} 小时已记入你的志愿时长。", summary=summary(request), hours=hours)
+    elif rating:
+        confirmed = _("求助 {summary} 已确认完成，评价 {rating}，{hours} 小时待协调员审核后计入你的志愿时长。",
+                      summary=summary(request), rating=rating_text(rating), hours=hours)
+    else:
+        confirmed = _("求助 {summary} 已确认完成，{hours} 小时待协调员审核后计入你的志愿时长。",
+                      summary=summary(request), hours=hours)
     said = _("居民留言：{comment}", comment=request.comment) if request.comment else None
     await notify_person(session, person_id=request.assignee_id, now=now, source="request",
                         message=lines(confirmed, said))

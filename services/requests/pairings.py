@@ -11,9 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _
 from common.text import cn_number
-from models import HourRecord, Person
+from models import Activity, HourRecord, Person, Signup
 from models.requests import Pairing, VisitLog
+from services.hours_review import add_hours
 from services.notify import notify_person
+from services.people import PermissionDenied, require_manager
 from services.requests.core import (
     MAX_SERVICE_HOURS,
     RequestError,
@@ -28,12 +30,52 @@ from services.requests.core import (
 COORDINATOR_AFTER = timedelta(days=2)
 
 
+async def volunteer_organizations(session: AsyncSession, *, person_id: int) -> set[int]:
+    """The organizations a volunteer serves with: their activities signed up for, their hours, their pairings."""
+    signed = select(Activity.organization_id).join(Signup, Signup.activity_id == Activity.id).where(
+        Signup.person_id == person_id, Signup.status != "cancelled")
+    served = select(HourRecord.organization_id).where(HourRecord.person_id == person_id,
+                                                      col(HourRecord.organization_id).is_not(None))
+    paired = select(Pairing.organization_id).where(Pairing.volunteer_id == person_id,
+                                                   col(Pairing.organization_id).is_not(None))
+    found: set[int] = set()
+    for query in (signed, served, paired):
+        found |= {org for org in await session.exec(query) if org is not None}
+    return found
+
+
+async def pairing_organization(session: AsyncSession, *, volunteer_id: int, managed: list[int]) -> int | None:
+    """Which of the coordinator's organizations a pairing with this volunteer belongs to: one the volunteer
+    already serves with; any of them for a volunteer who serves with none yet; None when the volunteer
+    belongs to other organizations only (no pairing across organizations)."""
+    theirs = await volunteer_organizations(session, person_id=volunteer_id)
+    shared = [org for org in managed if org in theirs]
+    if shared:
+        return shared[0]
+    return managed[0] if managed and not theirs else None
+
+
 async def create_pairing(session: AsyncSession, *, volunteer_id: int, resident_name: str, interval_days: int,
                          coordinator_id: int | None, organization_id: int | None, now: datetime,
-                         resident_id: int | None = None) -> Pairing:
+                         admin: bool = False, resident_id: int | None = None) -> Pairing:
+    """A pairing of ``organization_id``: its coordinator (or an admin) pairs one of its volunteers.
+
+    Raises RequestError "not_manager" (the coordinator does not manage the organization, e.g. the
+    role was revoked mid-dialog), "not_in_org" (the volunteer serves with other organizations only),
+    "not_volunteer" or "bad_interval"."""
+    if not admin:
+        if coordinator_id is None or organization_id is None:
+            raise RequestError("not_manager")
+        try:
+            await require_manager(session, person_id=coordinator_id, admin=False, organization_id=organization_id)
+        except PermissionDenied as error:
+            raise RequestError("not_manager") from error
     volunteer = await session.get(Person, volunteer_id)
     if volunteer is None or volunteer.status != "active":
         raise RequestError("not_volunteer")
+    theirs = await volunteer_organizations(session, person_id=volunteer_id)
+    if theirs and organization_id not in theirs:
+        raise RequestError("not_in_org")
     if not 1 <= interval_days <= 90:
         raise RequestError("bad_interval")
     pairing = Pairing(organization_id=organization_id, coordinator_id=coordinator_id, volunteer_id=volunteer_id,
@@ -98,12 +140,12 @@ def pairing_named(pairings: list[Pairing], text: str) -> Pairing | None:
 
 async def log_visit(session: AsyncSession, *, pairing: Pairing, visit: VisitLine, visited_on: date,
                     now: datetime) -> VisitLog:
-    record = HourRecord(person_id=pairing.volunteer_id, hours=visit.hours, served_on=visited_on,
-                        recorded_by=pairing.volunteer_id, approved=True, source="pairing",
-                        note=stored_text(_("结对帮扶看望 {resident_name}：{note}", resident_name=pairing.resident_name,
-                                          note=visit.note))[:500], created_at=now)
-    session.add(record)
-    await session.flush()
+    """A visit and its hours, pending until a coordinator of the pairing's organization approves them;
+    refused (HoursError "day_limit") past 24 h on that day."""
+    record = await add_hours(
+        session, person_id=pairing.volunteer_id, hours=visit.hours, served_on=visited_on,
+        organization_id=pairing.organization_id, source="pairing", recorded_by=pairing.volunteer_id, now=now,
+        note=stored_text(_("结对帮扶看望 {resident_name}：{note}", resident_name=pairing.resident_name, note=visit.note)))
     log = VisitLog(pairing_id=pairing.id, volunteer_id=pairing.volunteer_id, visited_on=visited_on,
                    hours=visit.hours, note=visit.note, hour_record_id=record.id, created_at=now)
     pairing.last_visit_at = now
