@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.app import ChannelSetup, create_app
 from bot.channels.registry import enabled_channels
@@ -16,6 +19,44 @@ from bot.scheduler import setup as background_setup
 
 log = logging.getLogger(__name__)
 
+DB_ATTEMPTS = 8  # with the back-off below: about 90 s of retrying before giving up
+DB_RETRY_DELAY = 1.0  # seconds before the second attempt; doubled after each failure …
+DB_RETRY_MAX_DELAY = 30.0  # … up to this
+# what an unreachable or refusing database raises while connecting (asyncpg's refused connection is
+# an OSError, SQLAlchemy wraps driver errors in DBAPIError)
+UNREACHABLE = (OSError, DBAPIError, TimeoutError)
+
+
+class DatabaseUnavailable(RuntimeError):
+    pass
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the driver's own message, not SQLAlchemy's wrapper with its links."""
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split()) or cause.__class__.__name__
+    return f"{cause.__class__.__name__}: {text[:200]}"
+
+
+async def start_runtime(settings: Settings, *, attempts: int = DB_ATTEMPTS, delay: float = DB_RETRY_DELAY,
+                        max_delay: float = DB_RETRY_MAX_DELAY,
+                        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> Runtime:
+    """``Runtime.start`` retried with a capped exponential back-off while the database cannot be
+    reached, one log line per failed attempt; ``DatabaseUnavailable`` (one line) when it gives up."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    for attempt in range(1, max(attempts, 1) + 1):
+        try:
+            return await Runtime.start(settings)
+        except UNREACHABLE as exc:
+            if attempt >= attempts:
+                raise DatabaseUnavailable(
+                    f"database {where} unreachable after {attempts} attempt(s), giving up: {_reason(exc)}") from None
+            log.warning("database %s unreachable (attempt %d/%d: %s); retrying in %.1f s",
+                        where, attempt, attempts, _reason(exc), delay)
+        await sleep(delay)
+        delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
 
 def channel_setups(settings: Settings) -> list[ChannelSetup]:
     """Every enabled channel of the registry mounts itself, then the background services."""
@@ -24,10 +65,11 @@ def channel_setups(settings: Settings) -> list[ChannelSetup]:
     return setups
 
 
-async def run_server(settings: Settings, *, host: str, port: int) -> None:
+async def run_server(settings: Settings, *, host: str, port: int, db_attempts: int = DB_ATTEMPTS,
+                     db_retry_delay: float = DB_RETRY_DELAY) -> None:
     if settings.id_encryption_key == DEV_ENCRYPTION_KEY:
         log.warning("ID_ENCRYPTION_KEY is the development default: set your own before storing real ID numbers")
-    runtime = await Runtime.start(settings)
+    runtime = await start_runtime(settings, attempts=db_attempts, delay=db_retry_delay)
     app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

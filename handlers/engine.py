@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -73,6 +74,18 @@ def default_routers() -> list[FeatureRouter]:
             reminders.router, broadcasts.router, observances.router, ledger.router]
 
 
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """The replies to one delivery, and whether an earlier delivery of its message id had the effect.
+
+    A repeat's replies are the stored ones: a channel that answers in the request (WeChat's passive
+    reply) sends them again, a channel that pushes (Telegram) already sent them and sends nothing.
+    """
+
+    replies: list[Reply]
+    repeat: bool = False
+
+
 class Engine:
     def __init__(
         self,
@@ -113,14 +126,18 @@ class Engine:
 
     # ---- entry point ------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> list[Reply]:
+        return (await self.handle_delivery(inbound)).replies
+
+    async def handle_delivery(self, inbound: Inbound) -> Handled:
+        """Like :meth:`handle`, and says whether this delivery repeats one already handled."""
         if inbound.message_id is None:
             async with self._turn_slot(), self.sessions() as session:
                 replies = await self._process(session, inbound)
                 await session.commit()
-                return replies
+                return Handled(replies)
         return await self._handle_once(inbound)
 
-    async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> list[Reply]:
+    async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> Handled:
         """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
         assert inbound.message_id is not None
         async with self._turn_slot(), self.sessions() as session:
@@ -130,13 +147,13 @@ class Engine:
                 replies = await self._process(session, inbound)
                 store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
                 await session.commit()
-                return replies
+                return Handled(replies)
         stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
         if stored is not None:
-            return stored
+            return Handled(stored, repeat=True)
         if attempts > 1:  # the first delivery failed and rolled back: this one does the work
             return await self._handle_once(inbound, attempts=attempts - 1)
-        return []
+        return Handled([], repeat=True)
 
     async def _wait_for_reply(self, channel: str, message_id: str, wait_seconds: float = 10.0) -> list[Reply] | None:
         loop = asyncio.get_running_loop()

@@ -51,3 +51,29 @@ class WeChatTemplateJob(SQLModel, table=True):
     openid: str = Field(max_length=128, index=True)
     status: str = Field(max_length=64, description="success | failed:user block | failed: system failed")
     reported_at: datetime = Field(default_factory=utcnow)
+
+
+class WeChatNonce(SQLModel, table=True):
+    """A signed callback already accepted: its (timestamp, nonce) and a digest of its body.
+
+    Kept until its timestamp leaves the replay window, in the database so every worker process sees
+    it: the same signed request again (a retry, or a replay) is answered from the message dedupe;
+    the same signature with another body is refused.
+    """
+
+    __tablename__ = "wechat_nonce"
+    nonce_key: str = Field(max_length=64, primary_key=True, description="sha256 hex of timestamp:nonce")
+    body_digest: str = Field(max_length=64)
+    expires_at: datetime = Field(index=True)
+
+
+class WeChatLateAnswer(SQLModel, table=True):
+    """A message whose reply followed as a customer-service message: a WeChat retry gets `success`.
+
+    Written with the late reply's outbox row, so a retry reaching another process, or this one after
+    a restart, does not deliver the reply a second time as a passive reply.
+    """
+
+    __tablename__ = "wechat_late_answer"
+    message_key: str = Field(max_length=160, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -115,3 +115,19 @@ def test_ledger_export_writes_csv_and_refuses_unknown_organizations(tmp_path: Pa
     assert result.returncode == 1 and "不存在" in result.stderr
     result = run(["ledger", "export", "--org", "望京街道", "--from", "2026/1/1"], cwd=tmp_path, check=False)
     assert result.returncode == 1 and "2026-03-05" in result.stderr
+
+
+def test_serve_with_an_unreachable_database_retries_in_one_line_each_and_gives_up_clearly(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(["serve", "--port", "0", "--db-attempts", "3", "--db-retry-delay", "0.05"], cwd=tmp_path,
+                 env={"DATABASE_URL": f"postgresql+asyncpg://bot:secret@127.0.0.1:{port}/volunteer"}, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    retries = [line for line in lines if "unreachable (attempt" in line]
+    assert len(retries) == 2 and "attempt 1/3" in retries[0] and "retrying in" in retries[0]
+    assert lines[-1].startswith("database postgresql+asyncpg://bot:***@127.0.0.1:")
+    assert "unreachable after 3 attempt(s), giving up" in lines[-1]
+    assert len([line for line in lines if "ID_ENCRYPTION_KEY" not in line]) == 3

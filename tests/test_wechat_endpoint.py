@@ -303,9 +303,9 @@ async def test_concurrent_triple_delivery_of_one_msgid_has_one_effect(wx: WeChat
 class SlowEngine(Engine):
     delay = 1.0
 
-    async def handle(self, inbound):  # noqa: ANN001, ANN201
+    async def handle_delivery(self, inbound):  # noqa: ANN001, ANN201
         await asyncio.sleep(self.delay)
-        return await super().handle(inbound)
+        return await super().handle_delivery(inbound)
 
 
 async def test_slow_core_answers_success_in_time_and_follows_up_by_customer_service(

@@ -30,6 +30,9 @@ VECTOR_TOKEN = "spamtest"
 VECTOR_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 VECTOR_APP_ID = "wx2c2769f8efd9abc2"
 _msg_ids = itertools.count(7_000_000_000_000_000_000)
+# nonces unique across harnesses: the endpoint remembers (timestamp, nonce) in the database, and two
+# harnesses on one database within one second must not look like a replay to each other
+_nonces = itertools.count(100000)
 
 
 def cdata(text: str) -> str:
@@ -86,7 +89,6 @@ class WeChatHarness:
         self.runtime = Runtime(settings=self.settings, db=sessions.kw["bind"], sessions=sessions, core=core)
         self.reply_deadline = reply_deadline
         self.api = api
-        self._nonces = itertools.count(100000)
 
     async def __aenter__(self) -> WeChatHarness:
         async def setup(app, runtime):  # noqa: ANN001, ANN202
@@ -106,7 +108,7 @@ class WeChatHarness:
     def query(self, body: str | None = None, *, timestamp: int | None = None, nonce: str | None = None,
               forge: bool = False) -> dict[str, str]:
         ts = str(int(self.clock()) if timestamp is None else timestamp)
-        nonce = nonce or str(next(self._nonces))
+        nonce = nonce or str(next(_nonces))
         signature = url_signature(self.token, ts, nonce)
         query = {"signature": "0" * 40 if forge else signature, "timestamp": ts, "nonce": nonce,
                  "openid": "ignored"}

@@ -19,16 +19,22 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT setting).")] = None,
+    db_attempts: Annotated[int, typer.Option(help="Connection attempts while the database is unreachable.")] = 8,
+    db_retry_delay: Annotated[float, typer.Option(help="Seconds before the 2nd attempt (doubled, ≤ 30 s).")] = 1.0,
 ) -> None:
     """Run the web app (GET /healthz; channel endpoints) until interrupted."""
-    from bot.serve import run_server
+    from bot.runtime import SchemaNotReady
+    from bot.serve import DatabaseUnavailable, run_server
 
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
+        asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port,
+                               db_attempts=db_attempts, db_retry_delay=db_retry_delay))
     except KeyboardInterrupt:
         pass
+    except (DatabaseUnavailable, SchemaNotReady) as exc:
+        fail(str(exc))
 
 
 

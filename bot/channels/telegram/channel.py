@@ -7,7 +7,7 @@ business rule lives here: what a command or a button means is the core's busines
 
 Running (``setup(app, runtime)`` for bot/serve.py):
 - no ``TELEGRAM_BOT_TOKEN`` → logs "Telegram is off" and adds nothing;
-- ``TELEGRAM_WEBHOOK_URL`` set → POST /telegram (aiogram ``SimpleRequestHandler``; the
+- ``TELEGRAM_WEBHOOK_URL`` set → POST /telegram (``webhook.WebhookHandler``; the
   ``X-Telegram-Bot-Api-Secret-Token`` header must equal ``TELEGRAM_WEBHOOK_SECRET``, else 401) and
   setWebhook on start;
 - otherwise long polling as a background task of the web app.
@@ -17,7 +17,8 @@ Either way the command menu is set on start (简体 by default and for "zh", Eng
 Platform behaviour handled here: in groups only commands for this bot, @mentions and replies to the
 bot reach the core; a button pressed in a group is answered privately (or, when the bot may not
 write to that user, in the callback answer). The update_id is the dedupe key (``u<update_id>``):
-the core gives a redelivered update one effect.
+the core gives a redelivered update one effect and says it was a repeat, so nothing is sent again.
+The webhook handler (``webhook``) checks the secret header and the JSON before aiogram sees it.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.channels.telegram.convert import CHANNEL, GROUP_TYPES, callback_to_inbound, message_to_inbound
 from bot.channels.telegram.render import render_reply
 from bot.channels.telegram.sender import TelegramSender, make_bot
 from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.webhook import WebhookHandler
 from bot.config import Settings
 from bot.runtime import Runtime
 from common.i18n import N_, Msg, _, render
@@ -126,13 +127,20 @@ async def deliver(bot: Bot, chat_id: int | str, replies: Sequence[Reply]) -> Non
 async def on_message(message: Message, bot: Bot, core: Engine, event_update: Update) -> None:
     me = await bot.me()
     inbound = message_to_inbound(message, event_update.update_id, bot_username=me.username)
-    replies = await core.handle(inbound)
-    await deliver(bot, message.chat.id, replies)
+    handled = await core.handle_delivery(inbound)
+    if handled.repeat:  # a redelivered update: its replies went out with the first delivery
+        log.info("telegram update %s redelivered: nothing sent again", event_update.update_id)
+        return
+    await deliver(bot, message.chat.id, handled.replies)
 
 
 async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_update: Update) -> None:
     inbound = callback_to_inbound(callback, event_update.update_id)
-    replies = await core.handle(inbound)
+    handled = await core.handle_delivery(inbound)
+    if handled.repeat:  # the first delivery answered the callback and sent the replies
+        log.info("telegram update %s redelivered: nothing sent again", event_update.update_id)
+        return
+    replies = handled.replies
     if not inbound.is_group:
         await callback.answer()
         await deliver(bot, callback.from_user.id, replies)
@@ -278,8 +286,8 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
     app[TELEGRAM_KEY] = channel
     app.on_shutdown.append(channel.on_shutdown)  # before the webhook handler's own (it closes the session)
     if settings.telegram_webhook_url:
-        handler = SimpleRequestHandler(dispatcher=channel.dispatcher, bot=channel.bot,
-                                       secret_token=settings.webhook_secret())
+        handler = WebhookHandler(dispatcher=channel.dispatcher, bot=channel.bot,
+                                 secret_token=settings.webhook_secret())
         handler.register(app, path=WEBHOOK_PATH)
     app.on_startup.append(channel.on_startup)
     app.on_cleanup.append(channel.on_cleanup)

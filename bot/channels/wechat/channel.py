@@ -24,16 +24,18 @@ from aiohttp import web
 
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
-from bot.channels.wechat.security import Rejected, Security
+from bot.channels.wechat.security import Rejected, ReplayGuard, Security
 from bot.channels.wechat.sender import WeChatSender, wechat_sender
 from bot.channels.wechat.settings import WeChatSettings
 from bot.config import Settings
 from bot.outbox import OutboxDrainer
 from bot.runtime import Runtime
+from handlers.engine import Handled
 from handlers.messages import Inbound, Reply
 from models import utcnow
 from models.wechat import WeChatTemplateJob
 from services.outbox_rows import identity_by_external_id, queue_late_reply
+from services.wechat_replay import answered_late, claim_late_answer
 from services.wechat_state import record_template_job
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ SUCCESS = "success"
 
 @dataclass
 class _CoreRun:
-    task: asyncio.Task[list[Reply]]
+    task: asyncio.Task[Handled]
     late: bool = False  # the passive-reply deadline passed: the replies follow as customer-service text
 
 
@@ -59,6 +61,7 @@ class WeChatChannel:
         self.reply_deadline = reply_deadline
         self.clock = clock
         self.security = Security(runtime.settings, clock=lambda: self.clock())  # follows a replaced clock
+        self.replay = ReplayGuard(runtime.sessions, clock=lambda: self.clock())
         self.pages = ReplyPageStore(runtime.sessions)
         self.sender: WeChatSender | None = None
         self.outbox: OutboxDrainer | None = None  # sends late replies, one row at a time
@@ -106,6 +109,7 @@ class WeChatChannel:
         try:
             body = await self._read_body(request)
             xml, encrypted = self.security.plaintext(body, request.query)
+            await self.replay.check(request.query, body)
             try:
                 message = parse(xml)
                 converted = to_inbound(message)
@@ -153,13 +157,14 @@ class WeChatChannel:
         Concurrent deliveries of one message in this process share one core run; the database
         dedupe in the core covers deliveries that reach other processes.
         """
+        # this process's recent late answers here; every process's (and before a restart) in the database
         key = inbound.message_id or ""
         self._forget_old_late_answers()
         if key in self._answered_late:
             return None
         run = self._runs.get(key)
         if run is None:
-            run = _CoreRun(asyncio.create_task(self.runtime.core.handle(inbound)))
+            run = _CoreRun(asyncio.create_task(self.runtime.core.handle_delivery(inbound)))
             self._runs[key] = run
             run.task.add_done_callback(lambda task: self._core_done(key, inbound.user_id, run))
         elif run.late:
@@ -171,7 +176,10 @@ class WeChatChannel:
                          self.reply_deadline, key)
             run.late = True
             return None
-        return run.task.result()
+        handled = run.task.result()
+        if handled.repeat and await self._late_in_database(key):
+            return None  # a retry of a message whose reply already followed as a CS message
+        return handled.replies
 
     def _core_done(self, key: str, openid: str, run: _CoreRun) -> None:
         self._runs.pop(key, None)
@@ -181,9 +189,9 @@ class WeChatChannel:
         if run.task.cancelled() or run.task.exception() is not None:
             log.error("core failed on %s after the deadline", key, exc_info=run.task.exception())
             return
-        replies = run.task.result()
+        replies = run.task.result().replies
         if replies:
-            task = asyncio.create_task(self._deliver_late(openid, replies))
+            task = asyncio.create_task(self._deliver_late(openid, replies, key))
             self._background.add(task)
             task.add_done_callback(self._background_done)
 
@@ -203,8 +211,13 @@ class WeChatChannel:
             await asyncio.gather(*[r.task for r in self._runs.values()], *self._background, return_exceptions=True)
 
     # ---- late replies through the outbox ----------------------------------------------------
-    async def _deliver_late(self, openid: str, replies: list[Reply]) -> None:
-        """An outbox row like any notice, sent now through the outbox's one-row path."""
+    async def _late_in_database(self, key: str) -> bool:
+        async with self.runtime.sessions() as session:
+            return await answered_late(session, message_key=key)
+
+    async def _deliver_late(self, openid: str, replies: list[Reply], key: str) -> None:
+        """An outbox row like any notice, sent now through the outbox's one-row path; the message is
+        marked answered late in the same commit (a retry after a restart gets `success`)."""
         pages = paginate(render_replies(replies), lang=replies[-1].lang)
         await self.pages.replace(openid, pages[1:])
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
@@ -212,6 +225,8 @@ class WeChatChannel:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
             if identity is None or identity.id is None:
                 return
+            if key and not await claim_late_answer(session, message_key=key, now=now):
+                return  # another process answers this message late
             row = await queue_late_reply(session, identity_id=identity.id, channel=CHANNEL, text=pages[0], now=now)
             await session.commit()
         if self.outbox is not None and row.id is not None:

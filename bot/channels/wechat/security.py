@@ -1,10 +1,21 @@
-"""Who may talk to ``/wechat``: URL signature, replay window, safe-mode decrypt/encrypt, XML hygiene."""
+"""Who may talk to ``/wechat``: URL signature, replay window, safe-mode decrypt/encrypt, XML hygiene.
+
+Plaintext mode: the query's ``signature`` covers (token, timestamp, nonce) only, not the body.
+Safe / compatible mode (``WECHAT_ENCODING_AES_KEY`` set): every POST must carry
+``encrypt_type=aes``, a ``msg_signature`` over the ``<Encrypt>`` element and that element; only its
+decrypted content is read (compatible mode's plaintext copy is ignored), so a captured URL cannot
+carry a forged body. In both modes a signed (timestamp, nonce) is remembered in the database for
+the replay window (``ReplayGuard``): the same request again is answered by the message dedupe
+without a second effect, the same signature with another body is refused.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from xml.parsers.expat import ExpatError
 
 from wechatpy.crypto import WeChatCrypto
@@ -12,8 +23,12 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot.channels.wechat.settings import WeChatSettings
+from models.db import SessionFactory
+from services.wechat_replay import remember_nonce
 
 REPLAY_WINDOW_SECONDS = 300
+MAX_QUERY_FIELD = 128  # timestamps, nonces and signatures are short; longer ones are not WeChat's
+PURGE_EVERY = 64  # remembered nonces past the window are deleted on every 64th request of a process
 _DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -34,6 +49,8 @@ class Security:
         self.clock = clock
 
     def check_timestamp(self, timestamp: str) -> None:
+        if len(timestamp) > MAX_QUERY_FIELD:
+            raise Rejected(403, "bad timestamp")
         try:
             age = self.clock() - int(timestamp)
         except ValueError:
@@ -45,6 +62,8 @@ class Security:
         signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
         if not (signature and timestamp and nonce):
             raise Rejected(403, "missing signature")
+        if max(len(signature), len(nonce)) > MAX_QUERY_FIELD:
+            raise Rejected(403, "bad signature")
         try:
             check_signature(self.token, signature, timestamp, nonce)
         except InvalidSignatureException:
@@ -56,6 +75,9 @@ class Security:
         if _DECLARATIONS.search(body):
             raise Rejected(400, "XML declarations (DOCTYPE/ENTITY) are not accepted")
         if query.get("encrypt_type", "raw").lower() != "aes":
+            if self.crypto is not None:
+                # safe mode: the URL signature does not cover the body, so a plaintext body is not WeChat's
+                raise Rejected(403, "plaintext message but safe mode is on (WECHAT_ENCODING_AES_KEY is set)")
             self.check_url_signature(query)
             return body, False
         if self.crypto is None:
@@ -63,6 +85,8 @@ class Security:
         msg_signature, timestamp, nonce = query.get("msg_signature"), query.get("timestamp"), query.get("nonce")
         if not (msg_signature and timestamp and nonce):
             raise Rejected(403, "missing msg_signature")
+        if max(len(msg_signature), len(nonce)) > MAX_QUERY_FIELD:
+            raise Rejected(403, "bad msg_signature")
         self.check_timestamp(timestamp)
         try:
             plain = self.crypto.decrypt_message(body.decode("utf-8"), msg_signature, timestamp, nonce)
@@ -70,7 +94,8 @@ class Security:
             raise Rejected(403, "bad msg_signature") from None
         except InvalidAppIdException:
             raise Rejected(403, "message for another app id") from None
-        except (ExpatError, KeyError, ValueError, TypeError, IndexError, UnicodeError) as exc:
+        except (ExpatError, KeyError, ValueError, TypeError, IndexError, UnicodeError, AttributeError,
+                RecursionError) as exc:
             raise Rejected(400, f"cannot decrypt ({exc.__class__.__name__})") from None
         data = plain.encode("utf-8")
         if _DECLARATIONS.search(data):
@@ -80,3 +105,23 @@ class Security:
     def encrypt(self, xml: str, nonce: str) -> str:
         assert self.crypto is not None
         return self.crypto.encrypt_message(xml, nonce, str(int(self.clock())))
+
+
+class ReplayGuard:
+    """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process."""
+
+    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], float] = time.time) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self._requests = itertools.count(1)
+
+    async def check(self, query: Mapping[str, str], body: bytes) -> None:
+        """Call after the signature was checked. Raises ``Rejected(403)`` for a seen signature with another body."""
+        timestamp, nonce = query["timestamp"], query["nonce"]
+        expires_at = datetime.fromtimestamp(int(timestamp) + REPLAY_WINDOW_SECONDS + 1, UTC)
+        async with self.sessions() as session:
+            fresh = await remember_nonce(session, timestamp=timestamp, nonce=nonce, body=body, expires_at=expires_at,
+                                         now=datetime.fromtimestamp(self.clock(), UTC),
+                                         purge=next(self._requests) % PURGE_EVERY == 0)
+        if not fresh:
+            raise Rejected(403, "signature already used for another body (replay)")
