@@ -16,7 +16,6 @@ from handlers.validation import InvalidInput
 from models.reminders import Observance
 from services import observances as service
 from services.calendar import Rule, RuleError, date_in_year, validate, year_calendar
-from services.people import managed_organizations
 
 __all__ = ["parse_rule", "router"]
 
@@ -51,7 +50,7 @@ def _name(observance: Observance) -> Text:
 async def _allowed(turn: Turn) -> bool:
     """Coordinators of any organization and admins (checked again right before a change)."""
     admin = await turn.admin()
-    if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
+    if admin or await turn.coordinates_any():
         return True
     turn.say(DENIED)
     return False
