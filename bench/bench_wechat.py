@@ -1,10 +1,21 @@
-"""Signed WeChat text messages through the real /wechat endpoint on SQLite and PostgreSQL, beside bare
-wechatpy (signature check + parse_message + TextReply render) in the same run.
+"""WeChat: the full ``serve`` pipeline against a bare wechatpy endpoint, both as real server processes.
 
-    .venv/bin/python bench/bench_wechat.py [--requests 600] [--concurrency 8] [--postgres URL]
+    .venv/bin/python bench/bench_wechat.py                      # SQLite, 600 messages, 8 in flight, 3 rounds
+    .venv/bin/python bench/bench_wechat.py --db postgresql      # BENCH_POSTGRES_URL (default: local server)
+    .venv/bin/python bench/bench_wechat.py --source /tmp/old    # the serve of another checkout
 
-Prints requests/s, p50/p99 latency and the ratio endpoint : bare wechatpy. Each message has its own
-MsgId (no dedupe hits); users rotate so dialog state and identities are real rows.
+Each round starts two servers, one after the other, each in its own process:
+
+* bare — an aiohttp endpoint doing only what any WeChat endpoint must: ``check_signature`` +
+  ``parse_message`` + ``create_reply(...).render()`` (wechatpy), no database;
+* full — ``volunteer-bot serve`` with the WeChat channel on: signature, XML, dedupe, the core's turn
+  on the database, pagination, the passive reply.
+
+This process is the load generator: it posts the same signed texts to each (``--concurrency`` in
+flight, each user's messages in order), from distinct users with a realistic mix — help, the
+activity list, my hours, small talk, registration steps (name, ID number, phone) — and prints
+requests/s, p50/p99 latency and full : bare. Ratios are measured within one round, so a busy machine
+slows both sides alike; the rounds show the spread.
 """
 
 from __future__ import annotations
@@ -12,163 +23,273 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-from bot.app import create_app  # noqa: E402
-from bot.channels.wechat import channel as wechat  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import Runtime, upgrade_schema  # noqa: E402
-from handlers.engine import Engine  # noqa: E402
-from models.db import create_engine, create_session_factory  # noqa: E402
-
-TOKEN = "bench-token"
-USERS = 50
-TEXTS = ["帮助", "我的时长", "活动", "你好", "我想注册成为志愿者", "取消"]
-
-
-def signed_query(timestamp: str, nonce: str) -> dict[str, str]:
-    signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
-    return {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+TOKEN = "benchtoken"
+PG_BASE = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+# what one user sends, in order; users take these in turn (4 messages each)
+SCRIPTS: tuple[tuple[str, ...], ...] = (
+    ("帮助", "活动", "我的时长", "谢谢"),
+    ("注册", "张三", "<id>", "13800138000"),
+    ("活动", "帮助", "我的时长", "你好"),
+    ("我的时长", "活动", "取消", "帮助"),
+)
 
 
-def message_xml(i: int) -> str:
-    return (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o_user_{i % USERS}]]>"
-            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{TEXTS[i % len(TEXTS)]}]]></Content><MsgId>{10**15 + i}</MsgId></xml>")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def run_endpoint(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
-    engine = create_engine(url)
-    await upgrade_schema(engine)
-    settings = Settings(_env_file=None, database_url=url, wechat_token=TOKEN)  # type: ignore[call-arg]
-    sessions = create_session_factory(engine)
-    runtime = Runtime(settings=settings, db=engine, sessions=sessions, core=Engine(sessions, settings.core_options()))
-    app = await create_app(runtime, channels=[wechat.setup])
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint = f"http://127.0.0.1:{port}/wechat"
-    latencies: list[float] = []
-    counter = iter(range(requests + 30))
-    failures = 0
-
-    async def worker(http: aiohttp.ClientSession, record: bool, budget: int) -> None:
-        nonlocal failures
-        for _ in range(budget):
-            i = next(counter, None)
-            if i is None:
-                return
-            query = signed_query(str(int(time.time())), str(i))
-            started = time.perf_counter()
-            async with http.post(endpoint, params=query, data=message_xml(i).encode()) as response:
-                body = await response.text()
-            if response.status != 200 or not body.startswith("<xml>"):
-                failures += 1
-            if record:
-                latencies.append(time.perf_counter() - started)
-
-    async with aiohttp.ClientSession() as http:
-        await asyncio.gather(*[worker(http, False, 30 // concurrency + 1) for _ in range(concurrency)])  # warm-up
-        started = time.perf_counter()
-        await asyncio.gather(*[worker(http, True, requests) for _ in range(concurrency)])
-        elapsed = time.perf_counter() - started
-    await runner.cleanup()
-    await engine.dispose()
-    if failures:
-        print(f"  !! {failures} request(s) without a text reply")
-    return len(latencies) / elapsed, latencies
-
-
-def run_bare(requests: int) -> tuple[float, list[float]]:
-    from wechatpy import parse_message
-    from wechatpy.replies import TextReply
+# ---- the bare endpoint (run in its own process: --bare PORT) --------------------------------------
+def run_bare(port: int) -> None:
+    from aiohttp import web
+    from wechatpy import create_reply, parse_message
+    from wechatpy.exceptions import InvalidSignatureException
     from wechatpy.utils import check_signature
 
-    latencies = []
-    started = time.perf_counter()
-    for i in range(requests):
-        t0 = time.perf_counter()
-        query = signed_query(str(int(time.time())), str(i))
-        check_signature(TOKEN, query["signature"], query["timestamp"], query["nonce"])
-        message = parse_message(message_xml(i))
-        TextReply(content="我是志愿助手，可以帮你……", message=message).render()
-        latencies.append(time.perf_counter() - t0)
-    return requests / (time.perf_counter() - started), latencies
+    async def handle(request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            check_signature(TOKEN, query["signature"], query["timestamp"], query["nonce"])
+        except (InvalidSignatureException, KeyError):
+            return web.Response(status=403)
+        message = parse_message(await request.read())
+        xml = create_reply(f"收到：{getattr(message, 'content', '')}", message).render()
+        return web.Response(text=xml, content_type="application/xml")
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/wechat", handle)
+    app.router.add_get("/healthz", healthz)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-async def create_pg_database(base: str) -> str:
+# ---- the load ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Message:
+    openid: str
+    text: str
+    msg_id: int
+
+
+def messages(total: int, round_tag: str) -> list[list[Message]]:
+    """Per user, their messages in order; every user and message id is new in each round."""
+    from handlers.validation import make_id_number
+
+    users: list[list[Message]] = []
+    msg_id = int(time.time() * 1000) * 1000
+    for n in range((total + 3) // 4):
+        script = SCRIPTS[n % len(SCRIPTS)]
+        id_number = make_id_number(f"110101{1960 + n % 40}0307{n % 1000:03d}")
+        user = []
+        for text in script:
+            msg_id += 1
+            user.append(Message(f"o_{round_tag}_{n}", id_number if text == "<id>" else text, msg_id))
+        users.append(user)
+    flat = sum(len(u) for u in users)
+    if flat > total:
+        users[-1] = users[-1][: len(users[-1]) - (flat - total)]
+    return users
+
+
+def signed(message: Message) -> tuple[dict[str, str], bytes]:
+    timestamp, nonce = str(int(time.time())), str(random.randrange(10**9))
+    signature = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
+    xml = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{message.openid}]]>"
+           f"</FromUserName><CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+           f"<Content><![CDATA[{message.text}]]></Content><MsgId>{message.msg_id}</MsgId></xml>")
+    return {"signature": signature, "timestamp": timestamp, "nonce": nonce}, xml.encode()
+
+
+@dataclass
+class Result:
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def load(port: int, users: list[list[Message]], concurrency: int) -> Result:
+    queue: asyncio.Queue[list[Message]] = asyncio.Queue()
+    for user in users:
+        queue.put_nowait(user)
+    latencies: list[float] = []
+    errors = 0
+    url = f"http://127.0.0.1:{port}/wechat"
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while not queue.empty():
+            for message in queue.get_nowait():
+                params, body = signed(message)
+                began = time.perf_counter()
+                async with session.post(url, params=params, data=body) as response:
+                    text = await response.text()
+                latencies.append(time.perf_counter() - began)
+                if response.status != 200 or "<xml>" not in text:
+                    errors += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return Result(time.perf_counter() - began, latencies, errors)
+
+
+# ---- the servers ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes], within_seconds: float = 180) -> None:
+    deadline = time.monotonic() + within_seconds
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not become ready")
+
+
+def start_server(kind: str, port: int, *, database_url: str, source: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+    if kind == "bare":
+        return subprocess.Popen([sys.executable, __file__, "--bare", str(port)])
+    env = {**os.environ, "DATABASE_URL": database_url, "WECHAT_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
+           "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
+           "TELEGRAM_BOT_TOKEN": "", "WECHAT_APP_ID": "", "WECHAT_APP_SECRET": ""}
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port)], env=env, cwd=data_dir)
+
+
+async def measure(kind: str, users: list[list[Message]], warmup: list[list[Message]], args: argparse.Namespace,
+                  database_url: str, data_dir: Path) -> Result:
+    port = free_port()
+    proc = start_server(kind, port, database_url=database_url, source=args.source, data_dir=data_dir)
+    try:
+        await wait_ready(port, proc)
+        await load(port, warmup, args.concurrency)  # first use of catalogs, statement caches, pool
+        return await load(port, users, args.concurrency)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- the database -----------------------------------------------------------------------------------
+async def prepare_database(url: str) -> None:
+    """Migrated, with an organization and a few upcoming activities for 活动 to list."""
+    from bot.runtime import upgrade_schema
+    from models import ActivityBase
+    from models.db import create_engine, create_session_factory
+    from services.activities import create_activity
+    from services.people import get_or_create_organization
+
+    engine = create_engine(url)
+    try:
+        await upgrade_schema(engine)
+        async with create_session_factory(engine)() as session:
+            org = await get_or_create_organization(session, name="花家地社区服务站")
+            now = datetime.now(UTC)
+            for day in range(1, 6):
+                start = now + timedelta(days=day)
+                await create_activity(session, data=ActivityBase(
+                    title=f"社区活动 {day}", description="陪老人聊天、读报", category="elderly", place="幸福敬老院",
+                    start_at=start, end_at=start + timedelta(hours=3), capacity=20, organization_id=org.id or 0,
+                ), created_by=None, now=now)
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def pg_admin(sql: str) -> None:
     import asyncpg
 
-    parsed = make_url(base)
-    name = f"vb_bench_{uuid.uuid4().hex[:8]}"
+    parsed = make_url(PG_BASE)
     conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                 database=parsed.database, password=parsed.password, timeout=5)
+                                 password=parsed.password, database=parsed.database)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_pg_database(base: str, url: str) -> None:
-    import asyncpg
-
-    parsed = make_url(base)
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                 database=parsed.database, password=parsed.password, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        await conn.execute(sql)
     finally:
         await conn.close()
 
 
-def line(label: str, rate: float, latencies: list[float]) -> str:
-    return (f"{label:<28} {rate:9.1f} req/s   p50 {statistics.median(latencies) * 1000:7.2f} ms   "
-            f"p99 {percentile(latencies, 0.99) * 1000:7.2f} ms")
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=600)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    args = parser.parse_args()
-
-    bare_rate, bare_lat = run_bare(max(args.requests, 2000))
-    print(f"{args.requests} signed text messages, concurrency {args.concurrency}, {USERS} users")
-    print(line("bare wechatpy parse+reply", bare_rate, bare_lat))
+async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        rate, lat = await run_endpoint(f"sqlite+aiosqlite:///{tmp}/bench.db", args.requests, args.concurrency)
-        print(line("endpoint, SQLite", rate, lat) + f"   = 1 : {bare_rate / rate:,.0f} of bare wechatpy")
-    try:
-        url = await create_pg_database(args.postgres)
-    except Exception as exc:  # noqa: BLE001 - the bench reports and goes on
-        print(f"endpoint, PostgreSQL: skipped ({exc.__class__.__name__}: {exc})")
-        return
-    try:
-        rate, lat = await run_endpoint(url, args.requests, args.concurrency)
-        print(line("endpoint, PostgreSQL", rate, lat) + f"   = 1 : {bare_rate / rate:,.0f} of bare wechatpy")
-    finally:
-        await drop_pg_database(args.postgres, url)
+        data_dir = Path(tmp)
+        pg_name = f"vb_bench_wechat_{os.getpid()}"
+        if args.db == "postgresql":
+            await pg_admin(f'CREATE DATABASE "{pg_name}"')
+            url = make_url(PG_BASE).set(database=pg_name).render_as_string(hide_password=False)
+        else:
+            url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
+        try:
+            await prepare_database(url)
+            print(f"WeChat: {args.requests} signed texts, {args.concurrency} in flight, {args.db}, "
+                  f"serve from {args.source}; load average {os.getloadavg()[0]:.1f}")
+            ratios, p99s = [], []
+            for round_no in range(1, args.rounds + 1):
+                tag = uuid.uuid4().hex[:6]
+                users, warmup = messages(args.requests, tag), messages(40, f"w{tag}")
+                bare = await measure("bare", users, warmup, args, url, data_dir)
+                full = await measure("full", users, warmup, args, url, data_dir)
+                ratio = full.rate / bare.rate
+                ratios.append(ratio)
+                p99s.append(full.pct(0.99))
+                for name, result in (("bare", bare), ("full", full)):
+                    print(f"  round {round_no} {name}: {result.rate:7.1f} req/s  p50 {result.pct(0.5):6.1f} ms  "
+                          f"p99 {result.pct(0.99):6.1f} ms  errors {result.errors}")
+                print(f"  round {round_no} full : bare = {ratio:.0%}")
+            print(f"median full : bare = {statistics.median(ratios):.0%} (rounds: "
+                  f"{', '.join(f'{r:.0%}' for r in ratios)}); full p99 median {statistics.median(p99s):.1f} ms; "
+                  f"load average {os.getloadavg()[0]:.1f}")
+        finally:
+            if args.db == "postgresql":
+                await pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start")
+    parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.bare:
+        run_bare(arguments.bare)
+    else:
+        asyncio.run(main(arguments))

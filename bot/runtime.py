@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from handlers.engine import Engine
 from models.db import SessionFactory, create_engine, create_session_factory, is_sqlite
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,7 +25,11 @@ class SchemaNotReady(RuntimeError):
     pass
 
 
+# Alembic is imported where it is used: a process that does not migrate or check the schema
+# (most CLI commands) does not load it.
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -33,6 +37,8 @@ def alembic_config(url: str) -> Config:
 
 
 def _upgrade(connection: Connection, url: str) -> None:
+    from alembic import command
+
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     # "heads": feature branches of the migration graph may be applied side by side
@@ -40,6 +46,9 @@ def _upgrade(connection: Connection, url: str) -> None:
 
 
 def _is_current(connection: Connection, url: str) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
     return set(MigrationContext.configure(connection).get_current_heads()) == heads
 

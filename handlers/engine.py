@@ -52,8 +52,7 @@ from services.conversation import (
     stored_replies,
     unsubscribe,
 )
-from services.notify import claim_held_notices, notice_text
-from services.people import managed_organizations
+from services.notify import claim_held_notices, holds_notices_now, notice_text
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +191,9 @@ class Engine:
         )
         self._expire_idle_flow(turn, state)
         await self._dispatch(turn)
-        notices = await claim_held_notices(session, identity_id=identity.id, now=now)
+        notices = []
+        if speaker.has_held_notices or holds_notices_now(session, identity_id=identity.id):
+            notices = await claim_held_notices(session, identity_id=identity.id, now=now)
         if notices:
             rows: list[Text] = [ngettext("你有 {count} 条新通知：", "你有 {count} 条新通知：", len(notices))]
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
@@ -364,7 +365,7 @@ class Engine:
         admin = await turn.admin()
         if role is Role.ADMIN or admin:
             return admin
-        return bool(await managed_organizations(turn.session, person_id=turn.person.id, admin=False))
+        return await turn.coordinates_any()
 
     async def _dispatch_event(self, turn: Turn) -> None:
         inbound = turn.inbound

@@ -7,7 +7,6 @@ import re
 from common.i18n import _
 from handlers.turn import FeatureRouter, Turn
 from handlers.words import load_words
-from services.people import managed_organizations
 
 router = FeatureRouter("menu")
 # typed words and the thanks / greeting patterns are data (handlers/data/menu_words.json);
@@ -28,7 +27,7 @@ async def main_choices(turn: Turn) -> list:
     else:
         choices.insert(0, turn.choice(_("志愿者注册"), "reg"))
     admin = await turn.admin()
-    if admin or await managed_organizations(turn.session, person_id=turn.person.id, admin=False):
+    if admin or await turn.coordinates_any():
         choices += [
             turn.choice(_("发布活动"), "newact"),
             turn.choice(_("记录时长"), "rec"),

@@ -17,7 +17,7 @@ from handlers.messages import Choice, Inbound, Reply
 from handlers.payloads import Payload
 from handlers.privacy import FieldCipher
 from models import DialogState, Identity, Person
-from services.people import is_admin
+from services.people import Roles, roles_of
 
 WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 
@@ -36,15 +36,27 @@ class Turn:
     admin_bootstrap: bool = False
     replies: list[Reply] = field(default_factory=list)
     catalogs: Catalogs = field(default_factory=default_catalogs)
+    _roles: Roles | None = field(default=None, repr=False)  # read once per turn, when first needed
 
     @property
     def typed(self) -> bool:
         """True when the user typed (a number or words) rather than pressed a button."""
         return self.inbound.payload is None
 
+    async def roles(self) -> Roles:
+        """The person's roles, queried once per turn (the menu and the role checks share them)."""
+        if self._roles is None:
+            assert self.person.id is not None
+            self._roles = await roles_of(self.session, person_id=self.person.id)
+        return self._roles
+
     async def admin(self) -> bool:
         """An admin by role, or by the ADMINS setting (bootstrap)."""
-        return await is_admin(self.session, person_id=self.person.id, bootstrap=self.admin_bootstrap)
+        return self.admin_bootstrap or (await self.roles()).admin
+
+    async def coordinates_any(self) -> bool:
+        """A coordinator of at least one organization."""
+        return bool((await self.roles()).coordinates)
 
     # ---- language -------------------------------------------------------------------------
     def text(self, value: Text) -> str:

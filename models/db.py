@@ -28,7 +28,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     else:
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 10
-        kwargs["pool_pre_ping"] = True
+        # no pool_pre_ping: it costs every checkout a round trip (BEGIN; ;ROLLBACK on asyncpg).
+        # Connections are recycled before a server or proxy idle timeout cuts them, and a
+        # connection that drops anyway is detected on its first statement: that message fails (the
+        # platforms retry it) and the pool replaces every connection older than the disconnect.
+        kwargs["pool_recycle"] = 1800
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import DialogState, Identity, InboundSeen, Person
-from services.people import get_or_create_identity
+from models import Delivery, DialogState, Identity, InboundSeen, Person
+from models.wechat import WeChatReplyPages
+from services.people import create_identity
+from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
 
 MAX_MESSAGE_KEY = 160
 MAX_DISPLAY_NAME = 128
@@ -50,6 +54,27 @@ class Speaker:
     identity: Identity
     person: Person
     state: DialogState
+    # notices wait for this identity's next reply (status "held"): looked up only then
+    has_held_notices: bool = False
+    state_is_new: bool = False
+
+
+# last_inbound_at only feeds WeChat's 48 h customer-service window: a few minutes of lag costs a
+# write on most turns less than it costs the window (which then closes a little early, never late)
+LAST_INBOUND_RESOLUTION = timedelta(minutes=5)
+
+_HELD = (exists().where(Delivery.identity_id == Identity.id, Delivery.status == "held")
+         .correlate(Identity).label("held"))
+_PAGES = (exists().where(WeChatReplyPages.openid == Identity.external_id, Identity.channel == REPLY_PAGES_CHANNEL)
+          .correlate(Identity).label("pages"))
+# who is talking, their person, dialog state and whether notices or reply pages wait: one round trip.
+# Built once: the statement and its cache key are not rebuilt per turn.
+_SPEAKER = (
+    select(Identity, Person, DialogState, _HELD, _PAGES)
+    .join(Person, Person.id == Identity.person_id)  # type: ignore[arg-type]
+    .outerjoin(DialogState, DialogState.identity_id == Identity.id)  # type: ignore[arg-type]
+    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+)
 
 
 async def open_turn(
@@ -62,9 +87,24 @@ async def open_turn(
     language: str | None,
     unsubscribing: bool,
 ) -> Speaker:
-    """The identity (created on first contact, re-activated when they write again) and its dialog state."""
-    identity, person = await get_or_create_identity(session, channel=channel, external_id=external_id, now=now)
-    identity.last_inbound_at = now
+    """The identity (created on first contact, re-activated when they write again) and its dialog state.
+
+    Reply pages an earlier long answer left for "下一页" are dropped: this message was not "下一页"
+    (the channel serves those before the core), so they no longer follow on from anything.
+    """
+    row = (await session.exec(_SPEAKER, params={"channel": channel, "external_id": external_id})).first()
+    state: DialogState | None
+    if row is None:
+        identity, person = await create_identity(session, channel=channel, external_id=external_id, now=now,
+                                                 last_inbound_at=now)
+        state, held, pages = None, False, False
+    else:
+        identity, person, state, held, pages = row
+    if pages:
+        await forget_reply_pages(session, openid=external_id)
+    last = identity.last_inbound_at
+    if last is None or abs(now - last) >= LAST_INBOUND_RESOLUTION:
+        identity.last_inbound_at = now
     if not identity.active and not unsubscribing:
         identity.active = True
     if display_name:
@@ -72,18 +112,27 @@ async def open_turn(
     if language:
         identity.language = language
     session.add(identity)
-    state = await session.get(DialogState, identity.id)
     if state is None:
-        state = DialogState(identity_id=identity.id, data={}, choices=[])
-    return Speaker(identity, person, state)
+        assert identity.id is not None
+        return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
+                       has_held_notices=bool(held), state_is_new=True)
+    return Speaker(identity, person, state, has_held_notices=bool(held))
 
 
 def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
                now: datetime) -> None:
-    """Remember the last reply's choices (so "2" picks one) and the language the person now reads."""
-    speaker.state.choices = choices
-    speaker.state.updated_at = now
-    session.add(speaker.state)
+    """Remember the last reply's choices (so "2" picks one) and the language the person now reads.
+
+    The dialog state row is written only when something in it changed; ``updated_at`` times an
+    open dialog's idle timeout, so it moves only while a dialog is open.
+    """
+    state = speaker.state
+    if state.choices != choices:
+        state.choices = choices
+    if state.flow is not None:
+        state.updated_at = now
+    if not speaker.state_is_new or state.flow is not None or state.choices or state.data:
+        session.add(state)
     if language != (speaker.identity.language or "zh-Hans"):
         speaker.identity.language = language
         session.add(speaker.identity)

@@ -56,6 +56,12 @@ async def notify_person(
     return rows
 
 
+def holds_notices_now(session: AsyncSession, *, identity_id: int) -> bool:
+    """A notice for this identity was held in this session (the turn's own work): claim it with the reply."""
+    return any(isinstance(row, Delivery) and row.identity_id == identity_id and row.status == "held"
+               for row in session.identity_map.values())
+
+
 async def claim_held_notices(session: AsyncSession, *, identity_id: int, now: datetime) -> list[Delivery]:
     """Notices that could not be pushed: hand them to the reply and mark them sent."""
     rows = list(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -24,24 +25,36 @@ async def get_or_create_identity(
         )
     ).first()
     if identity is None:
-        # a nested transaction so a concurrent first contact does not abort the caller's work
-        try:
-            async with session.begin_nested():
-                person = Person(created_at=now)
-                session.add(person)
-                await session.flush()
-                identity = Identity(channel=channel, external_id=external_id, person_id=person.id, created_at=now)
-                session.add(identity)
-                await session.flush()
-        except IntegrityError:
-            identity = (
-                await session.exec(
-                    select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
-                )
-            ).one()
+        return await create_identity(session, channel=channel, external_id=external_id, now=now)
     person = await session.get(Person, identity.person_id)
     assert person is not None
     return identity, person
+
+
+async def create_identity(
+    session: AsyncSession, *, channel: str, external_id: str, now: datetime, last_inbound_at: datetime | None = None
+) -> tuple[Identity, Person]:
+    """A first contact: a new person with this identity (or the one a concurrent first contact made)."""
+    # a nested transaction so a concurrent first contact does not abort the caller's work
+    try:
+        async with session.begin_nested():
+            person = Person(created_at=now)
+            session.add(person)
+            await session.flush()
+            identity = Identity(channel=channel, external_id=external_id, person_id=person.id, created_at=now,
+                                last_inbound_at=last_inbound_at)
+            session.add(identity)
+            await session.flush()
+        return identity, person
+    except IntegrityError:
+        identity = (
+            await session.exec(
+                select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+            )
+        ).one()
+    found = await session.get(Person, identity.person_id)
+    assert found is not None
+    return identity, found
 
 
 async def active_identities(session: AsyncSession, *, person_id: int) -> list[Identity]:
@@ -93,6 +106,21 @@ async def revoke_role(session: AsyncSession, *, person_id: int, role: str, organ
     for row in rows:
         await session.delete(row)
     return bool(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """A person's roles: admin, and the organizations they coordinate."""
+
+    admin: bool
+    coordinates: frozenset[int]
+
+
+async def roles_of(session: AsyncSession, *, person_id: int) -> Roles:
+    """Every role of the person in one query (the menu and role checks of a turn share it)."""
+    rows = (await session.exec(select(Role.role, Role.organization_id).where(Role.person_id == person_id))).all()
+    return Roles(admin=any(role == "admin" for role, _org in rows),
+                 coordinates=frozenset(org for role, org in rows if role == "coordinator" and org is not None))
 
 
 async def is_admin(session: AsyncSession, *, person_id: int, bootstrap: bool = False) -> bool:

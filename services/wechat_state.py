@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.wechat import WeChatAccessToken, WeChatReplyPages, WeChatTemplateJob
 
+# the Identity.channel whose users' reply pages live here (bot.channels.wechat.convert.CHANNEL)
+REPLY_PAGES_CHANNEL = "wechat"
 # how often taking a page retries after losing a race to a concurrent "下一页"
 TAKE_PAGE_ATTEMPTS = 5
 
@@ -46,6 +48,11 @@ async def save_reply_pages(session: AsyncSession, *, openid: str, pages: list[st
             pages=pages, last_message_key=None, last_page=None, version=WeChatReplyPages.version + 1,
             updated_at=now))
         await session.commit()
+
+
+async def forget_reply_pages(session: AsyncSession, *, openid: str) -> None:
+    """Drop the pages an earlier long reply left (a new message came). The caller commits."""
+    await session.exec(delete(WeChatReplyPages).where(WeChatReplyPages.openid == openid))  # type: ignore[call-overload]
 
 
 async def take_next_page(session: AsyncSession, *, openid: str, message_key: str, now: datetime) -> str | None:

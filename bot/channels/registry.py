@@ -1,14 +1,16 @@
 """The channels ``serve``, the scheduler and the CLI know about: one line per channel.
 
 Each entry is a class built from the settings (``bot.channels.base.Channel``); nothing here is state.
+Entries live in each channel's light ``plugin`` module: the heavy adapter (aiogram, wechatpy) is
+imported when the channel is mounted or its sender is built, never just because it is listed.
 """
 
 from __future__ import annotations
 
 from bot.channels.base import Channel
 from bot.channels.console import ConsolePlugin
-from bot.channels.telegram.channel import TelegramPlugin
-from bot.channels.wechat.channel import WeChatPlugin
+from bot.channels.telegram.plugin import TelegramPlugin
+from bot.channels.wechat.plugin import WeChatPlugin
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sender import ChannelSender

@@ -1,4 +1,4 @@
-"""Telegram channel (aiogram 3): the dispatcher, webhook / long polling, and the registry entry.
+"""Telegram channel (aiogram 3): the dispatcher, webhook / long polling (registry entry: ``plugin.py``).
 
 One aiogram Router converts (``convert``) messages, button presses (callback queries), shared locations and
 "user blocked the bot" into ``Inbound`` for the core and renders its replies (choices as an inline
@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
 from aiogram.exceptions import (
@@ -40,10 +40,9 @@ from aiohttp import web
 
 from bot.channels.telegram.convert import CHANNEL, GROUP_TYPES, callback_to_inbound, message_to_inbound
 from bot.channels.telegram.render import render_reply
-from bot.channels.telegram.sender import TelegramSender, make_bot
+from bot.channels.telegram.sender import make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.telegram.webhook import WebhookHandler
-from bot.config import Settings
 from bot.runtime import Runtime
 from common.i18n import N_, Msg, _, render
 from common.lang import normalize_language
@@ -291,23 +290,3 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
         handler.register(app, path=WEBHOOK_PATH)
     app.on_startup.append(channel.on_startup)
     app.on_cleanup.append(channel.on_cleanup)
-
-
-class TelegramPlugin:
-    """Registry entry (``bot/channels/registry.py``)."""
-
-    name: ClassVar[str] = CHANNEL
-    can_push: ClassVar[bool] = True
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings: TelegramSettings = settings
-
-    @property
-    def enabled(self) -> bool:
-        return self.settings.telegram_enabled
-
-    async def mount(self, app: web.Application, runtime: Runtime) -> None:
-        await setup(app, runtime)
-
-    def sender(self, runtime: Runtime) -> TelegramSender | None:
-        return TelegramSender.from_settings(runtime.settings)

@@ -1,4 +1,4 @@
-"""WeChat official account (公众号) callback ``GET/POST /wechat`` and its registry entry.
+"""WeChat official account (公众号) callback ``GET/POST /wechat`` (registry entry: ``plugin.py``).
 
 Verifies and decrypts (``security``), converts XML to the core's neutral ``Inbound`` and its replies
 to one passive text reply (``convert``), keeps what does not fit for "下一页" (``pages``), and times
@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 
 from aiohttp import web
 
@@ -26,8 +25,6 @@ from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replie
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
 from bot.channels.wechat.security import Rejected, ReplayGuard, Security
 from bot.channels.wechat.sender import WeChatSender, wechat_sender
-from bot.channels.wechat.settings import WeChatSettings
-from bot.config import Settings
 from bot.outbox import OutboxDrainer
 from bot.runtime import Runtime
 from handlers.engine import Handled
@@ -148,7 +145,8 @@ class WeChatChannel:
         if replies is None:
             return None
         pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
-        await self.pages.replace(inbound.user_id, pages[1:])
+        if len(pages) > 1:  # the core's turn already dropped what an earlier long reply left
+            await self.pages.replace(inbound.user_id, pages[1:])
         return pages[0] if pages else None
 
     async def _run_core(self, inbound: Inbound) -> list[Reply] | None:
@@ -219,7 +217,8 @@ class WeChatChannel:
         """An outbox row like any notice, sent now through the outbox's one-row path; the message is
         marked answered late in the same commit (a retry after a restart gets `success`)."""
         pages = paginate(render_replies(replies), lang=replies[-1].lang)
-        await self.pages.replace(openid, pages[1:])
+        if len(pages) > 1:
+            await self.pages.replace(openid, pages[1:])
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         async with self.runtime.sessions() as session:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
@@ -252,23 +251,3 @@ async def setup(app: web.Application, runtime: Runtime, *, reply_deadline: float
     app.router.add_post(PATH, channel.handle_post)
     app.on_startup.append(channel.start)
     app.on_cleanup.append(channel.stop)
-
-
-class WeChatPlugin:
-    """Registry entry (``bot/channels/registry.py``)."""
-
-    name: ClassVar[str] = CHANNEL
-    can_push: ClassVar[bool] = True
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings: WeChatSettings = settings
-
-    @property
-    def enabled(self) -> bool:
-        return self.settings.wechat_enabled
-
-    async def mount(self, app: web.Application, runtime: Runtime) -> None:
-        await setup(app, runtime)
-
-    def sender(self, runtime: Runtime) -> WeChatSender | None:
-        return wechat_sender(runtime)
