@@ -28,6 +28,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     else:
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 10
+        # turns are bounded per process (CORE_CONCURRENCY, below the pool's 20): a wait for a connection
+        # means something is wrong, and failing after 10 s beats holding a request for the default 30 s
+        kwargs["pool_timeout"] = 10
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
