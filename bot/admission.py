@@ -48,6 +48,7 @@ class Decision(enum.Enum):
 class Job(Generic[T]):
     key: str
     late: bool = False  # answered already; ``finish_late`` delivers the result
+    started: bool = False  # holds a slot (until then it counts as waiting)
     task: asyncio.Task[T] = field(init=False)
 
 
@@ -95,6 +96,7 @@ class Admission:
     def submit(self, key: str, work: Callable[[], Awaitable[T]], *, late: bool,
                finish_late: Callable[[T], Awaitable[None]]) -> Job[T]:
         job: Job[T] = Job(key, late=late)
+        self._waiting += 1  # counted now: several messages may arrive before the first task runs
         if late:
             self._answered_early()
         job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
@@ -106,24 +108,19 @@ class Admission:
 
     async def _run(self, job: Job[T], work: Callable[[], Awaitable[T]],
                    finish_late: Callable[[T], Awaitable[None]]) -> T:
-        self._waiting += 1
-        started: float | None = None
-        try:
-            async with self._slots:
-                self._waiting -= 1
-                self._running += 1
-                started = self.monotonic()
-                try:
-                    result = await work()
-                    self._measured(self.monotonic() - started)
-                    if job.late:  # no await between the check and the return: wait() cannot slip in
-                        await finish_late(result)
-                    return result
-                finally:
-                    self._running -= 1
-        finally:
-            if started is None:
-                self._waiting -= 1  # cancelled while queued
+        async with self._slots:
+            job.started = True
+            self._waiting -= 1
+            self._running += 1
+            started = self.monotonic()
+            try:
+                result = await work()
+                self._measured(self.monotonic() - started)
+                if job.late:  # no await between the check and the return: wait() cannot slip in
+                    await finish_late(result)
+                return result
+            finally:
+                self._running -= 1
 
     def _measured(self, seconds: float) -> None:
         self.mean_turn += MEAN_WEIGHT * (seconds - self.mean_turn)
@@ -133,6 +130,8 @@ class Admission:
     def _done(self, job: Job) -> None:
         if self._jobs.get(job.key) is job:
             del self._jobs[job.key]
+        if not job.started:
+            self._waiting -= 1  # cancelled while queued
         if self.metrics is not None:
             self.metrics.queued.labels(self.channel).dec()
         # read the outcome without raising here: a done callback must not raise (a cancelled task's

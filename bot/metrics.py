@@ -79,7 +79,7 @@ async def outbox_counts(sessions: SessionFactory) -> dict[tuple[str, str], int]:
     """Rows per (channel, status): the open ones (the queue's depth) and the sent ones (the send count)."""
     table = Delivery.__table__
     async with sessions() as session:
-        result = await session.execute(
+        result = await session.exec(
             sa.select(table.c.channel, table.c.status, sa.func.count())
             .where(table.c.status.in_((*OPEN_STATUSES, "sent")))
             .group_by(table.c.channel, table.c.status))
