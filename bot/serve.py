@@ -24,14 +24,14 @@ def channel_setups(settings: Settings) -> list[ChannelSetup]:
     return setups
 
 
-async def run_server(settings: Settings, *, host: str, port: int) -> None:
+async def run_server(settings: Settings, *, host: str, port: int, reuse_port: bool = False) -> None:
     if settings.id_encryption_key == DEV_ENCRYPTION_KEY:
         log.warning("ID_ENCRYPTION_KEY is the development default: set your own before storing real ID numbers")
     runtime = await Runtime.start(settings)
     app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)  # serve --workers: one port, N processes
     await site.start()
     log.info("serving on http://%s:%s (GET /healthz)", host, port)
     stop = asyncio.Event()

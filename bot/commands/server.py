@@ -19,12 +19,20 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT setting).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes on the port (PostgreSQL only).")] = 1,
 ) -> None:
-    """Run the web app (GET /healthz; channel endpoints) until interrupted."""
-    from bot.serve import run_server
-
+    """Run the web app (GET /healthz, GET /metrics; channel endpoints) until interrupted."""
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:
+        from bot.workers import refusal, run_workers
+
+        if (reason := refusal(settings.database_url, workers)) is not None:
+            fail(reason)
+        raise typer.Exit(run_workers(host=host or settings.host, port=port or settings.port, workers=workers,
+                                     log_level=settings.log_level))
+    from bot.serve import run_server
+
     try:
         asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
     except KeyboardInterrupt:
