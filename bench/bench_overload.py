@@ -90,6 +90,7 @@ class Outcome:
     success_late: int = 0
     success: int = 0
     busy: int = 0
+    busy_late: int = 0
     errors: int = 0
 
 
@@ -147,13 +148,15 @@ async def offer_load(base: str, rate: float, seconds: float, run: int, server_pi
         if status != 200:
             outcome.errors += 1
             return
-        is_success = body == "success"
+        is_success, is_busy = body == "success", BUSY_MARK in body
         outcome.success += is_success
-        outcome.busy += BUSY_MARK in body
+        outcome.busy += is_busy
         if elapsed <= IN_TIME:
             outcome.in_time += 1
         elif is_success:
             outcome.success_late += 1
+        elif is_busy:
+            outcome.busy_late += 1
         else:
             outcome.passive_late += 1
 
@@ -179,7 +182,7 @@ async def offer_load(base: str, rate: float, seconds: float, run: int, server_pi
     return outcome, peak_rss
 
 
-async def wait_outbox(api: FakeWeChatAPI, expected: int, quiet: float = 10.0, patience: float = 300.0) -> int:
+async def wait_outbox(api: FakeWeChatAPI, expected: int, quiet: float = 30.0, patience: float = 300.0) -> int:
     """Customer-service messages received, once they stop coming (or all expected have come)."""
     give_up = time.monotonic() + patience
     last, last_change = -1, time.monotonic()
@@ -197,7 +200,8 @@ def report(label: str, total: int, outcome: Outcome, delivered: int | None, rss:
     lat = outcome.latencies or [0.0]
     outbox = "" if delivered is None else f"; via outbox {delivered} of {outcome.success} answered success"
     print(f"{label:<22} {total} offered: in time {outcome.in_time}, passive past {IN_TIME}s {outcome.passive_late}, "
-          f"success past {IN_TIME}s {outcome.success_late}, please-resend {outcome.busy}, errors {outcome.errors}; "
+          f"success past {IN_TIME}s {outcome.success_late}, please-resend {outcome.busy} ({outcome.busy_late} past "
+          f"{IN_TIME}s), errors {outcome.errors}; "
           f"p50 {percentile(lat, 0.5):.3f}s p99 {percentile(lat, 0.99):.3f}s{outbox}; peak RSS {rss:.0f} MiB",
           flush=True)
 
@@ -230,7 +234,7 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
             try:
                 await wait_healthy(base, server)
                 outcome, rss = await offer_load(base, args.rate, args.seconds, run, server.pid)
-                delivered = await wait_outbox(api, outcome.success - outcome.busy)
+                delivered = await wait_outbox(api, outcome.success)
             finally:
                 log = stop_server(server)
             report(label, int(args.rate * args.seconds), outcome, delivered, rss)

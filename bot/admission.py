@@ -115,17 +115,15 @@ class Admission:
             started = self.monotonic()
             try:
                 result = await work()
-                self._measured(self.monotonic() - started)
+                if self.metrics is not None:
+                    self.metrics.turn_seconds.labels(self.channel).observe(self.monotonic() - started)
                 if job.late:  # no await between the check and the return: wait() cannot slip in
                     await finish_late(result)
                 return result
             finally:
                 self._running -= 1
-
-    def _measured(self, seconds: float) -> None:
-        self.mean_turn += MEAN_WEIGHT * (seconds - self.mean_turn)
-        if self.metrics is not None:
-            self.metrics.turn_seconds.labels(self.channel).observe(seconds)
+                # the whole slot (a late delivery too) is what the next message waits for
+                self.mean_turn += MEAN_WEIGHT * (self.monotonic() - started - self.mean_turn)
 
     def _done(self, job: Job) -> None:
         if self._jobs.get(job.key) is job:
