@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 from bot.texts import bilingual
 from common.i18n import _
 from services.ledger import ledger_csv, ledger_rows, verify_export
 
+log = logging.getLogger(__name__)
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 ChannelSetup = Callable[[web.Application, Runtime], Awaitable[None]]
 
@@ -23,7 +27,18 @@ async def healthz(request: web.Request) -> web.Response:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:  # the health check reports, it never raises
         return web.json_response({"status": "error", "database": str(exc)[:200]}, status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
+    return web.json_response({"status": "ok", "database": "ok", "pid": os.getpid()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: this runtime's registry (all workers' under ``serve --workers``) + the outbox."""
+    runtime = request.app[RUNTIME_KEY]
+    try:
+        body = await runtime.metrics.exposition(runtime.sessions)
+    except Exception:  # the database is down: still show the process's own metrics
+        log.exception("metrics: outbox counts unavailable")
+        body = await runtime.metrics.exposition(None)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def ledger_csv_download(request: web.Request) -> web.Response:
@@ -45,6 +60,7 @@ async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = 
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ledger.csv", ledger_csv_download)
+    app.router.add_get("/metrics", metrics)
     for setup in channels or []:
         await setup(app, runtime)
     return app

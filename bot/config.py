@@ -32,6 +32,9 @@ class Settings(WeChatSettings, TelegramSettings, BaseSettings):
     page_size: int = Field(default=5, ge=1, le=20)
     flow_timeout_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     log_level: str = "INFO"
+    # ---- load: turns run at once per process, and how long a queued message may wait at most ----
+    core_concurrency: int = Field(default=8, ge=1, le=64)
+    admission_max_wait: float = Field(default=30.0, gt=0, le=600)
     # public base URL of this server (for links and webhooks), e.g. https://bot.example.org
     public_base_url: str = ""
     # optional Redis (shared caches such as the WeChat access token); empty → the database is used

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from handlers.engine import Engine
 from models.db import SessionFactory, create_engine, create_session_factory, is_sqlite
 
@@ -77,6 +78,7 @@ class Runtime:
     db: AsyncEngine
     sessions: SessionFactory
     core: Engine
+    metrics: Metrics = field(default_factory=Metrics)  # this runtime's own registry (GET /metrics)
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.channels.registry import push_senders
 from bot.config import Settings
 from bot.locks import DeploymentLock
+from bot.metrics import Metrics
 from bot.outbox import DrainOptions, OutboxDrainer, QuietHours
 from bot.runtime import Runtime
 from bot.sender import ChannelSender
@@ -71,16 +73,19 @@ class ReminderJobs:
     database call half-way (APScheduler's asyncio executor cancels on shutdown).
     """
 
-    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime] = utcnow,
+                 metrics: Metrics | None = None) -> None:
         self.runtime = runtime
+        self.metrics = metrics
         self.clock = clock
         self.tz = ZoneInfo(runtime.settings.timezone)
         self.running: set[asyncio.Task[object]] = set()
 
-    async def _run(self, what: str, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    async def _run(self, what: str, work: Callable[[AsyncSession], Awaitable[int]], *, job: str = "other") -> int:
         task = asyncio.current_task()
         if task is not None:
             self.running.add(task)
+        started = time.monotonic()
         try:
             async with self.runtime.sessions() as session:
                 count = await work(session)
@@ -88,6 +93,8 @@ class ReminderJobs:
         finally:
             if task is not None:
                 self.running.discard(task)
+            if self.metrics is not None:
+                self.metrics.job_seconds.labels(job).observe(time.monotonic() - started)
         if count:
             log.info("%s: %d", what, count)
         return count
@@ -99,15 +106,15 @@ class ReminderJobs:
     async def observances(self) -> int:
         days = self.runtime.settings.reminder_days_before
         return await self._run("observance reminders queued", lambda session: queue_observance_reminders(
-            session, now=self.clock(), tz=self.tz, default_days_before=days))
+            session, now=self.clock(), tz=self.tz, default_days_before=days), job="observances")
 
     async def activities(self) -> int:
         return await self._run("activity reminders queued", lambda session: queue_activity_reminders(
-            session, now=self.clock(), tz=self.tz))
+            session, now=self.clock(), tz=self.tz), job="activities")
 
     async def hours(self) -> int:
         return await self._run("record-hours reminders queued", lambda session: queue_hours_reminders(
-            session, now=self.clock(), tz=self.tz))
+            session, now=self.clock(), tz=self.tz), job="hours")
 
     async def requests(self) -> int:
         async def work(session: AsyncSession) -> int:
@@ -115,10 +122,11 @@ class ReminderJobs:
             visits = await remind_missed_visits(session, now=self.clock())
             return len(escalated) + sum(len(ids) for ids in visits.values())
 
-        return await self._run("request escalations and visit reminders", work)
+        return await self._run("request escalations and visit reminders", work, job="requests")
 
     async def housekeeping(self) -> int:
-        return await self._run("old dedupe keys pruned", lambda session: prune_dedupe_keys(session, now=self.clock()))
+        return await self._run("old dedupe keys pruned", lambda session: prune_dedupe_keys(session, now=self.clock()),
+                               job="housekeeping")
 
 
 def build_scheduler(jobs: ReminderJobs, *, timezone: str) -> AsyncIOScheduler:
@@ -191,7 +199,7 @@ class BackgroundServices:
         while await self._acquire(lock):
             log.info("this process runs the reminder scheduler")
             await load_default_observances(self.runtime)
-            jobs = ReminderJobs(self.runtime)
+            jobs = ReminderJobs(self.runtime, metrics=self.runtime.metrics)
             scheduler = build_scheduler(jobs, timezone=self.runtime.settings.timezone)
             self.scheduler = scheduler
             scheduler.start()

@@ -66,14 +66,14 @@ def channel_setups(settings: Settings) -> list[ChannelSetup]:
 
 
 async def run_server(settings: Settings, *, host: str, port: int, db_attempts: int = DB_ATTEMPTS,
-                     db_retry_delay: float = DB_RETRY_DELAY) -> None:
+                     db_retry_delay: float = DB_RETRY_DELAY, reuse_port: bool = False) -> None:
     if settings.id_encryption_key == DEV_ENCRYPTION_KEY:
         log.warning("ID_ENCRYPTION_KEY is the development default: set your own before storing real ID numbers")
     runtime = await start_runtime(settings, attempts=db_attempts, delay=db_retry_delay)
     app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)  # serve --workers: one port, N processes
     await site.start()
     log.info("serving on http://%s:%s (GET /healthz)", host, port)
     stop = asyncio.Event()

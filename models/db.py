@@ -33,6 +33,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # connection that drops anyway is detected on its first statement: that message fails (the
         # platforms retry it) and the pool replaces every connection older than the disconnect.
         kwargs["pool_recycle"] = 1800
+        # turns are bounded per process (CORE_CONCURRENCY, below the pool's 20): a wait for a connection
+        # means something is wrong, and failing after 10 s beats holding a request for the default 30 s
+        kwargs["pool_timeout"] = 10
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
 

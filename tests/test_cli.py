@@ -98,7 +98,7 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
             except OSError:
                 assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
                 time.sleep(0.2)
-        assert body == {"status": "ok", "database": "ok"}
+        assert body == {"status": "ok", "database": "ok", "pid": proc.pid}
     finally:
         proc.terminate()
         proc.wait(timeout=15)

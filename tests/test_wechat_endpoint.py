@@ -20,6 +20,7 @@ from wechatpy.messages import TextMessage
 from bot.app import create_app
 from bot.channels.wechat import channel as wechat
 from bot.channels.wechat.convert import text_reply_xml
+from bot.channels.wechat.plugin import WeChatPlugin
 from bot.serve import channel_setups
 from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
@@ -380,6 +381,6 @@ async def test_channel_is_off_without_token_and_on_in_serve(core, sessions) -> N
     runtime = Runtime(settings=settings, db=sessions.kw["bind"], sessions=sessions, core=core)
     app = await create_app(runtime, channels=[wechat.setup])
     assert not [r for r in app.router.routes() if r.resource and r.resource.canonical == "/wechat"]
-    assert not any(isinstance(getattr(s, "__self__", None), wechat.WeChatPlugin) for s in channel_setups(settings))
+    assert not any(isinstance(getattr(s, "__self__", None), WeChatPlugin) for s in channel_setups(settings))
     on = Settings(_env_file=None, database_url="sqlite+aiosqlite:///unused.db", wechat_token="t")  # type: ignore[call-arg]
-    assert any(isinstance(getattr(s, "__self__", None), wechat.WeChatPlugin) for s in channel_setups(on))
+    assert any(isinstance(getattr(s, "__self__", None), WeChatPlugin) for s in channel_setups(on))

@@ -21,13 +21,21 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: PORT setting).")] = None,
     db_attempts: Annotated[int, typer.Option(help="Connection attempts while the database is unreachable.")] = 8,
     db_retry_delay: Annotated[float, typer.Option(help="Seconds before the 2nd attempt (doubled, ≤ 30 s).")] = 1.0,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes on the port (PostgreSQL only).")] = 1,
 ) -> None:
-    """Run the web app (GET /healthz; channel endpoints) until interrupted."""
+    """Run the web app (GET /healthz, GET /metrics; channel endpoints) until interrupted."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:
+        from bot.workers import refusal, run_workers
+
+        if (reason := refusal(settings.database_url, workers)) is not None:
+            fail(reason)
+        raise typer.Exit(run_workers(host=host or settings.host, port=port or settings.port, workers=workers,
+                                     log_level=settings.log_level))
     from bot.runtime import SchemaNotReady
     from bot.serve import DatabaseUnavailable, run_server
 
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port,
                                db_attempts=db_attempts, db_retry_delay=db_retry_delay))
@@ -35,7 +43,6 @@ def serve(
         pass
     except (DatabaseUnavailable, SchemaNotReady) as exc:
         fail(str(exc))
-
 
 
 def chat(

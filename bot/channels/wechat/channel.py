@@ -17,18 +17,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.admission import Admission, Decision
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
 from bot.channels.wechat.security import Rejected, ReplayGuard, Security
 from bot.channels.wechat.sender import WeChatSender, wechat_sender
 from bot.outbox import OutboxDrainer
 from bot.runtime import Runtime
+from common.i18n import _, render
 from handlers.engine import Handled
-from handlers.messages import Inbound, Reply
+from handlers.messages import Inbound
 from models import utcnow
 from models.wechat import WeChatTemplateJob
 from services.outbox_rows import identity_by_external_id, queue_late_reply
@@ -43,12 +44,12 @@ REPLY_DEADLINE_SECONDS = 4.0
 # how long we remember that a message was answered late (a WeChat retry then gets `success`)
 LATE_MEMORY_SECONDS = 60.0
 SUCCESS = "success"
-
-
-@dataclass
-class _CoreRun:
-    task: asyncio.Task[Handled]
-    late: bool = False  # the passive-reply deadline passed: the replies follow as customer-service text
+# admission expects a turn in time when it should finish within this share of the deadline (the
+# estimate is a moving mean; the rest of the request needs time too)
+ADMISSION_SHARE = 0.8
+# shutdown waits this long beyond the queue's longest wait for admitted turns to finish
+SHUTDOWN_GRACE_SECONDS = 10.0
+BUSY_TEXT = _("现在找我的人太多了，请过一分钟再发一次。")
 
 
 class WeChatChannel:
@@ -62,9 +63,12 @@ class WeChatChannel:
         self.pages = ReplyPageStore(runtime.sessions)
         self.sender: WeChatSender | None = None
         self.outbox: OutboxDrainer | None = None  # sends late replies, one row at a time
-        self._runs: dict[str, _CoreRun] = {}
+        settings = runtime.settings
+        # turns queue here, bounded; the ones expected past the deadline are answered at once
+        self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
+                                   max_wait=settings.admission_max_wait, metrics=runtime.metrics)
         self._answered_late: dict[str, float] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._repeats: set[str] = set()  # keys whose turn was a retry of a message already answered
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
@@ -76,8 +80,8 @@ class WeChatChannel:
         self.outbox = OutboxDrainer(self.runtime.sessions, self.sender, clock=self.runtime.core.clock)
 
     async def stop(self, _app: web.Application) -> None:
-        if self._background:
-            await asyncio.wait(self._background, timeout=10)
+        # every admitted message was acknowledged: let the queue finish its replies before closing
+        await self.admission.drain(grace=self.admission.max_wait + SHUTDOWN_GRACE_SECONDS)
         if self.sender is not None:
             await self.sender.close()
 
@@ -138,21 +142,20 @@ class WeChatChannel:
     async def _answer(self, inbound: Inbound) -> str | None:
         """The passive reply text, or None for `success`."""
         if asks_next_page(inbound.text):
-            page = await self.pages.take_next(inbound.user_id, inbound.message_id or "")
+            try:  # a short read, but never one that waits past the deadline on a busy pool
+                async with asyncio.timeout(self.reply_deadline):
+                    page = await self.pages.take_next(inbound.user_id, inbound.message_id or "")
+            except TimeoutError:
+                return render(BUSY_TEXT, inbound.language)
             if page is not None:
                 return page
-        replies = await self._run_core(inbound)
-        if replies is None:
-            return None
-        pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
-        if len(pages) > 1:  # the core's turn already dropped what an earlier long reply left
-            await self.pages.replace(inbound.user_id, pages[1:])
-        return pages[0] if pages else None
+        return await self._run_core(inbound)
 
-    async def _run_core(self, inbound: Inbound) -> list[Reply] | None:
-        """The core's replies, or None when it missed the deadline (they follow as a CS message).
+    async def _run_core(self, inbound: Inbound) -> str | None:
+        """The first page of the core's reply, or None when it will not be ready by the deadline
+        (answered `success`; the reply follows as a customer-service message).
 
-        Concurrent deliveries of one message in this process share one core run; the database
+        Deliveries of one message queued or running in this process join its job; the database
         dedupe in the core covers deliveries that reach other processes.
         """
         # this process's recent late answers here; every process's (and before a restart) in the database
@@ -160,43 +163,32 @@ class WeChatChannel:
         self._forget_old_late_answers()
         if key in self._answered_late:
             return None
-        run = self._runs.get(key)
-        if run is None:
-            run = _CoreRun(asyncio.create_task(self.runtime.core.handle_delivery(inbound)))
-            self._runs[key] = run
-            run.task.add_done_callback(lambda task: self._core_done(key, inbound.user_id, run))
-        elif run.late:
-            return None
-        done, _ = await asyncio.wait({run.task}, timeout=self.reply_deadline)
-        if not done:
-            if not run.late:
-                log.info("core missed the %.1f s deadline for %s; the reply follows as a CS message",
-                         self.reply_deadline, key)
-            run.late = True
-            return None
-        handled = run.task.result()
-        if handled.repeat and await self._late_in_database(key):
-            return None  # a retry of a message whose reply already followed as a CS message
-        return handled.replies
+        job = self.admission.job(key)
+        if job is None:
+            decision = self.admission.decide(self.reply_deadline * ADMISSION_SHARE)
+            if decision is Decision.BUSY:
+                self.admission.refused()
+                return render(BUSY_TEXT, inbound.language)
+            job = self.admission.submit(
+                key, lambda: self._turn(inbound), late=decision is Decision.LATE,
+                finish_late=lambda pages: self._deliver_late(key, inbound.user_id, pages))
+        pages = await self.admission.wait(job, self.reply_deadline)
+        return pages[0] if pages else None
 
-    def _core_done(self, key: str, openid: str, run: _CoreRun) -> None:
-        self._runs.pop(key, None)
-        if not run.late:
-            return
-        self._answered_late[key] = time.monotonic()
-        if run.task.cancelled() or run.task.exception() is not None:
-            log.error("core failed on %s after the deadline", key, exc_info=run.task.exception())
-            return
-        replies = run.task.result().replies
-        if replies:
-            task = asyncio.create_task(self._deliver_late(openid, replies, key))
-            self._background.add(task)
-            task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("late reply delivery failed", exc_info=task.exception())
+    async def _turn(self, inbound: Inbound) -> list[str]:
+        """One admitted turn: the core, then its pages (the ones after the first kept for "下一页")."""
+        handled: Handled = await self.runtime.core.handle_delivery(inbound)
+        if handled.repeat:
+            if await self._late_in_database(inbound.message_id or ""):
+                return []  # a retry of a message whose reply already followed as a CS message
+            # a retry of a message answered passively: answer passively again if in time, but never
+            # push its reply as a customer-service message as well
+            self._repeats.add(inbound.message_id or "")
+        replies = handled.replies
+        pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
+        if len(pages) > 1:  # the core's turn already dropped what an earlier long reply left
+            await self.pages.replace(inbound.user_id, pages[1:])
+        return pages
 
     def _forget_old_late_answers(self) -> None:
         horizon = time.monotonic() - LATE_MEMORY_SECONDS
@@ -204,21 +196,24 @@ class WeChatChannel:
             del self._answered_late[key]
 
     async def wait_idle(self) -> None:
-        """Until every core run and late delivery has finished (tests, shutdown)."""
-        while self._runs or self._background:
-            await asyncio.gather(*[r.task for r in self._runs.values()], *self._background, return_exceptions=True)
+        """Until every admitted turn and its late delivery has finished (tests, shutdown)."""
+        await self.admission.wait_idle()
 
     # ---- late replies through the outbox ----------------------------------------------------
     async def _late_in_database(self, key: str) -> bool:
         async with self.runtime.sessions() as session:
             return await answered_late(session, message_key=key)
 
-    async def _deliver_late(self, openid: str, replies: list[Reply], key: str) -> None:
-        """An outbox row like any notice, sent now through the outbox's one-row path; the message is
+    async def _deliver_late(self, key: str, openid: str, pages: list[str]) -> None:
+        """An outbox row like any notice, sent now through the outbox's one-row path (inside the
+        turn's admission slot, so late deliveries never outnumber the database pool); the message is
         marked answered late in the same commit (a retry after a restart gets `success`)."""
-        pages = paginate(render_replies(replies), lang=replies[-1].lang)
-        if len(pages) > 1:
-            await self.pages.replace(openid, pages[1:])
+        self._answered_late[key] = time.monotonic()
+        if key in self._repeats:
+            self._repeats.discard(key)
+            return
+        if not pages:
+            return
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         async with self.runtime.sessions() as session:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)

@@ -1,0 +1,200 @@
+"""Admission control in front of the core: acknowledge in time, finish later.
+
+A webhook platform waits a few seconds for its answer (WeChat 5 s, we keep 4 s). Each process runs at
+most ``concurrency`` turns at once (so turns never queue for database connections) and keeps a bounded
+queue of admitted turns. For each new message the expected time to its answer is
+
+    ceil((queued + running + 1) / concurrency) × recent mean turn time
+
+- ``NOW``: within the budget → run it and wait for it (up to the deadline);
+- ``LATE``: past the budget → admit it and answer at once; the channel delivers the result later
+  (WeChat: a customer-service message through the outbox) — the turn's ``finish_late`` step runs in
+  the same slot, so late deliveries are bounded by ``concurrency`` too;
+- ``BUSY``: past ``max_wait`` (or ``max_queue`` turns waiting) → not admitted; the channel says so.
+
+A turn that was expected in time but runs past the deadline becomes late the same way (``wait``).
+Deliveries of one message that is queued or running join its job (``job(key)``) instead of queueing again.
+Usable by any channel that must answer an HTTP request in time (``submit`` + ``wait``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+INITIAL_TURN_SECONDS = 0.05  # the mean before the first turn is measured
+MEAN_WEIGHT = 0.1  # weight of the newest turn in the moving mean
+LOG_EVERY_SECONDS = 10.0  # at most one "answered early" log line per this many seconds
+
+
+class Decision(enum.Enum):
+    NOW = "now"
+    LATE = "late"
+    BUSY = "busy"
+
+
+@dataclass(eq=False)
+class Job(Generic[T]):
+    key: str
+    late: bool = False  # answered already; ``finish_late`` delivers the result
+    started: bool = False  # holds a slot (until then it counts as waiting)
+    task: asyncio.Task[T] = field(init=False)
+
+
+class Admission:
+    def __init__(self, *, channel: str, concurrency: int, max_wait: float, max_queue: int = 5000,
+                 metrics: Metrics | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.channel = channel
+        self.concurrency = max(1, concurrency)
+        self.max_wait = max_wait
+        self.max_queue = max_queue
+        self.metrics = metrics
+        self.monotonic = monotonic
+        self.mean_turn = INITIAL_TURN_SECONDS
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._jobs: dict[str, Job] = {}
+        self._waiting = 0
+        self._running = 0
+        self._early_since_log = 0
+        self._refused_since_log = 0
+        self._last_log = -math.inf
+
+    # ---- deciding ---------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return len(self._jobs)
+
+    def expected_wait(self) -> float:
+        """Seconds until a message admitted now would be answered."""
+        rounds = math.ceil((self._waiting + self._running + 1) / self.concurrency)
+        return rounds * self.mean_turn
+
+    def decide(self, budget: float) -> Decision:
+        if self._waiting >= self.max_queue:
+            return Decision.BUSY
+        expected = self.expected_wait()
+        if expected > self.max_wait:
+            return Decision.BUSY
+        return Decision.NOW if expected <= budget else Decision.LATE
+
+    def job(self, key: str) -> Job | None:
+        """The queued or running job of this message, if any (a redelivery joins it)."""
+        return self._jobs.get(key)
+
+    # ---- running ----------------------------------------------------------------------------
+    def submit(self, key: str, work: Callable[[], Awaitable[T]], *, late: bool,
+               finish_late: Callable[[T], Awaitable[None]]) -> Job[T]:
+        job: Job[T] = Job(key, late=late)
+        self._waiting += 1  # counted now: several messages may arrive before the first task runs
+        if late:
+            self._answered_early()
+        job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
+        self._jobs[key] = job
+        if self.metrics is not None:
+            self.metrics.queued.labels(self.channel).inc()
+        job.task.add_done_callback(lambda task: self._done(job))
+        return job
+
+    async def _run(self, job: Job[T], work: Callable[[], Awaitable[T]],
+                   finish_late: Callable[[T], Awaitable[None]]) -> T:
+        async with self._slots:
+            job.started = True
+            self._waiting -= 1
+            self._running += 1
+            started = self.monotonic()
+            try:
+                result = await work()
+                if self.metrics is not None:
+                    self.metrics.turn_seconds.labels(self.channel).observe(self.monotonic() - started)
+                if job.late:  # no await between the check and the return: wait() cannot slip in
+                    await finish_late(result)
+                return result
+            finally:
+                self._running -= 1
+                # the whole slot (a late delivery too) is what the next message waits for
+                self.mean_turn += MEAN_WEIGHT * (self.monotonic() - started - self.mean_turn)
+
+    def _done(self, job: Job) -> None:
+        if self._jobs.get(job.key) is job:
+            del self._jobs[job.key]
+        if not job.started:
+            self._waiting -= 1  # cancelled while queued
+        if self.metrics is not None:
+            self.metrics.queued.labels(self.channel).dec()
+        # read the outcome without raising here: a done callback must not raise (a cancelled task's
+        # exception() raises CancelledError)
+        if job.task.cancelled():
+            if job.late:
+                log.warning("%s: turn %s was cancelled after it had been answered", self.channel, job.key)
+            return
+        error = job.task.exception()
+        if error is not None and job.late:
+            log.error("%s: turn %s failed after it had been answered", self.channel, job.key, exc_info=error)
+
+    async def wait(self, job: Job[T], deadline: float) -> T | None:
+        """The job's result within ``deadline`` seconds, or None: then it is late and finishes on its own."""
+        if job.late:
+            return None
+        done, _ = await asyncio.wait({job.task}, timeout=max(deadline, 0.0))
+        if not done:
+            if not job.late:
+                job.late = True
+                if self.metrics is not None:
+                    self.metrics.deadline_misses.labels(self.channel).inc()
+                log.info("%s: turn %s missed the deadline; its reply follows", self.channel, job.key)
+            return None
+        return job.task.result()
+
+    def _answered_early(self) -> None:
+        if self.metrics is not None:
+            self.metrics.answered_early.labels(self.channel).inc()
+        self._early_since_log += 1
+        self._log_overload()
+
+    def refused(self) -> None:
+        """The channel turned a message away after ``decide`` said BUSY."""
+        if self.metrics is not None:
+            self.metrics.refused.labels(self.channel).inc()
+        self._refused_since_log += 1
+        self._log_overload()
+
+    def _log_overload(self) -> None:
+        now = self.monotonic()
+        if now - self._last_log < LOG_EVERY_SECONDS:
+            return
+        log.warning("%s overloaded: %d message(s) answered at once (replies follow through the outbox), "
+                    "%d refused; queued %d, running %d, mean turn %.3f s, expected wait %.1f s", self.channel,
+                    self._early_since_log, self._refused_since_log, self._waiting, self._running, self.mean_turn,
+                    self.expected_wait())
+        self._early_since_log = self._refused_since_log = 0
+        self._last_log = now
+
+    async def drain(self, grace: float) -> int:
+        """Let admitted turns finish (shutdown); after ``grace`` seconds the rest is cancelled. Returns how
+        many were cancelled."""
+        pending = {job.task for job in self._jobs.values()}
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=grace)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still)
+            log.error("%s: %d turn(s) still queued at shutdown were cancelled", self.channel, len(still))
+        return len(still)
+
+    async def wait_idle(self) -> None:
+        """Until every admitted job has finished (tests)."""
+        while self._jobs:
+            await asyncio.gather(*[job.task for job in list(self._jobs.values())], return_exceptions=True)
