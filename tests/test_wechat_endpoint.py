@@ -24,7 +24,7 @@ from bot.channels.wechat.plugin import WeChatPlugin
 from bot.serve import channel_setups
 from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
-from models.wechat import WeChatTemplateJob
+from models.wechat import WeChatReplyPages, WeChatTemplateJob
 from tests.conversation import WeChatConversation, joined
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers import add_activity, adult_id, make_coordinator, register
@@ -221,6 +221,9 @@ async def test_long_reply_pages_on_next_and_a_retry_gets_the_same_page(wx: WeCha
         await session.commit()
     pages = [await wx.say("o_long", "帮助")]
     assert "你有 6 条新通知" in pages[0] and pages[0].endswith("（回复「下一页」查看更多）")
+    async with wx.runtime.sessions() as session:  # the waiting pages are sealed, like stored replies
+        waiting = (await session.exec(select(WeChatReplyPages))).one()
+        assert waiting.pages and not any("志愿服务" in page or "通知" in page for page in waiting.pages)
     msg_id = 424242
     pages.append(await wx.say("o_long", "下一页", msg_id=msg_id))
     assert await wx.say("o_long", "下一页", msg_id=msg_id) == pages[1]  # WeChat's retry: same page

@@ -60,7 +60,7 @@ class WeChatChannel:
         self.clock = clock
         self.security = Security(runtime.settings, clock=lambda: self.clock())  # follows a replaced clock
         self.replay = ReplayGuard(runtime.sessions, clock=lambda: self.clock())
-        self.pages = ReplyPageStore(runtime.sessions)
+        self.pages = ReplyPageStore(runtime.sessions, runtime.core.cipher)
         self.sender: WeChatSender | None = None
         self.outbox: OutboxDrainer | None = None  # sends late replies, one row at a time
         settings = runtime.settings

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+
 from bot.channels.wechat.convert import INVALID_XML_CHARS
 from common.i18n import _, render
 from common.lang import to_simplified
+from handlers.privacy import FieldCipher
 from models import utcnow
 from models.db import SessionFactory
 from services.wechat_state import save_reply_pages, take_next_page
@@ -66,17 +69,29 @@ def paginate(text: str, *, lang: str | None, limit: int = PASSIVE_LIMIT_BYTES) -
 
 
 class ReplyPageStore:
-    """The pages waiting for "下一页", one row per openid (kept by ``services.wechat_state``)."""
+    """The pages waiting for "下一页", one row per openid (kept by ``services.wechat_state``).
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    Each page is stored sealed with the core's field cipher: a page can show what only its reader
+    may see (an assigned volunteer's view of a resident's address).
+    """
+
+    def __init__(self, sessions: SessionFactory, cipher: FieldCipher) -> None:
         self.sessions = sessions
+        self.cipher = cipher
 
     async def replace(self, openid: str, pages: list[str]) -> None:
         """The pages after the one just sent; none → forget what an earlier long reply left."""
+        sealed = [self.cipher.encrypt(page) for page in pages]
         async with self.sessions() as session:
-            await save_reply_pages(session, openid=openid, pages=pages, now=utcnow())
+            await save_reply_pages(session, openid=openid, pages=sealed, now=utcnow())
 
     async def take_next(self, openid: str, message_key: str) -> str | None:
         """The next page; a retry of the same "下一页" message gets the same page again."""
         async with self.sessions() as session:
-            return await take_next_page(session, openid=openid, message_key=message_key, now=utcnow())
+            sealed = await take_next_page(session, openid=openid, message_key=message_key, now=utcnow())
+        if sealed is None:
+            return None
+        try:
+            return self.cipher.decrypt(sealed)
+        except (ValueError, InvalidTag):  # stored before pages were sealed, or under another key
+            return None
