@@ -91,17 +91,23 @@ TOKEN = "123456:TEST-token_for-the-fake-api"
 
 
 class TimedSender:
-    """Wraps the real sender to note when each send started (for the busiest-second count)."""
+    """The real sender, noting when each sendMessage call starts (for the busiest-second count)."""
 
     def __init__(self, inner: TelegramSender) -> None:
         self.inner = inner
+        post = inner._post
+
+        async def timed_post(body: dict[str, object]) -> SendResult | None:  # when each HTTP call really starts
+            self.started.append(time.monotonic())
+            return await post(body)
+
+        inner._post = timed_post  # type: ignore[method-assign]
         self.channel = inner.channel
         self.rate_per_second = inner.rate_per_second
         self.per_chat_interval = inner.per_chat_interval
         self.started: list[float] = []
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        self.started.append(time.monotonic())
         return await self.inner.send(message)
 
     async def close(self) -> None:

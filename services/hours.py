@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -126,16 +126,13 @@ class HoursSummary:
 
 async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
     approved = (HourRecord.person_id == person_id) & (HourRecord.approved == True)  # noqa: E712
-    total = float((await session.exec(select(func.coalesce(func.sum(HourRecord.hours), 0)).where(approved))).one())
-    this_year = float(
-        (
-            await session.exec(
-                select(func.coalesce(func.sum(HourRecord.hours), 0)).where(
-                    approved, HourRecord.served_on >= date(year, 1, 1), HourRecord.served_on <= date(year, 12, 31)
-                )
-            )
-        ).one()
-    )
+    # both sums in one statement over the person's rows (ix_hour_record_person_served): one round trip
+    in_year = (HourRecord.served_on >= date(year, 1, 1)) & (HourRecord.served_on <= date(year, 12, 31))
+    total_sum, year_sum = (await session.exec(
+        select(func.coalesce(func.sum(HourRecord.hours), 0),
+               func.coalesce(func.sum(case((in_year, HourRecord.hours), else_=0)), 0)).where(approved)
+    )).one()
+    total, this_year = float(total_sum), float(year_sum)
     recorder = Person.__table__.alias("recorder")
     rows = await session.exec(
         select(HourRecord, Activity.title, recorder.c.name)

@@ -35,6 +35,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,7 @@ class TelegramSender:
         self._next_global = 0.0
         self._credit = lateness_credit(global_rate)
         self._next_for_chat: dict[int | str, float] = {}
+        self._recent: deque[float] = deque(maxlen=max(1, int(global_rate)))  # start times of the last sends
         self._keyboards: dict[tuple[tuple[str, str], ...], dict[str, Any] | None] = {}
         self.calls = 0  # HTTP calls made (metrics)
 
@@ -127,6 +129,11 @@ class TelegramSender:
                 self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > now}
         if start > now:
             await asyncio.sleep(start - now)
+        # and never more than the rate within any one second, however late sends bunch up
+        recent = self._recent
+        if len(recent) == recent.maxlen and (wait := recent[0] + 1.0 - self._monotonic()) > 0:
+            await asyncio.sleep(wait)
+        recent.append(self._monotonic())
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
