@@ -4,19 +4,23 @@ Telegram sender against the fake Bot API (in its own process) at configured rate
     .venv/bin/python bench/bench_outbox.py [--volunteers 100000] [--seconds 8] [--database-url URL]
 
 Prints: time to queue; achieved/configured rate at 1000/s and 30/s (each a bounded sample of the
-queue); peak memory (tracemalloc while queueing, and the process's max RSS).
+queue) and the drainer's CPU, beside the baseline: a bare aiohttp loop POSTing the same sendMessage
+JSON to the same fake API at the same rate (no database, no outbox); the most messages sent in any
+one second at 30/s; on PostgreSQL the plan of the claim query; peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,9 +29,12 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
+
 from bot.channels.telegram.sender import TelegramSender, make_bot  # noqa: E402
 from bot.outbox import DrainOptions, OutboxDrainer  # noqa: E402
 from bot.runtime import upgrade_schema  # noqa: E402
+from bot.sender import OutboundMessage, SendResult  # noqa: E402
 from models import Activity, Identity, Organization, Person, Signup  # noqa: E402
 from models.db import create_engine, create_session_factory  # noqa: E402
 from services.broadcasts import progress, queue_broadcast  # noqa: E402
@@ -80,22 +87,102 @@ async def seed(url: str, volunteers: int) -> tuple[int, int]:
     return org_id, first + 1
 
 
-async def drain_sample(url: str, api_base: str, rate: float, seconds: float) -> tuple[int, float]:
+TOKEN = "123456:TEST-token_for-the-fake-api"
+
+
+class TimedSender:
+    """The real sender, noting when each sendMessage call starts (for the busiest-second count)."""
+
+    def __init__(self, inner: TelegramSender) -> None:
+        self.inner = inner
+        post = inner._post
+
+        async def timed_post(body: dict[str, object]) -> SendResult | None:  # when each HTTP call really starts
+            self.started.append(time.monotonic())
+            return await post(body)
+
+        inner._post = timed_post  # type: ignore[method-assign]
+        self.channel = inner.channel
+        self.rate_per_second = inner.rate_per_second
+        self.per_chat_interval = inner.per_chat_interval
+        self.started: list[float] = []
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        return await self.inner.send(message)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def busiest_second(times: list[float]) -> int:
+    window: deque[float] = deque()
+    best = 0
+    for at in sorted(times):
+        window.append(at)
+        while window[0] <= at - 1.0:
+            window.popleft()
+        best = max(best, len(window))
+    return best
+
+
+async def drain_sample(url: str, api_base: str, rate: float, seconds: float) -> tuple[int, float, float, int]:
+    """(sent, seconds, CPU seconds of this process, most sends started in one second)."""
     engine = create_engine(url)
     sessions = create_session_factory(engine)
-    sender = TelegramSender(make_bot("123456:TEST-token_for-the-fake-api", api_base), global_rate=rate,
-                            per_chat_interval=1.0, owns_bot=True)
+    sender = TimedSender(TelegramSender(make_bot(TOKEN, api_base), global_rate=rate, per_chat_interval=1.0,
+                                        owns_bot=True))
     drainer = OutboxDrainer(sessions, sender, options=DrainOptions())
     stop = asyncio.Event()
+    cpu = time.process_time()
     started = time.perf_counter()
     task = asyncio.create_task(drainer.run(stop))
     await asyncio.sleep(seconds)
     stop.set()
     await task
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     await sender.close()
     await engine.dispose()
-    return drainer.stats.sent, elapsed
+    return drainer.stats.sent, elapsed, cpu, busiest_second(sender.started)
+
+
+async def bare_post_loop(api_base: str, rate: float, seconds: float) -> tuple[int, float, float]:
+    """The baseline: sendMessage JSON POSTs at ``rate`` on one aiohttp session, nothing else."""
+    url = f"{api_base}/bot{TOKEN}/sendMessage"
+    sent = 0
+
+    async def post(http: aiohttp.ClientSession, chat_id: int) -> None:
+        nonlocal sent
+        async with http.post(url, json={"chat_id": chat_id, "text": "【基准测试站】3.12 植树节 需要 20 名志愿者"}) as resp:
+            if (await resp.json())["ok"]:
+                sent += 1
+
+    cpu = time.process_time()
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as http:
+        tasks = []
+        count = int(rate * seconds)
+        for i in range(count):
+            wait = started + i / rate - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(post(http, 100_000 + i)))
+        await asyncio.gather(*tasks)
+    return sent, time.perf_counter() - started, time.process_time() - cpu
+
+
+async def explain_claim(url: str) -> None:
+    """The claim query's plan (PostgreSQL): it must walk ``ix_delivery_due``, not sort the table."""
+    if not url.startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("ANALYZE delivery"))
+        plan = await conn.execute(sa.text(
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM delivery WHERE status = 'pending' AND channel = 'telegram' "
+            "AND due_at <= now() ORDER BY due_at, id LIMIT 100 FOR UPDATE SKIP LOCKED"))
+        print("claim query plan:\n  " + "\n  ".join(row[0] for row in plan))
+    await engine.dispose()
 
 
 async def main() -> None:
@@ -131,11 +218,17 @@ async def main() -> None:
     try:
         assert fake.stdout is not None
         api_base = fake.stdout.readline().strip()
+        await explain_claim(url)
+        print(f"load average before the samples: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for rate in (1000.0, 30.0):
-            sent, elapsed = await drain_sample(url, api_base, rate, args.seconds)
+            sent, elapsed, cpu = await bare_post_loop(api_base, rate, min(args.seconds, 4.0))
+            print(f"baseline bare aiohttp POST loop at {rate:,.0f}/s: {sent / elapsed:,.1f}/s "
+                  f"({sent / elapsed / rate:.0%}), CPU {cpu / elapsed:.0%} of a core")
+            sent, elapsed, cpu, busiest = await drain_sample(url, api_base, rate, args.seconds)
             achieved = sent / elapsed
-            print(f"drain at configured {rate:,.0f}/s: sent {sent:,} in {elapsed:.1f} s → {achieved:,.1f}/s "
-                  f"({achieved / rate:.0%} of configured)")
+            print(f"outbox drain at configured {rate:,.0f}/s: sent {sent:,} in {elapsed:.1f} s → {achieved:,.1f}/s "
+                  f"({achieved / rate:.0%} of configured), CPU {cpu / elapsed:.0%} of a core, "
+                  f"{cpu / max(sent, 1) * 1000:.2f} ms CPU per message, busiest second {busiest} sends")
     finally:
         fake.terminate()
         fake.wait(10)

@@ -6,7 +6,8 @@ Guarantees:
   in a deployment (``bot.locks``). Each row is marked ``sending`` (committed) at the moment it is
   handed to the sender. After a crash, ``claimed`` rows go back to ``pending`` (they were never sent)
   and a row still ``sending`` has an unknown outcome: it is marked failed, not resent (a duplicate is
-  worse than a gap, and the error says what happened). That is at most the rows of one ~20 ms window.
+  worse than a gap, and the error says what happened). That is at most the rows of two ~20 ms
+  windows (a window is marked one window ahead of its first slot).
 - the channel's rate (``rate_per_second``) and per-recipient spacing (``per_chat_interval``) are kept;
   a ``retry`` with ``pause_all`` (Telegram 429) pauses every send of the channel; other retries back
   off exponentially per row; ``blocked`` marks the identity inactive; ``failed`` never retries;
@@ -30,7 +31,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.sender import ChannelSender, OutboundMessage, SendResult
+from bot.sender import ChannelSender, OutboundMessage, SendResult, lateness_credit, paced_start
 from common.i18n import from_json, render
 from models import Delivery, Identity, utcnow
 from models.db import SessionFactory
@@ -97,6 +98,9 @@ Result = tuple[Claimed, SendResult, bool]  # the row, what happened, whether the
 
 @dataclass(slots=True)
 class DrainStats:
+    """Counters since the drainer started (read them for metrics: ``handed`` is the send rate)."""
+
+    handed: int = 0  # rows handed to the sender
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -119,7 +123,17 @@ class OutboxDrainer:
         self.stats = DrainStats()
         self._paused_until = 0.0
         self._next_slot = 0.0
+        self._interval = 1.0 / sender.rate_per_second
+        self._credit = lateness_credit(sender.rate_per_second)
         self._next_for_chat: dict[str, float] = {}
+        self.in_flight = 0  # rows handed to the sender whose answer is not in yet (metrics)
+        # After a start or a 429 pause, one send goes alone and the rest wait for its answer: a platform
+        # still limiting us answers one call, not a burst that is already on the wire (None = next send probes)
+        self._probe: asyncio.Event | None = None
+        self._sending_to: dict[str, list[asyncio.Future[None]]] = {}  # recipients with a send in flight → waiters
+        self._blocked: set[str] = set()  # recipients who refused a send (403): their later rows are not tried
+        self._outstanding: list[asyncio.Task[Result]] = []  # sends whose answer is not recorded yet
+        self._unrecorded: list[Result] = []  # answers taken out but not written (a write failed)
 
     # ---- pacing -----------------------------------------------------------------------------
     @property
@@ -130,12 +144,15 @@ class OutboxDrainer:
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self.monotonic())
 
-    def _slot(self, external_id: str) -> float:
-        now = self.monotonic()
-        start = max(now, self._next_slot, self._next_for_chat.get(external_id, 0.0))
-        self._next_slot = start + 1.0 / self.sender.rate_per_second
+    def _slot(self, external_id: str, now: float) -> float:
+        """The next sending slot: one per 1/rate, and per recipient one per ``per_chat_interval``.
+        The global schedule may lag ``now`` by up to a small credit (``lateness_credit``): a batch that
+        started a few ms late catches up instead of pushing every later slot back for good."""
+        start = max(paced_start(self._next_slot, now, self._interval, self._credit),
+                    self._next_for_chat.get(external_id, 0.0))
+        self._next_slot = start + self._interval
         if self.sender.per_chat_interval > 0:
-            self._next_for_chat[external_id] = start + self.sender.per_chat_interval
+            self._next_for_chat[external_id] = max(start, now) + self.sender.per_chat_interval
             if len(self._next_for_chat) > 20_000:
                 self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > now}
         return start
@@ -249,22 +266,47 @@ class OutboxDrainer:
         wait = slot - self.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        if self._probe is not None and not self._probe.is_set():
+            await self._probe.wait()
+        while row.external_id in self._sending_to:  # one send per recipient at a time: its answer may be 403
+            waiter = asyncio.get_running_loop().create_future()
+            self._sending_to[row.external_id].append(waiter)
+            await waiter
+        if row.external_id in self._blocked:
+            return row, SendResult("blocked", error="recipient blocked the bot (an earlier send was refused)"), False
         if self.paused_for > 0:
             return row, SendResult("retry", retry_after=self.paused_for, pause_all=True, error="channel paused"), False
         if row.id not in marked:
             return row, SendResult("retry", error="row was taken back before sending"), False
         message = OutboundMessage(
             delivery_id=row.id, channel=self.channel, external_id=row.external_id, text=row.text,
-            choices=[{"label": str(c.get("label", "")), "value": str(c.get("value", ""))} for c in row.choices or []],
+            choices=row.choices,
             last_inbound_at_ts=row.last_inbound_at.timestamp() if row.last_inbound_at else None,
         )
+        self.stats.handed += 1
+        self.in_flight += 1
+        self._sending_to[row.external_id] = []
+        probe = None
+        if self._probe is None:  # the first send after a start or a pause goes alone (see __init__)
+            probe = self._probe = asyncio.Event()
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 result = await self.sender.send(message)
         except Exception as exc:  # a sender bug or a hung call must not stop the channel
             log.exception("%s sender raised on delivery %s", self.channel, row.id)
             result = SendResult("retry", error=f"{exc.__class__.__name__}: {exc}"[:500])
+        finally:
+            self.in_flight -= 1
+            if probe is not None:
+                probe.set()
+            for waiter in self._sending_to.pop(row.external_id):
+                waiter.set_result(None)
+        if result.outcome == "blocked":
+            if len(self._blocked) > 10_000:
+                self._blocked.clear()
+            self._blocked.add(row.external_id)
         if result.outcome == "retry" and result.pause_all:
+            self._probe = None
             seconds = result.retry_after or 1.0
             if self.monotonic() + seconds > self._paused_until:
                 self.stats.pauses += 1
@@ -272,34 +314,59 @@ class OutboxDrainer:
             self._paused_until = max(self._paused_until, self.monotonic() + seconds)
         return row, result, True
 
+    def _take_done(self) -> list[Result]:
+        """Answers that are in, taken out of the outstanding sends (to be recorded once)."""
+        done = [task for task in self._outstanding if task.done()]
+        if not done:
+            return []
+        self._outstanding = [task for task in self._outstanding if not task.done()]
+        return [task.result() for task in done]
+
     async def _mark_sending(self, ids: list[int]) -> set[int]:
-        """Committed just before the platform calls: after a crash these rows are known to be in doubt."""
-        async with self.sessions() as session:
-            table = Delivery.__table__
-            result = await run_core(session, sa.update(table).where(table.c.id.in_(ids), table.c.status == CLAIMED)
-                                    .values(status=SENDING).returning(table.c.id))
-            marked = {row[0] for row in result}
-            await session.commit()
+        """Committed just before the platform calls: after a crash these rows are known to be in doubt.
+        The answers that came in since the last write are recorded in the same transaction, so a row
+        stays ``sending`` only until the next window is marked (one commit per window, not two)."""
+        results = self._take_done() + self._unrecorded
+        self._unrecorded = []
+        try:
+            async with self.sessions() as session:
+                if results:
+                    await self._record(session, results)
+                table = Delivery.__table__
+                result = await run_core(session, sa.update(table).where(table.c.id.in_(ids), table.c.status == CLAIMED)
+                                        .values(status=SENDING).returning(table.c.id))
+                marked = {row[0] for row in result}
+                await session.commit()
+        except Exception:
+            self._unrecorded = results + self._unrecorded  # recorded on the next write that works
+            raise
         return marked
 
-    async def _send_batch(self, rows: list[Claimed]) -> list[Result]:
-        """Rows go out at their slots; each ~20 ms window of them is marked ``sending`` in one write
-        right before its first slot (one write per row would cap the rate at the database's commit rate)."""
-        slotted = [(row, self._slot(row.external_id)) for row in rows]
+    async def _send_batch(self, rows: list[Claimed]) -> None:
+        """Hand the rows to the sender at their slots. Each ~20 ms window of them is marked ``sending``
+        in one write, made one window ahead of its first slot so that the commit is not on the sending
+        path (one write per row would cap the rate at the database's commit rate). Returns once the last
+        row is scheduled; the answers are recorded later (``_outstanding``)."""
+        now = self.monotonic()
         windows: list[list[tuple[Claimed, float]]] = []
-        for row, slot in slotted:
+        for row in rows:
+            slot = self._slot(row.external_id, now)
             if windows and slot - windows[-1][0][1] < MARK_WINDOW:
                 windows[-1].append((row, slot))
             else:
                 windows.append([(row, slot)])
-        tasks: list[asyncio.Task[Result]] = []
         for window in windows:
-            wait = window[0][1] - self.monotonic()
+            wait = window[0][1] - MARK_WINDOW - self.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            marked = set() if self.paused_for > 0 else await self._mark_sending([row.id for row, _ in window])
-            tasks += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
-        return list(await asyncio.gather(*tasks))
+            marked: set[int] = set()
+            if self.paused_for <= 0:
+                try:
+                    marked = await self._mark_sending([row.id for row, _ in window])
+                except Exception:
+                    # the database went away: these rows stay ``claimed`` and answer "not sent" below
+                    log.exception("%s outbox: marking rows sending failed", self.channel)
+            self._outstanding += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
 
     async def send_now(self, delivery_id: int) -> SendResult | None:
         """Send one pending row right away (e.g. a WeChat reply that missed the passive-reply deadline),
@@ -311,7 +378,11 @@ class OutboxDrainer:
             await session.commit()
         if not rows:
             return None
-        marked = await self._mark_sending([rows[0].id])
+        async with self.sessions() as session:
+            table = Delivery.__table__
+            marked = {row[0] for row in await run_core(session, sa.update(table).where(
+                table.c.id == rows[0].id, table.c.status == CLAIMED).values(status=SENDING).returning(table.c.id))}
+            await session.commit()
         result = await self._send_one(rows[0], self.monotonic(), marked)
         async with self.sessions() as session:
             await self._record(session, [result])
@@ -327,39 +398,52 @@ class OutboxDrainer:
         await self._drain(None, until_idle=True, max_seconds=max_seconds)
         return self.stats
 
+    async def pending_count(self) -> int:
+        """Rows of this channel waiting to be sent (queue depth, for metrics; an index-only count)."""
+        async with self.sessions() as session:
+            table = Delivery.__table__
+            result = await run_core(session, sa.select(sa.func.count()).select_from(table)
+                                    .where(table.c.status == "pending", table.c.channel == self.channel))
+            return int(result.scalar_one())
+
     async def _drain(self, stop: asyncio.Event | None, *, until_idle: bool, max_seconds: float | None = None) -> None:
-        """Claim (and record) the next batch while the current one is being sent, so that database
-        round trips do not eat into the channel's rate. Only rows actually handed to the sender are
-        ``sending``; the rest of a claimed batch goes back to ``pending`` after a crash."""
+        """A pipeline: while one batch is being handed to the sender (at its slots), the next one is
+        claimed, together with recording the answers that came in; the next batch starts as soon as the
+        last row of the current one is scheduled, without waiting for its answers. Only rows actually
+        handed to the sender are ``sending``; the rest of a claimed batch goes back to ``pending`` after
+        a crash."""
         deadline = None if max_seconds is None else self.monotonic() + max_seconds
-        unrecorded: list[Result] = []
-        in_flight: asyncio.Task[list[Result]] | None = None
+        scheduling: asyncio.Task[None] | None = None
 
         def stopping() -> bool:
             return (stop is not None and stop.is_set()) or (deadline is not None and self.monotonic() >= deadline)
 
         try:
             while not stopping():
+                results = self._take_done() + self._unrecorded
+                self._unrecorded = []
                 try:
                     async with self.sessions() as session:
-                        if unrecorded:
-                            await self._record(session, unrecorded)
+                        if results:
+                            await self._record(session, results)
                         rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
                         await session.commit()
-                    unrecorded = []
                 except Exception:
+                    self._unrecorded = results + self._unrecorded
                     if until_idle:
                         raise
-                    # the database went away: results kept in ``unrecorded`` are recorded on the next try
+                    # the database went away: the answers in ``_unrecorded`` are recorded on the next try
                     log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
                     await _wait(stop, 5.0)
                     continue
-                if in_flight is not None:
-                    unrecorded += await in_flight
-                    in_flight = None
+                if scheduling is not None:
+                    await scheduling
+                    scheduling = None
                 if rows:
-                    in_flight = asyncio.create_task(self._send_batch(rows))
-                elif unrecorded:
+                    scheduling = asyncio.create_task(self._send_batch(rows))
+                elif self._outstanding:
+                    await asyncio.wait(self._outstanding, return_when=asyncio.FIRST_COMPLETED)
+                elif self._unrecorded:
                     continue  # record them before looking again
                 elif self.paused_for > 0:
                     await _wait(stop, self.paused_for)
@@ -368,11 +452,15 @@ class OutboxDrainer:
                 else:
                     await _wait(stop, self.options.idle_poll)
         finally:
-            if in_flight is not None:
-                unrecorded += await in_flight
-            if unrecorded:
+            if scheduling is not None:
+                await scheduling
+            if self._outstanding:
+                await asyncio.wait(self._outstanding)
+            results = self._take_done() + self._unrecorded
+            self._unrecorded = []
+            if results:
                 async with self.sessions() as session:
-                    await self._record(session, unrecorded)
+                    await self._record(session, results)
                     await session.commit()
 
 

@@ -112,6 +112,8 @@ class HourRecord(SQLModel, table=True):
     """One line of the 台账 (service-hours ledger)."""
 
     __tablename__ = "hour_record"
+    # 我的时长: one person's records, newest first, and sums over them (migration 0011)
+    __table_args__ = (Index("ix_hour_record_person_served", "person_id", "served_on", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     activity_id: int | None = Field(default=None, foreign_key="activity.id", index=True)
@@ -179,7 +181,8 @@ class InboundSeen(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """Outbox: every message we send that is not a direct reply."""
 
-    __table_args__ = (Index("ix_delivery_due", "status", "channel", "due_at"),)
+    # ``id`` too: the claim orders by (due_at, id) and must read the index in order, not sort (migration 0011)
+    __table_args__ = (Index("ix_delivery_due", "status", "channel", "due_at", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     identity_id: int = Field(foreign_key="identity.id", index=True)
     channel: str = Field(max_length=16)

@@ -88,9 +88,9 @@ async def queue_broadcast(session: AsyncSession, *, author_id: int, organization
     if org is None:
         raise BroadcastError("no_org")
     people = await target_people(session, organization_id=organization_id, kind=kind, value=value)
-    audience = await count_audience(session, organization_id=organization_id, kind=kind, value=value)
+    # the audience query runs once, inside the INSERT … SELECT; who it reached is counted from the rows
     broadcast = Broadcast(author_id=author_id, organization_id=organization_id, target_kind=kind,
-                          target_value=value[:128], text=text, recipients=audience.people, created_at=now)
+                          target_value=value[:128], text=text, recipients=0, created_at=now)
     session.add(broadcast)
     await session.flush()
     assert broadcast.id is not None
@@ -99,6 +99,11 @@ async def queue_broadcast(session: AsyncSession, *, author_id: int, organization
         session, people=people, message=_("【{name}】{text}", name=org.name, text=text), now=now,
         source="broadcast", choices=choices, broadcast_id=broadcast.id,
     )
+    reached = await run_core(session,
+        sa.select(sa.func.count(sa.distinct(col(Identity.person_id)))).select_from(Delivery)
+        .join(Identity, col(Identity.id) == col(Delivery.identity_id))
+        .where(col(Delivery.broadcast_id) == broadcast.id))
+    broadcast.recipients = int(reached.scalar_one())
     session.add(broadcast)
     await session.flush()
     return broadcast

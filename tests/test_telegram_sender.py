@@ -78,6 +78,19 @@ async def test_403_means_blocked_and_400_is_failed_without_retry(api: FakeTelegr
     assert len(api.calls_to("sendMessage")) == 2  # the sender itself never retried
 
 
+async def test_server_errors_retry_and_a_bad_token_pauses(api: FakeTelegramAPI, sender: TelegramSender) -> None:
+    api.fail("sendMessage", status=502, description="Bad Gateway")
+    transient = await sender.send(message(chat="42"))
+    assert transient.outcome == "retry" and not transient.pause_all and transient.retry_after
+    wrong = TelegramSender(make_bot("999:wrong-token", api.base_url), owns_bot=True)
+    try:
+        refused = await wrong.send(message(chat="42"))
+    finally:
+        await wrong.close()
+    assert refused.outcome == "retry" and refused.pause_all and "Unauthorized" in (refused.error or "")
+    assert (await sender.send(message(chat="42"))).outcome == "sent"
+
+
 async def test_unreachable_api_is_a_plain_retry(api: FakeTelegramAPI) -> None:
     await api.close()
     sender = TelegramSender(make_bot(DEFAULT_TOKEN, api.base_url), owns_bot=True)

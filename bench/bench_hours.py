@@ -1,0 +1,200 @@
+"""Big-data hours: 我的时长 for one of 1,000,000 volunteers with 20,000,000 hour records (PostgreSQL).
+
+Creates a scratch database (``vb_bench_hours``, dropped at the end unless ``--keep``), builds the schema
+with the migrations, fills it with generate_series (minutes at full size), then asks 我的时长 for random
+volunteers through the core ``Engine.handle`` on the console channel, and prints p50/p99 of the whole
+turn beside the hours queries alone, with the EXPLAIN ANALYZE of each query.
+
+    .venv/bin/python bench/bench_hours.py                                  # 1M people, 20M records
+    .venv/bin/python bench/bench_hours.py --people 100000 --records 2000000   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.config import Settings  # noqa: E402
+from bot.runtime import upgrade_schema  # noqa: E402
+from handlers.engine import Engine  # noqa: E402
+from handlers.messages import Inbound  # noqa: E402
+from models.db import create_engine, create_session_factory  # noqa: E402
+from services.hours import hours_summary  # noqa: E402
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+DATABASE = "vb_bench_hours"
+ACTIVITIES = 1000
+
+
+async def admin(url: str, sql: str) -> None:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")  # CREATE/DROP DATABASE: no transaction
+        await conn.execute(sa.text(sql))
+    await engine.dispose()
+
+
+async def fill(url: str, people: int, records: int) -> None:
+    """Rows straight from generate_series. The hour_record indexes are dropped during the load and made
+    again after it (the same definitions), and its foreign-key triggers are off while loading generated
+    ids that are known to exist (a scratch database, we are its owner)."""
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        step = time.perf_counter()
+        await conn.execute(sa.text("INSERT INTO organization (id, name, kind) VALUES (1, '基准站', 'station')"))
+        await conn.execute(sa.text(
+            "INSERT INTO person (id, name, skills, area, status, registered_at, created_at) "
+            "SELECT g, 'v' || g, 'elderly', '花家地', 'active', now(), now() FROM generate_series(1, CAST(:n AS integer)) g"),
+            {"n": people})
+        await conn.execute(sa.text(
+            "INSERT INTO identity (channel, external_id, person_id, active, language, created_at) "
+            "SELECT 'console', 'u' || g, g, true, 'zh-hans', now() FROM generate_series(1, CAST(:n AS integer)) g"), {"n": people})
+        await conn.execute(sa.text(
+            "INSERT INTO activity (id, title, description, category, place, start_at, end_at, capacity, "
+            "organization_id, status, created_at) "
+            "SELECT g, '活动' || g, '', 'elderly', '社区', now() - g * interval '1 day', "
+            "now() - g * interval '1 day' + interval '3 hours', 50, 1, 'open', now() "
+            "FROM generate_series(1, CAST(:n AS integer)) g"), {"n": ACTIVITIES})
+        print(f"  people, identities, activities: {time.perf_counter() - step:.1f} s", flush=True)
+        indexes = [row[0] for row in await conn.execute(sa.text(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'hour_record' AND indexname <> 'hour_record_pkey'"))]
+        names = [row[0] for row in await conn.execute(sa.text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'hour_record' AND indexname <> 'hour_record_pkey'"))]
+        for name in names:
+            await conn.execute(sa.text(f'DROP INDEX "{name}"'))
+        await conn.execute(sa.text("ALTER TABLE hour_record DISABLE TRIGGER ALL"))
+    step = time.perf_counter()
+    chunk = 5_000_000  # one transaction per chunk keeps the WAL and memory bounded
+    for first in range(1, records + 1, chunk):
+        last = min(first + chunk - 1, records)
+        async with engine.begin() as conn:
+            # person ids interleave, so one person's rows are scattered over the table (the hard case)
+            await conn.execute(sa.text(
+                "INSERT INTO hour_record (person_id, activity_id, hours, served_on, recorded_by, approved, source, "
+                "note, created_at) "
+                "SELECT (g % CAST(:people AS integer)) + 1, (g % CAST(:acts AS integer)) + 1, 1 + (g % 8) * 0.5, date '2019-01-01' + (g % 2600), "
+                "NULL, (g % 50) <> 0, 'activity', '', now() FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"),
+                {"people": people, "acts": ACTIVITIES, "first": first, "last": last})
+        print(f"  hour records {last:,}: {time.perf_counter() - step:.0f} s", flush=True)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("ALTER TABLE hour_record ENABLE TRIGGER ALL"))
+        for definition in indexes:
+            step = time.perf_counter()
+            await conn.execute(sa.text(definition))
+            print(f"  {definition.split(' ON ')[0]}: {time.perf_counter() - step:.0f} s", flush=True)
+        for table in ("person", "identity", "activity"):
+            await conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                       f"(SELECT max(id) FROM {table}))"))
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("VACUUM ANALYZE hour_record"))
+        await conn.execute(sa.text("ANALYZE"))
+    await engine.dispose()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def explain(url: str, person_id: int, year: int) -> None:
+    """EXPLAIN ANALYZE of the statements ``hours_summary`` runs, with the parameters it sent."""
+    engine = create_engine(url)
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(conn: object, cursor: object, statement: str, params: tuple[object, ...], context: object,
+                executemany: bool) -> None:
+        statements.append((statement, tuple(params)))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        await hours_summary(session, person_id=person_id, year=year)
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection  # asyncpg: the $n statement with the same arguments
+        for statement, params in statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            plan = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *params)  # type: ignore[union-attr]
+            print("  " + " ".join(statement.split())[:150] + " …")
+            print("    " + "\n    ".join(row[0] for row in plan))
+    await engine.dispose()
+
+
+async def measure(url: str, people: int, samples: int, seed: int) -> None:
+    engine = create_engine(url)
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    sessions = create_session_factory(engine)
+    core = Engine(sessions, settings.core_options())
+    rng = random.Random(seed)
+    year = datetime.now(UTC).year
+    # warm-up: connections, imports, plans
+    for _ in range(20):
+        await core.handle(Inbound(channel="console", user_id=f"u{rng.randint(1, people)}", text="我的时长"))
+    turns: list[float] = []
+    queries: list[float] = []
+    reply = ""
+    for n in range(samples):
+        who = rng.randint(1, people)
+        started = time.perf_counter()
+        replies = await core.handle(Inbound(channel="console", user_id=f"u{who}", text="我的时长",
+                                            message_id=f"bench-{seed}-{n}"))
+        turns.append(time.perf_counter() - started)
+        reply = replies[0].text if replies else ""
+        started = time.perf_counter()
+        async with sessions() as session:
+            await hours_summary(session, person_id=who, year=year)
+        queries.append(time.perf_counter() - started)
+    print(f"我的时长 through Engine.handle (console), {samples} random volunteers: "
+          f"p50 {percentile(turns, 0.5) * 1000:.2f} ms, p99 {percentile(turns, 0.99) * 1000:.2f} ms")
+    print(f"the hours queries alone (hours_summary, own session):          "
+          f"p50 {percentile(queries, 0.5) * 1000:.2f} ms, p99 {percentile(queries, 0.99) * 1000:.2f} ms")
+    print("a reply: " + str(reply).replace("\n", " / ")[:200])
+    await engine.dispose()
+
+
+async def main(args: argparse.Namespace) -> None:
+    url = make_url(args.postgres_url).set(database=DATABASE).render_as_string(hide_password=False)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if not args.reuse:
+        await admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin(args.postgres_url, f'CREATE DATABASE "{DATABASE}"')
+        engine = create_engine(url)
+        await upgrade_schema(engine)
+        await engine.dispose()
+        started = time.perf_counter()
+        print(f"filling {args.people:,} volunteers and {args.records:,} hour records …", flush=True)
+        await fill(url, args.people, args.records)
+        print(f"filled in {time.perf_counter() - started:.0f} s")
+    try:
+        print(f"EXPLAIN ANALYZE of the hours queries (volunteer {args.people // 2}):")
+        await explain(url, args.people // 2, datetime.now(UTC).year)
+        await measure(url, args.people, args.samples, seed=int(time.time()))
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        if not args.keep:
+            await admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument("--records", type=int, default=20_000_000)
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--postgres-url", default=DEFAULT_PG, help="an existing database to connect to as admin")
+    parser.add_argument("--keep", action="store_true", help="keep the database (for --reuse)")
+    parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")
+    asyncio.run(main(parser.parse_args()))
