@@ -115,3 +115,21 @@ def test_ledger_export_writes_csv_and_refuses_unknown_organizations(tmp_path: Pa
     assert result.returncode == 1 and "不存在" in result.stderr
     result = run(["ledger", "export", "--org", "望京街道", "--from", "2026/1/1"], cwd=tmp_path, check=False)
     assert result.returncode == 1 and "2026-03-05" in result.stderr
+
+
+def test_piped_chat_survives_any_input(tmp_path: Path) -> None:
+    """Arguments out of range, superscripts, control characters and bytes that are not UTF-8: every
+    line gets an answer and the chat ends normally at end of input, never with a traceback."""
+    huge = "9" * 24
+    lines = ["/act ²", f"/act {huge}", f"/start act_{huge}", f"/cancelreq {huge}", "帮助", "²", "注册", "李\x00雷",
+             "/join -1", "长" * 3000]
+    stdin = "\n".join(lines).encode() + b"\n\xff\xfe broken \xc3\n\xe4\xbd\n" + "帮助\n".encode()
+    env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789"}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([CLI, "chat", "--user", "odd"], cwd=tmp_path, input=stdin, capture_output=True, timeout=120,
+                            env=env)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr.decode(errors="replace")
+    out = result.stdout.decode()
+    assert out.count("\n> ") + out.startswith("> ") == len(lines) + 3  # every line echoed and answered
+    assert out.count("过期") >= 3 and "出了点问题" not in out
+    assert "志愿助手" in out.rsplit("> ", 1)[1]  # the last line, 帮助, got the menu

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.commands.common import fail, load_settings
+from bot.commands.common import fail, load_settings, setup_logging
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def serve(
     from bot.serve import run_server
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level)
     try:
         asyncio.run(run_server(settings, host=host or settings.host, port=port or settings.port))
     except KeyboardInterrupt:
@@ -41,7 +41,7 @@ def chat(
     from bot.runtime import Runtime
 
     settings = load_settings()
-    logging.basicConfig(level=logging.WARNING)
+    setup_logging(logging.WARNING)
 
     async def main() -> None:
         runtime = await Runtime.start(settings)
@@ -50,7 +50,10 @@ def chat(
         finally:
             await runtime.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C ends the chat like Ctrl-D, without a traceback
+        typer.echo("")
 
 
 
