@@ -40,10 +40,10 @@ def refusal(database_url: str, workers: int) -> str | None:
 def _worker(host: str, port: int, log_level: str) -> None:
     import asyncio
 
-    from bot.commands.common import load_settings
+    from bot.commands.common import load_settings, setup_logging
     from bot.serve import run_server
 
-    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
+    setup_logging(log_level, f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it sends SIGTERM
     asyncio.run(run_server(load_settings(), host=host, port=port, reuse_port=True))
 

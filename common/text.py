@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["WEEKDAYS", "cn_number", "normalize_width"]
+__all__ = ["WEEKDAYS", "clean_text", "cn_number", "normalize_width"]
 
 # Monday first, as date.weekday() counts: WEEKDAYS[d.weekday()] → 周一 … 周日
 WEEKDAYS = "一二三四五六日"
@@ -40,3 +40,19 @@ def cn_number(token: str) -> int | None:
     if _DIGITS.get(tens) == 0 or _DIGITS.get(units) == 0:
         return None
     return (_DIGITS[tens] if tens else 1) * 10 + (_DIGITS[units] if units else 0)
+
+
+# control characters a database or a chat API refuses (PostgreSQL stores no NUL, JSON carries no lone
+# surrogate); line breaks and tabs stay
+_CONTROL = {code: None for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+
+
+def clean_text(text: str) -> str:
+    """What a person typed, minus what no column can store: control characters dropped, a lone
+    surrogate (half an emoji from a client) replaced by U+FFFD, a split pair joined."""
+    text = text.translate(_CONTROL)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text

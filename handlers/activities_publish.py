@@ -13,6 +13,7 @@ from handlers.activity_payloads import OpenActivity
 from handlers.activity_words import words
 from handlers.flows import Field, Flow
 from handlers.messages import Choice
+from handlers.payloads import parse_int
 from handlers.turn import Role, Turn
 from handlers.validation import (
     InvalidInput,
@@ -102,9 +103,10 @@ def parse_capacity(_turn: Turn, text: str) -> int:
 
 
 def parse_org(_turn: Turn, text: str, draft: ActivityDraft) -> int:
-    if not text.isdigit() or int(text) not in draft.org_ids:
+    org_id = parse_int(text)
+    if org_id is None or org_id not in draft.org_ids:
         raise InvalidInput("org")
-    return int(text)
+    return org_id
 
 
 # ---- presentation ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from common.i18n import Text, _, lines
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
-from handlers.payloads import InvalidPayload, Payload, payload
+from handlers.payloads import InvalidPayload, Payload, parse_int, payload
 from handlers.permissions import DENIED
 from handlers.reminder_words import words
 from handlers.turn import FeatureRouter, Role, Turn
@@ -88,10 +88,11 @@ def org_choices(turn: Turn, draft: BroadcastDraft) -> list[Choice]:
 
 def parse_org(_turn: Turn, text: str, draft: BroadcastDraft) -> int:
     names = dict(draft.orgs)
-    if not text.isdigit() or int(text) not in names:
+    org_id = parse_int(text)
+    if org_id is None or org_id not in names:
         raise InvalidInput("org")
-    draft.org_name = names[int(text)]
-    return int(text)
+    draft.org_name = names[org_id]
+    return org_id
 
 
 def text_prompt(_turn: Turn, draft: BroadcastDraft) -> Text:
@@ -168,7 +169,7 @@ async def parse_value(turn: Turn, text: str, draft: BroadcastDraft) -> str:
         raise InvalidInput("skill")
     if draft.kind == "area" and not 1 <= len(value) <= MAX_AREA:
         raise InvalidInput("area")
-    if draft.kind == "activity" and not value.isdigit():
+    if draft.kind == "activity" and parse_int(value) is None:
         raise InvalidInput("bad_target")
     draft.value = value
     await _count(turn, draft)

@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.i18n import Text, _, join, ngettext
+from common.i18n import Text, _, default_catalogs, join, ngettext, render
 from common.lang import detect_language, has_han, normalize_language, to_simplified
-from common.text import normalize_width
+from common.text import clean_text, normalize_width
 from handlers import (
     activities,
     announce,
@@ -37,7 +38,7 @@ from handlers.context import CoreOptions
 from handlers.flows import Flow
 from handlers.messages import Choice, Inbound, Reply
 from handlers.nlu import classify
-from handlers.payloads import EXPIRED, InvalidPayload
+from handlers.payloads import EXPIRED, InvalidPayload, parse_int
 from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher, open_json, seal_json
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
@@ -128,13 +129,46 @@ class Engine:
         return (await self.handle_delivery(inbound)).replies
 
     async def handle_delivery(self, inbound: Inbound) -> Handled:
-        """Like :meth:`handle`, and says whether this delivery repeats one already handled."""
-        if inbound.message_id is None:
+        """One turn, and whether this delivery repeats one already handled. It never raises
+        (cancellation aside): see :meth:`_recover` for what a failure does."""
+        inbound = clean_inbound(inbound)
+        try:
+            if inbound.message_id is None:
+                async with self._turn_slot(), self.sessions() as session:
+                    replies = await self._process(session, inbound)
+                    await session.commit()
+                    return Handled(replies)
+            return await self._handle_once(inbound)
+        except Exception as error:  # the one place where a turn's unexpected failure ends
+            return Handled(await self._recover(inbound, error))
+
+    async def _recover(self, inbound: Inbound, error: Exception) -> list[Reply]:
+        """An unexpected exception: the turn's transaction is already rolled back (its session closed
+        without a commit), and with it the message id's dedupe row, so a platform's retry of the same
+        message runs afresh instead of replaying an apology. The person gets a short apology with an
+        id an operator can find in the log, and the menu; their dialog is ended (a draft that makes a
+        step fail would fail again on every answer), and the menu's choices are what "1" picks next.
+
+        The log line holds the turn id, the failing command or flow step and the exception's class:
+        no message text, no user id, no SQL parameters (the exception's text may quote them). The
+        traceback goes to DEBUG under the same turn id.
+        """
+        turn_id = secrets.token_hex(4)
+        log.error("turn %s failed in %s: %s", turn_id, failed_in(error), type(error).__name__)
+        log.debug("turn %s traceback", turn_id, exc_info=error)
+        apology = _("抱歉，刚才出了点问题，这一步没有完成（编号 {turn_id}）。请从菜单重新开始。", turn_id=turn_id)
+        menu = replace(inbound, text=None, payload="menu", event=None, location=None, message_id=None)
+        try:
             async with self._turn_slot(), self.sessions() as session:
-                replies = await self._process(session, inbound)
+                replies = await self._process(session, menu)
                 await session.commit()
-                return Handled(replies)
-        return await self._handle_once(inbound)
+        except Exception as second:  # e.g. the database is down: the apology alone
+            log.error("turn %s: the menu after the failure failed too: %s", turn_id, type(second).__name__)
+            log.debug("turn %s menu traceback", turn_id, exc_info=second)
+            lang = normalize_language(inbound.language) or "zh-Hans"
+            return [Reply(text=render(apology, lang, default_catalogs()), lang=lang)]
+        lang = replies[-1].lang if replies else "zh-Hans"
+        return [Reply(text=render(apology, lang, default_catalogs()), lang=lang), *replies]
 
     async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> Handled:
         """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
@@ -258,7 +292,7 @@ class Engine:
         if turn.state.flow and turn.state.step:
             step = self._step_handler(turn)
             if step is not None:
-                await step(turn, text)
+                await self._run_step(turn, step, text)
                 return
             turn.end_flow()
         self._follow_language(turn, text)
@@ -295,8 +329,9 @@ class Engine:
         choices = turn.state.choices or []
         if not choices:
             return None
-        if text.isdigit() and 1 <= int(text) <= len(choices):
-            return choices[int(text) - 1]["value"]
+        number = parse_int(text, low=1, high=len(choices))
+        if number is not None:
+            return choices[number - 1]["value"]
         folded = to_simplified(text).lower()
         for choice in choices:
             if to_simplified(choice["label"]).lower() == folded:
@@ -311,7 +346,7 @@ class Engine:
                 turn.say(EXPIRED)
                 await self._run_command(turn, "help")
                 return
-            await step(turn, value)
+            await self._run_step(turn, step, value)
             return
         if name not in self.commands:
             turn.say(_("没看懂这个指令。"))
@@ -323,6 +358,15 @@ class Engine:
 
     async def _run_command(self, turn: Turn, name: str, arg: str = "") -> None:
         await self._invoke(turn, name, arg)
+
+    @staticmethod
+    async def _run_step(turn: Turn, step: StepHandler, text: str) -> None:
+        where = f"flow {turn.state.flow}.{turn.state.step}"
+        try:
+            await step(turn, text)
+        except Exception as error:
+            mark_failure(error, where)
+            raise
 
     def _step_handler(self, turn: Turn) -> StepHandler | None:
         flow = self.flows.get(turn.state.flow or "")
@@ -358,7 +402,11 @@ class Engine:
                 turn.say(EXPIRED)
                 await self._invoke(turn, "help", "")
                 return
-        await command.handler(turn, argument)
+        try:
+            await command.handler(turn, argument)
+        except Exception as error:
+            mark_failure(error, f"command {name}")
+            raise
 
     @staticmethod
     async def _allowed(turn: Turn, role: Role) -> bool:
@@ -387,6 +435,27 @@ class Engine:
             return
         # unknown events are acknowledged silently: never crash on what a platform adds later
         log.info("ignored event %s from %s", event, inbound.channel)
+
+
+_WHERE = "turn failed in "
+
+
+def mark_failure(error: BaseException, where: str) -> None:
+    """Note the innermost command or flow step an exception left (names only, no user data)."""
+    if failed_in(error) == "engine":
+        error.add_note(_WHERE + where)
+
+
+def failed_in(error: BaseException) -> str:
+    notes = getattr(error, "__notes__", ())
+    return next((note.removeprefix(_WHERE) for note in notes if note.startswith(_WHERE)), "engine")
+
+
+def clean_inbound(inbound: Inbound) -> Inbound:
+    """The typed and platform-given strings without what no column stores (NUL, lone surrogates)."""
+    fields = {name: clean_text(value) for name in ("text", "payload", "display_name", "language")
+              if isinstance(value := getattr(inbound, name), str) and value != clean_text(value)}
+    return replace(inbound, **fields) if fields else inbound
 
 
 __all__ = ["Choice", "Engine", "Inbound", "Reply"]

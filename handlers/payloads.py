@@ -17,6 +17,7 @@ from common.i18n import N_
 MAX_PAYLOAD_BYTES = 64
 MAX_ID = 2**31 - 1  # an INTEGER column on PostgreSQL
 SEPARATOR = ":"
+# ASCII digits only: "²".isdigit() and "٣".isdigit() are True in Python, and int("²") raises
 _INT = re.compile(r"[0-9]{1,10}")
 _WORD = re.compile(r"[\w.\-]{0,64}", re.ASCII)
 
@@ -68,11 +69,25 @@ class Payload:
         return cls(**values)
 
 
+def parse_int(text: str, *, low: int = 0, high: int = MAX_ID) -> int | None:
+    """A typed or packed whole number in ``low..high`` (never beyond a PostgreSQL INTEGER), else None.
+
+    Every number that may reach the database or index a list is read here: ASCII digits only, at
+    most 10 of them, so no superscript, no other script's digits and no 4300-digit string reaches
+    ``int()`` or a query.
+    """
+    if not _INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= min(high, MAX_ID) else None
+
+
 def _convert(kind: Any, text: str, name: str) -> Any:
     if kind is int:
-        if not _INT.fullmatch(text) or int(text) > MAX_ID:
+        value = parse_int(text)
+        if value is None:
             raise InvalidPayload(f"{name}: not an id in range")
-        return int(text)
+        return value
     if kind is bool:
         if text not in ("0", "1"):
             raise InvalidPayload(f"{name}: not a flag")

@@ -18,7 +18,9 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo}
+    # a failing statement's error (and echo) shows the SQL but never its parameter values: those are
+    # what people typed, ID numbers and phones included
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiohttp.test_utils import unused_port
 from sqlmodel import select
 
@@ -144,15 +146,40 @@ async def test_scheduler_settings_survive_restarts() -> None:
         scheduler.shutdown(wait=False)
 
 
-def _serve(db_url: str, api_base: str, lock_file: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(db_url: str, api_base: str, lock_file: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    # INFO: each process says when it takes the scheduler lock. The log goes to a file, not a pipe that
+    # nobody reads until the end (a full pipe would block the process mid-write).
     env = {**os.environ, "DATABASE_URL": db_url, "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_API_BASE": api_base,
-           "TELEGRAM_WEBHOOK_URL": "", "SCHEDULER_LOCK_FILE": str(lock_file), "LOG_LEVEL": "WARNING",
+           "TELEGRAM_WEBHOOK_URL": "", "SCHEDULER_LOCK_FILE": str(lock_file), "LOG_LEVEL": "INFO",
            "QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+async def _ready(server: subprocess.Popen[bytes], port: int, *, within: float) -> None:
+    """Until the process answers /healthz: its background services (the lock holders) have started.
+
+    Starting takes seconds on an idle machine and a minute or more on a busy one (importing aiogram
+    alone builds hundreds of pydantic models), so this waits for the answer, bounded only so that a
+    process that never comes up fails the test instead of hanging it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while True:
+            assert server.poll() is None, f"serve exited with {server.returncode} before it was ready"
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            assert loop.time() < deadline, f"serve on port {port} not ready after {within:.0f} s"
+            await asyncio.sleep(0.25)
 
 
 async def test_two_serve_processes_on_postgresql_send_each_reminder_once(postgres_url: str, tmp_path: Path) -> None:
+    """Both processes are up before the sends are awaited, and everything is counted after both have
+    exited (a clean shutdown finishes running jobs and drains): nothing can happen after the count, so
+    no sleep is needed to give a duplicate time to appear."""
     await _truncate(postgres_url)
     engine = create_engine(postgres_url)
     from models.db import create_session_factory
@@ -162,25 +189,28 @@ async def test_two_serve_processes_on_postgresql_send_each_reminder_once(postgre
     _, activity = await org_with_activity(sessions, start=now + timedelta(hours=20))
     await add_volunteers(sessions, 12, activity_id=activity.id, now=now)
     await engine.dispose()
+    logs = [tmp_path / f"serve{n}.log" for n in range(2)]
     async with FakeTelegramAPI() as api:
         # separate lock files: only the database lock can keep the two apart
-        servers = [_serve(postgres_url, api.base_url, tmp_path / f"lock{n}", unused_port()) for n in range(2)]
+        ports = [unused_port() for _ in range(2)]
+        servers = [_serve(postgres_url, api.base_url, tmp_path / f"lock{n}", ports[n], logs[n]) for n in range(2)]
         try:
+            await asyncio.gather(*(_ready(server, port, within=300) for server, port in zip(servers, ports, strict=True)))
             for chat in range(1000, 1012):
-                await api.wait_for_sent(chat, count=1, within=30)
-            await asyncio.sleep(2.0)  # time for a duplicate to show up, if there were one
+                await api.wait_for_sent(chat, count=1, within=120)
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
             for server in servers:
                 try:
-                    await asyncio.to_thread(server.wait, 20)
+                    await asyncio.to_thread(server.wait, 120)
                 except subprocess.TimeoutExpired:
                     server.kill()
         texts = {chat: [t for t in api.sent_texts(chat_id=chat) if "活动提醒" in t] for chat in range(1000, 1012)}
+    output = [log.read_text(errors="replace") for log in logs]
     assert {chat: len(found) for chat, found in texts.items()} == {chat: 1 for chat in range(1000, 1012)}
-    assert all(server.returncode == 0 for server in servers), [s.stderr.read().decode()[-2000:] for s in servers
-                                                              if s.stderr]
+    assert all(server.returncode == 0 for server in servers), [text[-2000:] for text in output]
+    assert sum(text.count("this process runs the reminder scheduler") for text in output) == 1, output
     engine = create_engine(postgres_url)
     try:
         async with create_session_factory(engine)() as session:

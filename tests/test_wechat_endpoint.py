@@ -356,7 +356,9 @@ async def test_blocked_late_reply_deactivates_the_identity_like_the_outbox(
     → the row fails, the identity is inactive and the rest of its queue is failed, as the drain loop does."""
     slow = SlowEngine(sessions, options, clock=clock)
     slow.delay = 0
-    async with WeChatHarness(slow, sessions, api, reply_deadline=0.1) as wx:
+    # the first contact must answer in time (a busy machine needs more than 0.1 s for it); the late
+    # reply below is late by construction (0.5 s of delay against a 0.1 s deadline)
+    async with WeChatHarness(slow, sessions, api, reply_deadline=5.0) as wx:
         assert await wx.say("o_gone", "你好")
         async with sessions() as session:
             identity = (await session.exec(select(Identity).where(Identity.external_id == "o_gone"))).one()
@@ -364,6 +366,7 @@ async def test_blocked_late_reply_deactivates_the_identity_like_the_outbox(
                               due_at=clock() + timedelta(hours=1))
             session.add(queued)
             await session.commit()
+        wx.channel.reply_deadline = 0.1
         slow.delay = 0.5
         api.fail("message/custom/send", 43004)
         assert (await wx.post(text_xml("o_gone", "帮助"))).body == "success"

@@ -40,6 +40,12 @@ class ConsoleChannel:
         return self.render(await self.core.handle(self.to_inbound(line)))
 
     async def run(self, source: TextIO = sys.stdin) -> None:
+        """Until end of input. Nothing typed ends it otherwise: the engine answers every line (see
+        ``Engine.handle``), bytes that are not UTF-8 read as U+FFFD, and what the terminal cannot
+        show is escaped rather than raised."""
+        for stream in (source, self.out):
+            if hasattr(stream, "reconfigure"):  # a real TextIOWrapper (not a test's StringIO)
+                stream.reconfigure(errors="replace" if stream is source else "backslashreplace")
         interactive = source.isatty()
         while True:
             if interactive:

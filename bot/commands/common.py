@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import typer
@@ -18,6 +19,20 @@ def load_settings() -> Settings:
         label = bilingual(_("配置错误"))
         typer.echo(f"{label}: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# loggers that print SQL parameter values (what people typed, names, phones) at DEBUG
+PARAMETER_LOGGERS = ("aiosqlite",)
+
+
+def setup_logging(level: str | int, fmt: str = LOG_FORMAT) -> None:
+    """The process's logging; even at DEBUG no logger prints SQL parameters (the engine hides them
+    from its errors with ``hide_parameters``; aiosqlite logs every call's arguments at DEBUG)."""
+    logging.basicConfig(level=level, format=fmt)
+    for name in PARAMETER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
 
 
 def fail(message: str) -> NoReturn:

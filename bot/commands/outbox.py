@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from typing import Annotated
 
 import typer
 
-from bot.commands.common import load_settings
+from bot.commands.common import load_settings, setup_logging
 
 outbox_app = typer.Typer(help="Outbox: the queue of outgoing messages and its senders.", no_args_is_help=True)
 
@@ -27,7 +26,7 @@ def outbox_drain(
     from bot.scheduler import drain_options
 
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level)
 
     async def main() -> int:
         runtime = await Runtime.start(settings)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.commands.common import fail, load_settings
+from bot.commands.common import fail, load_settings, setup_logging
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def serve(
 ) -> None:
     """Run the web app (GET /healthz, GET /metrics; channel endpoints) until interrupted."""
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level)
     if workers > 1:
         from bot.workers import refusal, run_workers
 
@@ -54,7 +54,7 @@ def chat(
     from bot.runtime import Runtime
 
     settings = load_settings()
-    logging.basicConfig(level=logging.WARNING)
+    setup_logging(logging.WARNING)
 
     async def main() -> None:
         runtime = await Runtime.start(settings)
@@ -63,7 +63,10 @@ def chat(
         finally:
             await runtime.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # Ctrl-C ends the chat like Ctrl-D, without a traceback
+        typer.echo("")
 
 
 

@@ -10,6 +10,7 @@ from common.taxonomy import CATEGORIES
 from common.text import normalize_width
 from handlers.flows import Field, Flow
 from handlers.messages import Choice
+from handlers.payloads import parse_int
 from handlers.requests.shared import (
     ApproveRequest,
     AssignRequest,
@@ -213,9 +214,10 @@ def _assign_choices(_turn: Turn, draft: AssignDraft) -> list[Choice]:
 
 def _parse_volunteer(_turn: Turn, text: str) -> int:
     raw = text.removeprefix("p:") if text.startswith("p:") else ""
-    if not raw.isascii() or not raw.isdigit() or int(raw) > 2**31 - 1:
+    volunteer_id = parse_int(raw)
+    if volunteer_id is None:
         raise InvalidInput("volunteer")
-    return int(raw)
+    return volunteer_id
 
 
 async def _assign(turn: Turn, draft: AssignDraft) -> None:
