@@ -144,7 +144,7 @@ class Engine:
                                        now=self.clock())
             if seen is not None:
                 replies = await self._process(session, inbound)
-                store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
+                await store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
                 await session.commit()
                 return Handled(replies)
         stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
