@@ -142,6 +142,7 @@ async def run_turns(load: Load, handle, count: int, *, profile: bool) -> tuple[f
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     if profiler:
         out = io.StringIO()
+        profiler.dump_stats(Path(tempfile.gettempdir()) / "bench_turn.prof")  # for pstats / snakeviz
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(40)

@@ -199,7 +199,7 @@ class Engine:
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
-        close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
+        await close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
                    language=turn.lang, now=now)
         return turn.replies
 

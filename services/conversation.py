@@ -60,6 +60,11 @@ async def stored_replies(session: AsyncSession, *, channel: str,
     return (row is not None, row.reply if row is not None else None)
 
 
+_STATE = DialogState.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
+_INSERT_STATE = insert(_STATE)
+
+
 @dataclass(slots=True)
 class Speaker:
     identity: Identity
@@ -68,6 +73,8 @@ class Speaker:
     # notices wait for this identity's next reply (status "held"): looked up only then
     has_held_notices: bool = False
     state_is_new: bool = False
+    # the dialog state's columns as read: close_turn writes only the ones that differ
+    state_as_read: dict[str, Any] | None = None
 
 
 # last_inbound_at only feeds WeChat's 48 h customer-service window: a few minutes of lag costs a
@@ -118,20 +125,25 @@ async def open_turn(
         identity.last_inbound_at = now
     if not identity.active and not unsubscribing:
         identity.active = True
-    if display_name:
+    # set only when different: an attribute set even to its own value makes the commit's flush work
+    if display_name and identity.display_name != display_name[:MAX_DISPLAY_NAME]:
         identity.display_name = display_name[:MAX_DISPLAY_NAME]
-    if language:
+    if language and identity.language != language:
         identity.language = language
     session.add(identity)
     if state is None:
         assert identity.id is not None
         return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
                        has_held_notices=bool(held), state_is_new=True)
-    return Speaker(identity, person, state, has_held_notices=bool(held))
+    # the dialog state is the engine's own row, written by close_turn with one Core statement: out of
+    # the session, the handlers' changes to it neither autoflush mid-turn nor go through the unit of work
+    session.expunge(state)
+    as_read = {column: getattr(state, column) for column in _STATE_COLUMNS}
+    return Speaker(identity, person, state, has_held_notices=bool(held), state_as_read=as_read)
 
 
-def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
-               now: datetime) -> None:
+async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
+                     now: datetime) -> None:
     """Remember the last reply's choices (so "2" picks one) and the language the person now reads.
 
     The dialog state row is written only when something in it changed; ``updated_at`` times an
@@ -142,8 +154,14 @@ def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[st
         state.choices = choices
     if state.flow is not None:
         state.updated_at = now
-    if not speaker.state_is_new or state.flow is not None or state.choices or state.data:
-        session.add(state)
+    values = {column: getattr(state, column) for column in _STATE_COLUMNS}
+    if speaker.state_as_read is not None:
+        changed = {column: value for column, value in values.items() if value != speaker.state_as_read[column]}
+        if changed:
+            await session.exec(update(_STATE).where(_STATE.c.identity_id == state.identity_id)  # type: ignore[call-overload]
+                               .values(changed))
+    elif state.flow is not None or state.choices or state.data:
+        await session.exec(_INSERT_STATE, params={**values, "identity_id": state.identity_id})  # type: ignore[call-overload]
     if language != (speaker.identity.language or "zh-Hans"):
         speaker.identity.language = language
         session.add(speaker.identity)
