@@ -147,6 +147,8 @@ async def run_turns(load: Load, handle, count: int, *, profile: bool) -> tuple[f
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(40)
         print(out.getvalue())
+        # a steadier figure than CPU time on a busy machine: Python function calls per turn
+        print(f"{stats.total_calls / count:.0f} Python function calls per turn (cProfile)")  # type: ignore[attr-defined]
     return cpu, wall, per_kind
 
 

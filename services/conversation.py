@@ -29,14 +29,23 @@ _STORE_REPLIES = (update(_SEEN)
                   .values(reply=bindparam("reply")))
 
 
-async def claim_message(session: AsyncSession, *, channel: str, message_id: str, now: datetime) -> InboundSeen | None:
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """The key of an ``inbound_seen`` row this delivery took (a plain value: the row is never read back)."""
+
+    channel: str
+    message_key: str
+
+
+async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
+                        now: datetime) -> ClaimedMessage | None:
     """Take a message id before any work: ``None`` when another delivery of it got there first.
 
     The insert takes the row (and, on SQLite, the write lock) at once; on a clash the session is
     rolled back and the caller waits for the first delivery's replies. One Core INSERT: the row is
     written once and read never in this turn, so the ORM's unit of work would only cost CPU.
     """
-    seen = InboundSeen(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY], created_at=now)
+    seen = ClaimedMessage(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY])
     try:
         await session.exec(_CLAIM, params={"channel": seen.channel, "message_key": seen.message_key,  # type: ignore[call-overload]
                                            "created_at": now})
@@ -46,9 +55,8 @@ async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
     return seen
 
 
-async def store_replies(session: AsyncSession, *, seen: InboundSeen, sealed: str) -> None:
+async def store_replies(session: AsyncSession, *, seen: ClaimedMessage, sealed: str) -> None:
     """The replies a retry gets, sealed by the caller (they hold personal data: never stored in clear)."""
-    seen.reply = sealed
     await session.exec(_STORE_REPLIES, params={"key_channel": seen.channel,  # type: ignore[call-overload]
                                                "key_message": seen.message_key, "reply": sealed})
 
@@ -130,7 +138,7 @@ async def open_turn(
         identity.display_name = display_name[:MAX_DISPLAY_NAME]
     if language and identity.language != language:
         identity.language = language
-    session.add(identity)
+    # no session.add(identity): it is in the session already (loaded or created), its changes tracked
     if state is None:
         assert identity.id is not None
         return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
