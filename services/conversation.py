@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +72,13 @@ async def stored_replies(session: AsyncSession, *, channel: str,
 _STATE = DialogState.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
 _INSERT_STATE = insert(_STATE)
+
+
+@functools.cache
+def _update_state(columns: frozenset[str]) -> Any:
+    """The UPDATE of just these dialog state columns, built once per set of columns (a handful occur)."""
+    return (update(_STATE).where(_STATE.c.identity_id == bindparam("state_identity_id"))
+            .values({column: bindparam(column) for column in sorted(columns)}))
 
 
 @dataclass(slots=True)
@@ -166,8 +174,8 @@ async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[d
     if speaker.state_as_read is not None:
         changed = {column: value for column, value in values.items() if value != speaker.state_as_read[column]}
         if changed:
-            await session.exec(update(_STATE).where(_STATE.c.identity_id == state.identity_id)  # type: ignore[call-overload]
-                               .values(changed))
+            await session.exec(_update_state(frozenset(changed)),  # type: ignore[call-overload]
+                               params={**changed, "state_identity_id": state.identity_id})
     elif state.flow is not None or state.choices or state.data:
         await session.exec(_INSERT_STATE, params={**values, "identity_id": state.identity_id})  # type: ignore[call-overload]
     if language != (speaker.identity.language or "zh-Hans"):
