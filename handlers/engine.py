@@ -178,7 +178,7 @@ class Engine:
                                        now=self.clock())
             if seen is not None:
                 replies = await self._process(session, inbound)
-                store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
+                await store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
                 await session.commit()
                 return Handled(replies)
         stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
@@ -233,7 +233,7 @@ class Engine:
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
-        close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
+        await close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
                    language=turn.lang, now=now)
         return turn.replies
 

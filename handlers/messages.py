@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -58,7 +58,9 @@ class Reply:
     lang: str = "zh-Hans"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # by hand: dataclasses.asdict deep-copies recursively, a cost on every turn's stored replies
+        return {"text": self.text, "choices": [{"label": c.label, "value": c.value} for c in self.choices],
+                "links": [{"label": link.label, "url": link.url} for link in self.links], "lang": self.lang}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:

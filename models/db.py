@@ -27,6 +27,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # wait for the single writer instead of failing with "database is locked"
         kwargs["connect_args"] = {"timeout": 30}
+        # no ROLLBACK when a connection goes back to the pool: sessions and connections end their
+        # own transaction on close (``Connection.close`` rolls back one left open, and then the pool
+        # skips its reset), so the pool's reset only ever rolled back nothing, after every commit: a
+        # round trip through aiosqlite's worker thread per turn
+        kwargs["pool_reset_on_return"] = None
     else:
         kwargs["pool_size"] = 10
         kwargs["max_overflow"] = 10

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,13 +48,31 @@ async def create_activity(session: AsyncSession, *, data: ActivityBase, created_
     return activity
 
 
+def _upcoming_statements(*, by_organization: bool) -> tuple[Any, Any]:
+    """(the count, the page) of open activities not yet over; built once, the values bound per call."""
+    query = select(Activity).where(Activity.status == "open", Activity.end_at > bindparam("now"))
+    if by_organization:
+        query = query.where(col(Activity.organization_id).in_(bindparam("organization_ids", expanding=True)))
+    count = select(func.count()).select_from(query.subquery())
+    page = query.order_by(Activity.start_at, Activity.id).offset(bindparam("offset")).limit(bindparam("limit"))
+    return count, page
+
+
+# the statements and their cache keys are not rebuilt on every "活动"
+_UPCOMING = _upcoming_statements(by_organization=False)
+_UPCOMING_BY_ORGANIZATION = _upcoming_statements(by_organization=True)
+
+
 async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, limit: int,
                         organization_ids: list[int] | None = None) -> tuple[list[Activity], int]:
-    query = select(Activity).where(Activity.status == "open", Activity.end_at > now)
-    if organization_ids is not None:
-        query = query.where(col(Activity.organization_id).in_(organization_ids))
-    total = (await session.exec(select(func.count()).select_from(query.subquery()))).one()
-    rows = await session.exec(query.order_by(Activity.start_at, Activity.id).offset(offset).limit(limit))
+    params: dict[str, Any] = {"now": now, "offset": offset, "limit": limit}
+    if organization_ids is None:
+        count, page = _UPCOMING
+    else:
+        count, page = _UPCOMING_BY_ORGANIZATION
+        params["organization_ids"] = list(organization_ids)
+    total = (await session.exec(count, params=params)).one()
+    rows = await session.exec(page, params=params)
     return list(rows), int(total)
 
 

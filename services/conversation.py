@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists
+from sqlalchemy import bindparam, exists, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,26 +21,45 @@ MAX_MESSAGE_KEY = 160
 MAX_DISPLAY_NAME = 128
 
 
-async def claim_message(session: AsyncSession, *, channel: str, message_id: str, now: datetime) -> InboundSeen | None:
+# Core statements on the table (not the ORM entity), built once: no ORM bulk-DML layer, one cache key
+_SEEN = InboundSeen.__table__  # type: ignore[attr-defined]
+_CLAIM = insert(_SEEN).values(channel=bindparam("channel"), message_key=bindparam("message_key"),
+                              created_at=bindparam("created_at"))
+_STORE_REPLIES = (update(_SEEN)
+                  .where(_SEEN.c.channel == bindparam("key_channel"), _SEEN.c.message_key == bindparam("key_message"))
+                  .values(reply=bindparam("reply")))
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """The key of an ``inbound_seen`` row this delivery took (a plain value: the row is never read back)."""
+
+    channel: str
+    message_key: str
+
+
+async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
+                        now: datetime) -> ClaimedMessage | None:
     """Take a message id before any work: ``None`` when another delivery of it got there first.
 
     The insert takes the row (and, on SQLite, the write lock) at once; on a clash the session is
-    rolled back and the caller waits for the first delivery's replies.
+    rolled back and the caller waits for the first delivery's replies. One Core INSERT: the row is
+    written once and read never in this turn, so the ORM's unit of work would only cost CPU.
     """
-    seen = InboundSeen(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY], created_at=now)
-    session.add(seen)
+    seen = ClaimedMessage(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY])
     try:
-        await session.flush()
+        await session.exec(_CLAIM, params={"channel": seen.channel, "message_key": seen.message_key,  # type: ignore[call-overload]
+                                           "created_at": now})
     except IntegrityError:
         await session.rollback()
         return None
     return seen
 
 
-def store_replies(session: AsyncSession, *, seen: InboundSeen, sealed: str) -> None:
+async def store_replies(session: AsyncSession, *, seen: ClaimedMessage, sealed: str) -> None:
     """The replies a retry gets, sealed by the caller (they hold personal data: never stored in clear)."""
-    seen.reply = sealed
-    session.add(seen)
+    await session.exec(_STORE_REPLIES, params={"key_channel": seen.channel,  # type: ignore[call-overload]
+                                               "key_message": seen.message_key, "reply": sealed})
 
 
 async def stored_replies(session: AsyncSession, *, channel: str,
@@ -47,6 +67,18 @@ async def stored_replies(session: AsyncSession, *, channel: str,
     """(whether the message id is known, its sealed replies once the first delivery finished)."""
     row = await session.get(InboundSeen, (channel, message_id[:MAX_MESSAGE_KEY]))
     return (row is not None, row.reply if row is not None else None)
+
+
+_STATE = DialogState.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
+_INSERT_STATE = insert(_STATE)
+
+
+@functools.cache
+def _update_state(columns: frozenset[str]) -> Any:
+    """The UPDATE of just these dialog state columns, built once per set of columns (a handful occur)."""
+    return (update(_STATE).where(_STATE.c.identity_id == bindparam("state_identity_id"))
+            .values({column: bindparam(column) for column in sorted(columns)}))
 
 
 @dataclass(slots=True)
@@ -57,6 +89,8 @@ class Speaker:
     # notices wait for this identity's next reply (status "held"): looked up only then
     has_held_notices: bool = False
     state_is_new: bool = False
+    # the dialog state's columns as read: close_turn writes only the ones that differ
+    state_as_read: dict[str, Any] | None = None
 
 
 # last_inbound_at only feeds WeChat's 48 h customer-service window: a few minutes of lag costs a
@@ -107,20 +141,25 @@ async def open_turn(
         identity.last_inbound_at = now
     if not identity.active and not unsubscribing:
         identity.active = True
-    if display_name:
+    # set only when different: an attribute set even to its own value makes the commit's flush work
+    if display_name and identity.display_name != display_name[:MAX_DISPLAY_NAME]:
         identity.display_name = display_name[:MAX_DISPLAY_NAME]
-    if language:
+    if language and identity.language != language:
         identity.language = language
-    session.add(identity)
+    # no session.add(identity): it is in the session already (loaded or created), its changes tracked
     if state is None:
         assert identity.id is not None
         return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
                        has_held_notices=bool(held), state_is_new=True)
-    return Speaker(identity, person, state, has_held_notices=bool(held))
+    # the dialog state is the engine's own row, written by close_turn with one Core statement: out of
+    # the session, the handlers' changes to it neither autoflush mid-turn nor go through the unit of work
+    session.expunge(state)
+    as_read = {column: getattr(state, column) for column in _STATE_COLUMNS}
+    return Speaker(identity, person, state, has_held_notices=bool(held), state_as_read=as_read)
 
 
-def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
-               now: datetime) -> None:
+async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
+                     now: datetime) -> None:
     """Remember the last reply's choices (so "2" picks one) and the language the person now reads.
 
     The dialog state row is written only when something in it changed; ``updated_at`` times an
@@ -131,8 +170,14 @@ def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[st
         state.choices = choices
     if state.flow is not None:
         state.updated_at = now
-    if not speaker.state_is_new or state.flow is not None or state.choices or state.data:
-        session.add(state)
+    values = {column: getattr(state, column) for column in _STATE_COLUMNS}
+    if speaker.state_as_read is not None:
+        changed = {column: value for column, value in values.items() if value != speaker.state_as_read[column]}
+        if changed:
+            await session.exec(_update_state(frozenset(changed)),  # type: ignore[call-overload]
+                               params={**changed, "state_identity_id": state.identity_id})
+    elif state.flow is not None or state.choices or state.data:
+        await session.exec(_INSERT_STATE, params={**values, "identity_id": state.identity_id})  # type: ignore[call-overload]
     if language != (speaker.identity.language or "zh-Hans"):
         speaker.identity.language = language
         session.add(speaker.identity)

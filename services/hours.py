@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,26 +162,32 @@ class HoursSummary:
     recent: list[tuple[HourRecord, str | None, str | None]]  # record, activity title, recorder name
 
 
+_APPROVED = (HourRecord.person_id == bindparam("person_id")) & (HourRecord.approved == True)  # noqa: E712
+_IN_YEAR = (HourRecord.served_on >= bindparam("year_start")) & (HourRecord.served_on <= bindparam("year_end"))
+_WAITING = (HourRecord.approved == False) & col(HourRecord.reviewed_at).is_(None)  # noqa: E712
+# the three sums in one statement (CASE: one pass over the person's records); built once, like the next
+_HOUR_SUMS = select(
+    func.coalesce(func.sum(case((HourRecord.approved == True, HourRecord.hours), else_=0)), 0),  # noqa: E712
+    func.coalesce(func.sum(case((_APPROVED & _IN_YEAR, HourRecord.hours), else_=0)), 0),
+    func.coalesce(func.sum(case((_WAITING, HourRecord.hours), else_=0)), 0),
+).where(HourRecord.person_id == bindparam("person_id"))
+_RECORDER = Person.__table__.alias("recorder")  # type: ignore[attr-defined]
+_RECENT_HOURS = (
+    select(HourRecord, Activity.title, _RECORDER.c.name)
+    .outerjoin(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
+    .outerjoin(_RECORDER, _RECORDER.c.id == HourRecord.recorded_by)
+    .where(_APPROVED)
+    .order_by(HourRecord.served_on.desc(), HourRecord.id.desc())  # type: ignore[union-attr]
+    .limit(bindparam("recent"))
+)
+
+
 async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
-    approved = (HourRecord.person_id == person_id) & (HourRecord.approved == True)  # noqa: E712
-    in_year = (HourRecord.served_on >= date(year, 1, 1)) & (HourRecord.served_on <= date(year, 12, 31))
-    waiting = (HourRecord.approved == False) & col(HourRecord.reviewed_at).is_(None)  # noqa: E712
-    # the three sums in one statement (CASE: one pass over the person's records)
-    total_raw, year_raw, pending_raw = (await session.exec(select(
-        func.coalesce(func.sum(case((HourRecord.approved == True, HourRecord.hours), else_=0)), 0),  # noqa: E712
-        func.coalesce(func.sum(case((approved & in_year, HourRecord.hours), else_=0)), 0),
-        func.coalesce(func.sum(case((waiting, HourRecord.hours), else_=0)), 0),
-    ).where(HourRecord.person_id == person_id))).one()
+    params = {"person_id": person_id, "year_start": date(year, 1, 1), "year_end": date(year, 12, 31),
+              "recent": recent}
+    total_raw, year_raw, pending_raw = (await session.exec(_HOUR_SUMS, params=params)).one()  # type: ignore[call-overload]
     total, this_year, pending = float(total_raw), float(year_raw), float(pending_raw)
-    recorder = Person.__table__.alias("recorder")
-    rows = await session.exec(
-        select(HourRecord, Activity.title, recorder.c.name)
-        .outerjoin(Activity, Activity.id == HourRecord.activity_id)
-        .outerjoin(recorder, recorder.c.id == HourRecord.recorded_by)
-        .where(approved)
-        .order_by(HourRecord.served_on.desc(), HourRecord.id.desc())  # type: ignore[union-attr]
-        .limit(recent)
-    )
+    rows = await session.exec(_RECENT_HOURS, params=params)  # type: ignore[call-overload]
     stars, to_next = star_level(total)
     return HoursSummary(total=round(total, 2), this_year=round(this_year, 2), pending=round(pending, 2), stars=stars, to_next_star=to_next,
                         recent=[(r, title, name) for r, title, name in rows])

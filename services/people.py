@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -116,9 +117,12 @@ class Roles:
     coordinates: frozenset[int]
 
 
+_ROLES = select(Role.role, Role.organization_id).where(Role.person_id == bindparam("person_id"))  # built once
+
+
 async def roles_of(session: AsyncSession, *, person_id: int) -> Roles:
     """Every role of the person in one query (the menu and role checks of a turn share it)."""
-    rows = (await session.exec(select(Role.role, Role.organization_id).where(Role.person_id == person_id))).all()
+    rows = (await session.exec(_ROLES, params={"person_id": person_id})).all()
     return Roles(admin=any(role == "admin" for role, _org in rows),
                  coordinates=frozenset(org for role, org in rows if role == "coordinator" and org is not None))
 
