@@ -116,6 +116,12 @@ class Engine:
         bind = sessions.kw.get("bind")
         self._single_writer = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
 
+    def write_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """For a channel's own small writes next to the turns (e.g. WeChat's nonce memory): on SQLite
+        they queue with the turns instead of meeting the write lock in SQLite's busy-wait back-off,
+        which otherwise puts a second on the p99."""
+        return self._turn_slot()
+
     @contextlib.asynccontextmanager
     async def _turn_slot(self) -> AsyncIterator[None]:
         if self._single_writer is None:

@@ -11,6 +11,7 @@ without a second effect, the same signature with another body is refused.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import time
@@ -110,16 +111,18 @@ class Security:
 class ReplayGuard:
     """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process."""
 
-    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], float] = time.time,
+                 write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.write_slot = write_slot
         self._requests = itertools.count(1)
 
     async def check(self, query: Mapping[str, str], body: bytes) -> None:
         """Call after the signature was checked. Raises ``Rejected(403)`` for a seen signature with another body."""
         timestamp, nonce = query["timestamp"], query["nonce"]
         expires_at = datetime.fromtimestamp(int(timestamp) + REPLAY_WINDOW_SECONDS + 1, UTC)
-        async with self.sessions() as session:
+        async with self.write_slot(), self.sessions() as session:
             fresh = await remember_nonce(session, timestamp=timestamp, nonce=nonce, body=body, expires_at=expires_at,
                                          now=datetime.fromtimestamp(self.clock(), UTC),
                                          purge=next(self._requests) % PURGE_EVERY == 0)
