@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -26,6 +27,10 @@ from bot.runtime import upgrade_schema
 from handlers.context import CoreOptions
 from handlers.engine import Engine
 from models.db import SessionFactory, create_engine, create_session_factory
+
+if TYPE_CHECKING:
+    from tests.fakes.wechat_api import FakeWeChatAPI
+    from tests.wechat_harness import WeChatHarness
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"  # copies of shared data files the tests need
@@ -173,3 +178,30 @@ async def conversation_factory(any_channel: str, core: Engine, sessions: Session
 
     async with open_conversations(any_channel, core, sessions, db_url) as make:
         yield make
+
+
+# ---- the WeChat endpoint on loopback, against the fake WeChat API ---------------------------------------
+# (imported here, not at the top: the harness imports this module's test key)
+@pytest.fixture
+async def api() -> AsyncIterator[FakeWeChatAPI]:
+    from tests.fakes.wechat_api import FakeWeChatAPI
+    from tests.wechat_harness import VECTOR_APP_ID
+
+    async with FakeWeChatAPI(app_id=VECTOR_APP_ID) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def wx(core: Engine, sessions: SessionFactory, api: FakeWeChatAPI) -> AsyncIterator[WeChatHarness]:
+    from tests.wechat_harness import WeChatHarness
+
+    async with WeChatHarness(core, sessions, api) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def wx_safe(core: Engine, sessions: SessionFactory, api: FakeWeChatAPI) -> AsyncIterator[WeChatHarness]:
+    from tests.wechat_harness import WeChatHarness
+
+    async with WeChatHarness(core, sessions, api, safe=True) as harness:
+        yield harness

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -58,24 +57,6 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "event_subscribe_msg_popup.xml": ("success",),
     "event_templatesendjobfinish.xml": ("success",),
 }
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with FakeWeChatAPI(app_id=VECTOR_APP_ID) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def wx(core, sessions, api) -> AsyncIterator[WeChatHarness]:  # noqa: ANN001
-    async with WeChatHarness(core, sessions, api) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def wx_safe(core, sessions, api) -> AsyncIterator[WeChatHarness]:  # noqa: ANN001
-    async with WeChatHarness(core, sessions, api, safe=True) as harness:
-        yield harness
 
 
 def test_every_sample_is_listed() -> None:

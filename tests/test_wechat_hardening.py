@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 import xmltodict
@@ -17,25 +16,7 @@ from models import Delivery, InboundSeen
 from models.wechat import WeChatLateAnswer, WeChatNonce
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.test_wechat_endpoint import SlowEngine
-from tests.wechat_harness import ACCOUNT, VECTOR_APP_ID, WeChatHarness, cdata, event_xml, text_xml
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with FakeWeChatAPI(app_id=VECTOR_APP_ID) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def wx(core, sessions, api) -> AsyncIterator[WeChatHarness]:  # noqa: ANN001
-    async with WeChatHarness(core, sessions, api) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def wx_safe(core, sessions, api) -> AsyncIterator[WeChatHarness]:  # noqa: ANN001
-    async with WeChatHarness(core, sessions, api, safe=True) as harness:
-        yield harness
+from tests.wechat_harness import ACCOUNT, WeChatHarness, cdata, event_xml, text_xml
 
 
 def no_msgid_text(openid: str, content: str, create_time: int) -> str:
