@@ -1,176 +1,255 @@
-"""Telegram webhook throughput and latency: the full pipeline beside a bare aiogram echo, in one run.
+"""Telegram: the full ``serve`` webhook pipeline against a bare aiogram echo, both as real server processes.
 
-Full pipeline: POST /telegram (secret checked, aiogram SimpleRequestHandler) → our Router → core
-Engine (dedupe row, identity, dialog state, feature handler) → database → sendMessage to a local
-fake Bot API. Bare echo: the same webhook handler and fake server with a one-handler Dispatcher
-that answers ``message.answer(message.text)``. Latency of one update = from the POST until its
-reply reached the fake Bot API. Each of ``--concurrency`` simulated users sends its next message
-when the previous one was answered.
+    .venv/bin/python bench/bench_telegram.py                    # SQLite, 1,008 updates, 16 users, 3 rounds
+    .venv/bin/python bench/bench_telegram.py --db postgresql    # BENCH_POSTGRES_URL (default: local server)
+    .venv/bin/python bench/bench_telegram.py --source /tmp/old  # the serve of another checkout
 
-    .venv/bin/python bench/bench_telegram.py [--updates 1000] [--concurrency 16] [--db sqlite|postgresql]
+Each round starts two servers, one after the other, each in its own process:
+
+* bare — aiogram's ``SimpleRequestHandler`` (secret token checked) and a one-handler Dispatcher
+  answering ``message.answer(text)``; no database;
+* full — ``volunteer-bot serve`` with the Telegram channel on in webhook mode (POST /telegram, the
+  X-Telegram-Bot-Api-Secret-Token header): Router → core Engine (dedupe row, identity, dialog,
+  feature handler) → database → sendMessage.
+
+This process is the load generator and also hosts the fake Bot API (tests/fakes) both servers
+send to. Both webhooks answer 200 at once and handle the update in the background, so the HTTP
+answer says nothing: the latency of one update is from the start of its POST until the fake Bot
+API received its (first) reply. Each of ``--users`` users sends its next update when the previous
+one was fully answered (``--users`` in flight): registration (注册, name, ID number, phone,
+skills, area, 确认), then 帮助 / 活动 / 我的时长 / 你好 in turn. How many messages the full
+pipeline sends for each step is learned in the warm-up of the first round (wait until the chat is quiet), so the
+measured rounds wait for exactly those.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from aiogram import Bot, Dispatcher, Router
-from aiogram.types import Message
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import ClientSession, TCPConnector, web
-from aiohttp.test_utils import TestServer
+import aiohttp
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from bot.app import create_app  # noqa: E402
-from bot.channels.telegram import channel as telegram  # noqa: E402
-from bot.channels.telegram.sender import make_bot  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import Runtime, upgrade_schema  # noqa: E402
-from models.db import create_engine  # noqa: E402
+from bench_wechat import PG_BASE, free_port, pg_admin, prepare_database, wait_ready  # noqa: E402
+
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramAPI, message_update  # noqa: E402
 
 SECRET = "bench-secret"
-TEXTS = ["/help", "/activities", "我的时长", "/mine"]  # each answered with exactly one message
-DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REGISTRATION = ("注册", "<name>", "<id>", "13800138000", "1,3", "花家地社区", "1")
+CYCLE = ("帮助", "活动", "我的时长", "你好")
+QUIET_SECONDS = 0.3  # warm-up: a chat with no new message for this long has its whole answer
 
 
-async def echo_app(api: FakeTelegramAPI) -> tuple[web.Application, Bot]:
+# ---- the bare endpoint (run in its own process: --bare PORT API_BASE) ------------------------------
+def run_bare(port: int, api_base: str) -> None:
+    from aiogram import Dispatcher, Router
+    from aiogram.types import Message
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+    from aiohttp import web
+
+    from bot.channels.telegram.sender import make_bot
+
     router = Router()
 
     @router.message()
     async def echo(message: Message) -> None:
-        await message.answer(message.text or "?")
+        await message.answer(f"收到：{message.text}")  # a text, as the fake reads "1" as a number
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
-    bot = make_bot(DEFAULT_TOKEN, api.base_url)
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=SECRET).register(app, path="/telegram")
-    return app, bot
+    SimpleRequestHandler(dispatcher=dispatcher, bot=make_bot(DEFAULT_TOKEN, api_base),
+                         secret_token=SECRET).register(app, path="/telegram")
+    app.router.add_get("/healthz", healthz)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-async def drive(url: str, api: FakeTelegramAPI, *, updates: int, concurrency: int, first_user: int,
-                update_ids: itertools.count) -> tuple[float, list[float]]:
-    """Returns (seconds, latencies) for ``updates`` messages from ``concurrency`` users."""
+# ---- the load ---------------------------------------------------------------------------------------
+def script(updates_per_user: int, serial: int) -> list[str]:
+    """One user's texts in order: the registration dialog, then the everyday questions in turn."""
+    from handlers.validation import make_id_number
+
+    id_number = make_id_number(f"110101{1960 + serial % 40}0307{serial % 1000:03d}")
+    steps = {"<name>": f"张{serial}", "<id>": id_number}
+    texts = [steps.get(text, text) for text in REGISTRATION]
+    while len(texts) < updates_per_user:
+        texts.append(CYCLE[(len(texts) - len(REGISTRATION)) % len(CYCLE)])
+    return texts[:updates_per_user]
+
+
+@dataclass
+class Result:
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def load(port: int, api: FakeTelegramAPI, first_user: int, args: argparse.Namespace,
+               answers: list[int] | None) -> tuple[Result, list[int]]:
+    """Every user sends their script; ``answers[i]`` = messages step i gets (None: learn them by quiet)."""
+    url = f"http://127.0.0.1:{port}/telegram"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    per_user = args.updates // args.users
     latencies: list[float] = []
-    per_user = updates // concurrency
-    connector = TCPConnector(limit=concurrency * 2)
-    async with ClientSession(connector=connector) as http:
-        async def user(user_id: int) -> None:
-            delivered = len(api.sent(user_id))
-            for n in range(per_user):
-                update = message_update(next(update_ids), user_id=user_id, text=TEXTS[n % len(TEXTS)])
-                started = time.perf_counter()
-                async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
-                    assert resp.status == 200, resp.status
-                # every turn of these texts answers with exactly one message
-                delivered += 1
-                await api.wait_for_sent(user_id, count=delivered, within=30)
-                latencies.append(time.perf_counter() - started)
+    learned: list[list[int]] = [[] for _ in range(per_user)]
+    errors = 0
 
-        started = time.perf_counter()
-        await asyncio.gather(*(user(first_user + i) for i in range(concurrency)))
-        return time.perf_counter() - started, latencies
+    async def user(session: aiohttp.ClientSession, chat_id: int) -> None:
+        nonlocal errors
+        seen = 0  # messages this chat has received so far
+        scan = counted = 0  # api.calls[:scan] hold ``counted`` messages to this chat
+        for step, text in enumerate(script(per_user, chat_id)):
+            update = message_update(chat_id * 1000 + step, user_id=chat_id, text=text)
+            began = time.monotonic()  # the fake stamps each call with time.monotonic()
+            async with session.post(url, json=update, headers=headers) as response:
+                await response.read()
+            if response.status != 200:
+                errors += 1
+                continue
+            try:
+                if answers is None:
+                    await api.wait_for_sent(chat_id, count=seen + 1, within=60)
+                    while True:  # the rest of this answer, if any
+                        count = api._sent_count.get(chat_id, 0)
+                        await asyncio.sleep(QUIET_SECONDS)
+                        if api._sent_count.get(chat_id, 0) == count:
+                            break
+                    learned[step].append(count - seen)
+                else:
+                    await api.wait_for_sent(chat_id, count=seen + answers[step], within=60)
+            except TimeoutError:
+                errors += 1
+                return
+            first_reply = 0.0
+            while counted <= seen:  # find this answer's first message among all the fake's calls
+                call = api.calls[scan]
+                scan += 1
+                if call.method.lower() == "sendmessage" and call.status == 200 and call.params.get("chat_id") == chat_id:
+                    counted += 1
+                    first_reply = call.at
+            seen = api._sent_count.get(chat_id, 0)
+            if answers is not None:
+                latencies.append(first_reply - began)
+
+    connector = aiohttp.TCPConnector(limit=args.users)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = asyncio.get_running_loop().time()
+        await asyncio.gather(*(user(session, first_user + n) for n in range(args.users)))
+        seconds = asyncio.get_running_loop().time() - began
+    counts = [max(step, default=1) for step in learned]
+    return Result(seconds, latencies, errors), counts
 
 
-async def admin_sql(url: str, sql: str) -> None:
-    import asyncpg
+# ---- the servers ------------------------------------------------------------------------------------
+def start_server(kind: str, port: int, *, api_base: str, database_url: str, source: Path,
+                 data_dir: Path) -> subprocess.Popen[bytes]:
+    if kind == "bare":
+        return subprocess.Popen([sys.executable, __file__, "--bare", str(port), "--api-base", api_base])
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
+           "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
+           "WECHAT_TOKEN": "", "WECHAT_APP_ID": "", "WECHAT_APP_SECRET": "",
+           "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_API_BASE": api_base,
+           "TELEGRAM_WEBHOOK_URL": "https://bench.invalid/telegram", "TELEGRAM_WEBHOOK_SECRET": SECRET}
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port)], env=env, cwd=data_dir)
 
-    parsed = make_url(url)
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                 password=parsed.password, database=parsed.database, timeout=5)
+
+async def measure(kind: str, api: FakeTelegramAPI, round_no: int, args: argparse.Namespace, database_url: str,
+                  data_dir: Path, answers: dict[str, list[int]]) -> Result:
+    port = free_port()
+    proc = start_server(kind, port, api_base=api.base_url, database_url=database_url, source=args.source,
+                        data_dir=data_dir)
+    users = 10_000 * (2 * round_no + (kind == "full"))  # new users in every round and server
     try:
-        await conn.execute(sql)
+        await wait_ready(port, proc)
+        # warm-up (catalogs, statement caches, pool) by other users, learning how many messages each step gets
+        # (learned in the first round only; a later warm-up that times out shows as errors)
+        warm, learned = await load(port, api, 10_000_000 + users, args, answers.get(kind))
+        answers.setdefault(kind, learned)
+        if warm.errors:
+            print(f"  warning: {warm.errors} errors in the {kind} warm-up")
+        result, _ = await load(port, api, users, args, answers[kind])
+        return result
     finally:
-        await conn.close()
-
-
-async def scratch_database(args: argparse.Namespace) -> str:
-    """A throw-away PostgreSQL database for this run (dropped at the end)."""
-    name = f"vb_bench_{os.getpid()}"
-    await admin_sql(args.postgres_url, f'CREATE DATABASE "{name}"')
-    return make_url(args.postgres_url).set(database=name).render_as_string(hide_password=False)
-
-
-def p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def report(name: str, seconds: float, latencies: list[float]) -> float:
-    rate = len(latencies) / seconds
-    print(f"{name:<28} {len(latencies):>6} updates  {rate:>8.1f} updates/s  "
-          f"p50 {p(latencies, 0.50) * 1000:>7.1f} ms  p99 {p(latencies, 0.99) * 1000:>7.1f} ms  "
-          f"mean {statistics.fmean(latencies) * 1000:>7.1f} ms")
-    return rate
-
-
-async def serve(app: web.Application) -> tuple[TestServer, str]:
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return server, f"http://127.0.0.1:{server.port}/telegram"
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def main(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.WARNING)
-    update_ids = itertools.count(1)
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite+aiosqlite:///{tmp}/bench.db" if args.db == "sqlite" else await scratch_database(args)
-        async with FakeTelegramAPI() as api:
-            settings = Settings(_env_file=None, database_url=db_url, telegram_bot_token=DEFAULT_TOKEN,
-                                telegram_api_base=api.base_url, telegram_webhook_url="https://bench.invalid/telegram",
-                                telegram_webhook_secret=SECRET)
-            if args.db != "sqlite":
-                engine = create_engine(db_url)
-                await upgrade_schema(engine)
-                await engine.dispose()
-            runtime = await Runtime.start(settings)
-            full_server, full_url = await serve(await create_app(runtime, channels=[telegram.setup]))
-            echo, echo_bot = await echo_app(api)
-            echo_server, echo_url = await serve(echo)
-
-            runs: list[tuple[str, Callable[[int], Awaitable[tuple[float, list[float]]]]]] = [
-                ("bare aiogram echo", lambda first: drive(echo_url, api, updates=args.updates,
-                                                          concurrency=args.concurrency, first_user=first,
-                                                          update_ids=update_ids)),
-                (f"full pipeline ({args.db})", lambda first: drive(full_url, api, updates=args.updates,
-                                                                    concurrency=args.concurrency, first_user=first,
-                                                                    update_ids=update_ids)),
-            ]
-            # warm-up (imports, connection pools, first identities), then the measured runs
-            for _, run in runs:
-                await run(10_000_000)
-            print(f"{args.updates} updates per run, {args.concurrency} concurrent users, texts {TEXTS}")
-            rates = {}
-            for index, (name, run) in enumerate(runs):
-                seconds, latencies = await run(20_000_000 + index * 1000)
-                rates[name] = report(name, seconds, latencies)
-            full, bare = rates[runs[1][0]], rates[runs[0][0]]
-            print(f"ratio full/echo throughput: {full / bare:.2f} ({bare / full:.1f}x slower than a bare echo)")
-            await full_server.close()
-            await echo_server.close()
-            await echo_bot.session.close()
-            await runtime.close()
-        if args.db != "sqlite":
-            await admin_sql(args.postgres_url, f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)')
+        data_dir = Path(tmp)
+        pg_name = f"vb_bench_telegram_{os.getpid()}"
+        if args.db == "postgresql":
+            await pg_admin(f'CREATE DATABASE "{pg_name}"')
+            url = make_url(PG_BASE).set(database=pg_name).render_as_string(hide_password=False)
+        else:
+            url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
+        try:
+            await prepare_database(url)
+            per_user = args.updates // args.users
+            print(f"Telegram webhook: {per_user * args.users} updates from {args.users} users ({args.users} in "
+                  f"flight), {args.db}, serve from {args.source}; load average {os.getloadavg()[0]:.1f}")
+            ratios, p99s = [], []
+            answers: dict[str, list[int]] = {}
+            async with FakeTelegramAPI() as api:
+                for round_no in range(1, args.rounds + 1):
+                    bare = await measure("bare", api, round_no, args, url, data_dir, answers)
+                    full = await measure("full", api, round_no, args, url, data_dir, answers)
+                    ratio = full.rate / bare.rate
+                    ratios.append(ratio)
+                    p99s.append(full.pct(0.99))
+                    for name, result in (("bare", bare), ("full", full)):
+                        print(f"  round {round_no} {name}: {result.rate:7.1f} updates/s  p50 {result.pct(0.5):6.1f} ms"
+                              f"  p99 {result.pct(0.99):6.1f} ms  errors {result.errors}")
+                    print(f"  round {round_no} full : bare = {ratio:.0%}  (load average {os.getloadavg()[0]:.1f})")
+                    api.calls.clear()  # keep the scans short; the per-chat counts stay
+            print(f"messages per update (full): {answers.get('full')}")
+            print(f"median full : bare = {statistics.median(ratios):.0%} (rounds: "
+                  f"{', '.join(f'{r:.0%}' for r in ratios)}); full p99 median {statistics.median(p99s):.1f} ms; "
+                  f"load average {os.getloadavg()[0]:.1f}")
+        finally:
+            if args.db == "postgresql":
+                await pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--updates", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--postgres-url", default=DEFAULT_PG)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--updates", type=int, default=1000, help="per server and round (rounded down to users)")
+    parser.add_argument("--users", type=int, default=16, help="users, each with one update in flight")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start")
+    parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--api-base", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.bare:
+        run_bare(arguments.bare, arguments.api_base)
+    else:
+        asyncio.run(main(arguments))
