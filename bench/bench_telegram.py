@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -42,7 +41,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_wechat import PG_BASE, free_port, pg_admin, prepare_database, wait_ready  # noqa: E402
+from bench_wechat import (  # noqa: E402
+    PG_BASE,
+    Result,
+    free_port,
+    pg_admin,
+    prepare_database,
+    stop_server,
+    wait_ready,
+)
 
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegramAPI, message_update  # noqa: E402
 
@@ -90,21 +97,6 @@ def script(updates_per_user: int, serial: int) -> list[str]:
     while len(texts) < updates_per_user:
         texts.append(CYCLE[(len(texts) - len(REGISTRATION)) % len(CYCLE)])
     return texts[:updates_per_user]
-
-
-@dataclass
-class Result:
-    seconds: float
-    latencies: list[float]
-    errors: int
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 async def load(port: int, api: FakeTelegramAPI, first_user: int, args: argparse.Namespace,
@@ -194,12 +186,7 @@ async def measure(kind: str, api: FakeTelegramAPI, round_no: int, args: argparse
         result, _ = await load(port, api, users, args, answers[kind])
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 async def main(args: argparse.Namespace) -> None:

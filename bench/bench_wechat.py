@@ -165,6 +165,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 async def wait_ready(port: int, proc: subprocess.Popen[bytes], within_seconds: float = 180) -> None:
     deadline = time.monotonic() + within_seconds
     async with aiohttp.ClientSession() as session:
@@ -200,12 +210,7 @@ async def measure(kind: str, users: list[list[Message]], warmup: list[list[Messa
         await load(port, warmup, args.concurrency)  # first use of catalogs, statement caches, pool
         return await load(port, users, args.concurrency)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 # ---- the database -----------------------------------------------------------------------------------
