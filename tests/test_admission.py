@@ -4,33 +4,14 @@ on loopback with a slowed core, a fake WeChat API for the replies that follow th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
 from bot.admission import Admission, Decision
-from handlers.engine import Engine
 from models import Delivery, InboundSeen
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.wechat_harness import VECTOR_APP_ID, WeChatHarness, text_xml
-
-
-class SlowEngine(Engine):
-    """The real core, each turn held back by ``delay`` seconds (a slowed core, not a fake one)."""
-
-    delay = 0.3
-
-    async def handle_delivery(self, inbound):  # noqa: ANN001, ANN201 - what the channels call
-        await asyncio.sleep(self.delay)
-        return await super().handle_delivery(inbound)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with FakeWeChatAPI(app_id=VECTOR_APP_ID) as fake:
-        yield fake
+from tests.wechat_harness import SlowEngine, WeChatHarness, text_xml
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -88,7 +69,7 @@ async def test_decisions_follow_the_queue_and_drain_cancels_cleanly() -> None:
 # ---- the /wechat endpoint under overload ---------------------------------------------------------------
 async def test_overload_answers_at_once_and_every_reply_arrives_once_through_the_outbox(
         sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
-    slow = SlowEngine(sessions, options, clock=clock)
+    slow = SlowEngine(sessions, options, clock=clock, delay=0.3)
     async with WeChatHarness(slow, sessions, api, reply_deadline=1.0) as wx:
         # one turn at a time, each known to take ~0.3 s: a third waiting message cannot make 0.8 s
         wx.channel.admission = Admission(channel="wechat", concurrency=1, max_wait=60.0,
@@ -128,7 +109,7 @@ async def test_overload_answers_at_once_and_every_reply_arrives_once_through_the
 
 
 async def test_a_full_queue_asks_the_user_to_send_again(sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
-    slow = SlowEngine(sessions, options, clock=clock)
+    slow = SlowEngine(sessions, options, clock=clock, delay=0.3)
     async with WeChatHarness(slow, sessions, api, reply_deadline=1.0) as wx:
         wx.channel.admission = Admission(channel="wechat", concurrency=1, max_wait=0.7,
                                          metrics=wx.runtime.metrics)

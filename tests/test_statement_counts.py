@@ -14,7 +14,7 @@ reads, the dialog state (UPDATE, only when it changed) and the stored replies (U
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from services.notify import notify_person
 from tests.conftest import Clock
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers import add_activity, adult_id, make_coordinator
-from tests.wechat_harness import VECTOR_APP_ID, WeChatHarness, text_xml
+from tests.wechat_harness import WeChatHarness, text_xml
 
 _ids = itertools.count(1)
 
@@ -142,12 +142,6 @@ async def test_last_inbound_at_moves_only_after_a_few_minutes(core: Engine, sess
     clock.advance(minutes=10)
     await turn(core, clock, "dora", "帮助")
     assert await last_inbound() == clock()
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with FakeWeChatAPI(app_id=VECTOR_APP_ID) as fake:
-        yield fake
 
 
 async def test_a_wechat_message_costs_only_its_turn(core: Engine, sessions: SessionFactory, clock: Clock,

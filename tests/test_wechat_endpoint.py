@@ -21,7 +21,6 @@ from bot.channels.wechat import channel as wechat
 from bot.channels.wechat.convert import text_reply_xml
 from bot.channels.wechat.plugin import WeChatPlugin
 from bot.serve import channel_setups
-from handlers.engine import Engine
 from models import Delivery, HourRecord, Identity, InboundSeen, Signup
 from models.wechat import WeChatReplyPages, WeChatTemplateJob
 from tests.conversation import WeChatConversation, joined
@@ -31,6 +30,7 @@ from tests.wechat_harness import (
     VECTOR_AES_KEY,
     VECTOR_APP_ID,
     VECTOR_TOKEN,
+    SlowEngine,
     WeChatHarness,
     event_xml,
     text_xml,
@@ -283,14 +283,6 @@ async def test_concurrent_triple_delivery_of_one_msgid_has_one_effect(wx: WeChat
     event = event_xml("o_triple", "CLICK", "hrs", create_time=1700000000)
     replies = await asyncio.gather(*[wx.post(event) for _ in range(3)])
     assert len({a.content for a in replies}) == 1 and "累计志愿服务时长" in (replies[0].content or "")
-
-
-class SlowEngine(Engine):
-    delay = 1.0
-
-    async def handle_delivery(self, inbound):  # noqa: ANN001, ANN201
-        await asyncio.sleep(self.delay)
-        return await super().handle_delivery(inbound)
 
 
 async def test_slow_core_answers_success_in_time_and_follows_up_by_customer_service(

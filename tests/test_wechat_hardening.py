@@ -15,8 +15,7 @@ from bot.channels.wechat import channel as wechat
 from models import Delivery, InboundSeen
 from models.wechat import WeChatLateAnswer, WeChatNonce
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.test_wechat_endpoint import SlowEngine
-from tests.wechat_harness import ACCOUNT, WeChatHarness, cdata, event_xml, text_xml
+from tests.wechat_harness import ACCOUNT, SlowEngine, WeChatHarness, cdata, event_xml, text_xml
 
 
 def no_msgid_text(openid: str, content: str, create_time: int) -> str:

@@ -3,12 +3,14 @@ over HTTP on loopback, against the real app, the core on the test database and a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import xmltodict
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,7 +20,8 @@ from bot.app import create_app
 from bot.channels.wechat import channel as wechat
 from bot.config import Settings
 from bot.runtime import Runtime
-from handlers.engine import Engine
+from handlers.engine import Engine, Handled
+from handlers.messages import Inbound
 from models.db import SessionFactory
 from tests.conftest import TEST_KEY
 from tests.fakes.wechat_api import FakeWeChatAPI
@@ -156,3 +159,15 @@ class WeChatHarness:
         answer = await self.post(event_xml(openid, event, key))
         assert answer.status == 200, answer.body
         return answer
+
+
+class SlowEngine(Engine):
+    """The real core, each turn held back by ``delay`` seconds (a slowed core, not a fake one)."""
+
+    def __init__(self, *args: Any, delay: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    async def handle_delivery(self, inbound: Inbound) -> Handled:  # what the channels call
+        await asyncio.sleep(self.delay)
+        return await super().handle_delivery(inbound)
