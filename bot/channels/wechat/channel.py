@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -52,6 +53,12 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 BUSY_TEXT = _("现在找我的人太多了，请过一分钟再发一次。")
 
 
+@dataclass(frozen=True, slots=True)
+class _TurnAnswer:
+    pages: list[str]
+    repeat: bool  # the core had handled this message id before (a WeChat retry)
+
+
 class WeChatChannel:
     def __init__(self, runtime: Runtime, *, reply_deadline: float = REPLY_DEADLINE_SECONDS,
                  clock: Callable[[], float] = time.time) -> None:
@@ -68,7 +75,6 @@ class WeChatChannel:
         self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
                                    max_wait=settings.admission_max_wait, metrics=runtime.metrics)
         self._answered_late: dict[str, float] = {}
-        self._repeats: set[str] = set()  # keys whose turn was a retry of a message already answered
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
@@ -171,24 +177,20 @@ class WeChatChannel:
                 return render(BUSY_TEXT, inbound.language)
             job = self.admission.submit(
                 key, lambda: self._turn(inbound), late=decision is Decision.LATE,
-                finish_late=lambda pages: self._deliver_late(key, inbound.user_id, pages))
-        pages = await self.admission.wait(job, self.reply_deadline)
-        return pages[0] if pages else None
+                finish_late=lambda answer: self._deliver_late(key, inbound.user_id, answer))
+        answer = await self.admission.wait(job, self.reply_deadline)
+        return answer.pages[0] if answer is not None and answer.pages else None
 
-    async def _turn(self, inbound: Inbound) -> list[str]:
+    async def _turn(self, inbound: Inbound) -> _TurnAnswer:
         """One admitted turn: the core, then its pages (the ones after the first kept for "下一页")."""
         handled: Handled = await self.runtime.core.handle_delivery(inbound)
-        if handled.repeat:
-            if await self._late_in_database(inbound.message_id or ""):
-                return []  # a retry of a message whose reply already followed as a CS message
-            # a retry of a message answered passively: answer passively again if in time, but never
-            # push its reply as a customer-service message as well
-            self._repeats.add(inbound.message_id or "")
+        if handled.repeat and await self._late_in_database(inbound.message_id or ""):
+            return _TurnAnswer([], repeat=True)  # a retry of a message whose reply already followed as a CS message
         replies = handled.replies
         pages = paginate(render_replies(replies), lang=replies[-1].lang) if replies else []
         if len(pages) > 1:  # the core's turn already dropped what an earlier long reply left
             await self.pages.replace(inbound.user_id, pages[1:])
-        return pages
+        return _TurnAnswer(pages, repeat=handled.repeat)
 
     def _forget_old_late_answers(self) -> None:
         horizon = time.monotonic() - LATE_MEMORY_SECONDS
@@ -204,16 +206,16 @@ class WeChatChannel:
         async with self.runtime.sessions() as session:
             return await answered_late(session, message_key=key)
 
-    async def _deliver_late(self, key: str, openid: str, pages: list[str]) -> None:
+    async def _deliver_late(self, key: str, openid: str, answer: _TurnAnswer) -> None:
         """An outbox row like any notice, sent now through the outbox's one-row path (inside the
         turn's admission slot, so late deliveries never outnumber the database pool); the message is
         marked answered late in the same commit (a retry after a restart gets `success`)."""
         self._answered_late[key] = time.monotonic()
-        if key in self._repeats:
-            self._repeats.discard(key)
+        # a retry of a message answered passively is answered passively again when in time, but its
+        # reply is never pushed as a customer-service message as well
+        if answer.repeat or not answer.pages:
             return
-        if not pages:
-            return
+        pages = answer.pages
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         async with self.runtime.sessions() as session:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
