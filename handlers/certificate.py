@@ -8,10 +8,10 @@ download link (7 days).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from common.i18n import Text, _, join
+from common.timeparse import find_day, parse_period
 from handlers.messages import Document
 from handlers.turn import FeatureRouter, Turn
 from handlers.words import load_words
@@ -26,13 +26,13 @@ from services.certificates import (
 router = FeatureRouter("certificate")
 WORDS = load_words("certificate_words")
 PERIOD_WORDS = {word: code for code, words in WORDS["periods"].items() for word in words}
-DATE = re.compile(WORDS["date_pattern"])
 # channels whose adapter sends a Document as a file (the others need the signed link)
 FILE_CHANNELS = frozenset({"telegram"})
 
 
 def read_period(text: str, *, today: date) -> tuple[date | None, date] | None:
-    """(first day or None for the whole history, last day), or None when the text names no period."""
+    """(first day or None for the whole history, last day), or None when the text names no period:
+    two days (「2026-01-01至2026-06-30」) or a period (今年, 去年, 上个月, 2025年…), read as past."""
     text = text.strip().lower()
     code = PERIOD_WORDS.get(text) if text else "all"
     if code == "all":
@@ -41,21 +41,12 @@ def read_period(text: str, *, today: date) -> tuple[date | None, date] | None:
         return date(today.year, 1, 1), today
     if code == "lastyear":
         return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
-    days = []
-    for year, month, day in DATE.findall(text):
-        try:
-            days.append(date(int(year), int(month), int(day)))
-        except ValueError:
-            return None
-    if len(days) == 1:
-        return days[0], today
-    if len(days) == 2:
-        return min(days), max(days)
-    return _parse_period(text, today=today)
-
-
-def _parse_period(text: str, *, today: date) -> tuple[date | None, date] | None:
-    return None
+    first = find_day(text, today=today, past=True)
+    if first is not None:
+        second = find_day(text[first[2]:], today=today, past=True)
+        if second is not None:
+            return min(first[0], second[0]), max(first[0], second[0])
+    return parse_period(text, today=today, past=True)
 
 
 def verify_url(turn: Turn, number: str) -> str:

@@ -106,7 +106,7 @@ def render_pdf(facts: CertificateFacts, *, verify_url: str, font_path: str = "")
             line.served_on.isoformat(), line.what or _zh(_("志愿服务")), line.organization or "-",
             f"{line.hours:g}", line.recorder or "-")])
     rows.append([para(cell, small) for cell in (_zh(_("合计")), "", "", f"{facts.total_hours:g}", "")])
-    table = Table(rows, colWidths=[24 * mm, 60 * mm, 38 * mm, 20 * mm, 28 * mm], repeatRows=1)
+    table = Table(rows, colWidths=[24 * mm, 56 * mm, 40 * mm, 22 * mm, 30 * mm], repeatRows=1)
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),

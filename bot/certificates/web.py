@@ -115,7 +115,8 @@ def setup(app: web.Application, sessions: SessionFactory, settings: Settings,
                            reason=facts.revoked_reason or "-"))
             badge = f"<p class='status bad'>{html.escape(status)}</p><p>Revoked: no longer valid.</p>"
         else:
-            badge = f"<p class='status ok'>{html.escape(_zh(_('有效：本证明由志愿助手出具，以下信息与证明一致。')))}</p>"
+            valid = _zh(_("有效：本证明由志愿助手出具，以下信息与证明一致。"))
+            badge = f"<p class='status ok'>{html.escape(valid)}</p>"
         return _page(heading, f"<h1>{html.escape(heading)}</h1>{badge}{_facts_html(facts)}")
 
     async def download(request: web.Request) -> web.Response:
