@@ -176,6 +176,15 @@ async def revoke_certificate(session: AsyncSession, *, number: str, reason: str,
     return certificate
 
 
+async def forget_id_numbers(session: AsyncSession, *, person_id: int) -> None:
+    """A volunteer who withdraws: their certificates no longer show even the masked ID number."""
+    for certificate in await session.exec(select(Certificate).where(Certificate.person_id == person_id)):
+        if certificate.facts.get("id_masked"):
+            certificate.facts = {**certificate.facts, "id_masked": ""}
+            session.add(certificate)
+    await session.flush()
+
+
 def facts_of(certificate: Certificate, *, timezone: str) -> CertificateFacts:
     data = certificate.facts
     lines = [CertificateLine(served_on=date.fromisoformat(day), what=what, organization=org, hours=float(hours),

@@ -188,8 +188,15 @@ async def test_revoked_certificate_facts_and_tokens(core, console, sessions, clo
         facts = facts_of(certificate, timezone="Asia/Shanghai")
     assert [(line.hours, line.recorder) for line in facts.lines] == [(3, "望京街道"), (2, "李协调")]
     assert facts.issuers == [("望京街道", ["望京街道"]), ("酒仙桥街道", ["李协调"])]
+    assert facts.id_masked.startswith("1101**")
     assert sign_download(facts.number, expires_at=clock.now, secret="a" * 20) != sign_download(
         facts.number, expires_at=clock.now, secret="b" * 20)
+    # withdrawing deletes the ID number everywhere: the certificate keeps the name and the hours
+    await amy.send("退出志愿者")
+    assert "已退出" in await amy.send("1")
+    async with sessions() as session:
+        facts = facts_of(await find_certificate(session, number=number), timezone="Asia/Shanghai")
+    assert facts.id_masked == "" and facts.name == "艾米" and facts.total_hours == 5
 
 
 async def _volunteer_with_hours(db_url: str) -> None:
