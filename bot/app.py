@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.certificates import web as certificates
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 from bot.texts import bilingual
@@ -61,6 +62,7 @@ async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ledger.csv", ledger_csv_download)
     app.router.add_get("/metrics", metrics)
+    certificates.setup(app, runtime.sessions, runtime.settings, runtime.core.clock)  # /verify/…, /certificate/…
     for setup in channels or []:
         await setup(app, runtime)
     return app

@@ -24,6 +24,7 @@ from handlers import (
     activities,
     announce,
     broadcasts,
+    certificate,
     hours,
     hours_review,
     identity_link,
@@ -71,7 +72,7 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router, observances.router, ledger.router]
+            reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router]
 
 
 @dataclass(frozen=True, slots=True)
