@@ -67,6 +67,7 @@ class Clock:
     hour: int  # as written
     minute: int
     fixed: bool = False  # a 24-hour clock reading (14:30, 09:00, 0点, 18点)
+    colon: bool = False  # written as a clock face (9:00), not with 点
 
 
 _PERIOD = "(?P<p>" + alternation(WORDS["periods"]) + ")? ?"
@@ -129,14 +130,15 @@ def read_clock(text: str, pos: int, hint: str | None, day_hours: range) -> tuple
         value = hour
     else:
         value = hour if hour in day_hours else hour + 12
-        ambiguous = True
-    clock = Clock(value * 60 + minute, period, ambiguous, hour, minute, fixed)
+        # 九点 could be 21:00; a clock face (9:00) is read as written unless it is out of hours (3:00)
+        ambiguous = match["hh"] is None or value != hour
+    clock = Clock(value * 60 + minute, period, ambiguous, hour, minute, fixed, match["hh"] is not None)
     return clock, match.end()
 
 
 def resolve_end(start: Clock, end: Clock) -> Clock | None:
     """The end of a range after ``start``: 9点到11点半, 下午2点-4点 (4 reads 下午 from the start),
-    晚上10点到凌晨2点 (past midnight). None when no reading comes after the start."""
+    晚上10点到凌晨2点 (past midnight), 5点 after 14:00 (17:00). None when no reading comes after the start."""
     if end.period is not None:
         minutes = end.minutes
         if minutes <= start.minutes:
@@ -145,8 +147,8 @@ def resolve_end(start: Clock, end: Clock) -> Clock | None:
             minutes += 1440
         return replace(end, minutes=minutes, ambiguous=False)
     candidates: list[int] = []
-    if end.fixed:
-        candidates.append(end.hour)
+    if end.fixed or (end.colon and start.period is None and not start.ambiguous):
+        candidates.append(end.hour)  # after a known start (14:00, or the stored start), 8:00 means 8:00
     else:
         if start.period is not None and (inherited := _with_period(end.hour, start.period)) is not None:
             candidates.append(inherited)
