@@ -22,6 +22,7 @@ from common.timewords import (
     normalize,
     read_clock,
     resolve_end,
+    resolve_month_day,
     resolve_solar,
     strip_trailing,
 )
@@ -66,6 +67,7 @@ _MD = re.compile(
 )
 _NUMERIC = re.compile(r"(?:(?P<y>\d{4})[-/.])?(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d:]|" + alternation(
     _W["hour_marks"]) + ")(?:" + alternation(_W["date_marks"]) + ")?")
+_DAY_ONLY = re.compile("(?P<d>" + NUM + ")(?:" + alternation(_W["date_marks"]) + ")")
 _RELATIVE = re.compile("(?P<w>" + alternation([*_W["days"], *_W["day_periods"]]) + ")")
 _WEEKDAY = re.compile("(?P<pre>" + alternation(_W["week_prefixes"]) + ")?(?:" + alternation(_W["week_words"])
                       + ")(?P<wd>" + alternation(_W["weekdays"]) + ")")
@@ -94,6 +96,9 @@ def _match_day(text: str, pos: int, today: date, past: bool) -> _Day | None:
     if match := _NUMERIC.match(text, pos):
         m, d = int(match["m"]), int(match["d"])
         found = resolve_solar(int(match["y"]) if match["y"] else None, m, d, today, past)
+        return _Day(found, None, False, match.end()) if found else None
+    if (match := _DAY_ONLY.match(text, pos)) and (number := cn_int(match["d"])) and 1 <= number <= 31:
+        found = resolve_month_day(number, today, past)
         return _Day(found, None, False, match.end()) if found else None
     return None
 
@@ -218,7 +223,7 @@ _MINUTES_ONLY = re.compile(r"(?P<mi>\d{1,4}|" + NUM + ")(?:" + alternation(_W["d
 
 def parse_duration_hours(text: str) -> float | None:
     """Hours from '两个小时', '2.5小时', '3h', '3', '半小时', '一个半小时', '1小时30分', '90分钟'; None otherwise."""
-    text = strip_trailing(normalize(text)).lower()
+    text = strip_trailing(normalize(text)).lower().replace(" ", "")
     if not text:
         return None
     if match := _MINUTES_ONLY.fullmatch(text):

@@ -14,7 +14,7 @@ from common.resources import load_json
 from common.text import cn_number, normalize_width
 
 __all__ = ["NUM", "WORDS", "Clock", "alternation", "cn_int", "next_lunar", "normalize", "read_clock",
-           "resolve_end", "resolve_solar", "strip_trailing"]
+           "resolve_end", "resolve_month_day", "resolve_solar", "strip_trailing"]
 
 WORDS = load_json("timewords.json")
 
@@ -91,7 +91,7 @@ def _with_period(hour: int, period: str) -> int | None:
     if period == "evening":
         if 5 <= hour <= 11:
             return hour + 12
-        return 24 if hour in (0, 12) else hour if 13 <= hour <= 23 else hour + 24 if hour <= 4 else None
+        return 24 if hour in (0, 12) else hour if 17 <= hour <= 23 else hour + 24 if hour <= 4 else None
     if period == "dawn":
         return 0 if hour == 12 else hour if hour <= 6 else None
     if period == "midnight":
@@ -167,6 +167,18 @@ def _valid_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
+def resolve_month_day(day: int, today: date, past: bool) -> date | None:
+    """20号 alone: the 20th of this month if still to come, else of the next month (``past``: the last)."""
+    year, month = today.year, today.month
+    for _step in range(3):
+        found = _valid_date(year, month, day)
+        if found and (found <= today if past else found >= today):
+            return found
+        shift = month - 1 + (-1 if past else 1)
+        year, month = year + shift // 12, shift % 12 + 1
+    return None
+
+
 def resolve_solar(year: int | None, month: int, day: int, today: date, past: bool) -> date | None:
     """A Gregorian month/day; without a year the next one on or after ``today`` (``past``: on or before)."""
     if not (1 <= month <= 12 and 1 <= day <= 31):
@@ -205,6 +217,8 @@ def next_lunar(year: int | None, month: int, day: int, *, leap: bool, today: dat
     years = range(this_year, this_year - span, -1) if past else range(this_year - 1, this_year + span)
     for candidate in years:
         found = _lunar_to_solar(candidate, month, day, leap)
+        if found is None and (month, day, leap) == (12, 30, False):
+            found = _lunar_to_solar(candidate, 12, 29, False)  # 腊月三十 is 除夕, the 29th in a short year
         if found and (found <= today if past else found >= today):
             return found
     return None
