@@ -27,7 +27,8 @@ from common.timewords import (
     strip_trailing,
 )
 
-__all__ = ["When", "find_day", "parse_day", "parse_duration_hours", "parse_end", "parse_period", "parse_when"]
+__all__ = ["MonthDay", "When", "find_day", "parse_day", "parse_duration_hours", "parse_end", "parse_month_day", "parse_period",
+           "parse_when"]
 
 # what "reasonable" means for a bare hour (3点 → 15:00, 9点 → 09:00): activities happen 7:00–21:59
 DAY_HOURS = range(7, 22)
@@ -103,19 +104,52 @@ def _match_day(text: str, pos: int, today: date, past: bool) -> _Day | None:
     return None
 
 
-def _month_day(match: re.Match[str], today: date, past: bool) -> date | None:
+@dataclass(frozen=True, slots=True)
+class MonthDay:
+    """A month and day as written, without resolving it to a year: 3月5日, 农历九月初九, 腊月廿三."""
+
+    month: int
+    day: int
+    lunar: bool
+    leap: bool = False
+    year: int | None = None
+
+
+def _read_month_day(match: re.Match[str]) -> MonthDay | None:
     month_word, day_word = match["m"], match["d"]
-    year = cn_int(match["y"], digits=True) if match["y"] else None
     month = _W["lunar_months"].get(month_word) or cn_int(month_word)
     day = cn_int(day_word.removeprefix(_W["lunar_day_prefix"]))
     if month is None or day is None:
         return None
+    # 八月十六 and 初一/廿三 are lunar day names; 十二月二十日 (with 日/号) and 12月20 are solar
     chinese = not month_word.isdigit() and not day_word.isdigit()
     lunar = bool(match["lunar"] or match["lunar2"] or match["leap"] or month_word in _W["lunar_months"]
                  or day_word.startswith((_W["lunar_day_prefix"], "廿", "卅")) or (chinese and not match["mark"]))
-    if lunar:
-        return next_lunar(year, month, day, leap=bool(match["leap"]), today=today, past=past)
-    return resolve_solar(year, month, day, today, past)
+    year = cn_int(match["y"], digits=True) if match["y"] else None
+    return MonthDay(month, day, lunar, bool(match["leap"]), year)
+
+
+def _month_day(match: re.Match[str], today: date, past: bool) -> date | None:
+    read = _read_month_day(match)
+    if read is None:
+        return None
+    if read.lunar:
+        return next_lunar(read.year, read.month, read.day, leap=read.leap, today=today, past=past)
+    return resolve_solar(read.year, read.month, read.day, today, past)
+
+
+def parse_month_day(text: str) -> MonthDay | None:
+    """A yearly date as people type it (3月5日, 12-05, 农历九月初九, 腊月廿三), for rules that recur;
+    None when it is not one or names a year."""
+    text = strip_trailing(normalize(text)).replace(" ", "")
+    if (match := _MD.fullmatch(text)) and not match["y"]:
+        read = _read_month_day(match)
+        limit = 30 if read and read.lunar else 31
+        return read if read and 1 <= read.month <= 12 and 1 <= read.day <= limit else None
+    if (match := _NUMERIC.fullmatch(text)) and not match["y"]:
+        month, day = int(match["m"]), int(match["d"])
+        return MonthDay(month, day, False) if 1 <= month <= 12 and 1 <= day <= 31 else None
+    return None
 
 
 _FILLERS = re.compile(_FILL)

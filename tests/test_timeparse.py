@@ -10,11 +10,13 @@ import pytest
 from sqlmodel import select
 
 from common.timeparse import (
+    MonthDay,
     When,
     find_day,
     parse_day,
     parse_duration_hours,
     parse_end,
+    parse_month_day,
     parse_period,
     parse_when,
 )
@@ -344,3 +346,12 @@ async def test_the_day_before_reminder_says_today_by_the_local_calendar(console,
     assert delivery is not None
     reply = await alice.send("你好")
     assert "今天开始" in reply and "明天" not in reply
+
+
+@pytest.mark.parametrize(("phrase", "expected"), [
+    ("3月5日", MonthDay(3, 5, False)), ("12-05", MonthDay(12, 5, False)), ("农历九月初九", MonthDay(9, 9, True)),
+    ("九月初九", MonthDay(9, 9, True)), ("腊月廿三", MonthDay(12, 23, True)), ("农历9月9日", MonthDay(9, 9, True)),
+    ("十二月二十日", MonthDay(12, 20, False)), ("2027年1月3日", None), ("13月1日", None), ("农历正月三十一", None),
+])
+def test_parse_month_day_for_yearly_rules(phrase: str, expected: MonthDay | None) -> None:
+    assert parse_month_day(phrase) == expected
