@@ -9,8 +9,10 @@ such day. Datetimes are naive local time (``TIMEZONE``), like the rest of the co
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from common.timewords import (
     NUM,
@@ -27,8 +29,10 @@ from common.timewords import (
     strip_trailing,
 )
 
-__all__ = ["MonthDay", "When", "find_day", "parse_day", "parse_duration_hours", "parse_end", "parse_month_day", "parse_period",
+__all__ = ["MonthDay", "When", "find_day", "find_duration_hours", "find_period", "parse_day", "parse_duration_hours", "parse_end", "parse_month_day", "parse_period",
            "parse_when"]
+
+T = TypeVar("T")
 
 # what "reasonable" means for a bare hour (3点 → 15:00, 9点 → 09:00): activities happen 7:00–21:59
 DAY_HOURS = range(7, 22)
@@ -343,3 +347,36 @@ def _month_period(match: re.Match[str], today: date, past: bool) -> tuple[date, 
     if past and month > today.month:
         year -= 1
     return _month_range(year, month)
+
+
+def _longest_within(text: str, read: Callable[[str], T | None], longest: int) -> tuple[T, int, int] | None:
+    """The earliest, then longest, piece of ``text`` (at most ``longest`` characters) that ``read`` accepts."""
+    for pos in range(len(text)):
+        for end in range(min(len(text), pos + longest), pos, -1):
+            if (found := read(text[pos:end])) is not None:
+                return found, pos, end
+    return None
+
+
+def find_period(text: str, *, today: date, past: bool = False) -> tuple[tuple[date, date], int, int] | None:
+    """The first period named inside a sentence ("12月的活动", "周末有什么助老活动", "上个月我的时长"):
+    ((first, last), start, end) in the normalized text; None when there is none."""
+    text = normalize(text)
+    return _longest_within(text, lambda piece: parse_period(piece, today=today, past=past)
+                           if piece[0] not in _W["fillers"] else None, 16)
+
+
+_UNIT_WORDS = (*_W["duration_units"], *_W["duration_minutes"], _W["half"])
+
+
+def find_duration_hours(text: str) -> tuple[float, int, int] | None:
+    """The first duration with a unit inside a sentence ("那次应该是3小时", "我干了两个半小时"):
+    (hours, start, end) in the normalized text; a bare number is not taken (it may be a date's)."""
+    text = normalize(text)
+
+    def read(piece: str) -> float | None:
+        if not piece[0].isalnum() or not any(unit in piece.lower() for unit in _UNIT_WORDS):
+            return None
+        return parse_duration_hours(piece)
+
+    return _longest_within(text, read, 12)

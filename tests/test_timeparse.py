@@ -13,6 +13,8 @@ from common.timeparse import (
     MonthDay,
     When,
     find_day,
+    find_duration_hours,
+    find_period,
     parse_day,
     parse_duration_hours,
     parse_end,
@@ -355,3 +357,14 @@ async def test_the_day_before_reminder_says_today_by_the_local_calendar(console,
 ])
 def test_parse_month_day_for_yearly_rules(phrase: str, expected: MonthDay | None) -> None:
     assert parse_month_day(phrase) == expected
+
+
+def test_periods_and_durations_inside_sentences() -> None:
+    today = NOW.date()
+    assert find_period("12月的活动", today=today) == ((date(2026, 12, 1), date(2026, 12, 31)), 0, 3)
+    assert find_period("周末有什么助老活动", today=today) == ((date(2026, 11, 28), date(2026, 11, 29)), 0, 2)
+    assert find_period("上个月我的时长", today=today)[0] == (date(2026, 10, 1), date(2026, 10, 31))
+    assert find_period("搜索活动 助老", today=today) is None
+    assert find_duration_hours("12月3日那次应该是3小时") == (3.0, 10, 13)
+    assert find_duration_hours("我干了两个半小时") == (2.5, 3, 8)
+    assert find_duration_hours("12月3日") is None
