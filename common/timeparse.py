@@ -78,7 +78,22 @@ _WEEKDAY = re.compile("(?P<pre>" + alternation(_W["week_prefixes"]) + ")?(?:" + 
                       + ")(?P<wd>" + alternation(_W["weekdays"]) + ")")
 
 
+_NOTED_WEEKDAY = re.compile(r" ?[(（]?(?:" + alternation(_W["week_words"]) + ")(?P<wd>" + alternation(_W["weekdays"])
+                            + r")[)）]?")
+
+
 def _match_day(text: str, pos: int, today: date, past: bool) -> _Day | None:
+    """The date phrase at ``pos``, with the weekday people add to a date (12月20日（周日）, 明天周四):
+    a weekday that is not the date's makes the phrase no date (which did they mean?)."""
+    found = _match_date(text, pos, today, past)
+    if found is None or found.weekday_only or not (note := _NOTED_WEEKDAY.match(text, found.end)):
+        return found
+    if _W["weekdays"][note["wd"]] != found.day.weekday():
+        return None
+    return _Day(found.day, found.period, False, note.end())
+
+
+def _match_date(text: str, pos: int, today: date, past: bool) -> _Day | None:
     """The date phrase starting at ``pos`` (None: none there, or not a real date)."""
     if match := _RELATIVE.match(text, pos):
         word = match["w"]
