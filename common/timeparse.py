@@ -70,8 +70,8 @@ _MD = re.compile(
     + "(?P<d>" + _W["lunar_day_prefix"] + "[一二三四五六七八九十]|" + NUM + ")"
     + "(?P<mark>" + alternation(_W["date_marks"]) + ")?"
 )
-_NUMERIC = re.compile(r"(?:(?P<y>\d{4})[-/.])?(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d:]|" + alternation(
-    _W["hour_marks"]) + ")(?:" + alternation(_W["date_marks"]) + ")?")
+_NUMERIC = re.compile(r"(?:(?P<y>\d{4})[-/.])?(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d:]| ?" + alternation(
+    [*_W["hour_marks"], *_W["suffix_periods"]]) + ")(?:" + alternation(_W["date_marks"]) + ")?")
 _DAY_ONLY = re.compile("(?P<d>" + NUM + ")(?:" + alternation(_W["date_marks"]) + ")")
 _RELATIVE = re.compile("(?P<w>" + alternation([*_W["days"], *_W["day_periods"]]) + ")")
 _WEEKDAY = re.compile("(?P<pre>" + alternation(_W["week_prefixes"]) + ")?(?:" + alternation(_W["week_words"])
@@ -211,19 +211,25 @@ def parse_when(text: str, *, now: datetime) -> When | None:
 
 
 def _read_range(text: str, pos: int, period: str | None) -> tuple[Clock, Clock | None] | None:
-    """One clock time, or two joined by 到/-/~ (the second reads 上午/下午 from the first), to the end."""
+    """One clock time, or two joined by 到/-/~ (the second reads 上午/下午 from the first, and a first
+    without one reads it from the second: 2-4pm), to the end."""
     first = read_clock(text, pos, period, DAY_HOURS)
     if first is None:
         return None
-    clock, pos = first
-    if pos == len(text):
+    clock, after = first
+    if after == len(text):
         return clock, None
-    sep = _SEPARATOR.match(text, _skip(text, pos))
+    sep = _SEPARATOR.match(text, _skip(text, after))
     if not sep:
         return None
     second = read_clock(text, _skip(text, sep.end()), None, DAY_HOURS)
     if second is None or second[1] != len(text):
         return None
+    if clock.period is None and second[0].period is not None:
+        hinted = read_clock(text, pos, second[0].period, DAY_HOURS)
+        end = resolve_end(hinted[0], second[0]) if hinted is not None else None
+        if hinted is not None and end is not None and end.minutes == second[0].minutes:  # not overnight
+            return hinted[0], end
     end = resolve_end(clock, second[0])
     return (clock, end) if end else None
 

@@ -45,7 +45,7 @@ def cn_int(token: str | None, *, digits: bool = False) -> int | None:
 
 def normalize(text: str) -> str:
     """Full-width to ASCII, one space for any run of blanks, no blanks at the ends."""
-    text = normalize_width(text).replace("：", ":")
+    text = normalize_width(text).replace("：", ":").lower()
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -77,7 +77,8 @@ _CLOCK = re.compile(
     _PERIOD + r"(?:(?P<hh>\d{1,2}):(?P<mm>\d{2})|(?P<h>" + NUM + ")" + _HOUR_MARK
     + "(?:(?P<half>" + WORDS["half"] + ")|(?P<q>" + _QUARTER + ")|(?P<mi>" + NUM + ")(?:"
     + alternation(WORDS["minute_marks"]) + ")?|" + alternation(WORDS["sharp"]) + ")?"
-    + "|(?P<bare>" + NUM + r")(?= ?" + alternation(WORDS["range_separators"]) + "))")
+    + "|(?P<bare>" + NUM + r")(?= ?(?:" + alternation(WORDS["range_separators"]) + "|"
+    + alternation(WORDS["suffix_periods"]) + ")))(?: ?(?P<suffix>" + alternation(WORDS["suffix_periods"]) + "))?")
 
 
 def _with_period(hour: int, period: str) -> int | None:
@@ -104,7 +105,10 @@ def read_clock(text: str, pos: int, hint: str | None, day_hours: range) -> tuple
     match = _CLOCK.match(text, pos)
     if not match:
         return None
-    period = WORDS["periods"][match["p"]] if match["p"] else hint
+    if match["p"] and match["suffix"]:
+        return None  # 下午3pm
+    period = WORDS["periods"][match["p"]] if match["p"] else (
+        WORDS["suffix_periods"][match["suffix"]] if match["suffix"] else hint)
     if match["hh"] is not None:
         hour, minute = int(match["hh"]), int(match["mm"])
         fixed = len(match["hh"]) == 2 or hour == 0 or hour >= 13
