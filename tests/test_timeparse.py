@@ -278,6 +278,8 @@ async def _published(sessions) -> Activity:  # noqa: ANN001
 
 async def test_publishing_with_a_chinese_time_asks_back_then_stores_it(console, sessions, clock) -> None:
     coord = await _start_publishing(console, sessions)
+    assert "几点开始" in await coord.send("12月20日")
+    assert "没看懂" in await coord.send("下个月吧")
     assert "2026-12-20（周日）14:30，对吗？" in await coord.send("12月20日 下午2点半")
     assert "结束时间" in await coord.send("对")
     assert "多少名" in await coord.send("下午5点")
