@@ -2,7 +2,8 @@
 
 ``parse_when("12月20日 下午2点半", now=...)`` → When(2026-12-20 14:30); ``parse_duration_hours("一个半小时")``
 → 1.5; ``parse_period("下周", today=...)`` → (Monday, Sunday); ``parse_day("腊月廿三", today=...)`` → the next
-such day. Datetimes are naive local time (``TIMEZONE``), like the rest of the code. Word lists live in
+such day; ``find_day`` / ``find_period`` / ``find_duration_hours`` pick them out of a sentence. Datetimes are
+naive local time (``TIMEZONE``), like the rest of the code. Word lists live in
 ``common/data/timewords.json``; numbers, lunar dates and the resolution rules are in ``common/timewords.py``.
 """
 
@@ -29,8 +30,8 @@ from common.timewords import (
     strip_trailing,
 )
 
-__all__ = ["MonthDay", "When", "find_day", "find_duration_hours", "find_period", "parse_day", "parse_duration_hours", "parse_end", "parse_month_day", "parse_period",
-           "parse_when"]
+__all__ = ["MonthDay", "When", "find_day", "find_duration_hours", "find_period", "parse_day", "parse_duration_hours",
+           "parse_end", "parse_month_day", "parse_period", "parse_when"]
 
 T = TypeVar("T")
 
