@@ -1,11 +1,13 @@
-"""``volunteer-bot ledger export``: the hours ledger (台账) as CSV."""
+"""``volunteer-bot ledger export``: the hours ledger (台账) as an Excel workbook (.xlsx) or CSV."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -17,30 +19,49 @@ LEDGER_NAME = cli_text(_("台账"))
 ledger_app = typer.Typer(help=f"The hours ledger ({LEDGER_NAME}).", no_args_is_help=True)
 
 
+def export_period(start: str | None, end: str | None, *, now: datetime, timezone: str) -> tuple[date, date]:
+    """The days asked for; without them, 1 January to today, both in the deployment's TIMEZONE (not UTC).
+
+    Raises ValueError for a date not written YYYY-MM-DD."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    first = date.fromisoformat(start) if start else date(today.year, 1, 1)
+    return first, date.fromisoformat(end) if end else today
+
+
+def export_format(fmt: str | None, out: Path | None) -> str:
+    """--format, else the --out file's suffix, else csv (what standard output got before .xlsx existed)."""
+    chosen = (fmt or (out.suffix.lstrip(".") if out is not None else "") or "csv").lower()
+    if chosen not in ("xlsx", "csv"):
+        fail("--format is xlsx or csv")
+    return chosen
+
+
 @ledger_app.command("export")
 def ledger_export(
     org: Annotated[list[str], typer.Option(help="Organization name (repeat for several).")],
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: 1 January).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: today).")] = None,
-    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: standard output).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: today in TIMEZONE).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="xlsx or csv (default: the --out suffix, else csv).")]
+    = None,
+    out: Annotated[Path | None, typer.Option(help="File to write (default: standard output).")] = None,
 ) -> None:
-    """Export approved hours of organizations' activities as CSV (ID numbers and phones masked)."""
-    from datetime import date
-
+    """Export approved hours of organizations as .xlsx or CSV (ID numbers and phones masked)."""
     from sqlmodel import col, select
 
     from bot.runtime import Runtime
     from models import Organization
-    from services.ledger import ledger_csv, ledger_rows
+    from services.exports import write_table
+    from services.ledger import ledger_rows, ledger_table
 
+    chosen = export_format(fmt, out)
+    settings = load_settings()
     try:
-        first = date.fromisoformat(start) if start else date(date.today().year, 1, 1)
-        last = date.fromisoformat(end) if end else date.today()
+        first, last = export_period(start, end, now=datetime.now(UTC), timezone=settings.timezone)
     except ValueError:
         fail("dates look like 2026-03-05")
 
     async def main() -> bytes:
-        runtime = await Runtime.start(load_settings())
+        runtime = await Runtime.start(settings)
         try:
             async with runtime.sessions() as session:
                 found = list(await session.exec(select(Organization).where(col(Organization.name).in_(org))))
@@ -49,7 +70,7 @@ def ledger_export(
                     fail(f"no organization named {', '.join(sorted(missing))}")
                 rows = await ledger_rows(session, organization_ids=[o.id for o in found if o.id], start=first,
                                          end=last)
-                return ledger_csv(rows)
+                return write_table(ledger_table(rows), chosen)
         finally:
             await runtime.close()
 
