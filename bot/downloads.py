@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.runtime import Runtime
 from bot.texts import bilingual
 from common.i18n import _
+from common.lang import normalize_language
 from models import Activity
-from services.exports import CONTENT_TYPES, FORMATS, Table, write_table
+from services.exports import CONTENT_TYPES, EXPORT_LANGUAGE, FORMATS, Table, write_table
 from services.ledger import ledger_rows, ledger_table, verify_export
 from services.roster_export import roster_rows, roster_table, verify_roster
 
@@ -24,7 +25,7 @@ Loader = Callable[[AsyncSession, str], Awaitable[tuple[Table, str] | None]]
 
 
 def download_routes(runtime: Runtime) -> list[web.RouteDef]:
-    """GET /ledger.xlsx, /ledger.csv, /roster.xlsx, /roster.csv ?token=…"""
+    """GET /ledger.xlsx, /ledger.csv, /roster.xlsx, /roster.csv ?token=…[&lang=en|zh-Hant]"""
     secret = runtime.settings.id_encryption_key
 
     async def ledger(session: AsyncSession, token: str) -> tuple[Table, str] | None:
@@ -49,7 +50,8 @@ def download_routes(runtime: Runtime) -> list[web.RouteDef]:
             if found is None:
                 return web.Response(status=403, text=bilingual(_("链接无效或已过期")) + "\n")
             table, name = found
-            return web.Response(body=write_table(table, fmt), content_type=CONTENT_TYPES[fmt],
+            lang = normalize_language(request.query.get("lang")) or EXPORT_LANGUAGE
+            return web.Response(body=write_table(table, fmt, lang=lang), content_type=CONTENT_TYPES[fmt],
                                 charset="utf-8" if fmt == "csv" else None,
                                 headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"',
                                          "Cache-Control": "no-store"})

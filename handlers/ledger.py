@@ -13,6 +13,7 @@ from handlers.messages import Link
 from handlers.payloads import InvalidPayload
 from handlers.permissions import DENIED
 from handlers.turn import FeatureRouter, Role, Turn
+from services.exports import EXPORT_LANGUAGE
 from services.ledger import LINK_TTL, ExportGrant, sign_export
 from services.people import managed_organizations
 from services.roster_export import sign_roster
@@ -48,7 +49,7 @@ async def export(turn: Turn, arg: str) -> None:
             turn.choice(_("上个月"), ExportPeriod("lastmonth").pack()),
         ])
         return
-    if not _can_link(turn):
+    if not _can_link(turn, "volunteer-bot ledger export"):
         return
     start, end = period(turn, chosen.period)
     grant = ExportGrant(organization_ids=[o.id for o in orgs if o.id is not None], start=start, end=end,
@@ -67,16 +68,17 @@ async def export_roster(turn: Turn, p: ExportRoster | None) -> None:
         turn.say(_("导出哪个活动的名单？请发送「导出名单」加活动编号，例如「导出名单 12」。"))
         return
     activity = await managed_activity(turn, p.activity_id)
-    if activity is None or not _can_link(turn):
+    if activity is None or not _can_link(turn, f"volunteer-bot ledger roster --activity {activity.id}"):
         return
     token = sign_roster(p.activity_id, expires_at=turn.now + LINK_TTL, secret=turn.options.encryption_key)
     reply = turn.say(_("「{title}」的报名名单已生成，链接 24 小时内有效，手机号已脱敏：", title=activity.title))
     reply.links += _links(turn, "roster", token, _("下载名单（Excel）"), _("下载名单（CSV）"))
 
 
-def _can_link(turn: Turn) -> bool:
+def _can_link(turn: Turn, cli: str) -> bool:
     if not turn.options.public_base_url:
-        turn.say(_("服务器还没有设置 PUBLIC_BASE_URL，无法生成下载链接。请管理员在服务器上运行 `volunteer-bot ledger export` 导出。"))
+        turn.say(_("服务器还没有设置 PUBLIC_BASE_URL，无法生成下载链接。请管理员在服务器上运行 `{command}` 导出。",
+                   command=cli))
         return False
     return True
 
@@ -84,5 +86,7 @@ def _can_link(turn: Turn) -> bool:
 def _links(turn: Turn, path: str, token: str, excel: Text, csv: Text) -> list[Link]:
     """The same file as Excel first (coordinators' offices run Excel / WPS), then as CSV."""
     base = turn.options.public_base_url
-    return [Link(label=turn.text(excel), url=f"{base}/{path}.xlsx?token={token}"),
-            Link(label=turn.text(csv), url=f"{base}/{path}.csv?token={token}")]
+    # the file's headers and source names in the coordinator's language (简体 when they write 简体)
+    lang = "" if turn.lang == EXPORT_LANGUAGE else f"&lang={turn.lang}"
+    return [Link(label=turn.text(excel), url=f"{base}/{path}.xlsx?token={token}{lang}"),
+            Link(label=turn.text(csv), url=f"{base}/{path}.csv?token={token}{lang}")]

@@ -146,15 +146,17 @@ async def test_ledger_day_comes_from_timezone_not_utc(core, sessions, clock) -> 
 
 
 async def test_cli_ledger_export_writes_a_valid_xlsx(db_url, core, sessions, clock, tmp_path: Path) -> None:
-    await _ledger_setup(core, sessions, clock)
+    _org, activity_id = await _ledger_setup(core, sessions, clock)
     env = {**os.environ, "ID_ENCRYPTION_KEY": TEST_KEY, "DATABASE_URL": db_url}
 
-    async def cli(*args: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(CLI, "ledger", "export", "--org", "望京街道", "--from", "2026-01-01",
-                                                    "--to", "2026-12-31", *args, cwd=tmp_path, env=env,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async def run(*args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(CLI, *args, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
         _out, err = await proc.communicate()
         return proc.returncode or 0, err.decode()
+
+    async def cli(*args: str) -> tuple[int, str]:
+        return await run("ledger", "export", "--org", "望京街道", "--from", "2026-01-01", "--to", "2026-12-31", *args)
 
     out = tmp_path / "台账.xlsx"
     assert (await cli("--format", "xlsx", "--out", str(out)))[0] == 0
@@ -169,6 +171,16 @@ async def test_cli_ledger_export_writes_a_valid_xlsx(db_url, core, sessions, clo
     assert csv_out.read_bytes().decode("utf-8").startswith("\ufeff日期,") and "活动记录" in csv_out.read_text("utf-8")
     code, err = await cli("--format", "pdf")
     assert code == 1 and "xlsx or csv" in err
+    # in English, and an activity's roster
+    english = tmp_path / "ledger-en.xlsx"
+    assert (await cli("--lang", "en", "--out", str(english)))[0] == 0
+    assert workbook(english.read_bytes()).active["I2"].value == "Activity record"
+    roster = tmp_path / "roster.xlsx"
+    assert (await run("ledger", "roster", "--activity", str(activity_id), "--out", str(roster)))[0] == 0
+    sheet = workbook(roster.read_bytes()).active
+    assert sheet["B2"].value == "艾米" and sheet["D2"].value == "已报名" and sheet["H2"].value == 3
+    code, err = await run("ledger", "roster", "--activity", "999")
+    assert code == 1 and "no activity 999" in err
 
 
 async def test_roster_export_in_chat_serves_xlsx_and_csv(db_url, sessions, options, clock) -> None:
@@ -252,3 +264,29 @@ async def test_ledger_download_serves_xlsx_with_its_content_type(db_url, session
         assert sheet["A4"].value == "合计" and sheet["G4"].value == "=SUM(G2:G3)"
         csv = (await (await client.get(csv_url.removeprefix(BASE))).read()).decode("utf-8-sig")
         assert "合计,,,,,,5" in csv and "活动记录" in csv
+
+
+async def test_exports_follow_the_coordinators_language(db_url, sessions, options, clock) -> None:
+    core = Engine(sessions, dataclasses.replace(options, public_base_url=BASE), clock=clock)
+    _org, activity_id = await _ledger_setup(core, sessions, clock)
+    coord = ConsoleChannel(core, user="coord", language="en")
+    assert "/export_roster 12" in await coord.send("export roster")
+    reply = await coord.send(f"/export_roster {activity_id}")
+    assert "valid for 24 hours" in reply
+    xlsx_url, _csv_url = re.findall(r"(https://\S+)", reply)
+    assert xlsx_url.endswith("&lang=en")
+    settings = Settings(_env_file=None, database_url=db_url, id_encryption_key=TEST_KEY)
+    runtime = Runtime(settings=settings, db=sessions.kw["bind"], sessions=sessions, core=core)
+    async with TestClient(TestServer(await create_app(runtime))) as client:
+        sheet = workbook(await (await client.get(xlsx_url.removeprefix(BASE))).read()).active
+        assert (sheet["A1"].value, sheet["D1"].value, sheet["D2"].value, sheet["A3"].value) == (
+            "No.", "Status", "Signed up", "Total")
+        traditional = xlsx_url.replace("&lang=en", "&lang=zh-TW")
+        sheet = workbook(await (await client.get(traditional.removeprefix(BASE))).read()).active
+        assert (sheet["D1"].value, sheet["D2"].value) == ("狀態", "已報名")
+
+
+async def test_roster_export_without_public_url_names_the_cli(core, sessions, clock) -> None:
+    _org, activity_id = await _ledger_setup(core, sessions, clock)
+    reply = await ConsoleChannel(core, user="coord").send(f"导出名单 {activity_id}")
+    assert f"volunteer-bot ledger roster --activity {activity_id}" in reply
