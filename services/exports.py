@@ -42,7 +42,7 @@ def safe_cell(value: str) -> str:
 class Column:
     title: Msg
     value: Callable[[Any], Cell]  # reads this column's cell from one item of the table
-    kind: str = TEXT
+    kind: str = TEXT  # TEXT, DATE, DATETIME or NUMBER: the column's format in Excel
     width: float = 12  # in Excel's units (characters; a Chinese character counts about 2)
     total: bool = False  # summed in the total row
 
@@ -65,7 +65,8 @@ class Table:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    """3 → "3", 2.5 → "2.5", 12345.25 → "12345.25" (``:g`` would round a large total)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _csv_cell(value: Cell, lang: str) -> str:
@@ -108,13 +109,13 @@ def table_xlsx(table: Table, *, lang: str = EXPORT_LANGUAGE) -> bytes:
                                   "valign": "vcenter"})
     formats = {DATE: workbook.add_format({"num_format": "yyyy-mm-dd"}),
                DATETIME: workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-               NUMBER: workbook.add_format({"num_format": "0.##"}),
+               NUMBER: workbook.add_format({"num_format": "General"}),  # 3 and 2.5 (a "0.##" shows "3.")
                TEXT: workbook.add_format({"quote_prefix": True})}  # typed over in Excel, it stays text
-    bold_number = workbook.add_format({"bold": True, "num_format": "0.##", "top": 1})
+    bold_number = workbook.add_format({"bold": True, "num_format": "General", "top": 1})
     bold_text = workbook.add_format({"bold": True, "top": 1})
     sheet = workbook.add_worksheet(_sheet_name(render(table.sheet, lang)))
-    for index, column in enumerate(table.columns):
-        sheet.set_column(index, index, column.width)
+    for index, column in enumerate(table.columns):  # a date column keeps its format for rows typed in later
+        sheet.set_column(index, index, column.width, formats[column.kind] if column.kind != TEXT else None)
         sheet.write_string(0, index, render(column.title, lang), header)
     sheet.freeze_panes(1, 0)
     for r, row in enumerate(table.rows, start=1):
