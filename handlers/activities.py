@@ -10,19 +10,10 @@ import math
 
 from common.i18n import Text, _, join, lines
 from handlers import activities_publish, checkin  # noqa: F401 - they register on the router
-from handlers.activities_common import (
-    can_manage,
-    category_name,
-    expired,
-    line,
-    load,
-    managed_activity,
-    router,
-)
+from handlers.activities_common import can_manage, category_name, deny, expired, line, load, router
 from handlers.activity_payloads import (
     ActivityPage,
     ActivityRoster,
-    ExportRoster,
     JoinActivity,
     LeaveActivity,
     OpenActivity,
@@ -195,8 +186,11 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 # ---- coordinators ------------------------------------------------------------------------------
 @router.command("roster", payload=ActivityRoster)
 async def roster(turn: Turn, p: ActivityRoster) -> None:
-    activity = await managed_activity(turn, p.activity_id)
+    activity = await load(turn, p.activity_id)
     if activity is None:
+        return
+    if not await can_manage(turn, activity.organization_id):
+        deny(turn)
         return
     entries = await service.roster_entries(turn.session, activity_id=activity.id)
     confirmed = [e for e in entries if e.status == "confirmed"]
@@ -208,7 +202,7 @@ async def roster(turn: Turn, p: ActivityRoster) -> None:
     if waiting:
         items.append(_("候补 {count} 人：", count=len(waiting)))
         items += [f"{i}. {e.name}" for i, e in enumerate(waiting, 1)]
-    turn.say(join(items), [turn.choice(_("导出名单（Excel/CSV）"), ExportRoster(activity.id).pack())])
+    turn.say(join(items))
 
 
 # ---- deep links ----------------------------------------------------------------------------------

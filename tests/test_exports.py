@@ -202,11 +202,8 @@ async def test_roster_export_in_chat_serves_xlsx_and_csv(db_url, sessions, optio
     coord = ConsoleChannel(core, user="coord")
     assert "记录 3 小时" in await record_all(coord, activity.id)
 
-    # the roster offers the export as a button; typed 导出名单 N works too
-    roster = await coord.send(f"/roster {activity.id}")
-    assert "导出名单（Excel/CSV）" in roster
-    reply = await coord.send("1")
-    assert reply == await coord.send(f"导出名单 {activity.id}")
+    reply = await coord.send(f"导出名单 {activity.id}")
+    assert reply == await coord.send(f"/export_roster {activity.id}")
     assert "24 小时内有效" in reply and "脱敏" in reply
     xlsx_url, csv_url = re.findall(r"(https://\S+)", reply)
     assert xlsx_url.startswith(f"{BASE}/roster.xlsx?token=") and csv_url.startswith(f"{BASE}/roster.csv?token=")
