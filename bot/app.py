@@ -61,6 +61,9 @@ async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ledger.csv", ledger_csv_download)
     app.router.add_get("/metrics", metrics)
+    from bot.web import setup as web_setup  # the web console and notice pages (Jinja2 loads here)
+
+    await web_setup(app, runtime)
     for setup in channels or []:
         await setup(app, runtime)
     return app

@@ -228,4 +228,5 @@ __all__ = [
 
 import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
 import models.requests  # noqa: E402,F401  (service requests, offers, pairings)
+import models.web  # noqa: E402,F401  (web console: login links, sessions)
 import models.wechat  # noqa: E402,F401  (WeChat access token, reply pages, template reports)
