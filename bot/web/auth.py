@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web.core import COOKIE, RUNTIME, page, plain_page
+from bot.web.core import COOKIE, RUNTIME, Ctx, page, plain_page
 from services.web_auth import SESSION_TTL, end_session, purge_expired, redeem_login_link
 
 REASONS = {"used": "link_used", "expired": "link_expired", "unknown": "link_unknown"}
@@ -31,15 +31,14 @@ async def login(request: web.Request) -> web.StreamResponse:
                         httponly=True, samesite="Lax", secure=secure_cookies(request))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the token must not travel on in a Referer
-    return response
+    raise response
 
 
 @page
-async def logout(ctx) -> web.StreamResponse:  # noqa: ANN001
+async def logout(ctx: Ctx) -> web.StreamResponse:
     await end_session(ctx.session, token=ctx.user.token)
     response = web.HTTPSeeOther("/admin/signed-out")
     response.del_cookie(COOKIE, path="/")
-    await ctx.session.commit()
     raise response
 
 

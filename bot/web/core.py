@@ -179,7 +179,12 @@ def page(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespon
             user = WebUser(person=person, admin=admin, organizations=orgs, token=token,
                            csrf=csrf_token(token, secret=secret), lang=lang or "zh-Hans")
             ctx = Ctx(request=request, runtime=runtime, session=session, user=user, now=now)
-            response = await handler(ctx)
+            try:
+                response = await handler(ctx)
+            except web.HTTPRedirection:  # a POST's work is done: it answers with a redirect
+                if request.method == "POST":
+                    await session.commit()
+                raise
             if request.method == "POST":
                 await session.commit()
             return response

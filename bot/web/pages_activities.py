@@ -26,6 +26,8 @@ from services.people import PermissionDenied, require_manager
 from services.web_reads import activities_page, roster_hours
 
 WHEN = ("upcoming", "past", "all")
+# the chat's errors ask to "reply with a number" for these: a form says it its own way
+WEB_ERRORS: dict[str, Text] = {"org": ORG_DENIED, "category": _("请选择一个类别。")}
 
 
 @page
@@ -93,7 +95,7 @@ async def activity_new(ctx: Ctx) -> web.StreamResponse:
                                   organization_id=data.organization_id)
             activity = await create_activity(ctx.session, data=data, created_by=ctx.user.person.id, now=ctx.now)
         except InvalidInput as invalid:
-            error = PUBLISH_FLOW.errors.get(invalid.key, _("输入有误，请检查后重新提交。"))
+            error = WEB_ERRORS.get(invalid.key) or PUBLISH_FLOW.errors.get(invalid.key, _("输入有误，请检查后重新提交。"))
         except PermissionDenied:
             error = ORG_DENIED
         except ActivityError:
