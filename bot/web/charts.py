@@ -6,7 +6,7 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT, PAD_BOTTOM, PAD_TOP = 560, 220, 38, 18
+WIDTH, HEIGHT, PAD_BOTTOM, PAD_TOP = 560, 240, 40, 24
 
 
 def bar_chart(bars: list[tuple[str, float]], *, title: str, unit: str = "") -> Markup:
@@ -27,7 +27,7 @@ def bar_chart(bars: list[tuple[str, float]], *, title: str, unit: str = "") -> M
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{height:.1f}" rx="2">'
                      f'<title>{escape(label)}: {escape(shown)}{escape(unit)}</title></rect>')
         parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" class="value">{escape(shown)}</text>')
-        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" class="label">'
+        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{HEIGHT - PAD_BOTTOM + 22}" class="label">'
                      f'{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
