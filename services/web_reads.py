@@ -114,9 +114,12 @@ async def open_requests(session: AsyncSession, *, organization_ids: list[int] | 
 
 
 async def activities_page(session: AsyncSession, *, organization_ids: list[int], when: str, query_text: str,
-                          now: Any, descending: bool, offset: int, limit: int) -> tuple[list[tuple[Activity, int]], int]:
+                          now: Any, descending: bool, offset: int, limit: int,
+                          category: str = "") -> tuple[list[tuple[Activity, int]], int]:
     """The organizations' activities ("upcoming" not over yet, "past", or "all"), each with its confirmed count."""
     query = select(Activity).where(col(Activity.organization_id).in_(organization_ids))
+    if category:
+        query = query.where(col(Activity.category) == category)
     if when == "upcoming":
         query = query.where(col(Activity.end_at) > now)
     elif when == "past":
@@ -134,6 +137,15 @@ async def activities_page(session: AsyncSession, *, organization_ids: list[int],
             .group_by(col(Signup.activity_id)))
         counts = {activity_id: int(n) for activity_id, n in rows}
     return [(a, counts.get(a.id or 0, 0)) for a in activities], int(total)
+
+
+async def pending_hours_count(session: AsyncSession, *, organization_ids: list[int] | None) -> int:
+    """Self-reported records waiting for review (``None``, an admin: all of them, of no organization too)."""
+    query = sa.select(sa.func.count()).select_from(HourRecord).where(
+        col(HourRecord.approved) == sa.false(), col(HourRecord.reviewed_at).is_(None))
+    if organization_ids is not None:
+        query = query.where(col(HourRecord.organization_id).in_(organization_ids))
+    return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
 
 
 async def roster_hours(session: AsyncSession, *, activity_id: int) -> dict[int, HourRecord]:

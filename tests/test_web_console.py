@@ -172,6 +172,8 @@ async def test_create_an_activity_with_the_chats_rules_then_record_the_roster(we
     status, where = await browser.post("/admin/activities/new", form)
     assert status == 303 and where.endswith("?ok=created")
     activity_id = int(where.split("/")[-1].split("?")[0])
+    assert f"/admin/activities/{activity_id}\"" in (await browser.get("/admin/activities?category=environment"))[1]
+    assert f"/admin/activities/{activity_id}\"" not in (await browser.get("/admin/activities?category=elderly"))[1]
     alice = two_orgs["alice"].id
     async with sessions() as session:
         await join_activity(session, activity_id=activity_id, person_id=alice, now=clock.now)

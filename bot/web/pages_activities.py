@@ -36,11 +36,14 @@ async def activity_list(ctx: Ctx) -> web.StreamResponse:
     when = when if when in WHEN else "upcoming"
     _key, descending = sort_param(ctx.request, ("start",), "-start" if when == "past" else "start")
     query_text = ctx.request.query.get("q", "").strip()[:60]
+    category = ctx.request.query.get("category", "")
+    category = category if category in CATEGORIES else ""
     first = paging(ctx.request)
     rows, total = await activities_page(ctx.session, organization_ids=ctx.user.org_ids, when=when,
                                         query_text=query_text, now=ctx.now, descending=descending,
-                                        offset=first.offset, limit=first.size)
-    return ctx.render("activities.html", rows=rows, when=when, q=query_text, desc=descending,
+                                        offset=first.offset, limit=first.size, category=category)
+    return ctx.render("activities.html", rows=rows, when=when, q=query_text, desc=descending, chosen=category,
+                      categories=[(code, category_label(code, ctx.user.lang)) for code in CATEGORIES],
                       pager=Paging(first.page, first.size, total),
                       category=lambda code: category_label(code, ctx.user.lang))
 

@@ -11,7 +11,13 @@ from bot.web.core import Ctx, Texts, page
 from common.taxonomy import category_label
 from services.activities import list_upcoming
 from services.hours_review import pending_hours
-from services.web_reads import hours_per_month, open_requests, requests_by_category, volunteers_by_stars
+from services.web_reads import (
+    hours_per_month,
+    open_requests,
+    pending_hours_count,
+    requests_by_category,
+    volunteers_by_stars,
+)
 
 MONTHS = 12
 
@@ -32,6 +38,7 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
     upcoming, upcoming_total = await list_upcoming(ctx.session, now=ctx.now, offset=0, limit=8, organization_ids=orgs)
     requests, requests_total = await open_requests(ctx.session, organization_ids=ctx.user.request_scope, limit=8)
     pending = await pending_hours(ctx.session, reviewer_id=ctx.user.person.id or 0, admin=ctx.user.admin, limit=8)
+    pending_total = await pending_hours_count(ctx.session, organization_ids=None if ctx.user.admin else orgs)
     months = last_months(ctx.today)
     per_month = await hours_per_month(ctx.session, organization_ids=orgs, first=date(*months[0], 1), last=ctx.today)
     stars = await volunteers_by_stars(ctx.session, organization_ids=orgs)
@@ -43,7 +50,7 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
                   title=texts.chart_requests),
     ]
     return ctx.render("dashboard.html", upcoming=upcoming, upcoming_total=upcoming_total, requests=requests,
-                      requests_total=requests_total, pending=pending, charts=charts,
+                      requests_total=requests_total, pending=pending, pending_total=pending_total, charts=charts,
                       category=lambda code: category_label(code, ctx.user.lang))
 
 

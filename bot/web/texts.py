@@ -28,6 +28,7 @@ TEXTS: dict[str, Msg] = {
     "when_upcoming": N_("未结束"),
     "when_past": N_("已结束"),
     "when_all": N_("全部"),
+    "all_categories": N_("全部类别"),
     "search_title_place": N_("搜索名称或地点"),
     "filter": N_("筛选"),
     "title_col": N_("名称"),
