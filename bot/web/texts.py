@@ -107,7 +107,7 @@ TEXTS: dict[str, Msg] = {
     "link_unknown": N_("登录链接无效。请在聊天中发送「管理后台」获取新的链接。"),
     "notice_gone": N_("这条通知不存在或链接已过期。"),
     "notice_title": N_("通知"),
-    "notice_actions": N_("在公众号中回复以下内容即可操作："),
+    "notice_actions": N_("相关操作："),
 }
 
 FLASH: dict[str, Msg] = {
