@@ -244,3 +244,31 @@ async def test_the_chat_gives_coordinators_a_link_and_refuses_volunteers(web, tw
     path = reply.split("https://vb.example.org", 1)[1].split()[0]
     assert (await web.browser().get(path))[0] == 303
     assert "只有协调员或管理员" in await console("alice").send("/admin")
+
+
+async def test_garbage_in_any_form_or_address_is_never_a_5xx(web, two_orgs) -> None:  # noqa: ANN001
+    browser = await web.signed_in("console", "coord_a")
+    activity, record_id = two_orgs["acts"][two_orgs["a"]]
+    posts = {
+        "/admin/activities/new": [{"start": "tomorrow", "capacity": "-1", "organization_id": "x" * 40},
+                                  {"title": "好" * 500, "category": "<script>", "start": "2026-13-40T99:99"}],
+        f"/admin/activities/{activity.id}/hours": [[("person", "9" * 30)], [("person", "abc")],
+                                                    [("person", str(two_orgs["alice"].id)),
+                                                     (f"hours_{two_orgs['alice'].id}", "NaN")]],
+        f"/admin/ledger/review/{record_id}": [{"decision": "maybe"}, {}],
+        "/admin/ledger/review/99999999": [{"decision": "approve"}],
+        "/admin/requests/99999999": [{"action": "approve"}],
+        "/admin/broadcasts": [{"organization_id": "", "kind": "org"},
+                              {"organization_id": two_orgs["a"], "kind": "activity", "value": "x", "step": "count"},
+                              {"organization_id": two_orgs["a"], "kind": "nonsense", "step": "send", "text": "x"}],
+        "/admin/activities/abc/hours": [{}],
+    }
+    for path, forms in posts.items():
+        for form in forms:
+            status, _body = await browser.post(path, form)
+            assert 200 <= status < 500, (path, form, status)
+    for path in ("/admin/activities/abc", "/admin/activities/99999999", "/admin/activities?when=x&page=-1&sort=--",
+                 "/admin/requests?status=<b>", "/admin/ledger?org=abc&to=2026-02-30", "/admin/login/" + "x" * 500,
+                 "/n/" + "%00" * 10):
+        status, _body = await browser.get(path)
+        assert 200 <= status < 500, (path, status)
