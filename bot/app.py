@@ -47,6 +47,9 @@ async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = 
     app.router.add_routes(download_routes(runtime))  # /ledger.xlsx, /roster.csv …
     app.router.add_get("/metrics", metrics)
     certificates.setup(app, runtime.sessions, runtime.settings, runtime.core.clock)  # /verify/…, /certificate/…
+    from bot.web import setup as web_setup  # the web console and notice pages (Jinja2 loads here)
+
+    await web_setup(app, runtime)
     for setup in channels or []:
         await setup(app, runtime)
     return app

@@ -11,6 +11,7 @@ from bot.commands.ledger import ledger_app
 from bot.commands.outbox import outbox_app
 from bot.commands.server import chat, classify, db_app, serve
 from bot.commands.telegram import telegram_app
+from bot.commands.web import web_app
 from bot.commands.wechat import wechat_app
 from bot.texts import bilingual
 from common.i18n import _
@@ -29,6 +30,7 @@ app.add_typer(wechat_app, name="wechat")
 app.command("calendar")(calendar_command)
 app.add_typer(observance_app, name="observance")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(web_app, name="web")
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from handlers import (
     registration,
     reminders,
     requests,
+    web_login,
 )
 from handlers.context import CoreOptions
 from handlers.flows import Flow
@@ -72,7 +73,8 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router]
+            reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router,
+            web_login.router]
 
 
 @dataclass(frozen=True, slots=True)

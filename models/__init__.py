@@ -229,4 +229,5 @@ __all__ = [
 import models.certificates  # noqa: E402,F401  (志愿服务证明 issued)
 import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
 import models.requests  # noqa: E402,F401  (service requests, offers, pairings)
+import models.web  # noqa: E402,F401  (web console: login links, sessions)
 import models.wechat  # noqa: E402,F401  (WeChat access token, reply pages, template reports)

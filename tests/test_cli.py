@@ -83,10 +83,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_answers_healthz(tmp_path: Path) -> None:
+def test_serve_answers_healthz_and_a_login_link_opens_the_web_console(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789", "PORT": str(port)}
     env.pop("DATABASE_URL", None)
+    env.pop("PUBLIC_BASE_URL", None)
+    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
+    refused = run(["web", "login-link", "--channel", "console", "--user", "nobody"], cwd=tmp_path, check=False)
+    assert refused.returncode == 1 and "no console user" in refused.stderr
     proc = subprocess.Popen([CLI, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         # a bound, not a pace: starting takes seconds when idle and a minute or more on a busy machine
@@ -101,6 +105,12 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
                 time.sleep(0.2)
         assert body == {"status": "ok", "database": "ok", "pid": proc.pid}
+        link = run(["web", "login-link", "--channel", "console", "--user", "coord"], cwd=tmp_path,
+                   env={"PORT": str(port)}).stdout.strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/admin/login/")
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(link, timeout=30) as response:  # the cookie is set, the redirect followed
+            assert response.url.endswith("/admin/") and "花家地社区" in response.read().decode()
     finally:
         proc.terminate()
         proc.wait(timeout=15)

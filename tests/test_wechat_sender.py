@@ -47,7 +47,8 @@ async def test_outside_48h_uses_the_template_or_holds(api, sessions) -> None:  #
     assert (await with_template.send(message(hours_ago=48.1))).outcome == "sent"
     call = api.calls_to("message/template/send")[0]
     assert call.body is not None and call.body["template_id"] == "TPL"
-    assert "敬老院探访" in call.body["data"]["content"]["value"]
+    assert call.body["data"] == {"thing1": {"value": "明天 9:00 敬老院探访"}, "time2": {"value": "2026-05-29 04:26"}}
+    assert "url" not in call.body  # no PUBLIC_BASE_URL: no notice page to link to
     assert api.calls_to("message/custom/send") == []
     without = make_sender(api, sessions)
     result = await without.send(message(hours_ago=None))

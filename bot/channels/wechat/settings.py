@@ -13,6 +13,9 @@ class WeChatSettings(BaseModel):
     wechat_encoding_aes_key: str = ""  # empty → plaintext mode
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_template_id: str = ""
+    # the template's field keys and what fills each: title (the notice's first line), summary (the
+    # rest), time (when it was sent); each at most 20 characters on one line
+    wechat_template_fields: str = "thing1=title,time2=time"
     # where showqrcode pictures are served (tests point it at the fake API)
     wechat_mp_base: str = "https://mp.weixin.qq.com"
 
