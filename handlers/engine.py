@@ -28,6 +28,7 @@ from handlers import (
     hours_review,
     identity_link,
     ledger,
+    members,
     menu,
     observances,
     registration,
@@ -71,7 +72,7 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router, observances.router, ledger.router]
+            reminders.router, broadcasts.router, observances.router, ledger.router, members.router]
 
 
 @dataclass(frozen=True, slots=True)

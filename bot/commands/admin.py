@@ -20,10 +20,11 @@ def admin_grant(
     role: Annotated[str, typer.Argument(help="admin or coordinator")],
     channel: Annotated[str, typer.Option(help=CHANNEL_HELP)],
     user: Annotated[str, typer.Option(help="The user's id on that channel.")],
-    org: Annotated[str | None, typer.Option(help="Organization name (coordinators); created if new.")] = None,
+    org: Annotated[str | None, typer.Option(help="Organization name (coordinators); it must exist.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create the organization when it does not exist.")] = False,
 ) -> None:
     """Grant a role, e.g. admin grant coordinator --channel telegram --user 123 --org "XX社区"."""
-    asyncio.run(_change_role(role, channel, user, org, grant=True))
+    asyncio.run(_change_role(role, channel, user, org, grant=True, create=create))
 
 
 @admin_app.command("revoke")
@@ -37,11 +38,11 @@ def admin_revoke(
     asyncio.run(_change_role(role, channel, user, org, grant=False))
 
 
-async def _change_role(role: str, channel: str, user: str, org_name: str | None, *, grant: bool) -> None:
-    from sqlmodel import select
-
+async def _change_role(role: str, channel: str, user: str, org_name: str | None, *, grant: bool,
+                       create: bool = False) -> None:
     from bot.runtime import Runtime
-    from models import Organization, utcnow
+    from models import utcnow
+    from services.orgs import close_names, find_organization
     from services.people import get_or_create_identity, get_or_create_organization, grant_role, revoke_role
 
     if role not in ("admin", "coordinator"):
@@ -54,14 +55,17 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
             _, person = await get_or_create_identity(session, channel=channel, external_id=user, now=utcnow())
             org_id = None
             if org_name:
-                if grant:
-                    org_id = (await get_or_create_organization(session, name=org_name)).id
-                else:
-                    found = (await session.exec(select(Organization).where(Organization.name == org_name))).first()
-                    if found is None:
-                        fail(f"no organization named {org_name!r}")
-                    assert found is not None
-                    org_id = found.id
+                found = await find_organization(session, name=org_name)
+                if found is None and grant and create:
+                    found = await get_or_create_organization(session, name=org_name.strip())
+                    typer.echo(f"created organization #{found.id} {found.name}")
+                if found is None:
+                    close = await close_names(session, name=org_name)
+                    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+                    fail(f"no organization named {org_name!r}{hint} (see `org list`; "
+                         f"{'add --create to create it' if grant else 'nothing revoked'})")
+                assert found is not None
+                org_id = found.id
             if grant:
                 await grant_role(session, person_id=person.id, role=role, organization_id=org_id)
             elif not await revoke_role(session, person_id=person.id, role=role, organization_id=org_id):
@@ -105,5 +109,27 @@ def org_add(
                 typer.echo(f"organization #{org.id} {org.name} ({org.kind})")
         finally:
             await runtime.close()
+
+    asyncio.run(main())
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """Print the organization tree: ids, kinds and member counts, children indented under their parent."""
+    from bot.runtime import Runtime
+    from services.orgs import org_tree
+
+    async def main() -> None:
+        runtime = await Runtime.start(load_settings())
+        try:
+            async with runtime.sessions() as session:
+                rows = await org_tree(session)
+        finally:
+            await runtime.close()
+        if not rows:
+            typer.echo("no organizations yet (add one: org add NAME [--kind center] [--parent NAME])")
+        for row in rows:
+            org = row.organization
+            typer.echo(f"{'  ' * row.depth}#{org.id} {org.name} ({org.kind}) · {row.members} members")
 
     asyncio.run(main())

@@ -20,6 +20,7 @@ from common.taxonomy import CATEGORY_LABELS
 from models import Organization, Role
 from models.requests import ACTIVE_ASSIGNMENT_STATUSES, ServiceRequest
 from services.notify import notify_person
+from services.orgs import best_match, managed_org_ids
 
 OFFER_BATCH = 3
 MAX_OPEN_ASSIGNMENTS = 2  # K: a volunteer with this many open assignments gets no new offers
@@ -76,20 +77,14 @@ def same_area(a: str | None, b: str | None) -> bool:
     return left in right or right in left
 
 
-def station_core(name: str) -> str:
-    return pattern("station_words").sub("", _fold(name))
-
-
 async def station_for(session: AsyncSession, *, community: str, area: str | None) -> Organization | None:
     """The organization whose name matches the community, else the resident's area (see package doc)."""
     organizations = list(await session.exec(select(Organization).order_by(Organization.id)))
     for place in (community, area):
-        if not place:
-            continue
         # the longest matching name wins: 「花家地社区站」 over a street-level 「花家地站」
-        matches = [o for o in organizations if same_area(station_core(o.name), place)]
-        if matches:
-            return max(matches, key=lambda o: len(station_core(o.name)))
+        found = best_match(organizations, place) if place else None
+        if found is not None:
+            return found
     return None
 
 
@@ -108,17 +103,12 @@ async def station_coordinators(session: AsyncSession, *, organization_id: int | 
 
 
 async def can_manage(session: AsyncSession, *, request: ServiceRequest, person_id: int, admin: bool) -> bool:
+    """An admin, or a coordinator of the request's station or of an organization above it."""
     if admin:
         return True
     if request.organization_id is None:
         return False
-    row = (
-        await session.exec(
-            select(Role).where(Role.person_id == person_id, Role.role == "coordinator",
-                               Role.organization_id == request.organization_id)
-        )
-    ).first()
-    return row is not None
+    return request.organization_id in await managed_org_ids(session, person_id=person_id)
 
 
 async def can_see_details(session: AsyncSession, *, request: ServiceRequest, person_id: int, admin: bool) -> bool:
