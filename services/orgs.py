@@ -66,8 +66,8 @@ class TreeRow:
 
 
 async def org_tree(session: AsyncSession) -> list[TreeRow]:
-    """Every organization in tree order (children under their parent, by name), with member counts."""
-    orgs = list(await session.exec(select(Organization).order_by(col(Organization.name), col(Organization.id))))
+    """Every organization in tree order (children under their parent, oldest first), with member counts."""
+    orgs = await all_organizations(session)
     counts = {int(org): int(n) for org, n in await session.exec(
         sa.select(col(Membership.organization_id), sa.func.count()).group_by(col(Membership.organization_id)))}
     ids = {org.id for org in orgs}

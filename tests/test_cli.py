@@ -32,7 +32,8 @@ def run(args: list[str], *, cwd: Path, stdin: str = "", env: dict[str, str] | No
 
 def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
     # first run on SQLite creates ./data/volunteer.db with its schema by itself
-    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
+    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区",
+         "--create"], cwd=tmp_path)
     assert (tmp_path / "data" / "volunteer.db").exists()
     create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n11:30\n10\n1\n"
     out = run(["chat", "--user", "coord"], cwd=tmp_path, stdin=create).stdout
