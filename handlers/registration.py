@@ -329,37 +329,37 @@ async def show_profile(turn: Turn, _arg: str) -> None:
 @router.command("edit")
 async def edit_profile(turn: Turn, _arg: str) -> None:
     """The registration flow on the saved profile, at its 修改 menu."""
-    if turn.person.status != "active":
-        await start(turn, "")
-        return
-    turn.state.data = {}
     draft = await profile_draft(turn)
-    REGISTRATION.save(turn, draft)
-    REGISTRATION.ask_edit(turn, draft)
-
-
-async def profile_draft(turn: Turn) -> RegistrationDraft:
-    """The saved profile as a draft, with its organization and the organizations to choose from."""
-    draft = RegistrationDraft.of(turn.person, turn.today, turn.cipher)
-    org = await membership_of(turn.session, person_id=turn.person.id)
-    await load_org_options(turn, draft, draft.area)
-    draft.org, draft.org_name = (org.id, org.name) if org is not None else (None, None)
-    return draft
+    if draft is not None:
+        REGISTRATION.save(turn, draft)
+        REGISTRATION.ask_edit(turn, draft)
 
 
 @router.command("myorg", words=WORDS["myorg"])
 async def change_org(turn: Turn, _arg: str) -> None:
     """更换组织: the registration flow on the saved profile, at its organization question."""
-    if turn.person.status != "active":
-        await start(turn, "")
-        return
-    turn.state.data = {}
     draft = await profile_draft(turn)
+    if draft is None:
+        return
     if not draft.org_options:
         turn.say(_("目前还没有可以加入的志愿服务组织。"))
         return
     REGISTRATION.save(turn, draft, editing=True, pending=[])
     REGISTRATION.ask(turn, REGISTRATION.by_name["org"], draft)
+
+
+async def profile_draft(turn: Turn) -> RegistrationDraft | None:
+    """The saved profile as a draft, with its organization and the organizations to choose from;
+    None (and registration begins) for someone not registered."""
+    if turn.person.status != "active":
+        await start(turn, "")
+        return None
+    turn.state.data = {}
+    draft = RegistrationDraft.of(turn.person, turn.today, turn.cipher)
+    org = await membership_of(turn.session, person_id=turn.person.id)
+    await load_org_options(turn, draft, draft.area)
+    draft.org, draft.org_name = (org.id, org.name) if org is not None else (None, None)
+    return draft
 
 
 @router.command("withdraw", words=WORDS["withdraw"])

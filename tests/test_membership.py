@@ -241,3 +241,47 @@ async def test_org_list_prints_the_tree(db_url: str, sessions, clock, tmp_path) 
     granted = run(["admin", "grant", "coordinator", "--channel", "console", "--user", "c2", "--org",
                    "望京社区服务站"], cwd=tmp_path, env=env).stdout
     assert "created" not in granted and "granted coordinator @ 望京社区服务站" in granted
+
+
+def _upgrade_to(connection, url: str, target: str) -> None:
+    from alembic import command
+
+    from bot.runtime import alembic_config
+
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, target)
+
+
+async def test_the_migration_makes_existing_volunteers_members_of_the_organization_they_registered_in(
+        tmp_path) -> None:
+    """Volunteers registered before membership existed: the one whose community names a station joins it."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from bot.runtime import alembic_config
+    from models.db import create_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    mine = next(s for s in scripts.walk_revisions() if (s.doc or "").startswith("membership:"))
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to, url, str(mine.down_revision))
+            await conn.execute(text(
+                "INSERT INTO organization (id, name, kind) VALUES (1, '花家地社区志愿服务站', 'station'), "
+                "(2, '花家地站', 'station'), (3, '望京街道', 'station')"))
+            for pid, area, status in ((1, '朝阳区花家地社区', 'active'), (2, '望京街道', 'active'),
+                                      (3, '酒仙桥', 'active'), (4, '花家地社区', 'withdrawn')):
+                await conn.execute(text(
+                    "INSERT INTO person (id, skills, area, status, created_at) VALUES (:id, '', :area, :status, "
+                    "'2026-01-01 00:00:00')"), {"id": pid, "area": area, "status": status})
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to, url, "heads")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT person_id, organization_id FROM membership ORDER BY 1"))).all()
+    finally:
+        await engine.dispose()
+    # the longest matching name wins; no match, or a withdrawn volunteer, gets none
+    assert [tuple(r) for r in rows] == [(1, 1), (2, 3)]
