@@ -285,3 +285,22 @@ async def test_the_migration_makes_existing_volunteers_members_of_the_organizati
         await engine.dispose()
     # the longest matching name wins; no match, or a withdrawn volunteer, gets none
     assert [tuple(r) for r in rows] == [(1, 1), (2, 3)]
+
+
+async def test_requests_of_a_station_without_coordinators_go_to_its_center(sessions, clock) -> None:
+    from models.requests import ServiceRequest
+    from services.requests.core import can_manage, station_coordinators
+
+    orgs = await _tree(sessions)
+    await make_coordinator(sessions, channel="console", user="boss", org="朝阳区志愿服务中心")
+    await make_coordinator(sessions, channel="console", user="wangjing", org="望京社区服务站")
+    boss_id = (await person_of(sessions, "console", "boss")).id
+    wang_id = (await person_of(sessions, "console", "wangjing")).id
+    async with sessions() as session:
+        assert await station_coordinators(session, organization_id=orgs["花家地青年队"]) == [boss_id]
+        assert await station_coordinators(session, organization_id=orgs["望京社区服务站"]) == [wang_id]
+        request = ServiceRequest(resident_id=wang_id, category="elderly", description="陪聊", community="花家地社区",
+                                 contact_name="张", preferred_time="", notes="", status="pending_review",
+                                 organization_id=orgs["花家地社区服务站"], created_at=clock.now)
+        assert await can_manage(session, request=request, person_id=boss_id, admin=False)
+        assert not await can_manage(session, request=request, person_id=wang_id, admin=False)

@@ -90,13 +90,18 @@ async def station_for(session: AsyncSession, *, community: str, area: str | None
 
 # ---- who may see and do what ----------------------------------------------------------------------
 async def station_coordinators(session: AsyncSession, *, organization_id: int | None) -> list[int]:
-    """People who review a request: the station's coordinators, or the admins when it has none."""
+    """People who review a request: the station's coordinators; when it has none, those of the nearest
+    organization above it that has some (a center manages its stations); the admins when nobody does."""
     ids: list[int] = []
-    if organization_id is not None:
+    seen: set[int] = set()
+    while organization_id is not None and organization_id not in seen and not ids:
+        seen.add(organization_id)
         rows = await session.exec(
             select(Role.person_id).where(Role.role == "coordinator", Role.organization_id == organization_id)
         )
         ids = sorted(set(rows))
+        org = await session.get(Organization, organization_id) if not ids else None
+        organization_id = org.parent_id if org is not None else None
     if not ids:
         ids = sorted(set(await session.exec(select(Role.person_id).where(Role.role == "admin"))))
     return ids
