@@ -304,3 +304,28 @@ async def test_requests_of_a_station_without_coordinators_go_to_its_center(sessi
                                  organization_id=orgs["花家地社区服务站"], created_at=clock.now)
         assert await can_manage(session, request=request, person_id=boss_id, admin=False)
         assert not await can_manage(session, request=request, person_id=wang_id, admin=False)
+
+
+async def test_choosing_the_organization_by_button_and_the_volunteer_list_on_every_channel(
+        conversation_factory, sessions) -> None:
+    from tests.conversation import joined
+
+    await make_coordinator(sessions, channel="console", user="other", org="酒仙桥社区服务站")
+    coord = conversation_factory("coord")
+    await make_coordinator(sessions, channel=coord.channel, user=coord.user, org="望京社区服务站")
+    amy = conversation_factory("amy")
+    for answer in ("注册", "艾米", adult_id(20), "13512345678", "1,3"):
+        await amy.send(answer)
+    asked = joined(await amy.send("花家地社区"))  # names neither: asked, with a button each and 跳过
+    assert ORG_QUESTION in asked and {"望京社区服务站", "酒仙桥社区服务站", "跳过"} <= set(amy.buttons)
+    assert "没有找到这个组织" in joined(await amy.send("花家地"))
+    assert "所属组织：酒仙桥社区服务站" in joined(await amy.press("酒仙桥社区服务站"))
+    assert "注册成功" in joined(await amy.press("确认提交"))
+    assert "还没有志愿者成员" in joined(await coord.send("志愿者名单"))
+    await amy.send("更换组织")
+    assert "所属组织：望京社区服务站" in joined(await amy.press("望京社区服务站"))
+    assert "资料已更新" in joined(await amy.press("确认提交"))
+
+    listing = joined(await coord.send("志愿者名单"))
+    assert "艾米｜135****5678｜望京社区服务站" in listing and "助老陪伴、儿童辅导" in listing
+    assert "13512345678" not in listing
