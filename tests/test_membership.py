@@ -30,6 +30,17 @@ async def _tree(sessions) -> dict[str, int]:
         return {o.name: o.id for o in (center, hua, team, wang)}
 
 
+async def _center_and_sibling(sessions) -> tuple[dict[str, int], int, int]:
+    """The tree, "boss" coordinating the center and "wangjing" the 望京 station (console users)."""
+    orgs = await _tree(sessions)
+    await make_coordinator(sessions, channel="console", user="boss", org="朝阳区志愿服务中心")
+    await make_coordinator(sessions, channel="console", user="wangjing", org="望京社区服务站")
+    boss = await person_of(sessions, "console", "boss")
+    wang = await person_of(sessions, "console", "wangjing")
+    assert boss.id is not None and wang.id is not None
+    return orgs, boss.id, wang.id
+
+
 async def _membership(sessions, person_id: int) -> str | None:
     async with sessions() as session:
         row = await session.get(Membership, person_id)
@@ -112,11 +123,7 @@ async def test_membership_is_chosen_at_registration_and_changed_in_the_profile(c
 
 
 async def test_a_center_coordinator_manages_a_child_station_and_a_sibling_cannot(console, sessions, clock) -> None:
-    orgs = await _tree(sessions)
-    await make_coordinator(sessions, channel="console", user="boss", org="朝阳区志愿服务中心")
-    await make_coordinator(sessions, channel="console", user="wangjing", org="望京社区服务站")
-    boss_id = (await person_of(sessions, "console", "boss")).id
-    wang_id = (await person_of(sessions, "console", "wangjing")).id
+    orgs, boss_id, wang_id = await _center_and_sibling(sessions)
     async with sessions() as session:
         assert await managed_org_ids(session, person_id=boss_id) == set(orgs.values())
         assert await managed_org_ids(session, person_id=wang_id) == {orgs["望京社区服务站"]}
@@ -291,11 +298,7 @@ async def test_requests_of_a_station_without_coordinators_go_to_its_center(sessi
     from models.requests import ServiceRequest
     from services.requests.core import can_manage, station_coordinators
 
-    orgs = await _tree(sessions)
-    await make_coordinator(sessions, channel="console", user="boss", org="朝阳区志愿服务中心")
-    await make_coordinator(sessions, channel="console", user="wangjing", org="望京社区服务站")
-    boss_id = (await person_of(sessions, "console", "boss")).id
-    wang_id = (await person_of(sessions, "console", "wangjing")).id
+    orgs, boss_id, wang_id = await _center_and_sibling(sessions)
     async with sessions() as session:
         assert await station_coordinators(session, organization_id=orgs["花家地青年队"]) == [boss_id]
         assert await station_coordinators(session, organization_id=orgs["望京社区服务站"]) == [wang_id]
