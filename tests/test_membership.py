@@ -233,6 +233,8 @@ async def test_org_list_prints_the_tree(db_url: str, sessions, clock, tmp_path) 
     ]
     run(["org", "add", "酒仙桥社区服务站", "--parent", "朝阳区志愿服务中心"], cwd=tmp_path, env=env)
     assert "  #5 酒仙桥社区服务站 (station)" in run(["org", "list"], cwd=tmp_path, env=env).stdout
+    typo = run(["org", "add", "新站", "--parent", "朝阳区中心"], cwd=tmp_path, env=env, check=False)
+    assert typo.returncode == 1 and "did you mean: 朝阳区志愿服务中心" in typo.stderr
 
     # a typo is refused, naming the close names; --create makes it
     refused = run(["admin", "grant", "coordinator", "--channel", "console", "--user", "c1", "--org", "花家地社区"],

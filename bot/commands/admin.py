@@ -42,7 +42,7 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
                        create: bool = False) -> None:
     from bot.runtime import Runtime
     from models import utcnow
-    from services.orgs import close_names, find_organization
+    from services.orgs import find_organization
     from services.people import get_or_create_identity, get_or_create_organization, grant_role, revoke_role
 
     if role not in ("admin", "coordinator"):
@@ -60,11 +60,8 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
                     found = await get_or_create_organization(session, name=org_name.strip())
                     typer.echo(f"created organization #{found.id} {found.name}")
                 if found is None:
-                    close = await close_names(session, name=org_name)
-                    hint = f"; did you mean: {', '.join(close)}?" if close else ""
-                    fail(f"no organization named {org_name!r}{hint} (see `org list`; "
-                         f"{'add --create to create it' if grant else 'nothing revoked'})")
-                assert found is not None
+                    found = await _existing(session, org_name,
+                                            hint="add --create to create it" if grant else "nothing revoked")
                 org_id = found.id
             if grant:
                 await grant_role(session, person_id=person.id, role=role, organization_id=org_id)
@@ -77,6 +74,18 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
     typer.echo(f"{'granted' if grant else 'revoked'} {role}{where} for {channel}:{user}")
 
 
+async def _existing(session, name: str, *, hint: str):  # noqa: ANN001, ANN202 - imports stay lazy
+    """The organization of that exact name, or exit naming the close ones (a typo must not become a new one)."""
+    from services.orgs import close_names, find_organization
+
+    found = await find_organization(session, name=name)
+    if found is None:
+        close = await close_names(session, name=name)
+        did_you_mean = f"; did you mean: {', '.join(close)}?" if close else ""
+        fail(f"no organization named {name!r}{did_you_mean} (see `org list`; {hint})")
+    return found
+
+
 @org_app.command("add")
 def org_add(
     name: Annotated[str, typer.Argument()],
@@ -84,10 +93,7 @@ def org_add(
     parent: Annotated[str | None, typer.Option(help="Parent organization name.")] = None,
 ) -> None:
     """Add an organization."""
-    from sqlmodel import select
-
     from bot.runtime import Runtime
-    from models import Organization
     from services.people import get_or_create_organization
 
     if kind not in ("center", "station", "team"):
@@ -99,11 +105,7 @@ def org_add(
             async with runtime.sessions() as session:
                 parent_id = None
                 if parent:
-                    found = (await session.exec(select(Organization).where(Organization.name == parent))).first()
-                    if found is None:
-                        fail(f"no organization named {parent!r}")
-                    assert found is not None
-                    parent_id = found.id
+                    parent_id = (await _existing(session, parent, hint="nothing added")).id
                 org = await get_or_create_organization(session, name=name, kind=kind, parent_id=parent_id)
                 await session.commit()
                 typer.echo(f"organization #{org.id} {org.name} ({org.kind})")
