@@ -15,6 +15,7 @@ from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
 from models import Activity, Organization
 from services import broadcasts as service
+from services.orgs import descendant_ids
 from services.people import PermissionDenied, managed_organizations, require_manager
 from services.registration import SKILLS, skill_text
 
@@ -131,7 +132,8 @@ async def parse_target(turn: Turn, text: str, draft: BroadcastDraft) -> str:
     draft.kind, draft.value, draft.activities = text, None, []
     if text == "activity":
         activities = await turn.session.exec(
-            select(Activity).where(Activity.organization_id == draft.org_id, Activity.status == "open",
+            select(Activity).where(col(Activity.organization_id).in_(
+                await descendant_ids(turn.session, organization_id=draft.org_id)), Activity.status == "open",
                                    Activity.end_at > turn.days_ago(30))
             .order_by(col(Activity.start_at).desc()).limit(10))
         draft.activities = [(a.id, f"{a.title[:24]} {turn.local(a.start_at):%m-%d}") for a in activities

@@ -29,6 +29,7 @@ from handlers import (
     hours_review,
     identity_link,
     ledger,
+    members,
     menu,
     observances,
     registration,
@@ -74,7 +75,7 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
             reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router,
-            web_login.router]
+            web_login.router, members.router]
 
 
 @dataclass(frozen=True, slots=True)

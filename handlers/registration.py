@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from common.i18n import N_, Text, _, join
 from handlers.flows import Again, Field, Flow
 from handlers.messages import Choice
+from handlers.payloads import parse_int
 from handlers.privacy import FieldCipher, mask_id_number, mask_phone
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import (
@@ -24,7 +25,8 @@ from handlers.validation import (
     parse_number_list,
 )
 from handlers.words import load_words
-from models import Person
+from models import Organization, Person
+from services.orgs import all_organizations, best_match, match_organization, membership_of
 from services.registration import (
     RegistrationError,
     register_person,
@@ -40,6 +42,8 @@ MIN_AGE = 14
 ADULT_AGE = 18
 SKILL = "skill:"  # a skill button's answer: "a:skill:<code>"
 SKILLS_DONE = "skills_done"
+ORG = "org:"  # an organization button's answer: "a:org:<id>"
+MAX_ORG_BUTTONS = 8
 
 INPUT_ERRORS: dict[str, Text] = {
     "name_format": N_("姓名需要 2–30 个字，不能含数字或符号。"),
@@ -50,6 +54,7 @@ INPUT_ERRORS: dict[str, Text] = {
     "phone_format": N_("手机号应为 11 位，以 1 开头（可带 +86、空格或横线）。"),
     "choice_list_format": N_("请回复技能前的数字，可以多选，用逗号隔开，例如 1,3。"),
     "area_format": N_("请填写 2–64 个字的社区或街道名称，例如「朝阳区望京街道花家地社区」。"),
+    "org_unknown": N_("没有找到这个组织，请点选下面的组织，或输入组织名称中的社区名。"),
 }
 
 
@@ -70,6 +75,10 @@ class RegistrationDraft(BaseModel):
     phone_masked: str | None = None
     skills: list[str] = []
     area: str | None = None
+    # the organization the volunteer belongs to, and the ones offered as buttons (id, name)
+    org: int | None = None
+    org_name: str | None = None
+    org_options: list[tuple[int, str]] = []
 
     # the flow's field names read these (an unset field is None)
     @property
@@ -86,7 +95,7 @@ class RegistrationDraft(BaseModel):
 
     def form(self) -> dict:
         """What services.registration.register_person saves (a guardian only for a minor)."""
-        data = self.model_dump(exclude={"minor", "guardian_phone_masked"})
+        data = self.model_dump(exclude={"minor", "guardian_phone_masked", "org_name", "org_options"})
         if not self.minor:
             data.update(guardian_name=None, guardian_phone_enc=None)
         return data
@@ -110,6 +119,12 @@ class TooYoung(Exception):  # noqa: N818 - a signal, not an error
 
 
 class RegistrationFlow(Flow[RegistrationDraft]):
+    async def advance(self, turn: Turn, draft: RegistrationDraft, *, after: str | None) -> None:
+        # the community typed named an organization: it is shown on the summary (修改 changes it), not asked
+        if after == "area" and draft.org is not None and not turn.state.data.get("editing"):
+            after = "org"
+        await super().advance(turn, draft, after=after)
+
     async def handle(self, turn: Turn, text: str) -> None:
         try:
             await super().handle(turn, text)
@@ -174,11 +189,38 @@ def parse_skills(turn: Turn, text: str, draft: RegistrationDraft) -> list[str]:
     return [codes[n - 1] for n in parse_number_list(text, maximum=len(catalog))]
 
 
-def parse_area(_turn: Turn, text: str) -> str:
+async def parse_area(turn: Turn, text: str, draft: RegistrationDraft) -> str:
     area = text.strip()
     if not 2 <= len(area) <= 64:
         raise InvalidInput("area_format")
+    await load_org_options(turn, draft, area)
     return area
+
+
+async def load_org_options(turn: Turn, draft: RegistrationDraft, area: str | None) -> None:
+    """The organizations offered as buttons (the one the community names first); a match becomes the choice."""
+    organizations = await all_organizations(turn.session)
+    match = best_match(organizations, area)
+    if match is not None and match.id is not None:
+        draft.org, draft.org_name = match.id, match.name
+    first = [match] if match is not None else []
+    draft.org_options = [(o.id, o.name) for o in [*first, *[o for o in organizations if o is not match]]
+                         if o.id is not None][:MAX_ORG_BUTTONS]
+
+
+async def parse_org(turn: Turn, text: str, draft: RegistrationDraft) -> tuple[int, str]:
+    if text.startswith(ORG):
+        org_id = parse_int(text.removeprefix(ORG))
+        org = await turn.session.get(Organization, org_id) if org_id is not None else None
+    else:
+        org = await match_organization(turn.session, place=text)
+    if org is None or org.id is None:
+        raise InvalidInput("org_unknown")
+    return org.id, org.name
+
+
+def store_org(draft: RegistrationDraft, value: tuple[int, str]) -> None:
+    draft.org, draft.org_name = value
 
 
 # ---- how fields look ------------------------------------------------------------------------------
@@ -190,6 +232,14 @@ def skill_choices(turn: Turn, draft: RegistrationDraft) -> list[Choice]:
 
 def skills_shown(skills: list[str]) -> Text | None:
     return join([skill_text(code) for code in skills], sep="、") if skills else None
+
+
+def org_choices(_turn: Turn, draft: RegistrationDraft) -> list[Choice]:
+    return [Choice(label=name, value=f"a:{ORG}{org_id}") for org_id, name in draft.org_options]
+
+
+def show_org(_turn: Turn, draft: RegistrationDraft) -> Text | None:
+    return draft.org_name if draft.org is not None else None
 
 
 def show_skills(_turn: Turn, draft: RegistrationDraft) -> Text:
@@ -239,6 +289,9 @@ REGISTRATION = RegistrationFlow(FLOW, RegistrationDraft, [
     Field("skills", _("请选择你的技能或意向（可多选）：回复数字，多个用逗号隔开（如 1,3），或逐个点选后选「选好了」。"),
           parse=parse_skills, choices=skill_choices, label=_("技能"), show=show_skills),
     Field("area", _("请输入你所在的社区或街道（如「花家地社区」）："), parse=parse_area, label=_("社区")),
+    Field("org", _("请选择你所属的志愿服务组织（也可以输入组织名称）："), parse=parse_org, store=store_org,
+          choices=org_choices, label=_("所属组织"), show=show_org, optional=True,
+          when=lambda draft: bool(draft.org_options)),
 ], done=save, title=_("请确认你的信息："), errors=INPUT_ERRORS)
 REGISTRATION.register(router)
 
@@ -262,24 +315,51 @@ async def show_profile(turn: Turn, _arg: str) -> None:
                  [turn.choice(_("现在注册"), "reg")])
         return
     skills = skills_shown([c for c in person.skills.split(",") if c]) or "-"
+    org = await membership_of(turn.session, person_id=person.id)
     turn.say(
-        _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}",
+        _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}"
+          "\n所属组织：{org}",
           name=person.name, id_number_masked=person.id_number_masked, phone_masked=person.phone_masked,
-          skills=skills, area=person.area),
-        [turn.choice(_("修改资料"), "edit"), turn.choice(_("退出志愿者"), "withdraw")],
+          skills=skills, area=person.area, org=org.name if org is not None else _("未加入")),
+        [turn.choice(_("修改资料"), "edit"), turn.choice(_("更换组织"), "myorg"),
+         turn.choice(_("退出志愿者"), "withdraw")],
     )
 
 
 @router.command("edit")
 async def edit_profile(turn: Turn, _arg: str) -> None:
     """The registration flow on the saved profile, at its 修改 menu."""
+    draft = await profile_draft(turn)
+    if draft is not None:
+        REGISTRATION.save(turn, draft)
+        REGISTRATION.ask_edit(turn, draft)
+
+
+@router.command("myorg", words=WORDS["myorg"])
+async def change_org(turn: Turn, _arg: str) -> None:
+    """更换组织: the registration flow on the saved profile, at its organization question."""
+    draft = await profile_draft(turn)
+    if draft is None:
+        return
+    if not draft.org_options:
+        turn.say(_("目前还没有可以加入的志愿服务组织。"))
+        return
+    REGISTRATION.save(turn, draft, editing=True, pending=[])
+    REGISTRATION.ask(turn, REGISTRATION.by_name["org"], draft)
+
+
+async def profile_draft(turn: Turn) -> RegistrationDraft | None:
+    """The saved profile as a draft, with its organization and the organizations to choose from;
+    None (and registration begins) for someone not registered."""
     if turn.person.status != "active":
         await start(turn, "")
-        return
+        return None
     turn.state.data = {}
     draft = RegistrationDraft.of(turn.person, turn.today, turn.cipher)
-    REGISTRATION.save(turn, draft)
-    REGISTRATION.ask_edit(turn, draft)
+    org = await membership_of(turn.session, person_id=turn.person.id)
+    await load_org_options(turn, draft, draft.area)
+    draft.org, draft.org_name = (org.id, org.name) if org is not None else (None, None)
+    return draft
 
 
 @router.command("withdraw", words=WORDS["withdraw"])

@@ -1,7 +1,9 @@
 """Coordinators' broadcasts: who a target reaches, queueing in one transaction, progress.
 
-An organization's volunteers are the registered people who signed up for one of its activities or
-have hours recorded on one; coordinators reach only those (admins pick any organization).
+An organization's volunteers are its members and the members of every organization below it (a
+center reaches its stations' volunteers), plus the registered people who signed up for one of those
+organizations' activities or have hours recorded on one; coordinators reach only those (admins pick
+any organization).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import _
 from models import Activity, Delivery, HourRecord, Identity, Organization, Person, Signup
+from models.membership import Membership
 from models.reminders import TARGET_KINDS, Broadcast
+from services.orgs import descendant_ids
 from services.reminders import queue_for_people, run_core, wants
 
 MAX_TEXT = 1000
@@ -28,14 +32,15 @@ class BroadcastError(Exception):
         self.reason = reason
 
 
-def org_volunteers(organization_id: int) -> Select:
-    """person_id of every registered volunteer of the organization who accepts broadcasts."""
-    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id) == organization_id)
+def org_volunteers(organization_ids: list[int]) -> Select:
+    """person_id of every registered volunteer of these organizations (a subtree) who accepts broadcasts."""
+    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id).in_(organization_ids))
     signed_up = sa.select(col(Signup.person_id)).where(col(Signup.activity_id).in_(org_activities))
     served = sa.select(col(HourRecord.person_id)).where(col(HourRecord.activity_id).in_(org_activities))
+    members = sa.select(col(Membership.person_id)).where(col(Membership.organization_id).in_(organization_ids))
     return sa.select(col(Person.id).label("person_id")).where(
         col(Person.status) == "active",
-        col(Person.id).in_(signed_up.union(served)),
+        col(Person.id).in_(sa.union(signed_up, served, members)),
         wants("broadcast", Person.id),
     )
 
@@ -43,7 +48,9 @@ def org_volunteers(organization_id: int) -> Select:
 async def target_people(session: AsyncSession, *, organization_id: int, kind: str, value: str) -> Select:
     if kind not in TARGET_KINDS:
         raise BroadcastError("bad_target")
-    people = org_volunteers(organization_id)
+    # the subtree is read first: an INSERT … SELECT that starts with WITH gets no row count on SQLite
+    tree = await descendant_ids(session, organization_id=organization_id)
+    people = org_volunteers(sorted(tree))
     if kind == "skill":
         # skills are stored comma-separated: match a whole code
         people = people.where((sa.literal(",", sa.String) + col(Person.skills) + ",").contains(f",{value},"))
@@ -53,7 +60,7 @@ async def target_people(session: AsyncSession, *, organization_id: int, kind: st
         people = people.where(col(Person.area).contains(value.strip()))
     elif kind == "activity":
         activity = await session.get(Activity, int(value)) if value.isdigit() else None
-        if activity is None or activity.organization_id != organization_id:
+        if activity is None or activity.organization_id not in tree:
             raise BroadcastError("activity_not_in_org")
         people = people.where(col(Person.id).in_(
             sa.select(col(Signup.person_id)).where(col(Signup.activity_id) == activity.id,

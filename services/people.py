@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Identity, Organization, Person, Role
+from services.orgs import managed_org_ids, managed_subtree
 
 
 class PermissionDenied(Exception):
@@ -136,21 +137,16 @@ async def is_admin(session: AsyncSession, *, person_id: int, bootstrap: bool = F
 
 
 async def managed_organizations(session: AsyncSession, *, person_id: int, admin: bool) -> list[Organization]:
-    """Organizations whose activities this person may manage (all of them for an admin)."""
-    if admin:
-        return list(await session.exec(select(Organization).order_by(Organization.id)))
-    rows = await session.exec(
-        select(Organization)
-        .join(Role, Role.organization_id == Organization.id)
-        .where(Role.person_id == person_id, Role.role == "coordinator")
-        .order_by(Organization.id)
-    )
-    return list(rows)
+    """Organizations this person manages: the ones they coordinate and every one below them (all for an admin)."""
+    query = select(Organization).order_by(Organization.id)
+    if not admin:
+        query = query.where(col(Organization.id).in_(managed_subtree(person_id)))
+    return list(await session.exec(query))
 
 
 async def require_manager(session: AsyncSession, *, person_id: int, admin: bool, organization_id: int) -> None:
+    """PermissionDenied unless the person is an admin or coordinates the organization or one above it."""
     if admin:
         return
-    orgs = await managed_organizations(session, person_id=person_id, admin=False)
-    if organization_id not in {o.id for o in orgs}:
-        raise PermissionDenied(f"person {person_id} does not coordinate organization {organization_id}")
+    if organization_id not in await managed_org_ids(session, person_id=person_id):
+        raise PermissionDenied(f"person {person_id} does not manage organization {organization_id}")

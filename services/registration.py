@@ -13,6 +13,7 @@ from common.i18n import N_, Msg, Text, render
 from models import Activity, Person, Signup
 from services.activities import cancel_signup
 from services.certificates import forget_id_numbers
+from services.orgs import set_membership
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ async def register_person(session: AsyncSession, *, person: Person, form: dict[s
     person.status = "active"
     session.add(person)
     await session.flush()
+    if "org" in form:  # the organization chosen (None: none, or left)
+        assert person.id is not None
+        await set_membership(session, person_id=person.id, organization_id=form["org"], now=now)
     return person
 
 

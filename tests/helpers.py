@@ -13,6 +13,8 @@ from services.notify import notice_text
 from services.people import get_or_create_identity, get_or_create_organization, grant_role
 from tests.conversation import Conversation, as_conversation, joined
 
+ORG_QUESTION = "请选择你所属的志愿服务组织"
+
 
 def adult_id(serial: int = 123, birth: str = "19900307") -> str:
     return make_id_number(f"110101{birth}{serial:03d}")
@@ -20,16 +22,21 @@ def adult_id(serial: int = 123, birth: str = "19900307") -> str:
 
 async def register(conv: Conversation | ConsoleChannel, name: str, *, serial: int = 123,
                    birth: str = "19900307", phone: str = "13800138000", skills: str = "1,3",
-                   area: str = "花家地社区", start: str = "注册") -> str:
+                   area: str = "花家地社区", start: str = "注册", org: str | None = None) -> str:
     """Walk the whole registration dialog on any channel and return the last reply's texts.
 
     ``conv`` is a ``Conversation`` (tests/conversation.py) or a console channel; each step's replies
     stay in ``conv.history`` for tests that check them. The last step types "1" (确认提交), as a
     user of a text channel would; Telegram maps a typed number to the choice the same way.
+    When organizations exist and the area names none of them, the organization is asked: ``org``
+    (a name typed) answers it, else it is skipped.
     """
     conv = as_conversation(conv)
-    for answer in (start, name, adult_id(serial, birth), phone, skills, area, "1"):
+    for answer in (start, name, adult_id(serial, birth), phone, skills, area):
         replies = await conv.send(answer)
+    if ORG_QUESTION in joined(replies):
+        replies = await conv.send(org or "跳过")
+    replies = await conv.send("1")
     return joined(replies)
 
 

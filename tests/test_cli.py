@@ -32,7 +32,8 @@ def run(args: list[str], *, cwd: Path, stdin: str = "", env: dict[str, str] | No
 
 def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
     # first run on SQLite creates ./data/volunteer.db with its schema by itself
-    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
+    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区",
+         "--create"], cwd=tmp_path)
     assert (tmp_path / "data" / "volunteer.db").exists()
     create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n对\n11:30\n10\n1\n"
     out = run(["chat", "--user", "coord"], cwd=tmp_path, stdin=create).stdout
@@ -88,7 +89,7 @@ def test_serve_answers_healthz_and_a_login_link_opens_the_web_console(tmp_path: 
     env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789", "PORT": str(port)}
     env.pop("DATABASE_URL", None)
     env.pop("PUBLIC_BASE_URL", None)
-    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
+    run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区", "--create"], cwd=tmp_path)
     refused = run(["web", "login-link", "--channel", "console", "--user", "nobody"], cwd=tmp_path, check=False)
     assert refused.returncode == 1 and "no console user" in refused.stderr
     proc = subprocess.Popen([CLI, "serve"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -107,7 +107,7 @@ async def test_pairing_only_within_the_coordinators_organizations(console, sessi
     there = await make_coordinator(sessions, channel="console", user="other", org="酒仙桥街道")
     elsewhere = await add_activity(sessions, org_id=there, start=clock.now + timedelta(days=2))
     bob = console("bob")
-    await register(bob, "赵大刚", serial=12)
+    await register(bob, "赵大刚", serial=12, area="酒仙桥街道")  # a member of 酒仙桥街道
     assert "报名成功" in await bob.send(f"/join {elsewhere.id}")  # bob serves with 酒仙桥街道
 
     coord = console("coord")

@@ -20,10 +20,11 @@ def admin_grant(
     role: Annotated[str, typer.Argument(help="admin or coordinator")],
     channel: Annotated[str, typer.Option(help=CHANNEL_HELP)],
     user: Annotated[str, typer.Option(help="The user's id on that channel.")],
-    org: Annotated[str | None, typer.Option(help="Organization name (coordinators); created if new.")] = None,
+    org: Annotated[str | None, typer.Option(help="Organization name (coordinators); it must exist.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create the organization when it does not exist.")] = False,
 ) -> None:
     """Grant a role, e.g. admin grant coordinator --channel telegram --user 123 --org "XX社区"."""
-    asyncio.run(_change_role(role, channel, user, org, grant=True))
+    asyncio.run(_change_role(role, channel, user, org, grant=True, create=create))
 
 
 @admin_app.command("revoke")
@@ -37,11 +38,11 @@ def admin_revoke(
     asyncio.run(_change_role(role, channel, user, org, grant=False))
 
 
-async def _change_role(role: str, channel: str, user: str, org_name: str | None, *, grant: bool) -> None:
-    from sqlmodel import select
-
+async def _change_role(role: str, channel: str, user: str, org_name: str | None, *, grant: bool,
+                       create: bool = False) -> None:
     from bot.runtime import Runtime
-    from models import Organization, utcnow
+    from models import utcnow
+    from services.orgs import find_organization
     from services.people import get_or_create_identity, get_or_create_organization, grant_role, revoke_role
 
     if role not in ("admin", "coordinator"):
@@ -54,14 +55,14 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
             _, person = await get_or_create_identity(session, channel=channel, external_id=user, now=utcnow())
             org_id = None
             if org_name:
-                if grant:
-                    org_id = (await get_or_create_organization(session, name=org_name)).id
-                else:
-                    found = (await session.exec(select(Organization).where(Organization.name == org_name))).first()
-                    if found is None:
-                        fail(f"no organization named {org_name!r}")
-                    assert found is not None
-                    org_id = found.id
+                found = await find_organization(session, name=org_name)
+                if found is None and grant and create:
+                    found = await get_or_create_organization(session, name=org_name.strip())
+                    typer.echo(f"created organization #{found.id} {found.name}")
+                if found is None:
+                    found = await _existing(session, org_name,
+                                            hint="add --create to create it" if grant else "nothing revoked")
+                org_id = found.id
             if grant:
                 await grant_role(session, person_id=person.id, role=role, organization_id=org_id)
             elif not await revoke_role(session, person_id=person.id, role=role, organization_id=org_id):
@@ -73,6 +74,18 @@ async def _change_role(role: str, channel: str, user: str, org_name: str | None,
     typer.echo(f"{'granted' if grant else 'revoked'} {role}{where} for {channel}:{user}")
 
 
+async def _existing(session, name: str, *, hint: str):  # noqa: ANN001, ANN202 - imports stay lazy
+    """The organization of that exact name, or exit naming the close ones (a typo must not become a new one)."""
+    from services.orgs import close_names, find_organization
+
+    found = await find_organization(session, name=name)
+    if found is None:
+        close = await close_names(session, name=name)
+        did_you_mean = f"; did you mean: {', '.join(close)}?" if close else ""
+        fail(f"no organization named {name!r}{did_you_mean} (see `org list`; {hint})")
+    return found
+
+
 @org_app.command("add")
 def org_add(
     name: Annotated[str, typer.Argument()],
@@ -80,10 +93,7 @@ def org_add(
     parent: Annotated[str | None, typer.Option(help="Parent organization name.")] = None,
 ) -> None:
     """Add an organization."""
-    from sqlmodel import select
-
     from bot.runtime import Runtime
-    from models import Organization
     from services.people import get_or_create_organization
 
     if kind not in ("center", "station", "team"):
@@ -95,15 +105,33 @@ def org_add(
             async with runtime.sessions() as session:
                 parent_id = None
                 if parent:
-                    found = (await session.exec(select(Organization).where(Organization.name == parent))).first()
-                    if found is None:
-                        fail(f"no organization named {parent!r}")
-                    assert found is not None
-                    parent_id = found.id
+                    parent_id = (await _existing(session, parent, hint="nothing added")).id
                 org = await get_or_create_organization(session, name=name, kind=kind, parent_id=parent_id)
                 await session.commit()
                 typer.echo(f"organization #{org.id} {org.name} ({org.kind})")
         finally:
             await runtime.close()
+
+    asyncio.run(main())
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """Print the organization tree: ids, kinds and member counts, children indented under their parent."""
+    from bot.runtime import Runtime
+    from services.orgs import org_tree
+
+    async def main() -> None:
+        runtime = await Runtime.start(load_settings())
+        try:
+            async with runtime.sessions() as session:
+                rows = await org_tree(session)
+        finally:
+            await runtime.close()
+        if not rows:
+            typer.echo("no organizations yet (add one: org add NAME [--kind center] [--parent NAME])")
+        for row in rows:
+            org = row.organization
+            typer.echo(f"{'  ' * row.depth}#{org.id} {org.name} ({org.kind}) · {row.members} members")
 
     asyncio.run(main())

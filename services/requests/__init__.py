@@ -6,10 +6,12 @@ Rules (documented here because dialogs and tests rely on them):
   the request's community (one contains the other once station words such as 志愿服务站 / 服务站 are
   stripped: 「花家地社区」 ↔ 「花家地社区志愿服务站」). When nothing matches the community, the
   resident's registered area is tried the same way. When nothing matches either, the request has
-  no station and the admins review it. Coordinators of that organization (and admins) are "of
-  the area": they review, assign by hand, confirm, and are the only coordinators who see details.
-* **Matching.** An approved request is offered to active volunteers (not the resident) whose area
-  matches the community, whose skills map to the category (``services.registration.SKILLS``; any
+  no station and the admins review it. Coordinators of that organization or of one above it (and
+  admins) are "of the area": they review, assign by hand, confirm, and are the only coordinators who
+  see details. Notices go to the station's own coordinators, else to the nearest organization above
+  it that has some, else to the admins.
+* **Matching.** An approved request is offered to active volunteers (not the resident) who are
+  members of the station (or of a team below it) or whose area matches the community, whose skills map to the category (``services.registration.SKILLS``; any
   skill for "other"), and who have fewer than ``MAX_OPEN_ASSIGNMENTS`` requests assigned or in
   progress. They are ranked by current load, then by fewest service requests done recently
   (spreads the work), then by registration order; ``OFFER_BATCH`` at a time. When everybody

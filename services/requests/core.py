@@ -20,6 +20,7 @@ from common.taxonomy import CATEGORY_LABELS
 from models import Organization, Role
 from models.requests import ACTIVE_ASSIGNMENT_STATUSES, ServiceRequest
 from services.notify import notify_person
+from services.orgs import best_match, managed_org_ids
 
 OFFER_BATCH = 3
 MAX_OPEN_ASSIGNMENTS = 2  # K: a volunteer with this many open assignments gets no new offers
@@ -76,49 +77,43 @@ def same_area(a: str | None, b: str | None) -> bool:
     return left in right or right in left
 
 
-def station_core(name: str) -> str:
-    return pattern("station_words").sub("", _fold(name))
-
-
 async def station_for(session: AsyncSession, *, community: str, area: str | None) -> Organization | None:
     """The organization whose name matches the community, else the resident's area (see package doc)."""
     organizations = list(await session.exec(select(Organization).order_by(Organization.id)))
     for place in (community, area):
-        if not place:
-            continue
         # the longest matching name wins: 「花家地社区站」 over a street-level 「花家地站」
-        matches = [o for o in organizations if same_area(station_core(o.name), place)]
-        if matches:
-            return max(matches, key=lambda o: len(station_core(o.name)))
+        found = best_match(organizations, place) if place else None
+        if found is not None:
+            return found
     return None
 
 
 # ---- who may see and do what ----------------------------------------------------------------------
 async def station_coordinators(session: AsyncSession, *, organization_id: int | None) -> list[int]:
-    """People who review a request: the station's coordinators, or the admins when it has none."""
+    """People who review a request: the station's coordinators; when it has none, those of the nearest
+    organization above it that has some (a center manages its stations); the admins when nobody does."""
     ids: list[int] = []
-    if organization_id is not None:
+    seen: set[int] = set()
+    while organization_id is not None and organization_id not in seen and not ids:
+        seen.add(organization_id)
         rows = await session.exec(
             select(Role.person_id).where(Role.role == "coordinator", Role.organization_id == organization_id)
         )
         ids = sorted(set(rows))
+        org = await session.get(Organization, organization_id) if not ids else None
+        organization_id = org.parent_id if org is not None else None
     if not ids:
         ids = sorted(set(await session.exec(select(Role.person_id).where(Role.role == "admin"))))
     return ids
 
 
 async def can_manage(session: AsyncSession, *, request: ServiceRequest, person_id: int, admin: bool) -> bool:
+    """An admin, or a coordinator of the request's station or of an organization above it."""
     if admin:
         return True
     if request.organization_id is None:
         return False
-    row = (
-        await session.exec(
-            select(Role).where(Role.person_id == person_id, Role.role == "coordinator",
-                               Role.organization_id == request.organization_id)
-        )
-    ).first()
-    return row is not None
+    return request.organization_id in await managed_org_ids(session, person_id=person_id)
 
 
 async def can_see_details(session: AsyncSession, *, request: ServiceRequest, person_id: int, admin: bool) -> bool:

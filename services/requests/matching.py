@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _
 from models import Person
+from models.membership import Membership
 from models.requests import ACTIVE_ASSIGNMENT_STATUSES, RequestOffer, ServiceRequest
 from services.notify import notify_person
+from services.orgs import descendant_ids
 from services.registration import SKILLS
 from services.requests.core import (
     MAX_OPEN_ASSIGNMENTS,
@@ -69,10 +71,16 @@ async def rank_volunteers(session: AsyncSession, *, request: ServiceRequest, req
         .group_by(ServiceRequest.assignee_id)
     )
     done = {int(pid): int(n) for pid, n in done_rows if pid is not None}
+    # a member of the request's station (or of a team below it) is of the area, whatever they typed
+    station = (await descendant_ids(session, organization_id=request.organization_id)
+               if request.organization_id is not None else set())
+    members = set(await session.exec(select(Membership.person_id).where(col(Membership.organization_id).in_(station)))) \
+        if station else set()
     candidates = []
     for person in people:
+        area_fit = person.id in members or same_area(person.area, request.community)
         candidate = Candidate(person=person, skill_fit=skill_fits(person, request.category),
-                              area_fit=same_area(person.area, request.community), load=loads.get(person.id, 0))
+                              area_fit=area_fit, load=loads.get(person.id, 0))
         if require_fit and not (candidate.skill_fit and candidate.area_fit and candidate.load < MAX_OPEN_ASSIGNMENTS):
             continue
         candidates.append(candidate)

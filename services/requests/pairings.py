@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.i18n import Text, _
 from common.text import cn_number
 from models import Activity, HourRecord, Person, Signup
+from models.membership import Membership
 from models.requests import Pairing, VisitLog
 from services.hours_review import add_hours
 from services.notify import notify_person
@@ -31,15 +32,17 @@ COORDINATOR_AFTER = timedelta(days=2)
 
 
 async def volunteer_organizations(session: AsyncSession, *, person_id: int) -> set[int]:
-    """The organizations a volunteer serves with: their activities signed up for, their hours, their pairings."""
+    """The organizations a volunteer serves with: their membership, their activities signed up for, their hours,
+    their pairings."""
     signed = select(Activity.organization_id).join(Signup, Signup.activity_id == Activity.id).where(
         Signup.person_id == person_id, Signup.status != "cancelled")
     served = select(HourRecord.organization_id).where(HourRecord.person_id == person_id,
                                                       col(HourRecord.organization_id).is_not(None))
     paired = select(Pairing.organization_id).where(Pairing.volunteer_id == person_id,
                                                    col(Pairing.organization_id).is_not(None))
+    member = select(Membership.organization_id).where(Membership.person_id == person_id)
     found: set[int] = set()
-    for query in (signed, served, paired):
+    for query in (member, signed, served, paired):
         found |= {org for org in await session.exec(query) if org is not None}
     return found
 

@@ -1,0 +1,173 @@
+"""The organization tree (center → station → team) and membership.
+
+A coordinator of an organization manages it and everything below it: :func:`managed_org_ids` is the
+one place that says so (a recursive CTE, the same SQL on SQLite and PostgreSQL). A volunteer belongs
+to at most one organization (:class:`models.membership.Membership`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import sqlalchemy as sa
+from sqlalchemy.sql.selectable import CTE
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.resources import load_json
+from models import Organization, Role
+from models.membership import Membership
+
+
+# ---- the tree -------------------------------------------------------------------------------------
+def subtree(roots: sa.ColumnElement | sa.Select | list[int], name: str = "org_subtree") -> CTE:
+    """The ids (column ``id``) of ``roots`` and every organization below them.
+
+    UNION (not UNION ALL) so that a cycle in ``parent_id`` ends the recursion instead of looping.
+    """
+    base = sa.select(col(Organization.id).label("id")).where(col(Organization.id).in_(roots))
+    tree = base.cte(name, recursive=True)
+    below = sa.select(col(Organization.id)).join(tree, col(Organization.parent_id) == tree.c.id)
+    return tree.union(below)
+
+
+def coordinated(person_id: int) -> sa.Select:
+    """The organizations a person coordinates directly (a role row each)."""
+    return sa.select(col(Role.organization_id)).where(col(Role.person_id) == person_id,
+                                                      col(Role.role) == "coordinator")
+
+
+def managed_subtree(person_id: int) -> sa.Select:
+    """ids of the organizations this person coordinates and of all their descendants (a subquery)."""
+    tree = subtree(coordinated(person_id))
+    return sa.select(tree.c.id)
+
+
+async def managed_org_ids(session: AsyncSession, *, person_id: int) -> set[int]:
+    """Every organization a coordinator manages: the ones they coordinate and all below them."""
+    return {int(org_id) for org_id in (await session.exec(managed_subtree(person_id))).scalars()}
+
+
+async def descendant_ids(session: AsyncSession, *, organization_id: int) -> set[int]:
+    """The organization and every organization below it."""
+    tree = subtree([organization_id])
+    return {int(org_id) for org_id in (await session.exec(sa.select(tree.c.id))).scalars()}
+
+
+@dataclass(frozen=True, slots=True)
+class TreeRow:
+    organization: Organization
+    depth: int
+    members: int
+
+
+async def org_tree(session: AsyncSession) -> list[TreeRow]:
+    """Every organization in tree order (children under their parent, oldest first), with member counts."""
+    orgs = await all_organizations(session)
+    counts = {int(org): int(n) for org, n in await session.exec(
+        sa.select(col(Membership.organization_id), sa.func.count()).group_by(col(Membership.organization_id)))}
+    ids = {org.id for org in orgs}
+    children: dict[int | None, list[Organization]] = {}
+    for org in orgs:
+        parent = org.parent_id if org.parent_id in ids and org.parent_id != org.id else None
+        children.setdefault(parent, []).append(org)
+    rows: list[TreeRow] = []
+    seen: set[int] = set()
+
+    def walk(parent: int | None, depth: int) -> None:
+        for org in children.get(parent, []):
+            if org.id in seen:
+                continue
+            assert org.id is not None
+            seen.add(org.id)
+            rows.append(TreeRow(org, depth, counts.get(org.id, 0)))
+            walk(org.id, depth + 1)
+
+    walk(None, 0)
+    for org in orgs:  # a cycle in parent_id: shown at the top rather than lost
+        if org.id not in seen:
+            walk(org.parent_id, 0)
+    return rows
+
+
+async def find_organization(session: AsyncSession, *, name: str) -> Organization | None:
+    return (await session.exec(select(Organization).where(Organization.name == name.strip()))).first()
+
+
+async def close_names(session: AsyncSession, *, name: str, limit: int = 5) -> list[str]:
+    """Existing organization names that look like ``name`` (a typo, a missing 社区 or 服务站)."""
+    names = list(await session.exec(select(Organization.name)))
+    wanted = name.strip()
+    core = station_core(wanted)
+    contains = [n for n in names if len(core) >= 2 and (core in station_core(n) or station_core(n) in core)
+                and len(station_core(n)) >= 2]
+    similar = difflib.get_close_matches(wanted, names, n=limit, cutoff=0.4)
+    return list(dict.fromkeys([*contains, *similar]))[:limit]
+
+
+# ---- matching a typed community to an organization ------------------------------------------------
+@cache
+def _station_words() -> re.Pattern[str]:
+    return re.compile(load_json("requests.json")["patterns"]["station_words"])
+
+
+def _fold(text: str | None) -> str:
+    return re.sub(r"\s+", "", text or "")
+
+
+def station_core(name: str) -> str:
+    """An organization name without its station word: 「花家地社区志愿服务站」 → 「花家地社区」."""
+    return _station_words().sub("", _fold(name))
+
+
+def matches(org_name: str, place: str | None) -> bool:
+    core, typed = station_core(org_name), _fold(place)
+    if len(core) < 2 or len(typed) < 2:
+        return False
+    return core in typed or typed in core or typed == _fold(org_name)
+
+
+def best_match(organizations: list[Organization], place: str | None) -> Organization | None:
+    """The organization a community names; the longest name wins (「花家地社区站」 over 「花家地站」)."""
+    found = [o for o in organizations if matches(o.name, place)]
+    return max(found, key=lambda o: len(station_core(o.name))) if found else None
+
+
+async def all_organizations(session: AsyncSession) -> list[Organization]:
+    return list(await session.exec(select(Organization).order_by(col(Organization.id))))
+
+
+async def match_organization(session: AsyncSession, *, place: str | None) -> Organization | None:
+    typed = (await session.exec(select(Organization).where(Organization.name == _fold(place)))).first()
+    return typed or best_match(await all_organizations(session), place)
+
+
+# ---- membership -----------------------------------------------------------------------------------
+async def membership_of(session: AsyncSession, *, person_id: int) -> Organization | None:
+    row = await session.get(Membership, person_id)
+    return await session.get(Organization, row.organization_id) if row is not None else None
+
+
+async def set_membership(session: AsyncSession, *, person_id: int, organization_id: int | None,
+                         now: datetime) -> None:
+    """Join ``organization_id`` (leaving any other), or leave when None."""
+    row = await session.get(Membership, person_id)
+    if organization_id is None:
+        if row is not None:
+            await session.delete(row)
+            await session.flush()
+        return
+    if await session.get(Organization, organization_id) is None:
+        raise ValueError(f"no organization {organization_id}")
+    if row is None:
+        session.add(Membership(person_id=person_id, organization_id=organization_id, joined_at=now))
+    elif row.organization_id != organization_id:
+        row.organization_id = organization_id
+        row.joined_at = now
+        session.add(row)
+    await session.flush()
+
