@@ -130,6 +130,16 @@ def _hours(value: float | None) -> str:
     return f"{value:g}" if value is not None else "0"
 
 
+async def manageable_record(session: AsyncSession, *, record_id: int, person_id: int, admin: bool) -> RecordLine:
+    """A counted record of an organization this person coordinates (HoursError "not_found" / "not_manager")."""
+    line = await record_line(session, record_id=record_id)
+    if line is None:
+        raise HoursError("not_found")
+    await _require_manager_of(session, organization_id=await _organization_of(session, line.record),
+                              person_id=person_id, admin=admin)
+    return line
+
+
 async def request_correction(session: AsyncSession, *, record_id: int, person_id: int, hours: float | None,
                              reason: str, now: datetime) -> HourCorrection:
     """A volunteer asks to correct one of their own counted records; its organization's coordinators
