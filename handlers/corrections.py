@@ -131,7 +131,7 @@ def _plain_hours(text: str) -> float | None:
     return hours
 
 
-@router.command("correction", words=words("correction"))
+@router.command("correction", "correct", words=words("correction"))
 async def start(turn: Turn, arg: str) -> None:
     """申请更正 alone, a record's button (``correction:<record id>``), or plain words naming a day and hours."""
     if not arg:

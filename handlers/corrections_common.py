@@ -59,9 +59,10 @@ def record_text(line: RecordLine, *, with_name: bool = False) -> Text:
     return text
 
 
-def choose(turn: Turn, draft: ChangeDraft, line: RecordLine) -> None:
+def choose(turn: Turn, draft: ChangeDraft, line: RecordLine, *, with_name: bool = False) -> None:
     assert line.record.id is not None
-    draft.record_id, draft.label, draft.current = line.record.id, turn.text(record_text(line)), line.hours
+    draft.record_id, draft.current = line.record.id, line.hours
+    draft.label = turn.text(record_text(line, with_name=with_name))
 
 
 def parse_new_hours(_turn: Turn, text: str, draft: ChangeDraft) -> tuple[float | None, bool]:

@@ -171,7 +171,7 @@ async def parse_fix_record(turn: Turn, text: str, draft: FixDraft) -> int:
     line = await record_line(turn.session, record_id=record_id) if record_id is not None else None
     if line is None or all(record_id != listed for listed, _label in draft.options):
         raise InvalidInput("record")
-    choose(turn, draft, line)
+    choose(turn, draft, line, with_name=True)
     assert line.record.id is not None
     return line.record.id
 
@@ -224,7 +224,7 @@ async def start_fix(turn: Turn, arg: str) -> None:
             turn.say(refusal(error))
             return
         draft = FixDraft()
-        choose(turn, draft, line)
+        choose(turn, draft, line, with_name=True)
         await FIX.start(turn, draft)  # checked again when the correction is written
         return
     orgs = await managed_organizations(turn.session, person_id=turn.person.id, admin=admin)
