@@ -64,7 +64,10 @@ async def my_hours(turn: Turn, _arg: str) -> None:
         rows.append(_("你还没有注册志愿者，注册后参加活动即可累计时长。"))
     else:
         rows.append(_("还没有服务记录，报名一个活动开始吧！"))
-    turn.say(join(rows), [turn.choice(_("看看活动"), ActivityPage(1).pack())])
+    choices = [turn.choice(_("看看活动"), ActivityPage(1).pack())]
+    if summary.recent:  # 办法 Art 13: the records, each with 申请更正
+        choices.append(turn.choice(_("我的记录"), "records"))
+    turn.say(join(rows), choices)
 
 
 def _deny(turn: Turn) -> None:

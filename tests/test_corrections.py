@@ -31,8 +31,8 @@ async def _served(console, sessions, clock, *, users=(("alice", "王小丽"),), 
     return org, activity
 
 
-async def _notices(sessions, user: str) -> list[str]:
-    person = await person_of(sessions, "console", user)
+async def _notices(sessions, user: str, channel: str = "console") -> list[str]:
+    person = await person_of(sessions, channel, user)
     from models import Identity
 
     async with sessions() as session:
@@ -180,3 +180,49 @@ async def test_bad_input_gets_a_clear_answer(console, sessions, clock) -> None:
     assert "好的，已放弃" in await alice.send("放弃")
     async with sessions() as session:
         assert (await session.exec(select(HourCorrection))).all() == []
+
+
+async def test_corrections_cost_no_extra_statement(console, core, sessions, clock) -> None:
+    """我的时长 stays at its bound with a correction in effect (the sums stay one statement), and 我的记录
+    reads the records with their corrections in one statement."""
+    from tests.test_statement_counts import counted, turn
+
+    await _served(console, sessions, clock)
+    await console("coord").send("/corrfix 1")
+    await console("coord").send("2")
+    await console("coord").send("提前离开")
+    assert "已更正为 2 小时" in await console("coord").send("1")
+    await turn(core, clock, "alice", "我的时长")  # the held notice is read, last_inbound_at moves
+    statements = await counted(core, sessions, clock, "alice", "我的时长")
+    assert len(statements) <= 6, "\n".join(statements)
+    sums = [s for s in statements if "sum(" in s.lower() and "hour_correction" in s.lower()]
+    assert len(sums) == 1
+    await turn(core, clock, "alice", "我的记录")
+    statements = await counted(core, sessions, clock, "alice", "我的记录")
+    assert len(statements) <= 6, "\n".join(statements)
+    assert sum("hour_record" in s.lower() for s in statements) == 1
+
+
+async def test_a_correction_from_any_channel(conversation_factory, console, sessions, clock) -> None:
+    """The 申请更正 button and the dialog on console, WeChat and Telegram; the outcome reaches the volunteer."""
+    from tests.conversation import joined
+
+    org = await make_coordinator(sessions, channel="console", user="coord", org=STATION)
+    activity = await add_activity(sessions, org_id=org, start=clock.now + timedelta(days=1), hours=3)
+    amy = conversation_factory("amy")
+    await register(amy, "艾米", serial=21)
+    assert "报名成功" in joined(await amy.send(f"/join {activity.id}"))
+    clock.advance(days=1, hours=4)
+    coord = console("coord")
+    await coord.send(f"/rec {activity.id}")
+    assert "记录 3 小时" in await coord.send("1")
+
+    assert "社区敬老院探访 3 小时" in joined(await amy.send("我的记录"))
+    assert "应该是多少小时" in joined(await amy.press("申请更正 1"))
+    await amy.send("2")
+    assert "更正为：2 小时" in joined(await amy.send("签退时忘了扫码"))
+    assert "更正申请已提交" in joined(await amy.press("提交申请"))
+    assert "已批准更正 #1" in await coord.send("/corrok 1")
+    assert "你申请的更正已批准：2026-03-02 的记录现在计 2 小时。" in await _notices(sessions, amy.user, amy.channel)
+    mine = joined(await amy.send("我的时长"))
+    assert "累计志愿服务时长：2 小时" in mine
