@@ -34,6 +34,15 @@ EFFECTIVE_HOURS = case((IN_EFFECT.c.id.is_(None), HourRecord.hours), else_=func.
 NOT_VOIDED = IN_EFFECT.c.id.is_(None) | IN_EFFECT.c.hours.is_not(None)
 
 
+# the same for sums over many records: a scalar subquery per record probes ix_hour_correction_record_status
+# (with the join, PostgreSQL hashed the whole correction table to sum one person's 50 records: 4.4 ms, not 0.2)
+COUNTED_HOURS = func.coalesce(
+    select(func.coalesce(HourCorrection.hours, 0))
+    .where(HourCorrection.record_id == HourRecord.id, HourCorrection.status == "approved")
+    .correlate(HourRecord).scalar_subquery(),  # type: ignore[arg-type]
+    HourRecord.hours)
+
+
 def with_correction(query: Any) -> Any:
     """``query`` (over ``hour_record``) with the record's correction in effect joined as ``IN_EFFECT``."""
     return query.outerjoin(IN_EFFECT, (IN_EFFECT.c.record_id == HourRecord.id) & (IN_EFFECT.c.status == "approved"))
@@ -52,7 +61,7 @@ async def check_day_limit(session: AsyncSession, *, person_id: int, served_on: d
     cannot both pass the check. ``replacing`` is a record being corrected: its old hours do not count.
     """
     await session.exec(select(Person.id).where(Person.id == person_id).with_for_update())
-    query = with_correction(select(func.coalesce(func.sum(EFFECTIVE_HOURS), 0)).select_from(HourRecord)).where(
+    query = select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
         HourRecord.person_id == person_id, HourRecord.served_on == served_on, not_rejected())
     if replacing is not None:
         query = query.where(HourRecord.id != replacing)
@@ -180,13 +189,13 @@ class HoursSummary:
 _APPROVED = (HourRecord.person_id == bindparam("person_id")) & (HourRecord.approved == True)  # noqa: E712
 _IN_YEAR = (HourRecord.served_on >= bindparam("year_start")) & (HourRecord.served_on <= bindparam("year_end"))
 _WAITING = (HourRecord.approved == False) & col(HourRecord.reviewed_at).is_(None)  # noqa: E712
-# the three sums in one statement (CASE: one pass over the person's records, each with its correction in
+# the three sums in one statement (CASE: one pass over the person's records, each counting its correction in
 # effect); built once, like the next
-_HOUR_SUMS = with_correction(select(
-    func.coalesce(func.sum(case((HourRecord.approved == True, EFFECTIVE_HOURS), else_=0)), 0),  # noqa: E712
-    func.coalesce(func.sum(case((_APPROVED & _IN_YEAR, EFFECTIVE_HOURS), else_=0)), 0),
+_HOUR_SUMS = select(
+    func.coalesce(func.sum(case((HourRecord.approved == True, COUNTED_HOURS), else_=0)), 0),  # noqa: E712
+    func.coalesce(func.sum(case((_APPROVED & _IN_YEAR, COUNTED_HOURS), else_=0)), 0),
     func.coalesce(func.sum(case((_WAITING, HourRecord.hours), else_=0)), 0),
-).select_from(HourRecord)).where(HourRecord.person_id == bindparam("person_id"))
+).where(HourRecord.person_id == bindparam("person_id"))
 _RECORDER = Person.__table__.alias("recorder")  # type: ignore[attr-defined]
 _RECENT_HOURS = (
     with_correction(select(HourRecord, Activity.title, _RECORDER.c.name, EFFECTIVE_HOURS)
