@@ -134,5 +134,6 @@ def refusal(error: HoursError) -> Text:
         "bad_hours": ERRORS["hours_range"],
         "already_pending": _("这条记录已有一个更正申请在审核中，请等协调员处理。"),
         "already_decided": _("这个更正申请已经处理过了。"),
+        "own_record": _("不能审批或更正自己的时长记录，请由其他协调员处理。"),
     }
     return texts.get(error.reason, _("找不到这条记录。"))

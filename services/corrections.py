@@ -4,7 +4,8 @@ a coordinator may also correct or void a record directly (approved at once, deci
 The original record is kept (models/corrections.py); what counts is the approved correction's hours
 (``services.hours.EFFECTIVE_HOURS``). Refusals are :class:`HoursError` with a reason:
 "not_found", "not_yours", "not_counted" (rejected or still pending review), "voided" (nothing left to
-correct), "same_hours", "bad_hours", "already_pending", "not_manager", "already_decided", "day_limit".
+correct), "same_hours", "bad_hours", "already_pending", "not_manager", "already_decided", "day_limit",
+"own_record" (a coordinator does not decide or make a correction of their own hours; an admin may).
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ async def manageable_record(session: AsyncSession, *, record_id: int, person_id:
         raise HoursError("not_found")
     await _require_manager_of(session, organization_id=await _organization_of(session, line.record),
                               person_id=person_id, admin=admin)
+    if line.record.person_id == person_id and not admin:
+        raise HoursError("own_record")
     return line
 
 
@@ -211,6 +214,8 @@ async def decide_correction(session: AsyncSession, *, correction_id: int, decide
                                             admin=admin, lock=True)
     if correction.status != "pending":
         raise HoursError("already_decided")
+    if correction.requested_by == decider_id and not admin:
+        raise HoursError("own_record")
     record = await _locked_record(session, correction.record_id)
     if approve and correction.hours is not None:
         await check_day_limit(session, person_id=record.person_id, served_on=record.served_on,
@@ -237,6 +242,8 @@ async def correct_directly(session: AsyncSession, *, record_id: int, coordinator
     record = await _locked_record(session, record_id)
     organization_id = await _organization_of(session, record)
     await _require_manager_of(session, organization_id=organization_id, person_id=coordinator_id, admin=admin)
+    if record.person_id == coordinator_id and not admin:
+        raise HoursError("own_record")
     line = await _check_change(session, record=record, hours=hours)
     correction = HourCorrection(record_id=record_id, organization_id=organization_id, old_hours=line.hours,
                                 hours=hours, reason=reason[:REASON_MAX], requested_by=coordinator_id, requested_at=now,

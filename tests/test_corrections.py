@@ -226,3 +226,19 @@ async def test_a_correction_from_any_channel(conversation_factory, console, sess
     assert "你申请的更正已批准：2026-03-02 的记录现在计 2 小时。" in await _notices(sessions, amy.user, amy.channel)
     mine = joined(await amy.send("我的时长"))
     assert "累计志愿服务时长：2 小时" in mine
+
+
+async def test_a_coordinator_does_not_decide_their_own_hours(console, sessions, clock) -> None:
+    await _served(console, sessions, clock, users=(("coord", "李协调"),))
+    await make_coordinator(sessions, channel="console", user="second", org=STATION)
+    coord = console("coord")
+    async with sessions() as session:
+        record = (await session.exec(select(HourRecord))).one()
+    assert "不能审批或更正自己的时长记录" in await coord.send(f"/corrfix {record.id}")
+    # as a volunteer they may ask; another coordinator of the station decides
+    await coord.send("3月2日那次应该是2小时")
+    await coord.send("提前离开")
+    assert "更正申请已提交" in await coord.send("1")
+    assert "不能审批或更正自己的时长记录" in await coord.send("/corrok 1")
+    assert "已批准更正 #1" in await console("second").send("/corrok 1")
+    assert "累计志愿服务时长：2 小时" in await coord.send("我的时长")
