@@ -10,7 +10,7 @@ import re
 from common.i18n import Text, _, join
 from common.lang import to_simplified
 from common.text import normalize_width
-from common.timeparse import find_day, parse_day, parse_duration_hours
+from common.timeparse import find_day, find_duration_hours, parse_day
 from handlers.corrections_common import (
     ERRORS,
     REASON_PROMPT,
@@ -38,7 +38,6 @@ from services.hours import HoursError
 router = FeatureRouter("corrections")
 
 _PLAIN = re.compile(WORDS["plain_pattern"], re.IGNORECASE)
-_HOURS_AFTER = re.compile(WORDS["hours_after"], re.IGNORECASE)
 LIST_SIZE = 8
 
 
@@ -122,8 +121,8 @@ ASK.register(router)
 
 
 def _plain_hours(text: str) -> float | None:
-    match = _HOURS_AFTER.search(to_simplified(normalize_width(text)).lower())
-    hours = parse_duration_hours(match["hours"]) if match else None
+    found = find_duration_hours(text)
+    hours = found[0] if found else None
     try:
         check_hours(hours)
     except HoursError:
