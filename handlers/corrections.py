@@ -32,7 +32,7 @@ from handlers.messages import Choice
 from handlers.payloads import InvalidPayload, Payload, parse_int, payload
 from handlers.turn import FeatureRouter, Turn
 from handlers.validation import InvalidInput
-from services.corrections import check_hours, record_line, record_lines, request_correction
+from services.corrections import RecordLine, check_hours, record_line, record_lines, request_correction
 from services.hours import HoursError
 
 router = FeatureRouter("corrections")
@@ -63,7 +63,7 @@ async def my_records(turn: Turn, _arg: str) -> None:
                           for i, line in enumerate(lines, 1) if line.record.id is not None and not line.pending])
 
 
-def _options(turn: Turn, lines: list) -> list[tuple[int, str]]:
+def _options(turn: Turn, lines: list[RecordLine]) -> list[tuple[int, str]]:
     return [(line.record.id, turn.text(record_text(line))) for line in lines if line.record.id is not None]
 
 
@@ -130,37 +130,39 @@ def _plain_hours(text: str) -> float | None:
     return hours
 
 
+def _refused(turn: Turn, line: RecordLine | None) -> bool:
+    """Say why this record cannot be asked about (not counted, someone else's, a request already waiting)."""
+    reason = ("not_counted" if line is None else "not_yours" if line.record.person_id != turn.person.id
+              else "already_pending" if line.pending else None)
+    if reason is not None:
+        turn.say(refusal(HoursError(reason)))
+    return reason is not None
+
+
 @router.command("correction", "correct", words=words("correction"))
 async def start(turn: Turn, arg: str) -> None:
     """申请更正 alone, a record's button (``correction:<record id>``), or plain words naming a day and hours."""
-    if not arg:
+    try:
+        ref = CorrectRecord.from_arg(arg.strip().lstrip("#")) if arg else None
+    except InvalidPayload:
         ref = None
-    else:
-        try:
-            ref = CorrectRecord.from_arg(arg.strip().lstrip("#"))
-        except InvalidPayload:
-            ref = None
     draft = ChangeDraft()
+    mine = turn.person.id
     if ref is not None:
         line = await record_line(turn.session, record_id=ref.record_id)
-        if line is None:
-            turn.say(refusal(HoursError("not_counted")))
+        if _refused(turn, line):
             return
-        if line.record.person_id != turn.person.id:
-            turn.say(refusal(HoursError("not_yours")))
-            return
-        if line.pending:
-            turn.say(refusal(HoursError("already_pending")))
-            return
+        assert line is not None
         choose(turn, draft, line)
     elif arg:
         found = find_day(arg, today=turn.today, past=True)
-        lines = await record_lines(turn.session, person_id=turn.person.id,
-                                   served_on=found[0] if found else None, limit=LIST_SIZE)
+        lines = await record_lines(turn.session, person_id=mine, served_on=found[0] if found else None, limit=LIST_SIZE)
         if found and not lines:
             turn.say(_("{day} 没有你计入时长的记录。", day=found[0].isoformat()))
-            lines = await record_lines(turn.session, person_id=turn.person.id, limit=LIST_SIZE)
+            lines = await record_lines(turn.session, person_id=mine, limit=LIST_SIZE)
         if found and len(lines) == 1:
+            if _refused(turn, lines[0]):
+                return
             choose(turn, draft, lines[0])
         else:
             draft.options = _options(turn, lines)
@@ -168,7 +170,7 @@ async def start(turn: Turn, arg: str) -> None:
         if hours is not None and (draft.record_id is None or abs(hours - draft.current) > 1e-9):
             draft.hours = hours
     else:
-        draft.options = _options(turn, await record_lines(turn.session, person_id=turn.person.id, limit=LIST_SIZE))
+        draft.options = _options(turn, await record_lines(turn.session, person_id=mine, limit=LIST_SIZE))
     if draft.record_id is None and not draft.options:
         turn.say(_("还没有计入时长的服务记录。"))
         return

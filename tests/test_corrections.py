@@ -54,6 +54,7 @@ async def test_a_volunteer_asks_from_the_list_and_the_coordinator_approves(conso
     # a second request for the same record waits for the first
     listing = await alice.send("我的记录")
     assert "更正审核中" in listing and "申请更正 1" not in listing
+    assert "已有一个更正申请在审核中" in await alice.send("3月2日那次应该是1小时")
 
     # the coordinator is told at once (console: with the next reply), with 批准 / 驳回
     notices = await _notices(sessions, "coord")
