@@ -27,14 +27,15 @@ class HoursError(Exception):
         self.params = params
 
 
-# the approved correction of a record, if any (at most one: models/corrections.py); outer-joined into
-# every sum so that a corrected record counts its corrected hours and a voided one nothing
+# the approved correction of a record, if any (at most one: models/corrections.py), outer-joined where
+# records are listed with what they count (recent records, 我的记录, the ledger): a corrected record counts
+# its corrected hours, a voided one nothing
 IN_EFFECT = HourCorrection.__table__.alias("in_effect")  # type: ignore[attr-defined]
 EFFECTIVE_HOURS = case((IN_EFFECT.c.id.is_(None), HourRecord.hours), else_=func.coalesce(IN_EFFECT.c.hours, 0))
 NOT_VOIDED = IN_EFFECT.c.id.is_(None) | IN_EFFECT.c.hours.is_not(None)
 
 
-# the same for sums over many records: a scalar subquery per record probes ix_hour_correction_record_status
+# the same for sums (totals, star levels, the 24 h day): a scalar subquery per record probes ix_hour_correction_record_status
 # (with the join, PostgreSQL hashed the whole correction table to sum one person's 50 records: 4.4 ms, not 0.2)
 COUNTED_HOURS = func.coalesce(
     select(func.coalesce(HourCorrection.hours, 0))
