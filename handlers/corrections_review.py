@@ -150,15 +150,22 @@ async def reject(turn: Turn, ref: RejectCorrection) -> None:
 
 # ---- 更正时长: activity → volunteer's record → new hours or 作废 → reason → confirm -------------------
 class FixDraft(ChangeDraft):
-    activity_id: int | None = None
+    activity_id: int | None = None  # the activity chosen, or 0 for a volunteer's records found by name
     activities: list[tuple[int, str]] = []
+    organization_ids: list[int] | None = None  # whose records may be listed (None: an admin's, all)
 
 
 async def parse_activity(turn: Turn, text: str, draft: FixDraft) -> int:
+    """A listed activity (its records to choose from), or a volunteer's name (their records here)."""
     activity_id = parse_int(text)
-    if activity_id is None or all(activity_id != listed for listed, _title in draft.activities):
-        raise InvalidInput("activity")
-    lines = await record_lines(turn.session, activity_id=activity_id, limit=30)
+    if activity_id is not None and any(activity_id == listed for listed, _title in draft.activities):
+        lines = await record_lines(turn.session, activity_id=activity_id, limit=30)
+    else:
+        name = " ".join(text.split())
+        if not 1 < len(name) <= 64:
+            raise InvalidInput("activity")
+        activity_id = 0
+        lines = await record_lines(turn.session, name=name, organization_ids=draft.organization_ids, limit=20)
     if not lines:
         raise InvalidInput("no_records")
     draft.options = [(line.record.id, turn.text(record_text(line, with_name=True)))
@@ -194,7 +201,7 @@ async def fix(turn: Turn, draft: FixDraft) -> None:
 
 
 FIX = Flow("corrfix", FixDraft, [
-    Field("activity_id", _("更正哪个活动的时长？"), parse_activity, choices=lambda _t, d: _choices(d.activities),
+    Field("activity_id", _("更正哪个活动的时长？也可以回复志愿者的姓名，列出他在本组织的记录。"), parse_activity, choices=lambda _t, d: _choices(d.activities),
           when=lambda d: d.record_id is None),
     Field("record_id", _("更正谁的记录？"), parse_fix_record, choices=lambda _t, d: _choices(d.options),
           when=lambda d: d.activity_id is not None),
@@ -202,8 +209,8 @@ FIX = Flow("corrfix", FixDraft, [
           choices=hours_choices),
     Field("reason", REASON_PROMPT, parse_reason, label=_("原因")),
 ], done=fix, requires=Role.COORDINATOR, title=lambda _turn, d: _("请确认更正：\n记录：{record}", record=d.label),
-    errors={**ERRORS, "activity": _("请选择一个活动。"), "record": _("请选择一条记录。"),
-            "no_records": _("这个活动还没有计入时长的记录，请换一个。")})
+    errors={**ERRORS, "activity": _("请选择一个活动，或回复志愿者的姓名。"), "record": _("请选择一条记录。"),
+            "no_records": _("没有找到计入时长的记录，请换一个活动或姓名。")})
 FIX.register(router)
 
 
@@ -231,10 +238,9 @@ async def start_fix(turn: Turn, arg: str) -> None:
     if not orgs:
         turn.say(ORG_DENIED)
         return
-    activities = await recent_started_activities(turn.session, organization_ids=[o.id for o in orgs if o.id],
-                                                 now=turn.now, days=180, limit=10)
-    if not activities:
-        turn.say(_("最近没有可以更正时长的活动。"))
-        return
+    org_ids = [o.id for o in orgs if o.id is not None]
+    activities = await recent_started_activities(turn.session, organization_ids=org_ids, now=turn.now, days=180,
+                                                 limit=10)
     await FIX.start(turn, FixDraft(activities=[(a.id, f"{a.title} {turn.local(a.start_at):%m-%d}")
-                                               for a in activities if a.id is not None]))
+                                               for a in activities if a.id is not None],
+                                   organization_ids=None if admin else org_ids))

@@ -67,11 +67,18 @@ def _line(row: tuple) -> RecordLine:
 
 
 async def record_lines(session: AsyncSession, *, person_id: int | None = None, activity_id: int | None = None,
-                       served_on: date | None = None, limit: int = 10) -> list[RecordLine]:
-    """Counted records (one statement), newest first: a person's (on one day), or an activity's by name."""
+                       served_on: date | None = None, name: str | None = None,
+                       organization_ids: list[int] | None = None, limit: int = 10) -> list[RecordLine]:
+    """Counted records (one statement), newest first: a person's (on one day), an activity's, or those of
+    volunteers of this name within these organizations (a record's own, or its activity's)."""
     query = _lines_query()
     if person_id is not None:
         query = query.where(HourRecord.person_id == person_id)
+    if name is not None:
+        query = query.where(Person.name == name)
+    if organization_ids is not None:
+        owner = sa.func.coalesce(HourRecord.organization_id, Activity.organization_id)
+        query = query.where(owner.in_(organization_ids))
     if activity_id is not None:
         query = query.where(HourRecord.activity_id == activity_id)
     if served_on is not None:

@@ -127,6 +127,8 @@ async def test_only_the_records_organization_decides_and_only_its_volunteer_asks
     assert "只有该组织的协调员" in await other.send("/corrok 1")
     assert "只有该组织的协调员" in await other.send("/corrno 1")
     assert "只有该组织的协调员" in await other.send(f"/corrfix {alice_record}")
+    await other.send("更正时长")
+    assert "没有找到计入时长的记录" in await other.send("王小丽")
     assert "只有协调员" in await alice.send("/corrok 1")
     async with sessions() as session:
         assert (await session.exec(select(HourCorrection))).one().status == "pending"
@@ -145,8 +147,9 @@ async def test_a_coordinator_voids_and_corrects_and_the_ledger_shows_it(console,
     assert "更正为：作废" in await coord.send("当天没有到场")
     assert "已作废这条记录" in await coord.send("确认提交")
     await coord.send("更正时长")
-    await coord.send("1")
-    await coord.send("2")
+    by_name = await coord.send("王小丽")  # a volunteer's records by name, instead of an activity
+    assert "1. 2026-03-02 王小丽 社区敬老院探访 3 小时" in by_name and "赵大刚" not in by_name
+    assert "王小丽" in await coord.send("1")
     await coord.send("2.5")
     await coord.send("提前离开")
     assert "已更正为 2.5 小时" in await coord.send("1")
