@@ -45,7 +45,7 @@ async def admin(url: str, sql: str) -> None:
     await engine.dispose()
 
 
-async def fill(url: str, people: int, records: int) -> None:
+async def fill(url: str, people: int, records: int, corrections: int = 0) -> None:
     """Rows straight from generate_series. The hour_record indexes are dropped during the load and made
     again after it (the same definitions), and its foreign-key triggers are off while loading generated
     ids that are known to exist (a scratch database, we are its owner)."""
@@ -96,6 +96,16 @@ async def fill(url: str, people: int, records: int) -> None:
         for table in ("person", "identity", "activity"):
             await conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                        f"(SELECT max(id) FROM {table}))"))
+    if corrections:
+        async with engine.begin() as conn:
+            # every ``corrections``-th record has an approved correction in effect (one in ten of them a void)
+            await conn.execute(sa.text(
+                "INSERT INTO hour_correction (record_id, organization_id, old_hours, hours, reason, requested_by, "
+                "requested_at, status, decided_at, decision_note) "
+                "SELECT id, 1, hours, CASE WHEN id % (10 * CAST(:every AS integer)) = 0 THEN NULL ELSE hours + 0.5 END, "
+                "'bench', person_id, now(), 'approved', now(), '' FROM hour_record WHERE id % CAST(:every AS integer) = 0"),
+                {"every": corrections})
+        print(f"  corrections (every {corrections}th record): {time.perf_counter() - step:.0f} s", flush=True)
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(sa.text("VACUUM ANALYZE hour_record"))
@@ -177,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
         await engine.dispose()
         started = time.perf_counter()
         print(f"filling {args.people:,} volunteers and {args.records:,} hour records …", flush=True)
-        await fill(url, args.people, args.records)
+        await fill(url, args.people, args.records, args.corrections)
         print(f"filled in {time.perf_counter() - started:.0f} s")
     try:
         print(f"EXPLAIN ANALYZE of the hours queries (volunteer {args.people // 2}):")
@@ -195,6 +205,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=20_000_000)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--postgres-url", default=DEFAULT_PG, help="an existing database to connect to as admin")
+    parser.add_argument("--corrections", type=int, default=100,
+                        help="every Nth record gets an approved correction (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the database (for --reuse)")
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")
     asyncio.run(main(parser.parse_args()))

@@ -32,7 +32,8 @@ def download_routes(runtime: Runtime) -> list[web.RouteDef]:
         grant = verify_export(token, secret=secret, now=runtime.core.clock())
         if grant is None:
             return None
-        rows = await ledger_rows(session, organization_ids=grant.organization_ids, start=grant.start, end=grant.end)
+        rows = await ledger_rows(session, organization_ids=grant.organization_ids, start=grant.start, end=grant.end,
+                                tz=ZoneInfo(runtime.settings.timezone))
         return ledger_table(rows), f"ledger-{grant.start}-{grant.end}"
 
     async def roster(session: AsyncSession, token: str) -> tuple[Table, str] | None:

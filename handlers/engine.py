@@ -25,6 +25,8 @@ from handlers import (
     announce,
     broadcasts,
     certificate,
+    corrections,
+    corrections_review,
     hours,
     hours_review,
     identity_link,
@@ -75,7 +77,8 @@ INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "hel
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
             reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router,
-            web_login.router, members.router]
+            web_login.router, members.router,
+            corrections.router, corrections_review.router]
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +311,9 @@ class Engine:
         self._follow_language(turn, text)
         if MONEY_WORDS.search(simplified):  # 条例 Art 21: volunteers may not take money; say so at once
             await self._run_command(turn, "fee", text)
+            return
+        if corrections.asks_correction(text):  # "12月3日那次应该是3小时": 办法 Art 13
+            await self._run_command(turn, "correction", text)
             return
         result = classify(text)
         if result.intent == "request_service":

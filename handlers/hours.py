@@ -53,18 +53,21 @@ async def my_hours(turn: Turn, _arg: str) -> None:
         rows.append(_("待审核：{hours} 小时（协调员审核通过后计入）", hours=f"{summary.pending:g}"))
     if summary.recent:
         rows.append(_("最近记录："))
-        for record, title, recorder in summary.recent:
+        for record, title, recorder, hours in summary.recent:
             what = title or record.note or _("志愿服务")
             who = recorder or (_("签到签退") if record.source == "checkin" else "-")
             rows.append(_("· {date} {what} {hours} 小时（记录人：{who}）", date=f"{record.served_on:%Y-%m-%d}",
-                          what=what, hours=f"{record.hours:g}", who=who))
+                          what=what, hours=f"{hours:g}", who=who))
     elif summary.pending:
         pass  # the pending line above says it
     elif turn.person.status != "active":
         rows.append(_("你还没有注册志愿者，注册后参加活动即可累计时长。"))
     else:
         rows.append(_("还没有服务记录，报名一个活动开始吧！"))
-    turn.say(join(rows), [turn.choice(_("看看活动"), ActivityPage(1).pack())])
+    choices = [turn.choice(_("看看活动"), ActivityPage(1).pack())]
+    if summary.recent:  # 办法 Art 13: the records, each with 申请更正
+        choices.append(turn.choice(_("我的记录"), "records"))
+    turn.say(join(rows), choices)
 
 
 def _deny(turn: Turn) -> None:

@@ -227,6 +227,7 @@ __all__ = [
 ]
 
 import models.certificates  # noqa: E402,F401  (志愿服务证明 issued)
+import models.corrections  # noqa: E402,F401  (corrections of hour records)
 import models.membership  # noqa: E402,F401  (a volunteer's organization)
 import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
 import models.requests  # noqa: E402,F401  (service requests, offers, pairings)

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Organization, Person
 from models.certificates import Certificate
+from services.hours import COUNTED_HOURS
 
 NUMBER_DIGITS = 20  # 19 random + 1 check digit
 LINK_TTL = timedelta(days=7)
@@ -104,7 +105,7 @@ async def certificate_lines(session: AsyncSession, *, person_id: int, start: dat
     """The person's approved hours between the dates (inclusive; ``start`` None → from the first)."""
     org_id = func.coalesce(HourRecord.organization_id, Activity.organization_id)
     query = (
-        select(HourRecord, Activity.title, Organization.name, _RECORDER.c.name, _REVIEWER.c.name)
+        select(HourRecord, Activity.title, Organization.name, _RECORDER.c.name, _REVIEWER.c.name, COUNTED_HOURS)
         .outerjoin(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
         .outerjoin(Organization, Organization.id == org_id)  # type: ignore[arg-type]
         .outerjoin(_RECORDER, _RECORDER.c.id == HourRecord.recorded_by)
@@ -116,9 +117,11 @@ async def certificate_lines(session: AsyncSession, *, person_id: int, start: dat
     if start is not None:
         query = query.where(HourRecord.served_on >= start)
     lines = []
-    for record, title, org, recorder, reviewer in await session.exec(query):
+    for record, title, org, recorder, reviewer, hours in await session.exec(query):
+        if not hours:  # voided by an approved correction
+            continue
         lines.append(CertificateLine(served_on=record.served_on, what=title or record.note or "",
-                                     organization=org or "", hours=round(record.hours, 2),
+                                     organization=org or "", hours=round(float(hours), 2),
                                      recorder=recorder or reviewer or org or ""))
     return lines
 

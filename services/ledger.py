@@ -4,9 +4,10 @@ let a coordinator download it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +17,7 @@ from models import Activity, HourRecord, Identity, Organization, Person
 from models.requests import Pairing, ServiceRequest, VisitLog
 from services.exports import (  # noqa: F401  (safe_cell and EXPORT_LANGUAGE are imported from here too)
     DATE,
+    DATETIME,
     EXPORT_LANGUAGE,
     NUMBER,
     Column,
@@ -26,8 +28,11 @@ from services.exports import (  # noqa: F401  (safe_cell and EXPORT_LANGUAGE are
     table_xlsx,
     verify_fields,
 )
+from services.hours import EFFECTIVE_HOURS, IN_EFFECT, with_correction
 
 LINK_TTL = timedelta(hours=24)
+# correction times are shown in this zone unless the caller gives the deployment's TIMEZONE
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 LINK_PURPOSE = "ledger-link"  # keys the links' MAC apart from other signed links
 # readable names of HourRecord.source, in every catalog; an unknown code is shown as it is
 SOURCE_NAMES: dict[str, Msg] = {
@@ -51,6 +56,12 @@ class LedgerRow:
     source: str  # the HourRecord.source code; the export shows source_name(row)
     note: str
     self_reported: bool = False  # reported by the volunteer, approved by a coordinator
+    # a record with a correction in effect: hours above are the corrected ones (0 when voided)
+    correction: Text = ""  # 更正 / 作废, empty when the record counts as recorded
+    original_hours: float | None = None
+    correction_reason: str = ""
+    corrected_by: Text = ""  # who approved (or made) the correction
+    corrected_at: datetime | None = None  # when, naive local time
 
 
 def source_name(row: LedgerRow) -> Text:
@@ -70,6 +81,11 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column(N_("记录人"), attrgetter("recorder"), width=12),
     Column(N_("来源"), source_name, width=14),
     Column(N_("备注"), attrgetter("note"), width=30),
+    Column(N_("更正"), attrgetter("correction"), width=8),
+    Column(N_("原时长（小时）"), attrgetter("original_hours"), NUMBER, width=11),
+    Column(N_("更正原因"), attrgetter("correction_reason"), width=24),
+    Column(N_("更正审批人"), attrgetter("corrected_by"), width=12),
+    Column(N_("更正时间"), attrgetter("corrected_at"), DATETIME, width=17),
 )
 HEADER = tuple(column.title for column in LEDGER_COLUMNS)
 
@@ -87,17 +103,22 @@ def ledger_xlsx(rows: list[LedgerRow]) -> bytes:
     return table_xlsx(ledger_table(rows))
 
 
-async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], start: date, end: date) -> list[LedgerRow]:
+async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], start: date, end: date,
+                      tz: tzinfo = DEFAULT_TZ) -> list[LedgerRow]:
     """Approved hours between two dates (inclusive) that belong to the organizations: their activities,
-    the residents' requests their station handled, and their pairings' visits. Personal data masked."""
+    the residents' requests their station handled, and their pairings' visits. Personal data masked.
+    A corrected record counts its correction's hours and says so; a voided one is listed with 0 hours."""
     recorder = Person.__table__.alias("recorder")
+    corrector = Person.__table__.alias("corrector")
 
     def owned_by(owner_org: Any, *joins: tuple[Any, Any]) -> Any:
-        query = (
-            select(HourRecord, Person, Organization, recorder.c.name, Activity.title)
+        query = with_correction(
+            select(HourRecord, Person, Organization, recorder.c.name, Activity.title, EFFECTIVE_HOURS,
+                   IN_EFFECT.c.id, IN_EFFECT.c.hours, IN_EFFECT.c.reason, IN_EFFECT.c.decided_at,
+                   IN_EFFECT.c.decided_by, corrector.c.name)
             .join(Person, Person.id == HourRecord.person_id)
             .outerjoin(Activity, Activity.id == HourRecord.activity_id)
-        )
+        ).outerjoin(corrector, corrector.c.id == IN_EFFECT.c.decided_by)
         for target, onclause in joins:  # the owner's table must be joined before the organization
             query = query.join(target, onclause)
         return (
@@ -113,19 +134,26 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
         owned_by(Pairing.organization_id, (VisitLog, VisitLog.hour_record_id == HourRecord.id),
                  (Pairing, Pairing.id == VisitLog.pairing_id)),
     ]
-    found: dict[int, tuple[HourRecord, Person, Organization, str | None, str | None]] = {}
+    found: dict[int, tuple[Any, ...]] = {}
     for query in queries:
-        for record, person, org, recorder_name, title in await session.exec(query):
-            found[record.id] = (record, person, org, recorder_name, title)
-    unnamed = {record.recorded_by for record, _p, _o, name, _t in found.values() if record.recorded_by and not name}
+        for found_row in await session.exec(query):
+            found[found_row[0].id] = tuple(found_row)
+    unnamed = {row[0].recorded_by for row in found.values() if row[0].recorded_by and not row[3]}
+    unnamed |= {row[10] for row in found.values() if row[10] is not None and not row[11]}
     shown = await _display_names(session, unnamed)
     rows: dict[int, LedgerRow] = {}
-    for record_id, (record, person, org, recorder_name, title) in found.items():
+    for record_id, (record, person, org, recorder_name, title, hours, correction_id, new_hours, reason,
+                    decided_at, decided_by, corrector_name) in found.items():
+        corrected = correction_id is not None
         rows[record_id] = LedgerRow(
             served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
             phone_masked=person.phone_masked or "", what=title or record.note, organization=org.name,
-            hours=record.hours, recorder=_recorder(record, recorder_name, shown), source=record.source,
-            note=record.note, self_reported=record.reviewed_by is not None)
+            hours=float(hours), recorder=_recorder(record, recorder_name, shown), source=record.source,
+            note=record.note, self_reported=record.reviewed_by is not None,
+            correction=(_("作废") if new_hours is None else _("更正")) if corrected else "",
+            original_hours=record.hours if corrected else None, correction_reason=reason or "",
+            corrected_by=_person_name(decided_by, corrector_name, shown) if corrected else "",
+            corrected_at=_local(decided_at, tz))
     ids = sorted(rows, key=lambda i: (rows[i].served_on, rows[i].name, i))
     return [rows[i] for i in ids]
 
@@ -134,7 +162,20 @@ def _recorder(record: HourRecord, name: str | None, shown: dict[int, str]) -> Te
     """Who recorded it: their registered name, else their chat display name, else 协调员#id."""
     if record.recorded_by is None:
         return _("签到签退") if record.source == "checkin" else ""
-    return name or shown.get(record.recorded_by) or _("协调员#{id}", id=record.recorded_by)
+    return _person_name(record.recorded_by, name, shown)
+
+
+def _person_name(person_id: int | None, name: str | None, shown: dict[int, str]) -> Text:
+    if person_id is None:
+        return ""
+    return name or shown.get(person_id) or _("协调员#{id}", id=person_id)
+
+
+def _local(value: datetime | None, tz: tzinfo) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
 
 async def _display_names(session: AsyncSession, person_ids: set[int | None]) -> dict[int, str]:

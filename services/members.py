@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Organization, Person, Signup
 from models.membership import Membership
+from services.hours import COUNTED_HOURS
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ async def volunteer_page(session: AsyncSession, *, organization_ids: list[int] |
     if not ids:
         return [], int(total)
     hours = {int(pid): float(h or 0) for pid, h in await session.exec(
-        select(HourRecord.person_id, sa.func.sum(HourRecord.hours))
+        select(HourRecord.person_id, sa.func.sum(COUNTED_HOURS))
         .where(col(HourRecord.person_id).in_(ids), col(HourRecord.approved) == sa.true(),
                col(HourRecord.served_on) >= year_start)
         .group_by(col(HourRecord.person_id)))}

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.i18n import N_, Msg, Text
 from models import Activity, HourRecord, Person, Signup
 from services.exports import DATETIME, NUMBER, Column, Table, sign_fields, verify_fields
+from services.hours import COUNTED_HOURS
 
 LINK_TTL = timedelta(hours=24)
 LINK_PURPOSE = "roster-link"
@@ -61,7 +62,7 @@ async def roster_rows(session: AsyncSession, *, activity_id: int, tz: ZoneInfo) 
         .where(Signup.activity_id == activity_id, Signup.status != "cancelled")
         .order_by(Signup.status, col(Signup.created_at), col(Signup.id)))
     hours = dict((await session.exec(
-        select(HourRecord.person_id, func.sum(HourRecord.hours))
+        select(HourRecord.person_id, func.sum(COUNTED_HOURS))
         .where(HourRecord.activity_id == activity_id, HourRecord.approved == True)  # noqa: E712
         .group_by(col(HourRecord.person_id)))).all())
     return [RosterRow(number=number, name=person.name or "", phone_masked=person.phone_masked or "",

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Person, Signup
 from models.requests import OPEN_STATUSES, ServiceRequest
-from services.hours import STAR_THRESHOLDS, star_level
+from services.hours import COUNTED_HOURS, STAR_THRESHOLDS, star_level
 
 
 def volunteer_ids(organization_ids: list[int]) -> Any:
@@ -36,7 +36,7 @@ async def hours_per_month(session: AsyncSession, *, organization_ids: list[int],
     Summed per day in SQL (at most 366 groups, no date function: the same on SQLite and PostgreSQL),
     per month here."""
     rows = await session.exec(  # type: ignore[call-overload]
-        sa.select(col(HourRecord.served_on), sa.func.sum(HourRecord.hours))
+        sa.select(col(HourRecord.served_on), sa.func.sum(COUNTED_HOURS))
         .where(col(HourRecord.organization_id).in_(organization_ids), col(HourRecord.approved) == sa.true(),
                col(HourRecord.served_on) >= first, col(HourRecord.served_on) <= last)
         .group_by(col(HourRecord.served_on)))
@@ -65,8 +65,8 @@ async def volunteer_rows(session: AsyncSession, *, organization_ids: list[int], 
     people = volunteer_ids(organization_ids).subquery()
     in_year = (col(HourRecord.served_on) >= date(year, 1, 1)) & (col(HourRecord.served_on) <= date(year, 12, 31))
     approved = col(HourRecord.approved) == sa.true()
-    total = sa.func.coalesce(sa.func.sum(sa.case((approved, HourRecord.hours), else_=0)), 0).label("total")
-    this_year = sa.func.coalesce(sa.func.sum(sa.case((approved & in_year, HourRecord.hours), else_=0)), 0).label("this_year")
+    total = sa.func.coalesce(sa.func.sum(sa.case((approved, COUNTED_HOURS), else_=0)), 0).label("total")
+    this_year = sa.func.coalesce(sa.func.sum(sa.case((approved & in_year, COUNTED_HOURS), else_=0)), 0).label("this_year")
     query = (sa.select(Person, total, this_year).join(people, people.c.id == col(Person.id))
              .outerjoin(HourRecord, col(HourRecord.person_id) == col(Person.id)).group_by(col(Person.id)))
     key = {"name": col(Person.name), "total": total, "this_year": this_year}[SORTS.get(sort, "total")]
@@ -80,7 +80,7 @@ async def volunteer_rows(session: AsyncSession, *, organization_ids: list[int], 
 async def volunteers_by_stars(session: AsyncSession, *, organization_ids: list[int]) -> list[int]:
     """How many of the organizations' volunteers hold 0, 1, … 5 stars (by all their approved hours)."""
     people = volunteer_ids(organization_ids).subquery()
-    totals = (sa.select(sa.func.coalesce(sa.func.sum(HourRecord.hours), 0))
+    totals = (sa.select(sa.func.coalesce(sa.func.sum(COUNTED_HOURS), 0))
               .select_from(people)
               .outerjoin(HourRecord, (col(HourRecord.person_id) == people.c.id) & (col(HourRecord.approved) == sa.true()))
               .group_by(people.c.id))

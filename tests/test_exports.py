@@ -75,7 +75,8 @@ async def test_ledger_xlsx_has_typed_cells_a_total_masking_and_readable_sources(
     assert sheet.title == "台账" and sheet.freeze_panes == "A2"
     header = [cell.value for cell in sheet[1]]
     assert header == ["日期", "姓名", "身份证号（脱敏）", "手机号（脱敏）", "活动/服务", "组织", "时长（小时）", "记录人",
-                      "来源", "备注"] and len(header) == len(HEADER)
+                      "来源", "备注", "更正", "原时长（小时）", "更正原因", "更正审批人", "更正时间"]
+    assert len(header) == len(HEADER)
     assert all(cell.font.b for cell in sheet[1])
     assert sheet.column_dimensions["E"].width > sheet.column_dimensions["B"].width  # widths are set
     activity_row, request_row, total = (list(r) for r in sheet.iter_rows(min_row=2))

@@ -103,7 +103,8 @@ def ledger_export(
         missing = set(org) - {o.name for o in found}
         if missing:
             fail(f"no organization named {', '.join(sorted(missing))}")
-        rows = await ledger_rows(session, organization_ids=[o.id for o in found if o.id], start=first, end=last)
+        rows = await ledger_rows(session, organization_ids=[o.id for o in found if o.id], start=first, end=last,
+                                tz=ZoneInfo(settings.timezone))
         return ledger_table(rows)
 
     _export(build, settings=settings, fmt=chosen, lang=lang, out=out)

@@ -1,0 +1,41 @@
+"""Corrections of hour records (《志愿服务记录与证明出具办法》 Art 12–13: a volunteer may ask for one).
+
+The original ``hour_record`` row is never changed: a correction is a row of its own, linked to the
+record, with the new hours (``None`` voids the record), why, who asked and when, and the decision.
+A correction a coordinator makes is approved at once (``decided_by`` = that coordinator).
+
+At most one correction of a record is ``approved`` at a time: approving another marks the earlier one
+``superseded``. Totals, star levels, the hours summary and the ledger count the approved correction's
+hours in place of the record's (``services.hours.effective_hours``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from models import utcnow
+
+STATUSES = ("pending", "approved", "rejected", "superseded")
+REASON_MAX = 200
+
+
+class HourCorrection(SQLModel, table=True):
+    __tablename__ = "hour_correction"
+    # the correction in effect of a record (joined into every sum) and a record's pending requests
+    __table_args__ = (Index("ix_hour_correction_record_status", "record_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="hour_record.id")
+    # the record's organization when asked (its coordinators decide): the pending list filters by it
+    organization_id: int | None = Field(default=None, foreign_key="organization.id", index=True)
+    old_hours: float = Field(ge=0, description="what the record counted when the correction was asked")
+    hours: float | None = Field(default=None, ge=0, description="the corrected hours; None voids the record")
+    reason: str = Field(max_length=REASON_MAX)
+    requested_by: int = Field(foreign_key="person.id")
+    requested_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="pending", max_length=16, description="pending | approved | rejected | superseded")
+    decided_by: int | None = Field(default=None, foreign_key="person.id")
+    decided_at: datetime | None = None
+    decision_note: str = Field(default="", max_length=REASON_MAX)
