@@ -73,7 +73,17 @@ async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
         choices.append(turn.choice(_("上一页"), ActivityPage(page - 1).pack()))
     if page < pages:
         choices.append(turn.choice(_("下一页"), ActivityPage(page + 1).pack()))
-    turn.say(text, choices)
+    turn.say(text, choices + activities_search.filter_choices(turn))
+
+
+@router.command("findacts")
+async def find_in_words(turn: Turn, text: str) -> None:
+    """Free text about activities ("周末的助老活动"): the activities it asks for, or all of them."""
+    query = await activities_search.read_query(turn, text, explicit=False)
+    if query:
+        await activities_search.show_results(turn, query, 1)
+    else:
+        await list_activities(turn, None)
 
 
 @router.command("act", payload=OpenActivity)
