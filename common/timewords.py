@@ -14,7 +14,7 @@ from common.resources import load_json
 from common.text import cn_number, normalize_width
 
 __all__ = ["NUM", "WORDS", "Clock", "alternation", "cn_int", "next_lunar", "normalize", "read_clock",
-           "resolve_end", "resolve_solar", "strip_trailing"]
+           "resolve_end", "resolve_month_day", "resolve_solar", "strip_trailing"]
 
 WORDS = load_json("timewords.json")
 
@@ -67,6 +67,7 @@ class Clock:
     hour: int  # as written
     minute: int
     fixed: bool = False  # a 24-hour clock reading (14:30, 09:00, 0点, 18点)
+    colon: bool = False  # written as a clock face (9:00), not with 点
 
 
 _PERIOD = "(?P<p>" + alternation(WORDS["periods"]) + ")? ?"
@@ -90,7 +91,7 @@ def _with_period(hour: int, period: str) -> int | None:
     if period == "evening":
         if 5 <= hour <= 11:
             return hour + 12
-        return 24 if hour in (0, 12) else hour if 13 <= hour <= 23 else hour + 24 if hour <= 4 else None
+        return 24 if hour in (0, 12) else hour if 17 <= hour <= 23 else hour + 24 if hour <= 4 else None
     if period == "dawn":
         return 0 if hour == 12 else hour if hour <= 6 else None
     if period == "midnight":
@@ -129,14 +130,15 @@ def read_clock(text: str, pos: int, hint: str | None, day_hours: range) -> tuple
         value = hour
     else:
         value = hour if hour in day_hours else hour + 12
-        ambiguous = True
-    clock = Clock(value * 60 + minute, period, ambiguous, hour, minute, fixed)
+        # 九点 could be 21:00; a clock face (9:00) is read as written unless it is out of hours (3:00)
+        ambiguous = match["hh"] is None or value != hour
+    clock = Clock(value * 60 + minute, period, ambiguous, hour, minute, fixed, match["hh"] is not None)
     return clock, match.end()
 
 
 def resolve_end(start: Clock, end: Clock) -> Clock | None:
     """The end of a range after ``start``: 9点到11点半, 下午2点-4点 (4 reads 下午 from the start),
-    晚上10点到凌晨2点 (past midnight). None when no reading comes after the start."""
+    晚上10点到凌晨2点 (past midnight), 5点 after 14:00 (17:00). None when no reading comes after the start."""
     if end.period is not None:
         minutes = end.minutes
         if minutes <= start.minutes:
@@ -145,8 +147,8 @@ def resolve_end(start: Clock, end: Clock) -> Clock | None:
             minutes += 1440
         return replace(end, minutes=minutes, ambiguous=False)
     candidates: list[int] = []
-    if end.fixed:
-        candidates.append(end.hour)
+    if end.fixed or (end.colon and start.period is None and not start.ambiguous):
+        candidates.append(end.hour)  # after a known start (14:00, or the stored start), 8:00 means 8:00
     else:
         if start.period is not None and (inherited := _with_period(end.hour, start.period)) is not None:
             candidates.append(inherited)
@@ -163,6 +165,18 @@ def _valid_date(year: int, month: int, day: int) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def resolve_month_day(day: int, today: date, past: bool) -> date | None:
+    """20号 alone: the 20th of this month if still to come, else of the next month (``past``: the last)."""
+    year, month = today.year, today.month
+    for _step in range(3):
+        found = _valid_date(year, month, day)
+        if found and (found <= today if past else found >= today):
+            return found
+        shift = month - 1 + (-1 if past else 1)
+        year, month = year + shift // 12, shift % 12 + 1
+    return None
 
 
 def resolve_solar(year: int | None, month: int, day: int, today: date, past: bool) -> date | None:
@@ -203,6 +217,8 @@ def next_lunar(year: int | None, month: int, day: int, *, leap: bool, today: dat
     years = range(this_year, this_year - span, -1) if past else range(this_year - 1, this_year + span)
     for candidate in years:
         found = _lunar_to_solar(candidate, month, day, leap)
+        if found is None and (month, day, leap) == (12, 30, False):
+            found = _lunar_to_solar(candidate, 12, 29, False)  # 腊月三十 is 除夕, the 29th in a short year
         if found and (found <= today if past else found >= today):
             return found
     return None
