@@ -12,7 +12,9 @@ from pydantic import BaseModel
 
 from common.i18n import Text, _
 from handlers.activities_common import can_manage, choose_activity, deny, load, router
+from handlers.activities_publish import FLOW as PUBLISH_FLOW
 from handlers.activities_publish import (
+    confirm_start,
     parse_description,
     parse_end,
     parse_place,
@@ -58,6 +60,7 @@ class EditDraft(BaseModel):
     title: str | None = None
     start: datetime | None = None  # naive local time, as the publish flow reads it
     end: datetime | None = None
+    start_guess: bool = False  # the start's hour was guessed (no 上午/下午): said when it is read back
     place: str | None = None
     capacity: int | None = None
     description: str | None = None
@@ -152,9 +155,10 @@ EDIT_FLOW = Flow(
     [
         Field("field", edit_title, parse_field, label=_("修改项"), show=show_field, choices=field_choices),
         Field("title", _("新的活动名称："), parse_title, label=_("名称"), show=_shows("title"), when=_editing("title")),
-        Field("start", _("新的开始时间（如 12月5日 9:00）："), parse_start, label=_("时间"), show=show_time,
-              store=store_start, when=_editing("time")),
-        Field("end", _("新的结束时间（同一天可只写「11:30」）："), parse_end, when=_editing("time")),
+        Field("start", _("新的开始时间（如「12月20日 下午2点半」「下周六上午9点到11点」）："), parse_start, label=_("时间"),
+              show=show_time, store=store_start, confirm=confirm_start, when=_editing("time")),
+        Field("end", _("新的结束时间（同一天可只写「11:30」或「下午5点」）："), parse_end,
+              when=lambda draft: draft.field == "time" and draft.end is None),
         Field("place", _("新的活动地点："), parse_place, label=_("地点"), show=_shows("place"), when=_editing("place")),
         Field("capacity", _("新的名额（1–1000）："), parse_capacity, label=_("名额"), show=_shows("capacity"),
               when=_editing("capacity")),
@@ -166,15 +170,10 @@ EDIT_FLOW = Flow(
     title=lambda turn, draft: _("请确认对「{title}」的修改（会通知已报名和候补的志愿者）：", title=draft.activity_title),
     confirm_label=_("确认修改"),
     errors={
+        # the publish flow's own texts for the fields both flows read
+        **{key: PUBLISH_FLOW.errors[key] for key in ("title", "description", "place", "datetime_format",
+                                                    "start_past", "end_format", "end_order", "number_format")},
         "field": _("请回复数字选择要修改的一项："),
-        "title": _("活动名称需要 2–60 个字，请重新输入："),
-        "description": _("介绍请控制在 1000 字以内："),
-        "place": _("地点需要 2–120 个字："),
-        "datetime_format": _("时间格式不对，请按「2026-12-05 09:00」的格式输入开始时间："),
-        "start_past": _("开始时间已经过去了，请输入一个将来的时间："),
-        "end_format": _("时间格式不对，请输入结束时间，如「11:30」或「2026-12-05 11:30」："),
-        "end_order": _("结束时间要晚于开始时间（且不超过 7 天），请重新输入："),
-        "number_format": _("请输入 1–1000 之间的数字："),
         "capacity_below": lambda turn, draft: _(
             "已有 {count} 人报名，名额不能少于 {count}。请输入不少于 {count} 的数字：", count=draft.confirmed),
     },

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from common.i18n import Text, _, join, month_day
 from common.lang import to_simplified
 from common.taxonomy import CATEGORIES
-from common.timeparse import parse_period
+from common.timeparse import find_period, parse_period
 from handlers.activities_common import category_name, line, router
 from handlers.activity_payloads import ActivityPage, FindActivities, FindCategory, OpenActivity
 from handlers.activity_words import words
@@ -43,16 +43,6 @@ class Query:
 
 
 # ---- reading a query -------------------------------------------------------------------------------
-def _find_period(text: str, today: date) -> tuple[str, tuple[date, date]] | None:
-    """The longest (then leftmost) part of ``text`` that names a period (12月, 周末, 下周六 …)."""
-    for size in range(min(len(text), 12), 1, -1):
-        for start in range(len(text) - size + 1):
-            found = parse_period(text[start:start + size], today=today)
-            if found is not None:
-                return text[start:start + size], found
-    return None
-
-
 def _fit_area(area: str) -> str:
     """The longest prefix of ``area`` whose UTF-8 fits in a button (a prefix matches at least as much)."""
     while len(area.encode()) > MAX_AREA_BYTES:
@@ -68,12 +58,13 @@ async def read_query(turn: Turn, text: str, *, explicit: bool) -> Query:
         if rest.startswith(prefix):
             rest = rest[len(prefix):]
             break
+    rest = " ".join(rest.split())  # as timeparse normalizes it, so its positions are positions in ``rest``
     period = ""
-    found = _find_period(rest, turn.today)
+    found = find_period(rest, today=turn.today)
     if found is not None:
-        phrase, (first, last) = found
+        (first, last), start, end = found
         period = f"{first:%Y%m%d}-{last:%Y%m%d}"
-        rest = rest.replace(phrase, " ", 1)
+        rest = f"{rest[:start]} {rest[end:]}"
     category = ""
     for word, code in CATEGORY_WORDS:
         if word in rest:

@@ -59,7 +59,8 @@ async def test_coordinator_on_telegram_edits_the_time_and_the_wechat_volunteer_i
         assert "修改活动" in coord.buttons
         assert "要改哪一项" in joined(await coord.press("修改活动"))
         assert "开始时间" in joined(await coord.press("时间"))
-        await coord.send("3月5日 14:00")
+        assert "对吗" in joined(await coord.send("3月5日 14:00"))
+        assert "结束时间" in joined(await coord.press("对"))
         summary = joined(await coord.send("16:00"))
         assert "→" in summary and "14:00–16:00" in summary
         assert "已通知报名和候补的 1 个账号" in joined(await coord.press("确认修改"))

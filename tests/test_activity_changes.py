@@ -47,8 +47,8 @@ async def test_edit_time_tells_signed_up_and_waitlisted_and_reminders_follow(con
     menu = await coord.send(f"修改活动 {activity.id}")
     assert "要改哪一项" in menu and "名额" in menu and "介绍" in menu
     assert "开始时间" in await coord.send("时间")
-    assert "结束时间" in await coord.send("3月3日 14:00")
-    summary = await coord.send("16:00")
+    assert "2026-03-03（周二）14:00–16:00，对吗？" in await coord.send("3月3日 下午2点到4点")
+    summary = await coord.send("对")
     assert "→" in summary and "2026-03-02" in summary and "2026-03-03" in summary and "14:00–16:00" in summary
     done = await coord.send("确认修改")
     assert "已修改「社区敬老院探访」的时间" in done and "2 个账号" in done
