@@ -161,8 +161,11 @@ async def drop_activity_reminders(session: AsyncSession, *, activity_id: int) ->
     await session.exec(sa.delete(ReminderKey).where(  # type: ignore[call-overload]
         col(ReminderKey.kind).in_(ACTIVITY_REMINDER_KINDS), col(ReminderKey.ref_id) == activity_id))
     marker = f"confirm:{activity_id}"
+    # the JSON text narrows the rows in SQL (held rows of channels that cannot push may pile up); the
+    # choice's value decides
     unsent = await session.exec(select(Delivery).where(
-        Delivery.source == "activity", col(Delivery.status).in_(("pending", "held"))))
+        Delivery.source == "activity", col(Delivery.status).in_(("pending", "held")),
+        sa.cast(col(Delivery.choices), sa.Text).contains(f'"{marker}"', autoescape=True)))
     stale = [row for row in unsent if any(choice.get("value") == marker for choice in row.choices or [])]
     for row in stale:
         await session.delete(row)
