@@ -9,11 +9,19 @@ from __future__ import annotations
 import math
 
 from common.i18n import Text, _, join, lines
-from handlers import activities_publish, checkin  # noqa: F401 - they register on the router
-from handlers.activities_common import can_manage, category_name, deny, expired, line, load, router
+from handlers import (  # noqa: F401 - they register on the router
+    activities_manage,
+    activities_publish,
+    activities_roster,
+    activities_search,
+    checkin,
+)
+from handlers.activities_common import can_manage, category_name, expired, line, load, router
 from handlers.activity_payloads import (
     ActivityPage,
     ActivityRoster,
+    CancelActivity,
+    EditActivity,
     JoinActivity,
     LeaveActivity,
     OpenActivity,
@@ -65,7 +73,17 @@ async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
         choices.append(turn.choice(_("上一页"), ActivityPage(page - 1).pack()))
     if page < pages:
         choices.append(turn.choice(_("下一页"), ActivityPage(page + 1).pack()))
-    turn.say(text, choices)
+    turn.say(text, choices + activities_search.filter_choices(turn))
+
+
+@router.command("findacts")
+async def find_in_words(turn: Turn, text: str) -> None:
+    """Free text about activities ("周末的助老活动"): the activities it asks for, or all of them."""
+    query = await activities_search.read_query(turn, text, explicit=False)
+    if query:
+        await activities_search.show_results(turn, query, 1)
+    else:
+        await list_activities(turn, None)
 
 
 @router.command("act", payload=OpenActivity)
@@ -86,6 +104,7 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
         _("地点：{place}", place=activity.place),
         places,
         activity.description or None,
+        _("此活动已取消。") if activity.status == "cancelled" else None,
         MY_STATUS.get(mine.status) if mine else None,
     )
     choices: list[Choice] = []
@@ -97,6 +116,9 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
     if await can_manage(turn, activity.organization_id):
         choices.append(turn.choice(_("查看名单"), ActivityRoster(activity.id).pack()))
         choices.append(turn.choice(_("记录时长"), RecordHours(activity.id).pack()))
+        if activity.status == "open" and activity.end_at > turn.now:
+            choices.append(turn.choice(_("修改活动"), EditActivity(activity.id).pack()))
+            choices.append(turn.choice(_("取消活动"), CancelActivity(activity.id).pack()))
     choices.append(turn.choice(_("返回列表"), ActivityPage(1).pack()))
     turn.say(body, choices)
 
@@ -181,28 +203,6 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dphi, dlmb = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
     h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
     return 2 * 6371.0 * math.asin(math.sqrt(h))
-
-
-# ---- coordinators ------------------------------------------------------------------------------
-@router.command("roster", payload=ActivityRoster)
-async def roster(turn: Turn, p: ActivityRoster) -> None:
-    activity = await load(turn, p.activity_id)
-    if activity is None:
-        return
-    if not await can_manage(turn, activity.organization_id):
-        deny(turn)
-        return
-    entries = await service.roster_entries(turn.session, activity_id=activity.id)
-    confirmed = [e for e in entries if e.status == "confirmed"]
-    waiting = [e for e in entries if e.status == "waitlist"]
-    items: list[Text] = [_("「{title}」报名名单：{count}/{capacity}", title=activity.title, count=len(confirmed),
-                           capacity=activity.capacity)]
-    checked = turn.text(_(" 已签到"))
-    items += [f"{i}. {e.name} {e.phone_masked}{checked if e.checked_in else ''}" for i, e in enumerate(confirmed, 1)]
-    if waiting:
-        items.append(_("候补 {count} 人：", count=len(waiting)))
-        items += [f"{i}. {e.name}" for i, e in enumerate(waiting, 1)]
-    turn.say(join(items))
 
 
 # ---- deep links ----------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from common.i18n import _
+from collections.abc import Callable
+
+from common.i18n import Text, _, join
 from common.taxonomy import category_label
 from handlers.menu import help_
-from handlers.payloads import EXPIRED
+from handlers.messages import Choice
+from handlers.payloads import EXPIRED, Payload
 from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
+from services.activity_changes import managed_activities
 from services.people import PermissionDenied, managed_organizations, require_manager
 
 router = FeatureRouter("activities")
@@ -60,3 +64,16 @@ async def managed_activity(turn: Turn, activity_id: int) -> Activity | None:
 
 def line(turn: Turn, index: int, activity: Activity) -> str:
     return f"{index}. {activity.title}\n   {turn.fmt_span(activity.start_at, activity.end_at)} · {activity.place}"
+
+
+async def choose_activity(turn: Turn, button: Callable[[int], Payload], prompt: Text, *,
+                          include_recent: bool = False) -> None:
+    """A command typed without its number: the activities this person manages, one button each."""
+    organization_ids = [o.id for o in await managed(turn) if o.id is not None]
+    rows = await managed_activities(turn.session, organization_ids=organization_ids, now=turn.now,
+                                    limit=10, include_recent=include_recent)
+    if not rows:
+        turn.say(_("你管理的组织目前没有进行中的活动。"))
+        return
+    items: list[Text] = [prompt, *(line(turn, i, a) for i, a in enumerate(rows, 1))]
+    turn.say(join(items), [Choice(label=a.title[:30], value=button(a.id).pack()) for a in rows if a.id is not None])

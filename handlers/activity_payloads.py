@@ -29,6 +29,39 @@ class ActivityRoster(Payload):
     activity_id: int
 
 
+@payload("edact")
+class EditActivity(Payload):
+    activity_id: int
+
+
+@payload("cxact")
+class CancelActivity(Payload):
+    activity_id: int
+
+
+@payload("noshow")
+class MarkNoShow(Payload):
+    activity_id: int
+    person_id: int
+    no_show: bool
+
+
+@payload("find")
+class FindActivities(Payload):
+    """A search's filters and page: a category code, a period ("week", "weekend" or "YYYYMMDD-YYYYMMDD")
+    and an area (its UTF-8 in unpadded URL-safe base64, at most 15 bytes), each possibly empty."""
+
+    category: str
+    period: str
+    area: str
+    page: int
+
+
+@payload("findcat")
+class FindCategory(Payload):
+    pass
+
+
 @payload("acts")
 class ActivityPage(Payload):
     page: int

@@ -13,6 +13,7 @@ def _refusal(error: CheckError) -> Text:
     title = error.activity.title if error.activity is not None else ""
     return {
         "bad_code": _("签到码无效。"),
+        "cancelled": _("「{title}」已经取消了。", title=title),
         "not_signed_up": _("你没有报名「{title}」，无法签到。", title=title),
         "outside_window": _("现在不在这个活动的签到时间内。"),
         "not_checked_in": _("你还没有签到，请先扫签到码。"),

@@ -320,6 +320,8 @@ class Engine:
             await self._run_command(turn, "req", text)
         elif result.intent == "activities" and LEAVE_WORDS.search(simplified):
             await self._run_command(turn, "mine")
+        elif result.intent == "activities":  # "周末的助老活动": the activities it names
+            await self._run_command(turn, "findacts", text)
         elif result.intent in INTENT_COMMANDS:
             await self._run_command(turn, INTENT_COMMANDS[result.intent])
         else:

@@ -106,6 +106,8 @@ class Signup(SQLModel, table=True):
     checkout_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # added by migration 0014: a coordinator marked that the volunteer did not come
+    no_show_at: datetime | None = None
 
 
 class HourRecord(SQLModel, table=True):
@@ -226,6 +228,7 @@ __all__ = [
     "utcnow",
 ]
 
+import models.activity_changes  # noqa: E402,F401  (edits and cancellations of activities)
 import models.certificates  # noqa: E402,F401  (志愿服务证明 issued)
 import models.corrections  # noqa: E402,F401  (corrections of hour records)
 import models.membership  # noqa: E402,F401  (a volunteer's organization)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import _
-from models import Activity, ActivityBase, Person, Signup
+from models import Activity, ActivityBase, HourRecord, Organization, Person, Signup
+from services.hours import COUNTED_HOURS
 from services.notify import notify_person
 
 
@@ -63,10 +64,40 @@ _UPCOMING = _upcoming_statements(by_organization=False)
 _UPCOMING_BY_ORGANIZATION = _upcoming_statements(by_organization=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityFilter:
+    """What a search narrows the upcoming activities to; every part optional."""
+
+    category: str | None = None
+    window_start: datetime | None = None  # activities overlapping [window_start, window_end), UTC
+    window_end: datetime | None = None
+    area: str | None = None  # part of the place or of the organization's name
+
+
+def _filtered_statements(filters: ActivityFilter) -> tuple[Any, Any]:
+    query = select(Activity).where(Activity.status == "open", Activity.end_at > bindparam("now"))
+    if filters.category:
+        query = query.where(Activity.category == filters.category)
+    if filters.window_start is not None:
+        query = query.where(Activity.end_at > filters.window_start)
+    if filters.window_end is not None:
+        query = query.where(Activity.start_at < filters.window_end)
+    if filters.area:
+        organizations = select(Organization.id).where(col(Organization.name).contains(filters.area, autoescape=True))
+        query = query.where(or_(col(Activity.place).contains(filters.area, autoescape=True),
+                                col(Activity.organization_id).in_(organizations)))
+    count = select(func.count()).select_from(query.subquery())
+    page = query.order_by(Activity.start_at, Activity.id).offset(bindparam("offset")).limit(bindparam("limit"))
+    return count, page
+
+
 async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, limit: int,
-                        organization_ids: list[int] | None = None) -> tuple[list[Activity], int]:
+                        organization_ids: list[int] | None = None,
+                        filters: ActivityFilter | None = None) -> tuple[list[Activity], int]:
     params: dict[str, Any] = {"now": now, "offset": offset, "limit": limit}
-    if organization_ids is None:
+    if filters is not None:
+        count, page = _filtered_statements(filters)
+    elif organization_ids is None:
         count, page = _UPCOMING
     else:
         count, page = _UPCOMING_BY_ORGANIZATION
@@ -74,6 +105,14 @@ async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, li
     total = (await session.exec(count, params=params)).one()
     rows = await session.exec(page, params=params)
     return list(rows), int(total)
+
+
+async def area_known(session: AsyncSession, *, area: str) -> bool:
+    """Whether some organization's name or some activity's place contains ``area`` (a search word that is
+    a place, not a stray word)."""
+    organization = select(Organization.id).where(col(Organization.name).contains(area, autoescape=True)).limit(1)
+    place = select(Activity.id).where(col(Activity.place).contains(area, autoescape=True)).limit(1)
+    return (await session.exec(organization)).first() is not None or (await session.exec(place)).first() is not None
 
 
 async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
@@ -207,11 +246,24 @@ class RosterEntry:
     phone_masked: str
     status: str  # confirmed / waitlist
     checked_in: bool
+    person_id: int = 0
+    signed_up_at: datetime | None = None
+    checkin_at: datetime | None = None
+    checkout_at: datetime | None = None
+    hours: float = 0.0  # approved hours recorded for this activity
+    no_show: bool = False
 
 
 async def roster_entries(session: AsyncSession, *, activity_id: int) -> list[RosterEntry]:
+    hours = dict(list(await session.exec(
+        select(HourRecord.person_id, func.sum(COUNTED_HOURS))
+        .where(HourRecord.activity_id == activity_id, HourRecord.approved == True)  # noqa: E712
+        .group_by(HourRecord.person_id))))
     return [RosterEntry(name=person.name or "", phone_masked=person.phone_masked or "", status=signup.status,
-                        checked_in=signup.checkin_at is not None)
+                        checked_in=signup.checkin_at is not None, person_id=signup.person_id,
+                        signed_up_at=signup.created_at, checkin_at=signup.checkin_at,
+                        checkout_at=signup.checkout_at, hours=float(hours.get(signup.person_id) or 0),
+                        no_show=signup.no_show_at is not None)
             for signup, person in await roster(session, activity_id=activity_id)]
 
 
@@ -219,7 +271,8 @@ async def my_signups(session: AsyncSession, *, person_id: int, now: datetime) ->
     rows = await session.exec(
         select(Signup, Activity)
         .join(Activity, Activity.id == Signup.activity_id)
-        .where(Signup.person_id == person_id, Signup.status != "cancelled", Activity.end_at > now)
+        .where(Signup.person_id == person_id, Signup.status != "cancelled", Activity.status == "open",
+               Activity.end_at > now)
         .order_by(Activity.start_at)
     )
     return list(rows)

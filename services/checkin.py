@@ -17,7 +17,7 @@ CLOSES_AFTER = timedelta(hours=6)
 
 
 class CheckError(Exception):
-    """``reason``: bad_code, not_signed_up, outside_window, not_checked_in."""
+    """``reason``: bad_code, cancelled, not_signed_up, outside_window, not_checked_in."""
 
     def __init__(self, reason: str, activity: Activity | None = None) -> None:
         super().__init__(reason)
@@ -38,6 +38,8 @@ async def _signup_in_window(session: AsyncSession, *, code: str, person_id: int,
     activity = (await session.exec(select(Activity).where(Activity.checkin_code == code))).first()
     if activity is None:
         raise CheckError("bad_code")
+    if activity.status != "open":
+        raise CheckError("cancelled", activity)
     signup = (await session.exec(select(Signup).where(
         Signup.activity_id == activity.id, Signup.person_id == person_id, Signup.status == "confirmed"))).first()
     if signup is None:
