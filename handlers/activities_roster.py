@@ -6,7 +6,7 @@ from datetime import datetime
 
 from common.i18n import Text, _, join
 from handlers.activities_common import can_manage, choose_activity, deny, load, router
-from handlers.activity_payloads import ActivityRoster, MarkNoShow, OpenActivity
+from handlers.activity_payloads import ActivityRoster, ExportRoster, MarkNoShow, OpenActivity
 from handlers.activity_words import words
 from handlers.messages import Choice
 from handlers.permissions import DENIED
@@ -65,6 +65,7 @@ async def roster(turn: Turn, p: ActivityRoster | None) -> None:
             elif entry.checkin_at is None:
                 choices.append(turn.choice(_("标记缺席：{name}", name=entry.name),
                                            MarkNoShow(activity.id, entry.person_id, True).pack()))
+    choices.append(turn.choice(_("导出名单（Excel/CSV）"), ExportRoster(activity.id).pack()))
     choices.append(turn.choice(_("查看活动"), OpenActivity(activity.id).pack()))
     turn.say(join(items), choices)
 

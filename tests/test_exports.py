@@ -209,6 +209,9 @@ async def test_roster_export_in_chat_serves_xlsx_and_csv(db_url, sessions, optio
     xlsx_url, csv_url = re.findall(r"(https://\S+)", reply)
     assert xlsx_url.startswith(f"{BASE}/roster.xlsx?token=") and csv_url.startswith(f"{BASE}/roster.csv?token=")
     assert "活动编号" in await coord.send("导出名单")
+    # the roster's own button gives the same two links
+    assert "导出名单（Excel/CSV）" in await coord.send(f"查看名单 {activity.id}")
+    assert re.findall(r"https://\S+/roster\.(xlsx|csv)\?", await coord.send("导出名单（Excel/CSV）")) == ["xlsx", "csv"]
     assert "只有该组织的协调员" in await ConsoleChannel(core, user="other").send(f"导出名单 {activity.id}")
     assert "只有协调员或管理员" in await ConsoleChannel(core, user="amy").send(f"导出名单 {activity.id}")
 
