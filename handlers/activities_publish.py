@@ -8,20 +8,16 @@ from pydantic import BaseModel
 
 from common.i18n import Text, _
 from common.taxonomy import CATEGORIES
+from common.timeparse import When, parse_when
+from common.timeparse import parse_end as read_end
 from handlers.activities_common import category_name, deny, managed, router
 from handlers.activity_payloads import OpenActivity
 from handlers.activity_words import words
 from handlers.flows import Field, Flow
 from handlers.messages import Choice
 from handlers.payloads import parse_int
-from handlers.turn import Role, Turn
-from handlers.validation import (
-    InvalidInput,
-    parse_coordinates,
-    parse_local_datetime,
-    parse_local_time,
-    parse_positive_int,
-)
+from handlers.turn import WEEKDAY_NAMES, Role, Turn
+from handlers.validation import InvalidInput, parse_coordinates, parse_positive_int
 from models import ActivityBase
 from services import activities as service
 from services.people import PermissionDenied, require_manager
@@ -39,6 +35,7 @@ class ActivityDraft(BaseModel):
     coords: tuple[float, float] | None = None
     start: datetime | None = None  # naive, the deployment's local time
     end: datetime | None = None
+    start_guess: bool = False  # the start's hour had no 上午/下午 and was guessed (3点 → 15:00)
     capacity: int | None = None
     organization_id: int | None = None
 
@@ -72,28 +69,48 @@ def parse_coords(_turn: Turn, text: str) -> tuple[float, float]:
     return parse_coordinates(text)  # InvalidInput("coords_format")
 
 
-def parse_start(turn: Turn, text: str) -> datetime:
-    start = parse_local_datetime(text, today=turn.today)  # InvalidInput("datetime_format")
-    if turn.to_utc(start) <= turn.now:
+def parse_start(turn: Turn, text: str) -> When:
+    """「12月20日 下午2点半」, 「明天上午9点」, 「下周六 9:00-11:30」 (a range fills the end too), 「腊月廿三 14点」."""
+    when = parse_when(text, now=turn.local(turn.now))
+    if when is None or not when.has_time:
+        raise InvalidInput("datetime_format")
+    if turn.to_utc(when.start) <= turn.now:
         raise InvalidInput("start_past")
-    return start
+    if when.end is not None and when.end - when.start > timedelta(days=MAX_DAYS):
+        raise InvalidInput("end_order")
+    return when
 
 
-def store_start(draft: ActivityDraft, value: datetime) -> None:
-    draft.start = value
-    draft.end = None  # a new start asks for the end again (also when editing from the summary)
+def store_start(draft: ActivityDraft, value: When) -> None:
+    draft.start = value.start
+    draft.start_guess = value.ambiguous
+    draft.end = value.end  # None: a new start asks for the end again (also when editing from the summary)
+
+
+def confirm_start(turn: Turn, draft: ActivityDraft) -> Text:
+    """The start as read, always shown back: 「2026-12-20（周日）14:30」 (with the end of a range)."""
+    assert draft.start is not None
+    start = draft.start
+    day = _("{date}（{weekday}）", date=f"{start:%Y-%m-%d}", weekday=WEEKDAY_NAMES[start.weekday()])
+    if draft.end is None:
+        reading = _("{day}{time}", day=day, time=f"{start:%H:%M}")
+    elif draft.end.date() == start.date():
+        reading = _("{day}{start}–{end}", day=day, start=f"{start:%H:%M}", end=f"{draft.end:%H:%M}")
+    else:
+        reading = _("{day}{start} 至 {end}", day=day, start=f"{start:%H:%M}", end=f"{draft.end:%Y-%m-%d %H:%M}")
+    if draft.start_guess:
+        half = _("下午") if start.hour >= 12 else _("上午")
+        return _("{reading}（没写上午还是下午，按{half}理解）", reading=reading, half=half)
+    return reading
 
 
 def parse_end(_turn: Turn, text: str, draft: ActivityDraft) -> datetime:
+    """「11:30」, 「下午5点」, 「5点」 (after a 14:00 start: 17:00), or a full date and time."""
     assert draft.start is not None
-    try:
-        try:
-            end = datetime.combine(draft.start.date(), parse_local_time(text))
-        except InvalidInput:
-            end = parse_local_datetime(text, today=draft.start.date())
-    except InvalidInput as error:
-        raise InvalidInput("end_format") from error
-    if end <= draft.start or end - draft.start > timedelta(days=MAX_DAYS):
+    end = read_end(text, start=draft.start)
+    if end is None:
+        raise InvalidInput("end_order" if parse_when(text, now=draft.start) else "end_format")
+    if end - draft.start > timedelta(days=MAX_DAYS):
         raise InvalidInput("end_order")
     return end
 
@@ -165,9 +182,10 @@ FLOW = Flow(
         Field("place", _("活动地点（如「花家地社区活动中心」）："), parse_place, label=_("地点")),
         Field("coords", _("如需按距离推荐，请发送坐标「纬度,经度」（如 39.98,116.47），或回复「跳过」："), parse_coords,
               optional=True),
-        Field("start", _("开始时间（如 2026-12-05 09:00 或 12月5日 9:00）："), parse_start, label=_("时间"),
-              show=show_when, store=store_start),
-        Field("end", _("结束时间（同一天可只写「11:30」）："), parse_end),
+        Field("start", _("开始时间（如「12月20日 下午2点半」「下周六上午9点到11点」「2026-12-05 09:00」）："),
+              parse_start, label=_("时间"), show=show_when, store=store_start, confirm=confirm_start),
+        Field("end", _("结束时间（同一天可只写「11:30」或「下午5点」）："), parse_end,
+              when=lambda draft: draft.end is None),
         Field("capacity", _("需要多少名志愿者？（1–1000）"), parse_capacity, label=_("名额")),
         Field("organization_id", _("由哪个组织发布？"), parse_org, label=_("组织"), show=show_org,
               choices=org_choices, when=lambda draft: len(draft.org_ids) > 1),
@@ -182,9 +200,9 @@ FLOW = Flow(
         "category": _("请回复数字选择类别："),
         "place": _("地点需要 2–120 个字："),
         "coords_format": _("坐标格式不对，应为「纬度,经度」，如 39.98,116.47；或回复「跳过」："),
-        "datetime_format": _("时间格式不对，请按「2026-12-05 09:00」的格式输入开始时间："),
+        "datetime_format": _("没看懂这个时间，请写日期和钟点，如「12月20日 下午2点半」或「2026-12-05 09:00」："),
         "start_past": _("开始时间已经过去了，请输入一个将来的时间："),
-        "end_format": _("时间格式不对，请输入结束时间，如「11:30」或「2026-12-05 11:30」："),
+        "end_format": _("没看懂这个时间，请输入结束时间，如「11:30」「下午5点」或「2026-12-05 11:30」："),
         "end_order": _("结束时间要晚于开始时间（且不超过 7 天），请重新输入："),
         "number_format": _("请输入 1–1000 之间的数字："),
         "org": _("请回复数字选择组织："),

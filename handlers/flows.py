@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from common.i18n import Text, _, lines
+from common.lang import to_simplified
 from handlers.messages import Choice
 from handlers.turn import FeatureRouter, Role, Turn
 from handlers.validation import InvalidInput
@@ -37,9 +38,12 @@ D = TypeVar("D", bound=BaseModel)
 
 ANSWER = "a:"  # a button answering the current step: "a:<value>"
 CONFIRM, EDIT = "confirm", "edit"
+CHECK = "check:"  # the step asking back a field's reading: "check:<field>"
 YES, NO, CHANGE = "yes", "no", "edit"
 SKIP = "skip"
 SKIP_WORDS = frozenset(load_words("engine_words")["skip"])
+YES_WORDS = frozenset(load_words("flow_words")["yes"])
+NO_WORDS = frozenset(load_words("flow_words")["no"])
 
 GENERIC_ERROR = _("输入有误，请重新输入。")
 
@@ -69,7 +73,10 @@ class Field:
     ``choices(turn, draft)`` are buttons whose value comes back to ``parse`` as the text.
     ``optional`` adds a 跳过 button (and accepts 跳过 typed), leaving the value unset.
     ``reprompt=False`` re-asks after an error with the error text alone (the same buttons), for
-    errors that already say what to answer.
+    errors that already say what to answer. ``confirm(turn, draft)`` is called with the draft as it
+    would be with the new value: when it returns a reading (「2026-12-20（周日）14:30」) the flow asks
+    「…，对吗？」 with 对 / 不对 before keeping the value; 不对 asks the field again, and a new answer
+    typed instead is read as the field's answer.
     """
 
     name: str
@@ -82,6 +89,7 @@ class Field:
     when: Callable[[Any], bool] | None = None
     store: Callable[[Any, Any], None] | None = None
     reprompt: bool = True
+    confirm: Callable[[Turn, Any], Text | None] | None = None
 
 
 @functools.cache
@@ -213,6 +221,9 @@ class Flow(Generic[D]):
         if step == CONFIRM:
             await self._on_confirm(turn, draft, answer, text)
             return
+        if step.startswith(CHECK) and (checked := self.by_name.get(step.removeprefix(CHECK))) is not None:
+            await self._on_check(turn, draft, checked, answer, text)
+            return
         if step == EDIT:
             name = (answer or "").removeprefix("field:")
             field = self.by_name.get(name)
@@ -246,10 +257,35 @@ class Flow(Generic[D]):
             except InvalidInput as error:
                 self.ask(turn, field, draft, _dynamic(turn, self.errors.get(error.key, GENERIC_ERROR), draft))
                 return
+            proposed = draft.model_copy(deep=True)
             if field.store is not None:
-                field.store(draft, value)
+                field.store(proposed, value)
             else:
-                setattr(draft, field.name, value)
+                setattr(proposed, field.name, value)
+            reading = field.confirm(turn, proposed) if field.confirm is not None else None
+            if reading is not None:
+                self.save(turn, draft, proposed=proposed.model_dump(mode="json"))
+                turn.ask(self.name, CHECK + field.name, _("{reading}，对吗？", reading=reading), [
+                    turn.choice(_("对"), ANSWER + YES), turn.choice(_("不对"), ANSWER + NO)])
+                return
+            draft = proposed
+        await self._kept(turn, draft, field)
+
+    async def _on_check(self, turn: Turn, draft: D, field: Field, answer: str | None, text: str) -> None:
+        """The answer to 「…，对吗？」: keep the reading, ask the field again, or read a new answer."""
+        typed = to_simplified(text.strip()).lower()
+        if answer == YES or (answer is None and typed in YES_WORDS):
+            proposed = self.draft_type.model_validate(turn.state.data.get("proposed") or {})
+            await self._kept(turn, proposed, field)
+        elif answer == NO or (answer is None and typed in NO_WORDS):
+            self.save(turn, draft, proposed=None)
+            self.ask(turn, field, draft, _("好的，请重新输入。"))
+        else:
+            await self._on_field(turn, draft, field, answer if answer is not None else text)
+
+    async def _kept(self, turn: Turn, draft: D, field: Field) -> None:
+        """A field's value is in ``draft``: note what an edit still has to ask, then go on."""
+        turn.state.data = {key: value for key, value in turn.state.data.items() if key != "proposed"}
         if turn.state.data.get("editing"):
             pending = [n for n in turn.state.data.get("pending", []) if n != field.name]
             now_applying = {f.name for f in self.fields if self.applies(f, draft)}

@@ -20,8 +20,9 @@ async def test_coordinator_creates_an_activity_by_dialog(console, sessions, cloc
     assert "地点" in await coord.send("环境保护")  # a label typed instead of its number
     assert "坐标" in await coord.send("望京公园南门")
     assert "开始时间" in await coord.send("39.99,116.47")
-    assert "格式不对" in await coord.send("明天上午")
-    assert "结束时间" in await coord.send("3月12日 9:00")
+    assert "没看懂" in await coord.send("明天上午")
+    assert "2026-03-12（周四）09:00，对吗？" in await coord.send("3月12日 9:00")
+    assert "结束时间" in await coord.send("对")
     assert "晚于开始" in await coord.send("8:00")
     assert "多少名" in await coord.send("11:30")
     assert "1–1000" in await coord.send("很多")
@@ -131,13 +132,14 @@ async def test_publish_summary_edits_the_time_and_asks_the_end_again(console, se
     await make_coordinator(sessions, channel="console", user="coord", org="花家地社区")
     coord = console("coord")
     await coord.send("发布活动")
-    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00"):
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "对", "11:00"):
         await coord.send(answer)
     summary = await coord.send("5")
     assert "确认发布" in summary and "09:00–11:00" in summary and "修改" in summary
     await coord.send("修改")
     assert "开始时间" in await coord.send("时间")
-    assert "结束时间" in await coord.send("3月21日 14:00")  # a new start asks for the end again
+    assert "对吗" in await coord.send("3月21日 14:00")
+    assert "结束时间" in await coord.send("对")  # a new start asks for the end again
     summary = await coord.send("16:00")
     assert "2026-03-21" in summary and "14:00–16:00" in summary
     assert "活动已发布" in await coord.send("确认发布")

@@ -34,7 +34,7 @@ def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
     # first run on SQLite creates ./data/volunteer.db with its schema by itself
     run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区"], cwd=tmp_path)
     assert (tmp_path / "data" / "volunteer.db").exists()
-    create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n11:30\n10\n1\n"
+    create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n对\n11:30\n10\n1\n"
     out = run(["chat", "--user", "coord"], cwd=tmp_path, stdin=create).stdout
     assert "活动已发布" in out
     volunteer = f"注册\n王小丽\n{adult_id()}\n13800138000\n1,3\n花家地社区\n1\n活动\n1\n报名参加\n我的时长\n"

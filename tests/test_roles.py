@@ -41,7 +41,7 @@ async def test_create_activity(console, sessions, clock, role: str) -> None:
         assert NOT_A_COORDINATOR in reply
         return
     assert "活动名称" in reply
-    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00", "5"):
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "对", "11:00", "5"):
         reply = await channel.send(answer)
     if "由哪个组织发布" in reply:  # admins choose among all organizations
         reply = await channel.send("望京街道")
@@ -92,7 +92,7 @@ async def test_role_revoked_mid_dialog_is_checked_again_at_publish(console, sess
 
     channel, _ = await _setup(console, sessions, clock, "coordinator_here")
     await channel.send("发布活动")
-    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "11:00", "5"):
+    for answer in ("周末义诊", "无", "义诊健康", "社区医院", "跳过", "3月20日 9:00", "对", "11:00", "5"):
         await channel.send(answer)
     async with sessions() as session:
         _, person = await get_or_create_identity(session, channel="console", external_id="owner", now=clock.now)
