@@ -205,8 +205,11 @@ def _features(norm: str, lexicon: _Lexicon) -> Features:
             features[f"lex:c:{name}"] = min(score, 6) / 3
     if rules.need:
         features["lex:need"] = min(rules.need, 6) / 3
-    features[f"lex:rule:{_rule_intent(rules, lexicon)}"] = 1.0
-    features[f"lex:rulecat:{rules.category}"] = 1.0
+    verdict = _rule_intent(rules, lexicon)
+    if verdict != "other":  # no rule firing says nothing: the n-grams decide
+        features[f"lex:rule:{verdict}"] = 1.0
+    if rules.category != "other":
+        features[f"lex:rulecat:{rules.category}"] = 1.0
     return features
 
 

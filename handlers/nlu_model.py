@@ -23,6 +23,9 @@ from typing import Any
 __all__ = ["Head", "Model", "load_model", "ngram_features", "train_head"]
 
 MODEL_NAME = "model.json"
+# the scores are divided by this before the softmax: a model trained to fit its corpus is too sure
+# of itself, and the engine's ask-back threshold needs probabilities that mean something
+TEMPERATURE = 1.5
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 _HAN_RUN = re.compile(r"[^\sa-z0-9,.!?;:'\"()，。！？；：、（）…~～\-]+")
 
@@ -60,6 +63,7 @@ class Head:
     labels: tuple[str, ...]
     bias: tuple[float, ...]
     weights: dict[str, list[float]]
+    temperature: float = TEMPERATURE
 
     def probabilities(self, features: Features) -> list[float]:
         scores = list(self.bias)
@@ -71,7 +75,7 @@ class Head:
                 for k in range(size):
                     scores[k] += row[k] * value
         top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
+        exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)
         return [e / total for e in exps]
 
@@ -80,12 +84,12 @@ class Head:
         return sorted(zip(self.labels, probs, strict=True), key=lambda pair: -pair[1])
 
     def to_json(self) -> dict[str, Any]:
-        return {"labels": list(self.labels), "bias": [round(b, 4) for b in self.bias],
+        return {"labels": list(self.labels), "temperature": self.temperature, "bias": [round(b, 4) for b in self.bias],
                 "weights": {name: [round(w, 3) for w in row] for name, row in sorted(self.weights.items())}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
-        return cls(tuple(data["labels"]), tuple(data["bias"]), data["weights"])
+        return cls(tuple(data["labels"]), tuple(data["bias"]), data["weights"], data.get("temperature", TEMPERATURE))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ __all__ = ["ASK_BELOW", "FLOW", "STEP", "answer", "route"]
 
 FLOW, STEP = "nluask", "pick"
 ASK_BELOW = 0.6  # the intent's probability under which the assistant asks
-OFFER_ABOVE = 0.08  # an intent is offered as a button when at least this likely
+OFFER_ABOVE = 0.05  # an intent is offered as a button when at least this likely ("other" never is)
 MAX_OPTIONS = 3
 
 Run = Callable[[str, str], Awaitable[None]]  # run a command by name with an argument
@@ -53,10 +53,8 @@ def options(result: Classification) -> list[str]:
     """The intents worth offering, most likely first; empty when the classifier is sure enough."""
     if result.confidence >= ASK_BELOW or not result.alternatives:
         return []
-    offered = [name for name, p in result.alternatives if p >= OFFER_ABOVE][:MAX_OPTIONS]
-    if len([name for name in offered if name != "other"]) < 1 or len(offered) < 2:
-        return []
-    return offered
+    offered = [name for name, p in result.alternatives if p >= OFFER_ABOVE and name != "other"][:MAX_OPTIONS]
+    return offered if len(offered) >= 2 else []
 
 
 async def route(turn: Turn, text: str, run: Run, has: Has) -> None:
