@@ -45,10 +45,9 @@ def find_period(text: str, *, today: date) -> tuple[str, date, date] | None:
     if not match:
         return None
     said = match.group(0)
-    if said.startswith("今年上半年"):
-        return said, date(today.year, 1, 1), date(today.year, 6, 30)
-    if said.startswith("今年下半年"):
-        return said, date(today.year, 7, 1), date(today.year, 12, 31)
+    if said in _WORDS["half_years"]:
+        first_month, first_day, last_month, last_day = _WORDS["half_years"][said]
+        return said, date(today.year, first_month, first_day), min(date(today.year, last_month, last_day), today)
     span = parse_period(_WORDS["period_aliases"].get(said, said).replace(" ", ""), today=today, past=True)
     if span is None:
         return None
