@@ -51,8 +51,8 @@ CORRECTION = re.compile(_WORDS["correction"])
 
 def options(result: Classification) -> list[str]:
     """The intents worth offering, most likely first; empty when the classifier is sure enough."""
-    if result.confidence >= ASK_BELOW or not result.alternatives:
-        return []
+    if result.confidence >= ASK_BELOW or not result.alternatives or result.intent == "other":
+        return []  # small talk already answers "not sure" with what the assistant can do
     offered = [name for name, p in result.alternatives if p >= OFFER_ABOVE and name != "other"][:MAX_OPTIONS]
     return offered if len(offered) >= 2 else []
 

@@ -103,7 +103,7 @@ async def test_exact_hours_answers(console, sessions, clock) -> None:
     year = await dan.send("我今年服务了多久")
     assert f"今年（2026-01-01 至 {today:%Y-%m-%d}）你服务了 5 小时" in year.splitlines()[0]
     assert "上个月（2026-02-01 至 2026-02-28）你服务了 3 小时" in await dan.send("上个月我服务了几个小时")
-    assert "去年（2025-01-01 至 2025-12-31）你服务了 5 小时" in await dan.send("去年的服務時數")
+    assert "去年（2025-01-01 至 2025-12-31）你服務了 5 小時" in await dan.send("去年的服務時數")  # 繁體 in, 繁體 out
     assert "「重阳节敬老活动」（2026-02-10）记了 3 小时" in await dan.send("重阳节活动给我记了几个小时")
     english = await dan.send("how many hours did I do last year")
     assert "5" in english.splitlines()[0] and "2025-01-01" in english
@@ -115,3 +115,40 @@ async def test_certificate_and_correction_fall_back_to_hours_when_not_registered
     eve = console("eve")
     for text in ("我想开一个志愿服务证明", "我的时长记错了，少记了两个小时"):
         assert "累计志愿服务时长" in await eve.send(text)
+
+
+# ---- entities: organizations by pinyin, English and 繁體 sentences -----------------------------------
+def test_pinyin_matches_organizations() -> None:
+    from common.pinyin import pinyin_matches
+    from services.requests.core import same_area, station_core
+
+    assert pinyin_matches("Huajiadi", "花家地社区") and pinyin_matches("Hua Jia Di Community", "花家地社区")
+    assert not pinyin_matches("Wangjing", "花家地社区") and not pinyin_matches("Hua", "花家地社区")
+    assert same_area(station_core("花家地社区志愿服务站"), "Huajiadi")
+
+
+async def test_station_found_by_pinyin(sessions) -> None:
+    from services.people import get_or_create_organization
+    from services.requests.core import station_for
+
+    async with sessions() as session:
+        await get_or_create_organization(session, name="望京街道志愿服务站")
+        huajiadi = await get_or_create_organization(session, name="花家地社区志愿服务站")
+        await session.commit()
+        found = await station_for(session, community="Huajiadi Community", area=None)
+        assert found is not None and found.id == huajiadi.id
+
+
+def test_english_and_traditional_sentences_keep_their_details() -> None:
+    from common.masking import scrub
+    from handlers.requests.asking import extract_community, extract_time
+
+    english = "My TV is broken. I live in Huajiadi Community, Building 3, Room 501, call 138 0013 8000 on Saturday afternoon"
+    assert extract_community(english) == "Huajiadi Community" and extract_time(english) == "Saturday afternoon"
+    found = scrub(english)
+    assert found.phone == "13800138000" and found.address == "Building 3, Room 501"
+    traditional = "我住在花家地社區3號樓2單元501，電視壞了，週六下午來，電話13800138000"
+    assert extract_community(traditional) == "花家地社区" and extract_time(traditional) == "週六下午"
+    found = scrub(traditional)
+    assert found.phone == "13800138000" and found.address == "花家地社區3號樓2單元501"
+    assert classify(traditional).category == "repair" and classify(english).category == "repair"

@@ -30,15 +30,19 @@ from handlers.validation import InvalidInput
 # ---- extraction: "ask only what is missing" ----------------------------------------------------------
 def extract_community(text: str) -> str | None:
     match = pattern("community").search(to_simplified(text))
-    if not match:
-        return None
+    if not match:  # "I live in Huajiadi Community": matched to 花家地社区 by pinyin (services.requests)
+        english = pattern("community_en").search(text)
+        return english.group(1) if english else None
     value = match.group(1)
     trimmed = pattern("lead").sub("", value)
     return trimmed if len(trimmed) >= 4 else value
 
 
 def extract_time(text: str) -> str | None:
-    matches = list(pattern("time", re.IGNORECASE).finditer(text))
+    """The preferred time as typed (繁體 read through 简体: 週六下午 is 周六下午)."""
+    simplified = to_simplified(text)
+    source = text if len(simplified) == len(text) else simplified
+    matches = list(pattern("time", re.IGNORECASE).finditer(simplified))
     if not matches:
         return None
     start, end = matches[0].start(), matches[0].end()
@@ -46,7 +50,7 @@ def extract_time(text: str) -> str | None:
         if match.start() - end > 2:
             break
         end = match.end()
-    return text[start:end].strip()
+    return source[start:end].strip()
 
 
 # ---- the sentence ----------------------------------------------------------------------------------
