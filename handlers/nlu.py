@@ -45,7 +45,10 @@ class Classification:
 # The lexicon file, parsed and compiled once
 # ---------------------------------------------------------------------------------------------
 
-_Compiled = tuple[tuple[int, re.Pattern[str]], ...]  # (weight, alternatives of that weight)
+# (weight, alternatives of that weight, what the text needs for them to be tried: ANY, HAN or LATIN)
+_Compiled = tuple[tuple[int, re.Pattern[str], int], ...]
+ANY, HAN, LATIN = 0, 1, 2
+_LATIN = re.compile("[a-z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +66,16 @@ class _Lexicon:
 
 
 def _compile(weights: dict[str, dict[str, list[str]]]) -> _Compiled:
-    """``{"3": {"zh": [...], "en": [...]}}`` → one alternation per weight; English gets word boundaries."""
+    """``{"3": {"zh": [...], "en": [...]}}`` → alternations per weight; English gets word boundaries.
+
+    Chinese fragments are tried only on a text with non-ASCII characters and English ones only on a
+    text with Latin letters (a message is mostly one or the other: half the regex work)."""
     compiled = []
     for weight, groups in weights.items():
-        parts = [f"(?:{p})" for p in groups.get("zh", [])] + [rf"\b(?:{p})\b" for p in groups.get("en", [])]
-        if parts:
-            compiled.append((int(weight), re.compile("|".join(parts))))
+        zh = groups.get("zh", [])
+        kinds = {HAN: [f"(?:{p})" for p in zh if not p.isascii()], ANY: [f"(?:{p})" for p in zh if p.isascii()],
+                 LATIN: [rf"\b(?:{p})\b" for p in groups.get("en", [])]}
+        compiled += [(int(weight), re.compile("|".join(parts)), kind) for kind, parts in kinds.items() if parts]
     return tuple(compiled)
 
 
@@ -125,7 +132,10 @@ def _normalise(text: str, lexicon: _Lexicon) -> str:
 
 def _score(compiled: _Compiled, text: str) -> int:
     total = 0
-    for weight, pattern in compiled:
+    han, latin = not text.isascii(), _LATIN.search(text) is not None
+    for weight, pattern, kind in compiled:
+        if (kind == HAN and not han) or (kind == LATIN and not latin):
+            continue
         hits = {m.group(0) for m in pattern.finditer(text)}
         total += weight * len(hits)
     return total

@@ -66,14 +66,17 @@ class Head:
     temperature: float = TEMPERATURE
 
     def probabilities(self, features: Features) -> list[float]:
-        scores = list(self.bias)
-        size = len(scores)
+        # rows grouped by feature value (the n-grams share one), each group summed column-wise in C
         weights = self.weights
+        groups: dict[float, list[list[float]]] = {}
         for name, value in features.items():
             row = weights.get(name)
             if row is not None:
-                for k in range(size):
-                    scores[k] += row[k] * value
+                groups.setdefault(value, []).append(row)
+        scores = list(self.bias)
+        for value, rows in groups.items():
+            for k, total in enumerate(map(sum, zip(*rows, strict=True))):
+                scores[k] += total * value
         top = max(scores)
         exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)
