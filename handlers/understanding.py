@@ -28,6 +28,7 @@ FLOW, STEP = "nluask", "pick"
 ASK_BELOW = 0.6  # the intent's probability under which the assistant asks
 OFFER_ABOVE = 0.05  # an intent is offered as a button when at least this likely ("other" never is)
 MAX_OPTIONS = 3
+OTHER_CONTENDER = 0.3  # when small talk is likeliest, ask only if another intent is at least this likely
 
 Run = Callable[[str, str], Awaitable[None]]  # run a command by name with an argument
 Has = Callable[[str], bool]  # is a command of that name registered
@@ -51,10 +52,12 @@ CORRECTION = re.compile(_WORDS["correction"])
 
 def options(result: Classification) -> list[str]:
     """The intents worth offering, most likely first; empty when the classifier is sure enough."""
-    if result.confidence >= ASK_BELOW or not result.alternatives or result.intent == "other":
+    if result.confidence >= ASK_BELOW or not result.alternatives:
+        return []
+    offered = [(name, p) for name, p in result.alternatives if p >= OFFER_ABOVE and name != "other"][:MAX_OPTIONS]
+    if len(offered) < 2 or (result.intent == "other" and offered[0][1] < OTHER_CONTENDER):
         return []  # small talk already answers "not sure" with what the assistant can do
-    offered = [name for name, p in result.alternatives if p >= OFFER_ABOVE and name != "other"][:MAX_OPTIONS]
-    return offered if len(offered) >= 2 else []
+    return [name for name, _p in offered]
 
 
 async def route(turn: Turn, text: str, run: Run, has: Has) -> None:
