@@ -39,6 +39,11 @@ def test_issue_miss_patterns() -> None:
         ("电视有声音但是没画面", "request_service", "repair"),
         ("公园里到处都是烟头和塑料袋", "request_service", "environment"),
         ("帮我去医院药房拿一下处方药", "request_service", "errands"),
+        ("婆婆眼神不好，药瓶上的用法用量看不清，想找人帮她念", "request_service", "disability"),
+        ("想找人教我爷爷怎么用手机约医院的号", "request_service", "elderly"),
+        ("我妈病了在床上，谁能帮忙去买点菜", "request_service", "errands"),
+        ("社区能不能办一次免费测血压的活动", "activities", None),
+        ("a lost child notice, could you help forward it", "request_service", "children"),
     ]
     for text, intent, category in cases:
         result = classify(text)
