@@ -16,6 +16,7 @@ from typing import Any
 from common.taxonomy import CATEGORIES, INTENTS
 from handlers.nlu import Classification, classify, classify_rules, features
 from handlers.nlu_model import Model, train_head
+from handlers.understanding import options
 
 __all__ = ["Report", "corpus_path", "evaluate", "load_corpus", "train"]
 
@@ -53,6 +54,8 @@ class Report:
     intents: Counter[tuple[str, str]] = field(default_factory=Counter)  # (gold, predicted)
     categories: Counter[tuple[str, str]] = field(default_factory=Counter)
     misses: list[str] = field(default_factory=list)
+    asked_wrong: int = 0  # wrong intents the engine would have asked back about instead of acting on
+    asked_right: int = 0  # right intents it would still have asked about
 
     @property
     def intent_accuracy(self) -> float:
@@ -82,6 +85,9 @@ def evaluate(rows: list[dict[str, Any]], *, rules_only: bool = False) -> Report:
         report.size += 1
         report.intents[(row["intent"], result.intent)] += 1
         report.intent_ok += result.intent == row["intent"]
+        if options(result):
+            report.asked_wrong += result.intent != row["intent"]
+            report.asked_right += result.intent == row["intent"]
         if row["category"] is not None:
             predicted = result.category or "-"
             report.category_size += 1

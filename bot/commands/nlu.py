@@ -44,6 +44,9 @@ def nlu_eval(
     typer.echo(f"{len(rows)} messages ({report.category_size} requests)")
     typer.echo(f"intent accuracy   {report.intent_ok}/{report.size} = {report.intent_accuracy:.3f}")
     typer.echo(f"category accuracy {report.category_ok}/{report.category_size} = {report.category_accuracy:.3f}")
+    wrong = report.size - report.intent_ok
+    typer.echo(f"asked back instead of guessing: {report.asked_wrong} of the {wrong} wrong intents, "
+               f"{report.asked_right} of the {report.intent_ok} right ones")
     typer.echo("\nintent\n" + report.table("intent"))
     typer.echo("\ncategory (requests whose intent was right)\n" + report.table("category"))
     if misses and report.misses:
