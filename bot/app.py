@@ -9,11 +9,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.certificates import web as certificates
+from bot.downloads import download_routes
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
-from bot.texts import bilingual
-from common.i18n import _
-from services.ledger import ledger_csv, ledger_rows, verify_export
 
 log = logging.getLogger(__name__)
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
@@ -41,26 +40,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-async def ledger_csv_download(request: web.Request) -> web.Response:
-    """GET /ledger.csv?token=…: the signed link a coordinator got from 导出台账 (24 h, masked data)."""
-    runtime = request.app[RUNTIME_KEY]
-    grant = verify_export(request.query.get("token", ""), secret=runtime.settings.id_encryption_key,
-                          now=runtime.core.clock())
-    if grant is None:
-        return web.Response(status=403, text=bilingual(_("链接无效或已过期")) + "\n")
-    async with runtime.sessions() as session:
-        rows = await ledger_rows(session, organization_ids=grant.organization_ids, start=grant.start, end=grant.end)
-    name = f"ledger-{grant.start}-{grant.end}.csv"
-    return web.Response(body=ledger_csv(rows), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
-
-
 async def create_app(runtime: Runtime, *, channels: list[ChannelSetup] | None = None) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/ledger.csv", ledger_csv_download)
+    app.router.add_routes(download_routes(runtime))  # /ledger.xlsx, /roster.csv …
     app.router.add_get("/metrics", metrics)
+    certificates.setup(app, runtime.sessions, runtime.settings, runtime.core.clock)  # /verify/…, /certificate/…
     for setup in channels or []:
         await setup(app, runtime)
     return app

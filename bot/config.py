@@ -37,6 +37,8 @@ class Settings(WeChatSettings, TelegramSettings, BaseSettings):
     admission_max_wait: float = Field(default=30.0, gt=0, le=600)
     # public base URL of this server (for links and webhooks), e.g. https://bot.example.org
     public_base_url: str = ""
+    # a CJK TrueType font (.ttf/.ttc) embedded in 志愿服务证明 PDFs; empty → known system paths
+    certificate_font: str = ""
     # optional Redis (shared caches such as the WeChat access token); empty → the database is used
     redis_url: str = ""
     # ---- reminders and outbox ----

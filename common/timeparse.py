@@ -2,15 +2,18 @@
 
 ``parse_when("12月20日 下午2点半", now=...)`` → When(2026-12-20 14:30); ``parse_duration_hours("一个半小时")``
 → 1.5; ``parse_period("下周", today=...)`` → (Monday, Sunday); ``parse_day("腊月廿三", today=...)`` → the next
-such day. Datetimes are naive local time (``TIMEZONE``), like the rest of the code. Word lists live in
+such day; ``find_day`` / ``find_period`` / ``find_duration_hours`` pick them out of a sentence. Datetimes are
+naive local time (``TIMEZONE``), like the rest of the code. Word lists live in
 ``common/data/timewords.json``; numbers, lunar dates and the resolution rules are in ``common/timewords.py``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from common.timewords import (
     NUM,
@@ -22,11 +25,15 @@ from common.timewords import (
     normalize,
     read_clock,
     resolve_end,
+    resolve_month_day,
     resolve_solar,
     strip_trailing,
 )
 
-__all__ = ["When", "find_day", "parse_day", "parse_duration_hours", "parse_end", "parse_period", "parse_when"]
+__all__ = ["MonthDay", "When", "find_day", "find_duration_hours", "find_period", "parse_day", "parse_duration_hours",
+           "parse_end", "parse_month_day", "parse_period", "parse_when"]
+
+T = TypeVar("T")
 
 # what "reasonable" means for a bare hour (3点 → 15:00, 9点 → 09:00): activities happen 7:00–21:59
 DAY_HOURS = range(7, 22)
@@ -64,14 +71,30 @@ _MD = re.compile(
     + "(?P<d>" + _W["lunar_day_prefix"] + "[一二三四五六七八九十]|" + NUM + ")"
     + "(?P<mark>" + alternation(_W["date_marks"]) + ")?"
 )
-_NUMERIC = re.compile(r"(?:(?P<y>\d{4})[-/.])?(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d:]|" + alternation(
-    _W["hour_marks"]) + ")(?:" + alternation(_W["date_marks"]) + ")?")
+_NUMERIC = re.compile(r"(?:(?P<y>\d{4})[-/.])?(?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d:]| ?" + alternation(
+    [*_W["hour_marks"], *_W["suffix_periods"]]) + ")(?:" + alternation(_W["date_marks"]) + ")?")
+_DAY_ONLY = re.compile("(?P<d>" + NUM + ")(?:" + alternation(_W["date_marks"]) + ")")
 _RELATIVE = re.compile("(?P<w>" + alternation([*_W["days"], *_W["day_periods"]]) + ")")
 _WEEKDAY = re.compile("(?P<pre>" + alternation(_W["week_prefixes"]) + ")?(?:" + alternation(_W["week_words"])
                       + ")(?P<wd>" + alternation(_W["weekdays"]) + ")")
 
 
+_NOTED_WEEKDAY = re.compile(r" ?[(（]?(?:" + alternation(_W["week_words"]) + ")(?P<wd>" + alternation(_W["weekdays"])
+                            + r")[)）]?")
+
+
 def _match_day(text: str, pos: int, today: date, past: bool) -> _Day | None:
+    """The date phrase at ``pos``, with the weekday people add to a date (12月20日（周日）, 明天周四):
+    a weekday that is not the date's makes the phrase no date (which did they mean?)."""
+    found = _match_date(text, pos, today, past)
+    if found is None or found.weekday_only or not (note := _NOTED_WEEKDAY.match(text, found.end)):
+        return found
+    if _W["weekdays"][note["wd"]] != found.day.weekday():
+        return None
+    return _Day(found.day, found.period, False, note.end())
+
+
+def _match_date(text: str, pos: int, today: date, past: bool) -> _Day | None:
     """The date phrase starting at ``pos`` (None: none there, or not a real date)."""
     if match := _RELATIVE.match(text, pos):
         word = match["w"]
@@ -95,22 +118,58 @@ def _match_day(text: str, pos: int, today: date, past: bool) -> _Day | None:
         m, d = int(match["m"]), int(match["d"])
         found = resolve_solar(int(match["y"]) if match["y"] else None, m, d, today, past)
         return _Day(found, None, False, match.end()) if found else None
+    if (match := _DAY_ONLY.match(text, pos)) and (number := cn_int(match["d"])) and 1 <= number <= 31:
+        found = resolve_month_day(number, today, past)
+        return _Day(found, None, False, match.end()) if found else None
     return None
 
 
-def _month_day(match: re.Match[str], today: date, past: bool) -> date | None:
+@dataclass(frozen=True, slots=True)
+class MonthDay:
+    """A month and day as written, without resolving it to a year: 3月5日, 农历九月初九, 腊月廿三."""
+
+    month: int
+    day: int
+    lunar: bool
+    leap: bool = False
+    year: int | None = None
+
+
+def _read_month_day(match: re.Match[str]) -> MonthDay | None:
     month_word, day_word = match["m"], match["d"]
-    year = cn_int(match["y"], digits=True) if match["y"] else None
     month = _W["lunar_months"].get(month_word) or cn_int(month_word)
     day = cn_int(day_word.removeprefix(_W["lunar_day_prefix"]))
     if month is None or day is None:
         return None
+    # 八月十六 and 初一/廿三 are lunar day names; 十二月二十日 (with 日/号) and 12月20 are solar
     chinese = not month_word.isdigit() and not day_word.isdigit()
     lunar = bool(match["lunar"] or match["lunar2"] or match["leap"] or month_word in _W["lunar_months"]
                  or day_word.startswith((_W["lunar_day_prefix"], "廿", "卅")) or (chinese and not match["mark"]))
-    if lunar:
-        return next_lunar(year, month, day, leap=bool(match["leap"]), today=today, past=past)
-    return resolve_solar(year, month, day, today, past)
+    year = cn_int(match["y"], digits=True) if match["y"] else None
+    return MonthDay(month, day, lunar, bool(match["leap"]), year)
+
+
+def _month_day(match: re.Match[str], today: date, past: bool) -> date | None:
+    read = _read_month_day(match)
+    if read is None:
+        return None
+    if read.lunar:
+        return next_lunar(read.year, read.month, read.day, leap=read.leap, today=today, past=past)
+    return resolve_solar(read.year, read.month, read.day, today, past)
+
+
+def parse_month_day(text: str) -> MonthDay | None:
+    """A yearly date as people type it (3月5日, 12-05, 农历九月初九, 腊月廿三), for rules that recur;
+    None when it is not one or names a year."""
+    text = strip_trailing(normalize(text)).replace(" ", "")
+    if (match := _MD.fullmatch(text)) and not match["y"]:
+        read = _read_month_day(match)
+        limit = 30 if read and read.lunar else 31
+        return read if read and 1 <= read.month <= 12 and 1 <= read.day <= limit else None
+    if (match := _NUMERIC.fullmatch(text)) and not match["y"]:
+        month, day = int(match["m"]), int(match["d"])
+        return MonthDay(month, day, False) if 1 <= month <= 12 and 1 <= day <= 31 else None
+    return None
 
 
 _FILLERS = re.compile(_FILL)
@@ -153,19 +212,25 @@ def parse_when(text: str, *, now: datetime) -> When | None:
 
 
 def _read_range(text: str, pos: int, period: str | None) -> tuple[Clock, Clock | None] | None:
-    """One clock time, or two joined by 到/-/~ (the second reads 上午/下午 from the first), to the end."""
+    """One clock time, or two joined by 到/-/~ (the second reads 上午/下午 from the first, and a first
+    without one reads it from the second: 2-4pm), to the end."""
     first = read_clock(text, pos, period, DAY_HOURS)
     if first is None:
         return None
-    clock, pos = first
-    if pos == len(text):
+    clock, after = first
+    if after == len(text):
         return clock, None
-    sep = _SEPARATOR.match(text, _skip(text, pos))
+    sep = _SEPARATOR.match(text, _skip(text, after))
     if not sep:
         return None
     second = read_clock(text, _skip(text, sep.end()), None, DAY_HOURS)
     if second is None or second[1] != len(text):
         return None
+    if clock.period is None and second[0].period is not None:
+        hinted = read_clock(text, pos, second[0].period, DAY_HOURS)
+        end = resolve_end(hinted[0], second[0]) if hinted is not None else None
+        if hinted is not None and end is not None and end.minutes == second[0].minutes:  # not overnight
+            return hinted[0], end
     end = resolve_end(clock, second[0])
     return (clock, end) if end else None
 
@@ -218,7 +283,7 @@ _MINUTES_ONLY = re.compile(r"(?P<mi>\d{1,4}|" + NUM + ")(?:" + alternation(_W["d
 
 def parse_duration_hours(text: str) -> float | None:
     """Hours from '两个小时', '2.5小时', '3h', '3', '半小时', '一个半小时', '1小时30分', '90分钟'; None otherwise."""
-    text = strip_trailing(normalize(text)).lower()
+    text = strip_trailing(normalize(text)).lower().replace(" ", "")
     if not text:
         return None
     if match := _MINUTES_ONLY.fullmatch(text):
@@ -304,3 +369,36 @@ def _month_period(match: re.Match[str], today: date, past: bool) -> tuple[date, 
     if past and month > today.month:
         year -= 1
     return _month_range(year, month)
+
+
+def _longest_within(text: str, read: Callable[[str], T | None], longest: int) -> tuple[T, int, int] | None:
+    """The earliest, then longest, piece of ``text`` (at most ``longest`` characters) that ``read`` accepts."""
+    for pos in range(len(text)):
+        for end in range(min(len(text), pos + longest), pos, -1):
+            if (found := read(text[pos:end])) is not None:
+                return found, pos, end
+    return None
+
+
+def find_period(text: str, *, today: date, past: bool = False) -> tuple[tuple[date, date], int, int] | None:
+    """The first period named inside a sentence ("12月的活动", "周末有什么助老活动", "上个月我的时长"):
+    ((first, last), start, end) in the normalized text; None when there is none."""
+    text = normalize(text)
+    return _longest_within(text, lambda piece: parse_period(piece, today=today, past=past)
+                           if piece[0] not in _W["fillers"] else None, 16)
+
+
+_UNIT_WORDS = (*_W["duration_units"], *_W["duration_minutes"], _W["half"])
+
+
+def find_duration_hours(text: str) -> tuple[float, int, int] | None:
+    """The first duration with a unit inside a sentence ("那次应该是3小时", "我干了两个半小时"):
+    (hours, start, end) in the normalized text; a bare number is not taken (it may be a date's)."""
+    text = normalize(text)
+
+    def read(piece: str) -> float | None:
+        if not piece[0].isalnum() or not any(unit in piece.lower() for unit in _UNIT_WORDS):
+            return None
+        return parse_duration_hours(piece)
+
+    return _longest_within(text, read, 12)

@@ -14,7 +14,7 @@ from common.resources import load_json
 from common.text import cn_number, normalize_width
 
 __all__ = ["NUM", "WORDS", "Clock", "alternation", "cn_int", "next_lunar", "normalize", "read_clock",
-           "resolve_end", "resolve_solar", "strip_trailing"]
+           "resolve_end", "resolve_month_day", "resolve_solar", "strip_trailing"]
 
 WORDS = load_json("timewords.json")
 
@@ -45,7 +45,7 @@ def cn_int(token: str | None, *, digits: bool = False) -> int | None:
 
 def normalize(text: str) -> str:
     """Full-width to ASCII, one space for any run of blanks, no blanks at the ends."""
-    text = normalize_width(text).replace("：", ":")
+    text = normalize_width(text).replace("：", ":").lower()
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -77,7 +77,8 @@ _CLOCK = re.compile(
     _PERIOD + r"(?:(?P<hh>\d{1,2}):(?P<mm>\d{2})|(?P<h>" + NUM + ")" + _HOUR_MARK
     + "(?:(?P<half>" + WORDS["half"] + ")|(?P<q>" + _QUARTER + ")|(?P<mi>" + NUM + ")(?:"
     + alternation(WORDS["minute_marks"]) + ")?|" + alternation(WORDS["sharp"]) + ")?"
-    + "|(?P<bare>" + NUM + r")(?= ?" + alternation(WORDS["range_separators"]) + "))")
+    + "|(?P<bare>" + NUM + r")(?= ?(?:" + alternation(WORDS["range_separators"]) + "|"
+    + alternation(WORDS["suffix_periods"]) + ")))(?: ?(?P<suffix>" + alternation(WORDS["suffix_periods"]) + "))?")
 
 
 def _with_period(hour: int, period: str) -> int | None:
@@ -91,7 +92,7 @@ def _with_period(hour: int, period: str) -> int | None:
     if period == "evening":
         if 5 <= hour <= 11:
             return hour + 12
-        return 24 if hour in (0, 12) else hour if 13 <= hour <= 23 else hour + 24 if hour <= 4 else None
+        return 24 if hour in (0, 12) else hour if 17 <= hour <= 23 else hour + 24 if hour <= 4 else None
     if period == "dawn":
         return 0 if hour == 12 else hour if hour <= 6 else None
     if period == "midnight":
@@ -104,7 +105,10 @@ def read_clock(text: str, pos: int, hint: str | None, day_hours: range) -> tuple
     match = _CLOCK.match(text, pos)
     if not match:
         return None
-    period = WORDS["periods"][match["p"]] if match["p"] else hint
+    if match["p"] and match["suffix"]:
+        return None  # 下午3pm
+    period = WORDS["periods"][match["p"]] if match["p"] else (
+        WORDS["suffix_periods"][match["suffix"]] if match["suffix"] else hint)
     if match["hh"] is not None:
         hour, minute = int(match["hh"]), int(match["mm"])
         fixed = len(match["hh"]) == 2 or hour == 0 or hour >= 13
@@ -167,6 +171,18 @@ def _valid_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
+def resolve_month_day(day: int, today: date, past: bool) -> date | None:
+    """20号 alone: the 20th of this month if still to come, else of the next month (``past``: the last)."""
+    year, month = today.year, today.month
+    for _step in range(3):
+        found = _valid_date(year, month, day)
+        if found and (found <= today if past else found >= today):
+            return found
+        shift = month - 1 + (-1 if past else 1)
+        year, month = year + shift // 12, shift % 12 + 1
+    return None
+
+
 def resolve_solar(year: int | None, month: int, day: int, today: date, past: bool) -> date | None:
     """A Gregorian month/day; without a year the next one on or after ``today`` (``past``: on or before)."""
     if not (1 <= month <= 12 and 1 <= day <= 31):
@@ -205,6 +221,8 @@ def next_lunar(year: int | None, month: int, day: int, *, leap: bool, today: dat
     years = range(this_year, this_year - span, -1) if past else range(this_year - 1, this_year + span)
     for candidate in years:
         found = _lunar_to_solar(candidate, month, day, leap)
+        if found is None and (month, day, leap) == (12, 30, False):
+            found = _lunar_to_solar(candidate, 12, 29, False)  # 腊月三十 is 除夕, the 29th in a short year
         if found and (found <= today if past else found >= today):
             return found
     return None

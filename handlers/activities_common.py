@@ -49,5 +49,14 @@ async def load(turn: Turn, activity_id: int) -> Activity | None:
     return activity
 
 
+async def managed_activity(turn: Turn, activity_id: int) -> Activity | None:
+    """The activity, when it exists and this person manages its organization; otherwise says why not."""
+    activity = await load(turn, activity_id)
+    if activity is not None and not await can_manage(turn, activity.organization_id):
+        deny(turn)
+        return None
+    return activity
+
+
 def line(turn: Turn, index: int, activity: Activity) -> str:
     return f"{index}. {activity.title}\n   {turn.fmt_span(activity.start_at, activity.end_at)} · {activity.place}"

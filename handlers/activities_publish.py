@@ -72,8 +72,10 @@ def parse_coords(_turn: Turn, text: str) -> tuple[float, float]:
 def parse_start(turn: Turn, text: str) -> When:
     """「12月20日 下午2点半」, 「明天上午9点」, 「下周六 9:00-11:30」 (a range fills the end too), 「腊月廿三 14点」."""
     when = parse_when(text, now=turn.local(turn.now))
-    if when is None or not when.has_time:
+    if when is None:
         raise InvalidInput("datetime_format")
+    if not when.has_time:
+        raise InvalidInput("datetime_no_time")
     if turn.to_utc(when.start) <= turn.now:
         raise InvalidInput("start_past")
     if when.end is not None and when.end - when.start > timedelta(days=MAX_DAYS):
@@ -201,6 +203,7 @@ FLOW = Flow(
         "place": _("地点需要 2–120 个字："),
         "coords_format": _("坐标格式不对，应为「纬度,经度」，如 39.98,116.47；或回复「跳过」："),
         "datetime_format": _("没看懂这个时间，请写日期和钟点，如「12月20日 下午2点半」或「2026-12-05 09:00」："),
+        "datetime_no_time": _("几点开始呢？请把日期和钟点一起写，如「12月20日 下午2点半」："),
         "start_past": _("开始时间已经过去了，请输入一个将来的时间："),
         "end_format": _("没看懂这个时间，请输入结束时间，如「11:30」「下午5点」或「2026-12-05 11:30」："),
         "end_order": _("结束时间要晚于开始时间（且不超过 7 天），请重新输入："),

@@ -49,6 +49,11 @@ class ExportPeriod(Payload):
     period: str
 
 
+@payload("rosterx")
+class ExportRoster(Payload):
+    activity_id: int
+
+
 def optional(cls: type[P], arg: str) -> P | None:
     """For commands that also run bare (typed words, menu buttons): None without an argument.
 

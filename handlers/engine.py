@@ -25,6 +25,7 @@ from handlers import (
     activities,
     announce,
     broadcasts,
+    certificate,
     hours,
     hours_review,
     identity_link,
@@ -68,7 +69,7 @@ MONEY_WORDS = re.compile(_WORDS["money_pattern"])
 
 def default_routers() -> list[FeatureRouter]:
     return [menu.router, registration.router, activities.router, hours.router, hours_review.router, identity_link.router, announce.router, requests.router,
-            reminders.router, broadcasts.router, observances.router, ledger.router]
+            reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ The draft is a pydantic model stored in ``DialogState.data["draft"]`` (JSON); ea
 asked in order unless its ``when`` says it does not apply; a parser that raises
 :class:`InvalidInput` gets the flow's error text for that key and the same question again. With
 ``confirm`` on, the draft is summarised with 确认提交 / 修改 / 放弃; 修改 lists the editable fields
-and goes straight back to the summary after the one that changed. A flow idle longer than the
+and goes straight back to the summary after the one that changed. A field with ``confirm`` shows its
+reading back (「2026-12-20（周日）14:30，对吗？」) before keeping it. A flow idle longer than the
 deployment's ``flow_timeout`` ends on the next message (see the engine), its draft deleted.
 """
 
@@ -274,10 +275,10 @@ class Flow(Generic[D]):
     async def _on_check(self, turn: Turn, draft: D, field: Field, answer: str | None, text: str) -> None:
         """The answer to 「…，对吗？」: keep the reading, ask the field again, or read a new answer."""
         typed = to_simplified(text.strip()).lower()
-        if answer == YES or (answer is None and typed in YES_WORDS):
-            proposed = self.draft_type.model_validate(turn.state.data.get("proposed") or {})
-            await self._kept(turn, proposed, field)
-        elif answer == NO or (answer is None and typed in NO_WORDS):
+        proposed = turn.state.data.get("proposed")
+        if (answer == YES or (answer is None and typed in YES_WORDS)) and proposed:
+            await self._kept(turn, self.draft_type.model_validate(proposed), field)
+        elif answer in (YES, NO) or (answer is None and typed in NO_WORDS | YES_WORDS):
             self.save(turn, draft, proposed=None)
             self.ask(turn, field, draft, _("好的，请重新输入。"))
         else:

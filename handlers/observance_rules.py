@@ -7,6 +7,7 @@ from functools import cache
 
 from common.i18n import N_, Msg, _
 from common.text import WEEKDAYS, cn_number, normalize_width
+from common.timeparse import parse_month_day
 from handlers.reminder_words import words
 from models.reminders import Observance
 from services.calendar import Rule, RuleError
@@ -18,7 +19,7 @@ WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周
 def _patterns() -> dict:
     """The rule words of handlers/data/reminder_words.json with their regexes compiled."""
     section = dict(words("observances")["rule"])
-    for key in ("nth_weekday", "month_day", "numeric"):
+    for key in ("nth_weekday",):
         section[key] = re.compile(section[key])
     return section
 
@@ -33,7 +34,8 @@ def _number(token: str) -> int | None:
 
 
 def parse_rule(raw: str) -> Rule:
-    """'3月5日' (solar), '农历九月初九' / '农历9月9日' (lunar), '5月第三个周日' (nth weekday)."""
+    """'3月5日' (solar), '农历九月初九' / '农历9月9日' / '腊月廿三' (lunar, common/timeparse), '5月第三个周日'
+    (nth weekday)."""
     text = normalize_width(raw).replace(" ", "")
     patterns = _patterns()
     match = patterns["nth_weekday"].fullmatch(text)
@@ -43,15 +45,8 @@ def parse_rule(raw: str) -> Rule:
         if month is None or nth is None:
             raise RuleError("bad month or week")
         return Rule("nth_weekday", month, weekday=WEEKDAYS.index(day_name), nth=nth)
-    match = patterns["month_day"].fullmatch(text)
-    if match:
-        month, day = _number(match[2]), _number(match[3])
-        if month is None or day is None:
-            raise RuleError("bad month or day")
-        return Rule("lunar" if match[1] else "solar", month, day=day)
-    match = patterns["numeric"].fullmatch(text)
-    if match:
-        return Rule("solar", int(match[1]), day=int(match[2]))
+    if (read := parse_month_day(text)) is not None:
+        return Rule("lunar" if read.lunar else "solar", read.month, day=read.day)
     raise RuleError("unreadable")
 
 

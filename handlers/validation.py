@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from common.text import normalize_width
-from handlers.words import load_words
+from common.timeparse import parse_duration_hours, parse_when
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -87,52 +87,28 @@ def parse_positive_int(raw: str, *, maximum: int = 100000) -> int:
 
 
 def parse_hours(raw: str) -> float:
-    text = normalize_width(raw).strip().lower()
-    text = _HOURS_SUFFIX.sub("", text).strip()
-    if not re.fullmatch(r"\d{1,3}(\.\d{1,2})?", text):
-        raise InvalidInput("hours_format")
-    value = float(text)
-    if value <= 0:
+    """'2', '2.5小时', '3h', '两个小时', '一个半小时', '半小时', '90分钟' → hours (common/timeparse)."""
+    value = parse_duration_hours(raw)
+    if value is None:
         raise InvalidInput("hours_format")
     return value
-
-
-_PATTERNS = load_words("input_patterns")
-_HOURS_SUFFIX = re.compile(_PATTERNS["hours_suffix"])
-_DATE_PATTERN = re.compile(_PATTERNS["date"])
-_TIME_PATTERN = re.compile(_PATTERNS["time_in_text"])
-_TIME_ALONE = re.compile(_PATTERNS["time_alone"])
 
 
 def parse_local_datetime(raw: str, *, today: date) -> datetime:
-    """'2026-12-05 09:00', '12-05 9:00', '12月5日 9点30', '2026/12/5 14:00' → naive local time."""
-    text = normalize_width(raw).strip()
-    match = _DATE_PATTERN.match(text)
-    if not match:
+    """A day and a time → naive local time: '2026-12-05 09:00', '12月5日 9点30', '明天下午3点',
+    '下周六上午9点', '腊月廿三 14点' (common/timeparse; a date without a year already past is next year's)."""
+    when = parse_when(raw, now=datetime.combine(today, time.min))
+    if when is None or not when.has_time or not when.has_date:
         raise InvalidInput("datetime_format")
-    year = int(match["y"]) if match["y"] else today.year
-    rest = text[match.end():].strip()
-    time_match = _TIME_PATTERN.search(rest)
-    if not time_match:
-        raise InvalidInput("datetime_format")
-    try:
-        value = datetime(year, int(match["m"]), int(match["d"]), int(time_match["h"]), int(time_match["mi"] or 0))
-    except ValueError as exc:
-        raise InvalidInput("datetime_format") from exc
-    if not match["y"] and value.date() < today:
-        value = value.replace(year=year + 1)
-    return value
+    return when.start
 
 
 def parse_local_time(raw: str) -> time:
-    text = normalize_width(raw).strip()
-    match = _TIME_ALONE.fullmatch(text)
-    if not match:
+    """A time of day: '9:00', '14点30', '下午2点半', '九点一刻'."""
+    when = parse_when(raw, now=datetime.combine(date.min, time.min))
+    if when is None or when.has_date or when.end is not None or when.start.date() != date.min:
         raise InvalidInput("time_format")
-    try:
-        return time(int(match[1]), int(match[2] or 0))
-    except ValueError as exc:
-        raise InvalidInput("time_format") from exc
+    return when.start.time()
 
 
 def parse_coordinates(raw: str) -> tuple[float, float]:

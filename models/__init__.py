@@ -226,6 +226,7 @@ __all__ = [
     "utcnow",
 ]
 
+import models.certificates  # noqa: E402,F401  (志愿服务证明 issued)
 import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
 import models.requests  # noqa: E402,F401  (service requests, offers, pairings)
 import models.wechat  # noqa: E402,F401  (WeChat access token, reply pages, template reports)

@@ -1,28 +1,41 @@
-"""The hours ledger (台账) as rows for export, and signed links that let a coordinator download it."""
+"""The hours ledger (台账) as a table for export (CSV and .xlsx, services/exports.py), and signed links that
+let a coordinator download it."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import hmac
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.i18n import N_, _, render
-from models import Activity, HourRecord, Organization, Person
+from common.i18n import N_, Msg, Text, _
+from models import Activity, HourRecord, Identity, Organization, Person
 from models.requests import Pairing, ServiceRequest, VisitLog
+from services.exports import (  # noqa: F401  (safe_cell and EXPORT_LANGUAGE are imported from here too)
+    DATE,
+    EXPORT_LANGUAGE,
+    NUMBER,
+    Column,
+    Table,
+    safe_cell,
+    sign_fields,
+    table_csv,
+    table_xlsx,
+    verify_fields,
+)
 
 LINK_TTL = timedelta(hours=24)
-# the export is written in 简体 (the ledger is filed with the 志愿服务 authorities)
-EXPORT_LANGUAGE = "zh-Hans"
-HEADER = (N_("日期"), N_("姓名"), N_("身份证号（脱敏）"), N_("手机号（脱敏）"), N_("活动/服务"), N_("组织"),
-          N_("时长（小时）"), N_("记录人"), N_("来源"), N_("备注"))
+LINK_PURPOSE = "ledger-link"  # keys the links' MAC apart from other signed links
+# readable names of HourRecord.source, in every catalog; an unknown code is shown as it is
+SOURCE_NAMES: dict[str, Msg] = {
+    "activity": N_("活动记录"),
+    "checkin": N_("签到"),
+    "request": N_("居民求助"),
+    "pairing": N_("结对看望"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +47,44 @@ class LedgerRow:
     what: str
     organization: str
     hours: float
-    recorder: str
-    source: str
+    recorder: Text  # a name, or a Msg (签到签退, 协调员#id) rendered in the export's language
+    source: str  # the HourRecord.source code; the export shows source_name(row)
     note: str
+    self_reported: bool = False  # reported by the volunteer, approved by a coordinator
+
+
+def source_name(row: LedgerRow) -> Text:
+    name: Text = SOURCE_NAMES.get(row.source, row.source)
+    return _("{source}（自报）", source=name) if row.self_reported else name
+
+
+# the ledger's columns, in order: add one here (and its field on LedgerRow) and both formats show it
+LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column(N_("日期"), attrgetter("served_on"), DATE, width=12),
+    Column(N_("姓名"), attrgetter("name"), width=10),
+    Column(N_("身份证号（脱敏）"), attrgetter("id_masked"), width=21),
+    Column(N_("手机号（脱敏）"), attrgetter("phone_masked"), width=14),
+    Column(N_("活动/服务"), attrgetter("what"), width=30),
+    Column(N_("组织"), attrgetter("organization"), width=16),
+    Column(N_("时长（小时）"), attrgetter("hours"), NUMBER, width=11, total=True),
+    Column(N_("记录人"), attrgetter("recorder"), width=12),
+    Column(N_("来源"), source_name, width=14),
+    Column(N_("备注"), attrgetter("note"), width=30),
+)
+HEADER = tuple(column.title for column in LEDGER_COLUMNS)
+
+
+def ledger_table(rows: list[LedgerRow]) -> Table:
+    """The one table both export formats are written from."""
+    return Table.of(N_("台账"), LEDGER_COLUMNS, rows)
+
+
+def ledger_csv(rows: list[LedgerRow]) -> bytes:
+    return table_csv(ledger_table(rows))
+
+
+def ledger_xlsx(rows: list[LedgerRow]) -> bytes:
+    return table_xlsx(ledger_table(rows))
 
 
 async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], start: date, end: date) -> list[LedgerRow]:
@@ -65,40 +113,42 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
         owned_by(Pairing.organization_id, (VisitLog, VisitLog.hour_record_id == HourRecord.id),
                  (Pairing, Pairing.id == VisitLog.pairing_id)),
     ]
-    found: dict[int, LedgerRow] = {}
+    found: dict[int, tuple[HourRecord, Person, Organization, str | None, str | None]] = {}
     for query in queries:
         for record, person, org, recorder_name, title in await session.exec(query):
-            found[record.id] = LedgerRow(
-                served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
-                phone_masked=person.phone_masked or "", what=title or record.note, organization=org.name,
-                hours=record.hours, recorder=recorder_name or (render(_("签到签退"), EXPORT_LANGUAGE) if record.source == "checkin" else ""),
-                source=record.source, note=record.note)
-    ids = sorted(found, key=lambda i: (found[i].served_on, found[i].name, i))
-    return [found[i] for i in ids]
+            found[record.id] = (record, person, org, recorder_name, title)
+    unnamed = {record.recorded_by for record, _p, _o, name, _t in found.values() if record.recorded_by and not name}
+    shown = await _display_names(session, unnamed)
+    rows: dict[int, LedgerRow] = {}
+    for record_id, (record, person, org, recorder_name, title) in found.items():
+        rows[record_id] = LedgerRow(
+            served_on=record.served_on, name=person.name or "", id_masked=person.id_number_masked or "",
+            phone_masked=person.phone_masked or "", what=title or record.note, organization=org.name,
+            hours=record.hours, recorder=_recorder(record, recorder_name, shown), source=record.source,
+            note=record.note, self_reported=record.reviewed_by is not None)
+    ids = sorted(rows, key=lambda i: (rows[i].served_on, rows[i].name, i))
+    return [rows[i] for i in ids]
 
 
-# a cell starting with one of these is read as a formula by Excel / WPS / LibreOffice (CSV injection)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+def _recorder(record: HourRecord, name: str | None, shown: dict[int, str]) -> Text:
+    """Who recorded it: their registered name, else their chat display name, else 协调员#id."""
+    if record.recorded_by is None:
+        return _("签到签退") if record.source == "checkin" else ""
+    return name or shown.get(record.recorded_by) or _("协调员#{id}", id=record.recorded_by)
 
 
-def safe_cell(value: str) -> str:
-    """Text a spreadsheet shows as text: a leading formula character gets a single quote before it (OWASP)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def ledger_csv(rows: list[LedgerRow]) -> bytes:
-    """UTF-8 with a BOM so Excel opens the Chinese columns correctly; a total line at the end.
-
-    Names, titles and notes come from users: every text cell goes through :func:`safe_cell`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([render(title, EXPORT_LANGUAGE) for title in HEADER])
-    for row in rows:
-        writer.writerow((row.served_on.isoformat(), *map(safe_cell, (
-            row.name, row.id_masked, row.phone_masked, row.what, row.organization)),
-            f"{row.hours:g}", *map(safe_cell, (row.recorder, row.source, row.note))))
-    writer.writerow((render(_("合计"), EXPORT_LANGUAGE), "", "", "", "", "", f"{sum(r.hours for r in rows):g}", "", "", ""))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+async def _display_names(session: AsyncSession, person_ids: set[int | None]) -> dict[int, str]:
+    if not person_ids:
+        return {}
+    found = await session.exec(
+        select(Identity.person_id, Identity.display_name)
+        .where(col(Identity.person_id).in_(person_ids), col(Identity.display_name).is_not(None))
+        .order_by(col(Identity.id)))
+    names: dict[int, str] = {}
+    for person_id, display_name in found:
+        if display_name and display_name.strip():
+            names.setdefault(person_id, display_name.strip())
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,28 +159,21 @@ class ExportGrant:
     expires_at: datetime
 
 
-def _mac(secret: str, payload: str) -> str:
-    key = hashlib.sha256(b"volunteer-bot/ledger-link/" + secret.encode()).digest()
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def sign_export(grant: ExportGrant, *, secret: str) -> str:
-    payload = "|".join((",".join(map(str, grant.organization_ids)), grant.start.isoformat(), grant.end.isoformat(),
-                        str(int(grant.expires_at.timestamp()))))
-    return base64.urlsafe_b64encode(f"{payload}|{_mac(secret, payload)}".encode()).decode().rstrip("=")
+    return sign_fields((",".join(map(str, grant.organization_ids)), grant.start.isoformat(), grant.end.isoformat(),
+                        str(int(grant.expires_at.timestamp()))), purpose=LINK_PURPOSE, secret=secret)
 
 
 def verify_export(token: str, *, secret: str, now: datetime) -> ExportGrant | None:
     """The grant behind a token, or None when it is forged, garbled or expired."""
+    fields = verify_fields(token, purpose=LINK_PURPOSE, secret=secret, count=4)
+    if fields is None:
+        return None
+    orgs, start, end, expires = fields
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        orgs, start, end, expires, mac = raw.split("|")
-        payload = "|".join((orgs, start, end, expires))
-        if not hmac.compare_digest(mac, _mac(secret, payload)):
-            return None
         grant = ExportGrant(organization_ids=[int(o) for o in orgs.split(",") if o], start=date.fromisoformat(start),
                             end=date.fromisoformat(end),
                             expires_at=datetime.fromtimestamp(int(expires), tz=now.tzinfo))
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         return None
     return grant if grant.expires_at > now and grant.organization_ids else None

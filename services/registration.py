@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from common.i18n import N_, Msg, Text, render
 from models import Activity, Person, Signup
 from services.activities import cancel_signup
+from services.certificates import forget_id_numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,4 +108,6 @@ async def withdraw_person(session: AsyncSession, *, person: Person, now: datetim
     person.birth_year = None
     person.status = "withdrawn"
     session.add(person)
+    assert person.id is not None
+    await forget_id_numbers(session, person_id=person.id)  # issued certificates keep the name only
     await session.flush()

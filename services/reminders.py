@@ -251,7 +251,8 @@ async def queue_activity_reminders(session: AsyncSession, *, now: datetime, tz: 
             # someone who joined within the last day has just read the details: no "tomorrow" reminder
             people = people.where(col(Signup.created_at) <= activity.start_at - ACTIVITY_EARLY + timedelta(hours=4))
         start = activity.start_at.astimezone(tz)
-        lead = _("2 小时后") if late else _("明天")
+        # by the calendar in TIMEZONE, not by the 24 h: at 00:48 an activity at 22:00 is today's
+        lead = _("2 小时后") if late else _("今天") if start.date() <= local_date(now, tz) else _("明天")
         total += await queue_for_people(
             session, people=people, now=now, source="activity",
             message=_("活动提醒：你报名的「{title}」{lead}开始（{when}），地点：{place}。"

@@ -82,7 +82,8 @@ def pet_router() -> FeatureRouter:
 
     ages = Flow("ages", AgeDraft, [
         Field("age", "how old is your pet?", parse_age, reprompt=False,
-              choices=lambda turn, draft: [Choice("one", "a:1")]),
+              choices=lambda turn, draft: [Choice("one", "a:1")],
+              confirm=lambda turn, draft: f"{draft.age} years" if draft.age >= 30 else None),
     ], done=say_age, confirm=False, errors={"age": "a number, please:"})
     ages.register(router)
 
@@ -137,6 +138,17 @@ async def test_an_error_may_stand_in_for_the_question(engine: Engine) -> None:
     assert [r.text for r in replies] == ["a number, please:"] and [c.label for c in replies[0].choices] == ["one"]
     assert await chat("why") == "ages are whole numbers"  # answered by the parser, the question stays open
     assert await chat("3") == "age 3"
+
+
+async def test_a_field_may_show_its_reading_and_ask_back_before_keeping_it(engine: Engine) -> None:
+    chat = Chat(engine)
+    await chat("age")
+    replies = await engine.handle(Inbound(channel="test", user_id=chat.user, text="35"))
+    assert replies[0].text == "35 years，对吗？" and [c.label for c in replies[0].choices] == ["对", "不对"]
+    assert await chat("不对") == "好的，请重新输入。"  # the field again (its error stands in for the question)
+    assert await chat("40") == "40 years，对吗？"
+    assert await chat("41") == "41 years，对吗？"  # a new answer instead of 对/不对
+    assert await chat("是的") == "age 41"
 
 
 async def test_editing_a_field_returns_to_the_summary_and_asks_what_now_applies(engine: Engine) -> None:

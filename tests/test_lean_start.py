@@ -17,7 +17,8 @@ from bot.channels.registry import channel_names
 settings = Settings(_env_file=None, database_url="sqlite+aiosqlite:///unused.db", wechat_token="t",
                     id_encryption_key="k" * 24)
 setups = channel_setups(settings)
-print(json.dumps({"names": list(channel_names()), "heavy": sorted(m for m in ("aiogram", "alembic", "qrcode")
+print(json.dumps({"names": list(channel_names()), "heavy": sorted(m for m in ("aiogram", "alembic", "qrcode", "reportlab",
+                                                                               "xlsxwriter")
                   if m in sys.modules)}))
 """
 

@@ -40,8 +40,8 @@ async def test_coordinator_gets_a_link_that_downloads_the_masked_ledger(db_url, 
     assert "哪段时间" in await coord.send("导出台账")
     reply = await coord.send("今年")
     assert "24 小时内有效" in reply and "脱敏" in reply
-    url = re.search(r"(https://\S+)", reply).group(1)
-    assert url.startswith(f"{BASE}/ledger.csv?token=")
+    xlsx_url, url = re.findall(r"(https://\S+)", reply)
+    assert xlsx_url.startswith(f"{BASE}/ledger.xlsx?token=") and url.startswith(f"{BASE}/ledger.csv?token=")
 
     settings = Settings(_env_file=None, database_url=db_url, id_encryption_key=TEST_KEY)
     runtime = Runtime(settings=settings, db=sessions.kw["bind"], sessions=sessions, core=core)

@@ -11,6 +11,7 @@ Interface (all you need)::
         api.calls                                        # every call, in order: ApiCall(method, params, at)
         api.calls_to("sendMessage")                      # the calls of one method
         api.sent_texts(chat_id=42)                       # texts of the sendMessage calls to that chat
+        api.documents(chat_id=42)                        # files sent by sendDocument: UploadedFile(filename, content_type, data)
         await api.wait_for("sendMessage", count=3)       # until 3 calls recorded (TimeoutError after within=5 s)
         await api.wait_for_sent(42, count=2)             # until 2 messages were delivered to chat 42
 
@@ -28,9 +29,12 @@ Interface (all you need)::
 
 Methods answered: getMe, setMyCommands, deleteMyCommands, getMyCommands, setWebhook, deleteWebhook,
 getWebhookInfo, getUpdates, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
-sendChatAction, close, logOut. A wrong token answers 401; an unknown method 404 (like Telegram).
+sendChatAction, sendDocument, close, logOut. A wrong token answers 401; an unknown method 404 (like Telegram).
 Parameters arrive as aiogram sends them (form fields, JSON-encoded when structured); ``ApiCall.params``
 holds them decoded (``reply_markup``, ``commands``… as dicts/lists, ``chat_id`` as int when numeric).
+Files come as Telegram takes them: multipart/form-data, the file either in the parameter's own field or
+in a field named by an ``attach://<name>`` value (as aiogram sends them); ``params["document"]`` is
+then an ``UploadedFile``. A file_id or URL string is taken as it is.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ class ApiCall:
     params: dict[str, Any]
     at: float  # time.monotonic() when the fake received it
     status: int = 200  # what the fake answered
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -162,6 +173,12 @@ class FakeTelegramAPI:
     def sent_texts(self, chat_id: int | str | None = None) -> list[str]:
         return [p.get("text", "") for p in self.sent(chat_id)]
 
+    def documents(self, chat_id: int | str | None = None) -> list[UploadedFile]:
+        """Files of successful sendDocument calls (to ``chat_id`` if given)."""
+        return [c.params["document"] for c in self.calls_to("sendDocument")
+                if c.status == 200 and isinstance(c.params.get("document"), UploadedFile)
+                and (chat_id is None or c.params.get("chat_id") == chat_id)]
+
     async def wait_for_sent(self, chat_id: int | str, *, count: int = 1, within: float = 5.0) -> None:
         """Until ``count`` messages in total were sent to ``chat_id``."""
         async def enough() -> None:
@@ -186,7 +203,14 @@ class FakeTelegramAPI:
             if request.content_type == "application/json":
                 params = await request.json()
             else:
-                params = {k: _decode(v) for k, v in (await request.post()).items() if isinstance(v, str)}
+                form = await request.post()
+                files = {k: UploadedFile(v.filename, v.content_type, v.file.read())
+                         for k, v in form.items() if isinstance(v, web.FileField)}
+                params = {k: _decode(v) for k, v in form.items() if isinstance(v, str)}
+                for key, value in list(params.items()):  # "attach://<name>": the file in field <name>
+                    if isinstance(value, str) and value.startswith("attach://"):
+                        params[key] = files.pop(value.removeprefix("attach://"), value)
+                params.update(files)
         params.update({k: _decode(v) for k, v in request.query.items()})
         call = ApiCall(method=method, params=params, at=time.monotonic())
         response = await self._answer(method, request.match_info["token"], params)
@@ -309,6 +333,26 @@ class FakeTelegramAPI:
         if len(text) > 4096:
             return self._error(400, "Bad Request: message is too long")
         return self._message(params)
+
+    async def _m_senddocument(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
+        document = params.get("document")
+        if isinstance(document, str) and document.startswith("attach://"):
+            return self._error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        if not document:
+            return self._error(400, "Bad Request: there is no document in the request")
+        if len(str(params.get("caption", ""))) > 1024:
+            return self._error(400, "Bad Request: message caption is too long")
+        message = self._message(params)
+        del message["text"]
+        if params.get("caption"):
+            message["caption"] = params["caption"]
+        if isinstance(document, UploadedFile):
+            message["document"] = {"file_id": f"doc{message['message_id']}", "file_unique_id": f"u{message['message_id']}",
+                                   "file_name": document.filename, "mime_type": document.content_type,
+                                   "file_size": len(document.data)}
+        else:
+            message["document"] = {"file_id": str(document), "file_unique_id": str(document)[:16]}
+        return message
 
     async def _m_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._message(params)

@@ -24,6 +24,7 @@ The webhook handler (``webhook``) checks the secret header and the JSON before a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,9 +36,18 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
-from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    ChatMemberUpdated,
+    Message,
+    TelegramObject,
+    Update,
+)
 from aiohttp import web
 
+from bot.certificates.web import CertificateFiles
 from bot.channels.telegram.convert import CHANNEL, GROUP_TYPES, callback_to_inbound, message_to_inbound
 from bot.channels.telegram.render import render_reply
 from bot.channels.telegram.sender import make_bot
@@ -47,13 +57,14 @@ from bot.runtime import Runtime
 from common.i18n import N_, Msg, _, render
 from common.lang import normalize_language
 from handlers.engine import Engine
-from handlers.messages import Inbound, Reply
+from handlers.messages import Document, Inbound, Reply
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram"
 MAX_FLOOD_WAIT = 60.0  # a conversation reply waits out a 429 up to this long, then is logged as lost
 MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
+MAX_CAPTION = 1024  # Telegram's limit for a document's caption
 SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
 
 # command → description; every command is understood by the core (TEXT_COMMANDS)
@@ -64,6 +75,7 @@ MENU_COMMANDS: dict[str, Msg] = {
     "mine": N_("我的报名"),
     "hours": N_("我的志愿时长"),
     "profile": N_("我的资料"),
+    "certificate": N_("开志愿服务证明"),
     "help": N_("帮助"),
     "cancel": N_("取消当前操作"),
 }
@@ -104,36 +116,62 @@ async def blocked_or_unblocked(event: ChatMemberUpdated) -> bool:
 
 
 # ---- output -------------------------------------------------------------------------------------
-async def deliver(bot: Bot, chat_id: int | str, replies: Sequence[Reply]) -> None:
-    """Send replies in order; a 429 is waited out (it blocks the whole bot anyway)."""
+# loads the file behind a reply's document (a certificate PDF); None → it is not there (any more)
+DocumentLoader = Callable[[Document], Awaitable[bytes | None]]
+
+
+async def _patiently(send: Callable[[], Awaitable[Any]], chat_id: int | str) -> bool:
+    """One send, a 429 waited out (it blocks the whole bot anyway); False after repeated 429."""
+    for _attempt in range(3):
+        try:
+            await send()
+            return True
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > MAX_FLOOD_WAIT:
+                raise
+            log.warning("telegram 429 while answering; waiting %ss", exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
+    log.error("gave up answering chat %s after repeated 429", chat_id)
+    return False
+
+
+async def deliver(bot: Bot, chat_id: int | str, replies: Sequence[Reply],
+                  documents: DocumentLoader | None = None) -> None:
+    """Send replies in order; a reply's documents follow it as files (sendDocument)."""
     for reply in replies:
         for piece in render_reply(reply):
-            for _attempt in range(3):
-                try:
-                    await bot.send_message(chat_id=chat_id, text=piece.text, reply_markup=piece.keyboard)
-                    break
-                except TelegramRetryAfter as exc:
-                    if exc.retry_after > MAX_FLOOD_WAIT:
-                        raise
-                    log.warning("telegram 429 while answering; waiting %ss", exc.retry_after)
-                    await asyncio.sleep(exc.retry_after)
+            if not await _patiently(functools.partial(bot.send_message, chat_id=chat_id, text=piece.text,
+                                                      reply_markup=piece.keyboard), chat_id):
+                return
+        for document in reply.documents:
+            data = await documents(document) if documents is not None else None
+            if data is not None:
+                upload = BufferedInputFile(data, filename=document.filename)
+                send = functools.partial(bot.send_document, chat_id=chat_id, document=upload,
+                                         caption=document.label[:MAX_CAPTION])
+            elif document.url:
+                send = functools.partial(bot.send_message, chat_id=chat_id, text=f"{document.label}: {document.url}")
             else:
-                log.error("gave up answering chat %s after repeated 429", chat_id)
+                log.error("document %s for chat %s could not be loaded", document.kind, chat_id)
+                continue
+            if not await _patiently(send, chat_id):
                 return
 
 
 # ---- handlers -----------------------------------------------------------------------------------
-async def on_message(message: Message, bot: Bot, core: Engine, event_update: Update) -> None:
+async def on_message(message: Message, bot: Bot, core: Engine, event_update: Update,
+                     documents: DocumentLoader | None = None) -> None:
     me = await bot.me()
     inbound = message_to_inbound(message, event_update.update_id, bot_username=me.username)
     handled = await core.handle_delivery(inbound)
     if handled.repeat:  # a redelivered update: its replies went out with the first delivery
         log.info("telegram update %s redelivered: nothing sent again", event_update.update_id)
         return
-    await deliver(bot, message.chat.id, handled.replies)
+    await deliver(bot, message.chat.id, handled.replies, documents)
 
 
-async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_update: Update) -> None:
+async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_update: Update,
+                      documents: DocumentLoader | None = None) -> None:
     inbound = callback_to_inbound(callback, event_update.update_id)
     handled = await core.handle_delivery(inbound)
     if handled.repeat:  # the first delivery answered the callback and sent the replies
@@ -142,12 +180,12 @@ async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_upd
     replies = handled.replies
     if not inbound.is_group:
         await callback.answer()
-        await deliver(bot, callback.from_user.id, replies)
+        await deliver(bot, callback.from_user.id, replies, documents)
         return
     # a button under a group post (e.g. an announcement's 报名): answer the person, not the group
     lang = normalize_language(callback.from_user.language_code)
     try:
-        await deliver(bot, callback.from_user.id, replies)
+        await deliver(bot, callback.from_user.id, replies, documents)
     except (TelegramForbiddenError, TelegramBadRequest):
         # the user never started a private chat with the bot (or blocked it): the callback answer
         # is the only private channel left
@@ -204,8 +242,8 @@ class UpdateTracker(BaseMiddleware):
                 lambda: (finished is None or self.finished >= finished) and (not idle or self.in_flight == 0))
 
 
-def create_dispatcher(core: Engine) -> tuple[Dispatcher, UpdateTracker]:
-    dispatcher = Dispatcher(core=core)
+def create_dispatcher(core: Engine, documents: DocumentLoader | None = None) -> tuple[Dispatcher, UpdateTracker]:
+    dispatcher = Dispatcher(core=core, documents=documents)
     tracker = UpdateTracker()
     dispatcher.update.outer_middleware(tracker)
     dispatcher.include_router(create_router())
@@ -214,10 +252,11 @@ def create_dispatcher(core: Engine) -> tuple[Dispatcher, UpdateTracker]:
 
 # ---- running ------------------------------------------------------------------------------------
 class TelegramChannel:
-    def __init__(self, core: Engine, settings: TelegramSettings, *, bot: Bot | None = None) -> None:
+    def __init__(self, core: Engine, settings: TelegramSettings, *, bot: Bot | None = None,
+                 documents: DocumentLoader | None = None) -> None:
         self.settings = settings
         self.bot = bot or make_bot(settings.telegram_bot_token, settings.telegram_api_base)
-        self.dispatcher, self.updates = create_dispatcher(core)
+        self.dispatcher, self.updates = create_dispatcher(core, documents)
         self._tasks: set[asyncio.Task[None]] = set()
         self._polling: asyncio.Task[None] | None = None
 
@@ -281,7 +320,8 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
     if not settings.telegram_enabled:
         log.info("Telegram is off (TELEGRAM_BOT_TOKEN is empty)")
         return
-    channel = TelegramChannel(runtime.core, settings)
+    files = CertificateFiles(runtime.sessions, settings)
+    channel = TelegramChannel(runtime.core, settings, documents=files.load)
     app[TELEGRAM_KEY] = channel
     app.on_shutdown.append(channel.on_shutdown)  # before the webhook handler's own (it closes the session)
     if settings.telegram_webhook_url:
