@@ -17,7 +17,7 @@ from handlers.turn import Turn
 from handlers.words import load_words
 from services.hours import STAR_THRESHOLDS, hours_for_activity, hours_in_period
 
-__all__ = ["exact_answers", "find_period", "find_star"]
+__all__ = ["exact_answers", "find_period", "find_star", "period_words"]
 
 _WORDS = load_words("hours_question_words")
 STAR = re.compile(_WORDS["star"])
@@ -53,6 +53,14 @@ def find_period(text: str, *, today: date) -> tuple[str, date, date] | None:
         return None
     first, last = span
     return said, first, min(last, today)
+
+
+def period_words(text: str) -> str:
+    """The period a message names, in the words of ``common.timeparse`` ("今年", "上个月"), or ""."""
+    match = PERIOD.search(_fold(text))
+    if not match:
+        return ""
+    return _WORDS["period_aliases"].get(match.group(0), match.group(0)).replace(" ", "")
 
 
 def find_activity(text: str) -> str | None:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from common.i18n import N_, Msg, _
 from common.lang import to_simplified
+from handlers.hours_questions import period_words
 from handlers.nlu import Classification, classify
 from handlers.turn import Turn
 from handlers.words import load_words
@@ -93,7 +94,7 @@ async def proceed(turn: Turn, intent: str, text: str, run: Run, has: Has) -> Non
         await run("mine", "")
     elif intent == "hours":
         if CERTIFICATE.search(simplified) and has("certificate"):
-            await run("certificate", "")
+            await run("certificate", period_words(text))  # "" is the whole history
         elif CORRECTION.search(simplified) and has("correction"):
             await run("correction", "")
         else:

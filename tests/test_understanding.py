@@ -120,10 +120,20 @@ async def test_exact_hours_answers(console, sessions, clock) -> None:
     assert plain.splitlines()[0].startswith("累计志愿服务时长：10 小时")
 
 
-async def test_certificate_and_correction_fall_back_to_hours_when_not_registered(console) -> None:
+async def test_certificate_request_runs_the_certificate_command(console, sessions) -> None:
     eve = console("eve")
-    for text in ("我想开一个志愿服务证明", "我的时长记错了，少记了两个小时"):
-        assert "累计志愿服务时长" in await eve.send(text)
+    await register(eve, "伊芙", serial=77)
+    person = await person_of(sessions, "console", "eve")
+    await _hours(sessions, person.id, [(date(2026, 2, 10), 3, None), (date(2025, 6, 1), 5, None)])
+    issued = await eve.send("单位评优要我今年的志愿服务证明材料，能开一份吗")
+    assert "志愿服务证明已开具" in issued and "2026-01-01" in issued and "3 小时" in issued
+    english = await eve.send("could you issue a certificate of my volunteer hours?")
+    assert "certificate has been issued" in english and "2025-06-01 to" in english  # the whole history
+
+
+async def test_correction_falls_back_to_hours_when_no_correction_command(console) -> None:
+    # the correction flow is another branch's command: until it is registered the summary answers
+    assert "累计志愿服务时长" in await console("fay").send("我的时长记错了，少记了两个小时")
 
 
 # ---- entities: organizations by pinyin, English and 繁體 sentences -----------------------------------
