@@ -8,6 +8,7 @@ from bot.commands.admin import admin_app, org_app
 from bot.commands.calendar import calendar_command, observance_app
 from bot.commands.certificate import certificate_app
 from bot.commands.ledger import ledger_app
+from bot.commands.nlu import nlu_app
 from bot.commands.outbox import outbox_app
 from bot.commands.server import chat, classify, db_app, serve
 from bot.commands.telegram import telegram_app
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(org_app, name="org")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(nlu_app, name="nlu")
 app.add_typer(certificate_app, name="certificate")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(wechat_app, name="wechat")

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from common.lang import to_simplified
 from common.resources import load_json
 from common.text import normalize_width
 
@@ -52,14 +53,19 @@ class Scrubbed:
 
 
 def find_address(text: str) -> tuple[int, int] | None:
-    """Where the first address (a place and a door number: 3号楼2单元501, 中山路12号) is in ``text``."""
+    """Where the first address (a place and a door number: 3号楼2单元501, 中山路12号, 3號樓, Building 3
+    Room 501, 12 Zhongshan Road) is in ``text``."""
+    simplified = to_simplified(text)
+    if len(simplified) == len(text):  # 繁體 read through 简体, at the same places
+        text = simplified
     for match in _pattern("address").finditer(text):
         start = match.start()
         lead = _pattern("address_lead").match(match.group("place"))
         if lead:
             start += lead.end()
         return start, match.end()
-    return None
+    english = _pattern("address_en").search(text)
+    return (english.start(), english.end()) if english else None
 
 
 def scrub(text: str) -> Scrubbed:

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,12 +38,12 @@ from handlers import (
     registration,
     reminders,
     requests,
+    understanding,
     web_login,
 )
 from handlers.context import CoreOptions
 from handlers.flows import Flow
 from handlers.messages import Choice, Inbound, Reply
-from handlers.nlu import classify
 from handlers.payloads import EXPIRED, InvalidPayload, parse_int
 from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher, open_json, seal_json
@@ -68,10 +69,6 @@ CANCEL_WORDS = frozenset(_WORDS["cancel"])
 
 # money in a free-text message: the no-charging rule (志愿服务条例 Art 21) answers it
 MONEY_WORDS = re.compile(_WORDS["money_pattern"])
-# "I signed up but want to drop out" in free text: show the person's sign-ups
-LEAVE_WORDS = re.compile(_WORDS["leave_pattern"])
-
-INTENT_COMMANDS = {"register": "reg", "activities": "acts", "hours": "hrs", "help": "help"}
 
 
 def default_routers() -> list[FeatureRouter]:
@@ -118,6 +115,8 @@ class Engine:
             self.flows.update(router.flows)
             self.words.update(router.words)
             self.arg_commands |= router.arg_commands
+        # the answer to "你是想…" when the classifier was unsure (handlers/understanding.py)
+        self.steps[(understanding.FLOW, understanding.STEP)] = self._understood
         # SQLite has one writer: queueing turns here is far cheaper than its busy-wait back-off,
         # which otherwise gives p99 latencies of seconds under concurrent messages.
         bind = sessions.kw.get("bind")
@@ -315,17 +314,10 @@ class Engine:
         if corrections.asks_correction(text):  # "12月3日那次应该是3小时": 办法 Art 13
             await self._run_command(turn, "correction", text)
             return
-        result = classify(text)
-        if result.intent == "request_service":
-            await self._run_command(turn, "req", text)
-        elif result.intent == "activities" and LEAVE_WORDS.search(simplified):
-            await self._run_command(turn, "mine")
-        elif result.intent == "activities":  # "周末的助老活动": the activities it names
-            await self._run_command(turn, "findacts", text)
-        elif result.intent in INTENT_COMMANDS:
-            await self._run_command(turn, INTENT_COMMANDS[result.intent])
-        else:
-            await self._run_command(turn, "smalltalk", text)
+        await understanding.route(turn, text, partial(self._run_command, turn), self.commands.__contains__)
+
+    async def _understood(self, turn: Turn, text: str) -> None:
+        await understanding.answer(turn, text, partial(self._run_command, turn), self.commands.__contains__)
 
     @staticmethod
     def _follow_language(turn: Turn, text: str) -> None:

@@ -12,6 +12,7 @@ from common.i18n import Text, _, join
 from handlers.activity_payloads import ActivityPage, RecordHours, optional
 from handlers.activity_words import list_of_names, words
 from handlers.flows import Field, Flow
+from handlers.hours_questions import exact_answers
 from handlers.messages import Choice
 from handlers.payloads import InvalidPayload, Payload, payload
 from handlers.permissions import ORG_DENIED
@@ -38,15 +39,17 @@ class PickAttendee(Payload):  # answers the menu step: "a:p:<person id>"
 
 
 @router.command("hrs", words=words("hours", "hrs"))
-async def my_hours(turn: Turn, _arg: str) -> None:
+async def my_hours(turn: Turn, question: str) -> None:
+    """The hours summary; a question that names a star level, a period or an activity gets that figure first."""
     summary = await hours_summary(turn.session, person_id=turn.person.id, year=turn.today.year)
+    exact = await exact_answers(turn, question, summary.total) if question else []
     stars = "★" * summary.stars if summary.stars else _("暂无星级")
     if summary.to_next_star is None:
         next_star: Text = _("你已是最高的五星志愿者！")
     else:
         next_star = _("距离{stars}星（{target} 小时）还差 {hours} 小时。", stars=summary.stars + 1,
                       target=STAR_THRESHOLDS[summary.stars], hours=f"{summary.to_next_star:g}")
-    rows: list[Text] = [_("累计志愿服务时长：{hours} 小时", hours=f"{summary.total:g}"),
+    rows: list[Text] = [*exact, _("累计志愿服务时长：{hours} 小时", hours=f"{summary.total:g}"),
                         _("今年：{hours} 小时", hours=f"{summary.this_year:g}"),
                         _("星级：{stars}", stars=stars), next_star]
     if summary.pending:

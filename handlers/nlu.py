@@ -1,10 +1,14 @@
-"""Rule/keyword-based intent and service-category classifier.
+"""Intent and service-category classifier: weighted lexicons combined with a trained linear model.
 
-No network and no model: messages (简体, 繁體 or English) are normalised (NFKC, traditional →
-simplified with ``zhconv``, lower-cased) and scored against weighted regular-expression lexicons.
+No network: messages (简体, 繁體 or English) are normalised (NFKC, traditional → simplified with
+``zhconv``, lower-cased) and scored against weighted regular-expression lexicons
+(``common/data/nlu_lexicon.json``, its ``_comment`` explains the format). Those scores, with the
+message's character n-grams and words, are the features of a softmax model trained on the corpus in
+``common/data/nlu/`` (``volunteer-bot nlu train``, see ``handlers.nlu_model``); its probabilities
+are the confidence the engine uses to ask back rather than guess (``handlers.understanding``).
+Without a model file the lexicons alone decide (``classify_rules``).
 
-The lexicons are data: ``common/data/nlu_lexicon.json`` (its ``_comment`` explains the format).
-The codes are exactly those of the shared taxonomy (``common.taxonomy``).  ``classify`` returns a
+The codes are exactly those of the shared taxonomy (``common.taxonomy``). ``classify`` returns a
 :class:`Classification`; a ``category`` is only given when the intent is ``request_service``.
 """
 
@@ -19,8 +23,9 @@ from typing import Any
 from common.lang import detect_language, to_simplified
 from common.resources import load_json
 from common.taxonomy import CATEGORIES, INTENTS
+from handlers.nlu_model import Features, load_model, ngram_features
 
-__all__ = ["Classification", "classify", "classify_category"]
+__all__ = ["Classification", "classify", "classify_category", "classify_rules", "features", "rank_categories"]
 
 LEXICON_FILE = "nlu_lexicon.json"
 
@@ -30,14 +35,20 @@ class Classification:
     intent: str  # one of INTENTS
     category: str | None  # one of CATEGORIES when intent == "request_service", else None
     language: str  # "zh-Hans", "zh-Hant" or "en"
-    confidence: float  # 0..1, rough
+    confidence: float  # 0..1: the model's probability of the intent (rough with the rules alone)
+    category_confidence: float | None = None  # the model's probability of the category
+    alternatives: tuple[tuple[str, float], ...] = ()  # intents, most likely first, with probabilities
+    category_alternatives: tuple[tuple[str, float], ...] = ()  # likewise for categories
 
 
 # ---------------------------------------------------------------------------------------------
 # The lexicon file, parsed and compiled once
 # ---------------------------------------------------------------------------------------------
 
-_Compiled = tuple[tuple[int, re.Pattern[str]], ...]  # (weight, alternatives of that weight)
+# (weight, alternatives of that weight, what the text needs for them to be tried: ANY, HAN or LATIN)
+_Compiled = tuple[tuple[int, re.Pattern[str], int], ...]
+ANY, HAN, LATIN = 0, 1, 2
+_LATIN = re.compile("[a-z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +66,16 @@ class _Lexicon:
 
 
 def _compile(weights: dict[str, dict[str, list[str]]]) -> _Compiled:
-    """``{"3": {"zh": [...], "en": [...]}}`` → one alternation per weight; English gets word boundaries."""
+    """``{"3": {"zh": [...], "en": [...]}}`` → alternations per weight; English gets word boundaries.
+
+    Chinese fragments are tried only on a text with non-ASCII characters and English ones only on a
+    text with Latin letters (a message is mostly one or the other: half the regex work)."""
     compiled = []
     for weight, groups in weights.items():
-        parts = [f"(?:{p})" for p in groups.get("zh", [])] + [rf"\b(?:{p})\b" for p in groups.get("en", [])]
-        if parts:
-            compiled.append((int(weight), re.compile("|".join(parts))))
+        zh = groups.get("zh", [])
+        kinds = {HAN: [f"(?:{p})" for p in zh if not p.isascii()], ANY: [f"(?:{p})" for p in zh if p.isascii()],
+                 LATIN: [rf"\b(?:{p})\b" for p in groups.get("en", [])]}
+        compiled += [(int(weight), re.compile("|".join(parts)), kind) for kind, parts in kinds.items() if parts]
     return tuple(compiled)
 
 
@@ -117,14 +132,16 @@ def _normalise(text: str, lexicon: _Lexicon) -> str:
 
 def _score(compiled: _Compiled, text: str) -> int:
     total = 0
-    for weight, pattern in compiled:
+    han, latin = not text.isascii(), _LATIN.search(text) is not None
+    for weight, pattern, kind in compiled:
+        if (kind == HAN and not han) or (kind == LATIN and not latin):
+            continue
         hits = {m.group(0) for m in pattern.finditer(text)}
         total += weight * len(hits)
     return total
 
 
-def _best_category(norm: str, lexicon: _Lexicon) -> tuple[str, int]:
-    scores = {name: _score(res, norm) for name, res in lexicon.categories.items()}
+def _best_category(scores: dict[str, int], lexicon: _Lexicon) -> tuple[str, int]:
     best, best_score = "other", 0
     for name in lexicon.category_priority:
         if scores[name] > best_score:
@@ -134,8 +151,18 @@ def _best_category(norm: str, lexicon: _Lexicon) -> tuple[str, int]:
 
 def classify_category(text: str) -> str:
     """Best service category for a text already known to be a request (``"other"`` if none)."""
+    return rank_categories(text)[0][0]
+
+
+def rank_categories(text: str) -> list[tuple[str, float]]:
+    """Service categories for a text known to be a request, most likely first, with probabilities."""
     lexicon = _lexicon()
-    return _best_category(_normalise(text, lexicon), lexicon)[0]
+    norm = _normalise(text, lexicon)
+    model = load_model()
+    if model is None:
+        scores = {name: _score(res, norm) for name, res in lexicon.categories.items()}
+        return [(_best_category(scores, lexicon)[0], 0.9)]
+    return model.category.ranked(_features(norm, lexicon))
 
 
 def _confidence(top: int, second: int) -> float:
@@ -146,17 +173,19 @@ def _confidence(top: int, second: int) -> float:
     return round(min(0.99, 0.35 + 0.35 * margin + 0.3 * strength), 2)
 
 
-def classify(text: str) -> Classification:
-    """Classify one message into an intent (and a category for ``request_service``)."""
-    language = detect_language(text) or "zh-Hans"
-    lexicon = _lexicon()
-    norm = _normalise(text, lexicon)
-    if not norm:
-        return Classification("other", None, language, 0.3)
+@dataclass(frozen=True, slots=True)
+class _RuleScores:
+    intents: dict[str, int]
+    categories: dict[str, int]
+    category: str
+    need: int
 
+
+def _rule_scores(norm: str, lexicon: _Lexicon) -> _RuleScores:
     scores = dict.fromkeys(INTENTS, 0)
     scores.update({name: _score(res, norm) for name, res in lexicon.intents.items()})
-    category, cat_score = _best_category(norm, lexicon)
+    cat_scores = {name: _score(res, norm) for name, res in lexicon.categories.items()}
+    category, cat_score = _best_category(cat_scores, lexicon)
     need = _score(lexicon.need, norm)
 
     if lexicon.volunteer_cue.search(norm) and not lexicon.seeking.search(norm):
@@ -171,15 +200,78 @@ def classify(text: str) -> Classification:
     # Context words alone ("孩子", "老人") are not a request; a need cue or a strong keyword is.
     scores["request_service"] = request if (need > 0 and request >= 2) or cat_score >= 3 else 0
 
+    return _RuleScores(scores, cat_scores, category, need)
+
+
+def _features(norm: str, lexicon: _Lexicon) -> Features:
+    """The model's features: n-grams and words, and the lexicons' scores and verdict."""
+    features = ngram_features(norm)
+    rules = _rule_scores(norm, lexicon)
+    for name, score in rules.intents.items():
+        if score > 0:
+            features[f"lex:i:{name}"] = min(score, 8) / 4
+    for name, score in rules.categories.items():
+        if score > 0:
+            features[f"lex:c:{name}"] = min(score, 6) / 3
+    if rules.need:
+        features["lex:need"] = min(rules.need, 6) / 3
+    verdict = _rule_intent(rules, lexicon)
+    if verdict != "other":  # no rule firing says nothing: the n-grams decide
+        features[f"lex:rule:{verdict}"] = 1.0
+    if rules.category != "other":
+        features[f"lex:rulecat:{rules.category}"] = 1.0
+    return features
+
+
+def features(text: str) -> Features:
+    """The model's features of one message (for training)."""
+    lexicon = _lexicon()
+    return _features(_normalise(text, lexicon), lexicon)
+
+
+def _rule_intent(rules: _RuleScores, lexicon: _Lexicon) -> str:
     priority = lexicon.intent_priority
-    ranked = sorted(priority, key=lambda name: (-scores[name], priority.index(name)))
+    ranked = sorted(priority, key=lambda name: (-rules.intents[name], priority.index(name)))
+    return ranked[0] if rules.intents[ranked[0]] > 0 else "other"
+
+
+def classify_rules(text: str) -> Classification:
+    """The lexicons alone (the classifier before the model; kept as its fallback and baseline)."""
+    language = detect_language(text) or "zh-Hans"
+    lexicon = _lexicon()
+    norm = _normalise(text, lexicon)
+    if not norm:
+        return Classification("other", None, language, 0.3)
+    rules = _rule_scores(norm, lexicon)
+    priority = lexicon.intent_priority
+    ranked = sorted(priority, key=lambda name: (-rules.intents[name], priority.index(name)))
     intent = ranked[0]
-    top, second = scores[intent], scores[ranked[1]]
+    top, second = rules.intents[intent], rules.intents[ranked[1]]
     if top <= 0:
         return Classification("other", None, language, 0.3)
     return Classification(
         intent,
-        category if intent == "request_service" else None,
+        rules.category if intent == "request_service" else None,
         language,
         _confidence(top, second),
     )
+
+
+def classify(text: str) -> Classification:
+    """Classify one message into an intent (and a category for ``request_service``), with confidences."""
+    model = load_model()
+    if model is None:
+        return classify_rules(text)
+    language = detect_language(text) or "zh-Hans"
+    lexicon = _lexicon()
+    norm = _normalise(text, lexicon)
+    if not norm:
+        return Classification("other", None, language, 0.3)
+    found = _features(norm, lexicon)
+    intents = model.intent.ranked(found)
+    intent, confidence = intents[0]
+    if intent != "request_service":
+        return Classification(intent, None, language, round(confidence, 3), None, tuple(intents))
+    categories = model.category.ranked(found)
+    return Classification(intent, categories[0][0], language, round(confidence, 3), round(categories[0][1], 3),
+                          tuple(intents), tuple(categories))

@@ -217,3 +217,23 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
     stars, to_next = star_level(total)
     return HoursSummary(total=round(total, 2), this_year=round(this_year, 2), pending=round(pending, 2), stars=stars, to_next_star=to_next,
                         recent=[(r, title, name, float(hours)) for r, title, name, hours in rows])
+
+
+async def hours_in_period(session: AsyncSession, *, person_id: int, first: date, last: date) -> float:
+    """Approved hours served from ``first`` to ``last`` (inclusive)."""
+    total = (await session.exec(select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
+        HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
+        HourRecord.served_on >= first, HourRecord.served_on <= last))).one()
+    return round(float(total), 2)
+
+
+async def hours_for_activity(session: AsyncSession, *, person_id: int, title_part: str,
+                             limit: int = 3) -> list[tuple[str, float, date]]:
+    """The person's approved hours for activities whose title contains ``title_part``, newest first."""
+    rows = await session.exec(
+        select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
+        .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
+        .where(HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
+               col(Activity.title).contains(title_part))
+        .order_by(col(HourRecord.served_on).desc()).limit(limit))
+    return [(title, float(hours), served_on) for title, hours, served_on in rows]

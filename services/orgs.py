@@ -18,6 +18,7 @@ from sqlalchemy.sql.selectable import CTE
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.pinyin import pinyin_matches
 from common.resources import load_json
 from models import Organization, Role
 from models.membership import Membership
@@ -128,7 +129,9 @@ def matches(org_name: str, place: str | None) -> bool:
     core, typed = station_core(org_name), _fold(place)
     if len(core) < 2 or len(typed) < 2:
         return False
-    return core in typed or typed in core or typed == _fold(org_name)
+    # "Huajiadi" (typed in pinyin or English) is 花家地社区 too
+    return (core in typed or typed in core or typed == _fold(org_name)
+            or pinyin_matches(typed, core) or pinyin_matches(core, typed))
 
 
 def best_match(organizations: list[Organization], place: str | None) -> Organization | None:

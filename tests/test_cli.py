@@ -45,9 +45,11 @@ def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
 
 
 def test_classify_text_and_jsonl(tmp_path: Path) -> None:
-    out = run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path).stdout
-    assert json.loads(out) == {"text": "家里的电视坏了，有志愿者会修吗", "intent": "request_service",
-                               "category": "repair", "language": "zh-Hans"}
+    out = json.loads(run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path).stdout)
+    confidence, category_confidence = out.pop("confidence"), out.pop("category_confidence")
+    assert out == {"text": "家里的电视坏了，有志愿者会修吗", "intent": "request_service",
+                   "category": "repair", "language": "zh-Hans"}
+    assert 0.6 < confidence <= 1 and 0.6 < category_confidence <= 1
     dev = TEST_DATA / "requests_dev.jsonl"
     lines = run(["classify", "--jsonl", str(dev)], cwd=tmp_path).stdout.splitlines()
     assert len(lines) == len(dev.read_text(encoding="utf-8").splitlines())
@@ -56,6 +58,21 @@ def test_classify_text_and_jsonl(tmp_path: Path) -> None:
     bad.write_text('{"text": "ok"}\nnot json\n', encoding="utf-8")
     result = run(["classify", "--jsonl", str(bad)], cwd=tmp_path, check=False)
     assert result.returncode == 1 and "bad.jsonl:2" in result.stderr
+
+
+def test_nlu_train_and_eval(tmp_path: Path) -> None:
+    out = run(["nlu", "eval"], cwd=tmp_path).stdout
+    assert "intent accuracy" in out and "category accuracy" in out and "(rows: gold, columns: predicted)" in out
+    intent = float(out.split("intent accuracy", 1)[1].split("=", 1)[1].split()[0])
+    assert intent >= 0.97
+    corpus = tmp_path / "small.jsonl"
+    corpus.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in [
+        {"text": "电视坏了", "intent": "request_service", "category": "repair"},
+        {"text": "我要注册", "intent": "register", "category": None},
+    ]) + "\n", encoding="utf-8")
+    model = tmp_path / "model.json"
+    trained = run(["nlu", "train", "--corpus", str(corpus), "--out", str(model), "--epochs", "2"], cwd=tmp_path).stdout
+    assert "trained on 2 messages" in trained and json.loads(model.read_text(encoding="utf-8"))["intent"]["labels"]
 
 
 def test_admin_grant_validates_input(tmp_path: Path) -> None:

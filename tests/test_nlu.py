@@ -9,7 +9,7 @@ import pytest
 
 from common.lang import detect_language, to_simplified
 from common.taxonomy import CATEGORIES, CATEGORY_LABELS, INTENTS, category_label, load_taxonomy
-from handlers.nlu import Classification, classify, classify_category
+from handlers.nlu import Classification, classify, classify_category, rank_categories
 from tests.conftest import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,7 +218,8 @@ def test_classify_category_direct() -> None:
     assert classify_category("电视坏了") == "repair"
     assert classify_category("帮我买点菜") == "errands"
     assert classify_category("想咨询法律问题") == "legal"
-    assert classify_category("随便什么") == "other"
+    # no category word at all: whatever the model guesses, it is not sure (the request flow asks back)
+    assert rank_categories("随便什么")[0][1] < 0.8
     assert classify_category("老人血糖高") == "health"
 
 

@@ -74,7 +74,7 @@ def classify(
     text: Annotated[str | None, typer.Argument(help="A message to classify.")] = None,
     jsonl: Annotated[Path | None, typer.Option("--jsonl", help="File of lines {\"text\": ...}.")] = None,
 ) -> None:
-    """Print {"text", "intent", "category", "language"} as JSON, one object per input."""
+    """Print {"text", "intent", "category", "confidence", "language"} as JSON, one object per input."""
     from handlers.nlu import classify as classify_text
 
     if (text is None) == (jsonl is None):
@@ -95,6 +95,7 @@ def classify(
     for item in texts:
         result = classify_text(item)
         typer.echo(json.dumps({"text": item, "intent": result.intent, "category": result.category,
+                               "confidence": result.confidence, "category_confidence": result.category_confidence,
                                "language": result.language}, ensure_ascii=False))
 
 

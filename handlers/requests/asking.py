@@ -18,7 +18,7 @@ from common.masking import scrub
 from common.taxonomy import CATEGORIES
 from handlers.flows import Again, Answered, Field
 from handlers.messages import Choice
-from handlers.nlu import classify_category
+from handlers.nlu import rank_categories
 from handlers.privacy import mask_phone
 from handlers.requests import pairing, volunteer
 from handlers.requests.resident import my_requests
@@ -30,15 +30,19 @@ from handlers.validation import InvalidInput
 # ---- extraction: "ask only what is missing" ----------------------------------------------------------
 def extract_community(text: str) -> str | None:
     match = pattern("community").search(to_simplified(text))
-    if not match:
-        return None
+    if not match:  # "I live in Huajiadi Community": matched to 花家地社区 by pinyin (services.requests)
+        english = pattern("community_en").search(text)
+        return english.group(1) if english else None
     value = match.group(1)
     trimmed = pattern("lead").sub("", value)
     return trimmed if len(trimmed) >= 4 else value
 
 
 def extract_time(text: str) -> str | None:
-    matches = list(pattern("time", re.IGNORECASE).finditer(text))
+    """The preferred time as typed (繁體 read through 简体: 週六下午 is 周六下午)."""
+    simplified = to_simplified(text)
+    source = text if len(simplified) == len(text) else simplified
+    matches = list(pattern("time", re.IGNORECASE).finditer(simplified))
     if not matches:
         return None
     start, end = matches[0].start(), matches[0].end()
@@ -46,7 +50,7 @@ def extract_time(text: str) -> str | None:
         if match.start() - end > 2:
             break
         end = match.end()
-    return text[start:end].strip()
+    return source[start:end].strip()
 
 
 # ---- the sentence ----------------------------------------------------------------------------------
@@ -63,11 +67,22 @@ async def not_a_request(turn: Turn, text: str) -> bool:
     return False
 
 
+CATEGORY_ASK_BELOW = 0.6  # the category's probability under which the resident is asked which it is
+CATEGORY_OFFER_ABOVE = 0.1
+MORE = "more"
+
+
 def understand(turn: Turn, draft: RequestDraft, text: str) -> None:
-    """A sentence: its slots, and a category guessed from it, to be confirmed."""
+    """A sentence: its slots, and a category guessed from it, to be confirmed, or, when the classifier
+    is unsure, the two or three likeliest offered to choose from."""
     _absorb_description(turn, draft, text)
-    draft.category = classify_category(text)
-    draft.guessed = True
+    ranked = rank_categories(text)
+    draft.category = ranked[0][0]
+    offered = [code for code, p in ranked[:3] if p >= CATEGORY_OFFER_ABOVE]
+    if ranked[0][1] < CATEGORY_ASK_BELOW and len(offered) >= 2:
+        draft.candidates, draft.guessed = offered, False
+    else:
+        draft.candidates, draft.guessed = [], True
 
 
 def _absorb_description(turn: Turn, draft: RequestDraft, text: str) -> None:
@@ -122,6 +137,28 @@ def parse_category_confirmed(_turn: Turn, text: str) -> bool:
     raise Again
 
 
+def parse_which_category(_turn: Turn, text: str) -> str | None:
+    """One of the offered categories, or None: 其他类别 (the full list is asked next)."""
+    if text == MORE:
+        return None
+    code = _category_answer(text)
+    if code is None:
+        raise Again
+    return code
+
+
+def _store_which(draft: RequestDraft, code: str | None) -> None:
+    draft.candidates, draft.guessed = [], False
+    draft.picking = code is None
+    if code is not None:
+        draft.category = code
+
+
+def _which_choices(turn: Turn, draft: RequestDraft) -> list[Choice]:
+    return [Choice(label=cat_label(turn, code), value=f"a:cat:{code}") for code in draft.candidates] + [
+        turn.choice(_("其他类别"), "a:" + MORE)]
+
+
 def parse_picked_category(_turn: Turn, text: str) -> str:
     code = _category_answer(text)
     if code is None:
@@ -161,6 +198,8 @@ OPENING = [
           parse=parse_category, choices=_category_choices, when=lambda d: False, reprompt=False),
     Field("description", _description_prompt, parse=parse_description, when=lambda d: not d.description,
           reprompt=False),
+    Field("which_category", _("收到你的求助。这件事更接近哪一类？"), parse=parse_which_category, store=_store_which,
+          choices=_which_choices, when=lambda d: bool(d.candidates)),
     Field("confirm_category", _confirm_prompt, parse=parse_category_confirmed, store=_store_confirmed,
           choices=lambda turn, _d: [turn.choice(_("对"), "a:yes"), turn.choice(_("换一个类别"), "a:change")],
           when=lambda d: d.guessed),

@@ -61,6 +61,7 @@ class RequestDraft(BaseModel):
     has_requests: bool = False  # 查看我的求助 offered with the categories
     guessed: bool = False  # the category was guessed from a sentence: confirm it
     picking: bool = False  # pick another category
+    candidates: list[str] = []  # the classifier was unsure: ask which of these (then 其他类别)
     redo: bool = False  # the description is asked again from the summary
 
 

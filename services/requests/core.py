@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import SOURCE_LANGUAGE, ByLanguage, Msg, Text, _, render
+from common.pinyin import pinyin_matches
 from common.resources import load_json
 from common.taxonomy import CATEGORY_LABELS
 from models import Organization, Role
@@ -70,11 +71,12 @@ def _fold(text: str) -> str:
 
 
 def same_area(a: str | None, b: str | None) -> bool:
-    """'花家地社区' and '朝阳区花家地社区' are the same area; short fragments never match."""
+    """'花家地社区' and '朝阳区花家地社区' are the same area, and so is 'Huajiadi'; short fragments never match."""
     left, right = _fold(a or ""), _fold(b or "")
     if len(left) < 2 or len(right) < 2:
         return False
-    return left in right or right in left
+    # "Huajiadi" (typed in pinyin or English) is 花家地社区 too
+    return left in right or right in left or pinyin_matches(left, right) or pinyin_matches(right, left)
 
 
 async def station_for(session: AsyncSession, *, community: str, area: str | None) -> Organization | None:
