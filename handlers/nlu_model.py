@@ -30,6 +30,20 @@ _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 _HAN_RUN = re.compile(r"[^\sa-z0-9,.!?;:'\"()，。！？；：、（）…~～\-]+")
 
 Features = dict[str, float]
+_SUFFIXES = ("ing", "ies", "ied", "ed", "es", "s", "ly", "er")
+
+
+def _stem(word: str) -> str | None:
+    """A crude English stem ("visitor"/"visits"/"visiting" → "visit"), so that an inflection the
+    corpus never showed still meets its family's weights; None when nothing is stripped."""
+    if len(word) < 5 or not word.isalpha():
+        return None
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    if word.endswith("or") and len(word) > 5:
+        return word[:-2]
+    return None
 
 
 def ngram_features(norm: str) -> Features:
@@ -49,6 +63,7 @@ def ngram_features(norm: str) -> Features:
     found.discard("<")
     words = _WORD.findall(norm)
     found.update("w:" + w for w in words)
+    found.update("s:" + stem for stem in map(_stem, words) if stem)
     found.update(f"w:{a}_{b}" for a, b in zip(words, words[1:], strict=False))
     if not found:
         return {}
