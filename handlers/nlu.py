@@ -23,7 +23,7 @@ from typing import Any
 from common.lang import detect_language, to_simplified
 from common.resources import load_json
 from common.taxonomy import CATEGORIES, INTENTS
-from handlers.nlu_model import Features, load_model, ngram_features
+from handlers.nlu_model import Features, category_view, load_model, ngram_features
 
 __all__ = ["Classification", "classify", "classify_category", "classify_rules", "features", "rank_categories"]
 
@@ -162,7 +162,7 @@ def rank_categories(text: str) -> list[tuple[str, float]]:
     if model is None:
         scores = {name: _score(res, norm) for name, res in lexicon.categories.items()}
         return [(_best_category(scores, lexicon)[0], 0.9)]
-    return model.category.ranked(_features(norm, lexicon))
+    return model.category.ranked(category_view(_features(norm, lexicon)))
 
 
 def _confidence(top: int, second: int) -> float:
@@ -272,6 +272,6 @@ def classify(text: str) -> Classification:
     intent, confidence = intents[0]
     if intent != "request_service":
         return Classification(intent, None, language, round(confidence, 3), None, tuple(intents))
-    categories = model.category.ranked(found)
+    categories = model.category.ranked(category_view(found))
     return Classification(intent, categories[0][0], language, round(confidence, 3), round(categories[0][1], 3),
                           tuple(intents), tuple(categories))

@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Head", "Model", "load_model", "ngram_features", "train_head"]
+__all__ = ["Head", "Model", "category_view", "load_model", "ngram_features", "train_head"]
 
 MODEL_NAME = "model.json"
 # the scores are divided by this before the softmax: a model trained to fit its corpus is too sure
@@ -30,6 +30,38 @@ _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 _HAN_RUN = re.compile(r"[^\sa-z0-9,.!?;:'\"()，。！？；：、（）…~～\-]+")
 
 Features = dict[str, float]
+_SUFFIXES = ("ing", "ies", "ied", "ed", "es", "s", "ly", "er")
+
+
+# English function words: they say nothing about which kind of help is asked for, and in a small
+# corpus they pick up whichever category wrote most English sentences ("won't" → repair)
+_FUNCTION_WORDS = frozenset(
+    "a an the my our your his her their its is are was were be been am i me we you he she it they them him us "
+    "to of in on at for with and or but so that this these those do does did have has had can could would will "
+    "won't can't don't doesn't isn't it's i'm i've not no some any there here what who when where how please "
+    "just very really also now then".split())
+
+
+def category_view(features: Features) -> Features:
+    """The features the category head reads: without English function words and pairs of them."""
+    def content(name: str) -> bool:
+        if not name.startswith("w:"):
+            return True
+        return not all(part in _FUNCTION_WORDS for part in name[2:].split("_"))
+    return {name: value for name, value in features.items() if content(name)}
+
+
+def _stem(word: str) -> str | None:
+    """A crude English stem ("visitor"/"visits"/"visiting" → "visit"), so that an inflection the
+    corpus never showed still meets its family's weights; None when nothing is stripped."""
+    if len(word) < 5 or not word.isalpha():
+        return None
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    if word.endswith("or") and len(word) > 5:
+        return word[:-2]
+    return None
 
 
 def ngram_features(norm: str) -> Features:
@@ -49,6 +81,7 @@ def ngram_features(norm: str) -> Features:
     found.discard("<")
     words = _WORD.findall(norm)
     found.update("w:" + w for w in words)
+    found.update("s:" + stem for stem in map(_stem, words) if stem)
     found.update(f"w:{a}_{b}" for a, b in zip(words, words[1:], strict=False))
     if not found:
         return {}
@@ -120,7 +153,8 @@ def load_model() -> Model | None:
 
 
 def train_head(examples: Sequence[tuple[Features, str]], labels: Iterable[str], *, epochs: int = 40,
-               rate: float = 0.5, l2: float = 1e-4, min_count: int = 2, seed: int = 14) -> Head:
+               rate: float = 0.5, l2: float = 1e-4, min_count: int = 2, seed: int = 14,
+               learn_bias: bool = True) -> Head:
     """Softmax regression by AdaGrad over the examples; features seen in fewer than ``min_count``
     examples are dropped (they only memorise), and near-zero weights are not kept."""
     names = tuple(labels)
@@ -148,7 +182,7 @@ def train_head(examples: Sequence[tuple[Features, str]], labels: Iterable[str], 
             total = sum(exps)
             delta = [e / total for e in exps]
             delta[gold] -= 1.0
-            for k in range(size):
+            for k in range(size if learn_bias else 0):
                 bias_grad[k] += delta[k] ** 2
                 bias[k] -= rate * delta[k] / math.sqrt(bias_grad[k])
             for f, v in features.items():

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from common.taxonomy import CATEGORIES, INTENTS
 from handlers.nlu import Classification, classify, classify_rules, features
-from handlers.nlu_model import Model, train_head
+from handlers.nlu_model import Model, category_view, train_head
 from handlers.understanding import options
 
 __all__ = ["Report", "corpus_path", "evaluate", "load_corpus", "train"]
+
+
+CATEGORY_TEMPERATURE = 1.8
 
 
 def corpus_path(split: str) -> Path:
@@ -38,8 +41,11 @@ def load_corpus(path: Path) -> list[dict[str, Any]]:
 def train(rows: list[dict[str, Any]], *, epochs: int = 40) -> Model:
     examples = [(features(row["text"]), row) for row in rows]
     intent = train_head([(f, row["intent"]) for f, row in examples], INTENTS, epochs=epochs)
-    category = train_head([(f, row["category"]) for f, row in examples if row["category"]], CATEGORIES,
-                          epochs=epochs)
+    category = train_head([(category_view(f), row["category"]) for f, row in examples if row["category"]], CATEGORIES,
+                          epochs=epochs, learn_bias=False)
+    # no learned prior for categories (with few known words, a prior picks whichever category the corpus
+    # wrote most of), and a softer softmax: a wrong category is then more often asked about than asserted
+    category = replace(category, temperature=CATEGORY_TEMPERATURE)
     meta = {"train_size": len(rows), "epochs": epochs,
             "features": {"intent": len(intent.weights), "category": len(category.weights)}}
     return Model(intent, category, meta)
