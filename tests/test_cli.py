@@ -213,6 +213,7 @@ def test_readme_try_it_works_from_a_clean_directory(tmp_path: Path) -> None:
     assert "已为 王小丽 记录 2.5 小时" in joined
     assert "更正申请已提交" in joined and "已批准更正 #1" in joined
     assert "你申请的更正已批准：2026-12-20 的记录现在计 2 小时" in joined and "累计志愿服务时长：2 小时" in joined
+    assert "敬老院探访 2 小时（记录人：本组织协调员）" in joined  # the coordinator never registered
     assert "志愿服务证明已开具" in joined and "https://v.example.org/verify/" in joined
     assert "wrote alice.pdf" in outputs[-1] and ", 2 h," in outputs[-1]
     assert (tmp_path / "alice.pdf").read_bytes().startswith(b"%PDF")
