@@ -100,7 +100,7 @@ def parse_reason(_turn: Turn, text: str) -> str:
 
 
 def hours_prompt(_turn: Turn, draft: ChangeDraft) -> Text:
-    return _("「{record}」\n应该是多少小时？回复数字（如 3 或 2.5）；这条记录不该算的话回复「作废」。", record=draft.label)
+    return _("「{record}」\n应该是多少小时？回复如 3、2.5 或「两个半小时」；这条记录不该算的话回复「作废」。", record=draft.label)
 
 
 def hours_choices(turn: Turn, draft: ChangeDraft) -> list[Choice]:
@@ -113,7 +113,7 @@ REASON_PROMPT = _("请简单说明原因（{low}–{high} 字），如：签退�
                   high=REASON_MAX)
 
 ERRORS: dict[str, Text] = {
-    "hours_format": _("没看懂这个时长。请回复小时数，如 3 或 2.5，或回复「作废」。"),
+    "hours_format": _("没看懂这个时长。请回复小时数，如 3、2.5 或「两个半小时」，或回复「作废」。"),
     "hours_zero": _("时长要大于 0。这条记录不该算的话，请回复「作废」。"),
     "hours_range": _("时长不能超过 {limit} 小时，请重新输入。", limit=f"{DAY_LIMIT_HOURS:g}"),
     "hours_same": _("这条记录现在就是这个时长，不用更正。请输入新的时长，或回复「作废」。"),

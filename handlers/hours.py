@@ -58,7 +58,9 @@ async def my_hours(turn: Turn, question: str) -> None:
         rows.append(_("最近记录："))
         for record, title, recorder, hours in summary.recent:
             what = title or record.note or _("志愿服务")
-            who = recorder or (_("签到签退") if record.source == "checkin" else "-")
+            # a coordinator who never registered has no name: say who they are rather than "-"
+            who = recorder or (_("签到签退") if record.source == "checkin"
+                               else _("本组织协调员") if record.recorded_by is not None else "-")
             rows.append(_("· {date} {what} {hours} 小时（记录人：{who}）", date=f"{record.served_on:%Y-%m-%d}",
                           what=what, hours=f"{hours:g}", who=who))
     elif summary.pending:
@@ -95,7 +97,7 @@ class RecordDraft(BaseModel):
 
 def _menu_prompt(_turn: Turn, draft: RecordDraft) -> Text:
     return _("「{title}」待记录 {count} 人：{names}\n活动时长 {length} 小时。可以全部按活动时长记录，或逐个记录；"
-             "也可以直接回复一个数字作为所有人的时长（如 2.5）。", title=draft.title, count=len(draft.pending),
+             "也可以直接回复一个时长作为所有人的时长（如 2.5 或「两个小时」）。", title=draft.title, count=len(draft.pending),
              names=list_of_names([name for _id, name in draft.pending]), length=f"{draft.length:g}")
 
 
@@ -172,8 +174,8 @@ RECORD = Flow("rec", RecordDraft, [
     Field("who", _menu_prompt, parse_who, choices=_menu_choices, store=_store_who),
     Field("hours", _one_prompt, parse_one, when=lambda d: d.hours is None),
 ], requires=Role.COORDINATOR, done=save_hours, confirm=False, errors={
-    "who": _("请回复时长数字（如 2 或 2.5），或选择上面的选项。"),
-    "hours_format": _("请输入数字，如 2 或 2.5："),
+    "who": _("请回复时长（如 2、2.5 或「两个半小时」），或选择上面的选项。"),
+    "hours_format": _("请回复小时数，如 2、2.5 或「两个半小时」："),
     "over_length": lambda _turn, draft: _("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{draft.length:g}"),
 })
 RECORD.register(router)

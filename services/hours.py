@@ -164,11 +164,13 @@ async def recent_started_activities(session: AsyncSession, *, organization_ids: 
 
 
 async def attendees_without_hours(session: AsyncSession, *, activity_id: int) -> list[Person]:
+    """Signed up, not marked as a no-show on the roster, and no hours yet."""
     recorded = select(HourRecord.person_id).where(HourRecord.activity_id == activity_id)
     rows = await session.exec(
         select(Person)
         .join(Signup, Signup.person_id == Person.id)
         .where(Signup.activity_id == activity_id, Signup.status == "confirmed",
+               col(Signup.no_show_at).is_(None),
                Person.id.not_in(recorded))  # type: ignore[union-attr]
         .order_by(Signup.created_at)
     )

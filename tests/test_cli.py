@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -179,3 +180,40 @@ def test_piped_chat_survives_any_input(tmp_path: Path) -> None:
     assert out.count("\n> ") + out.startswith("> ") == len(lines) + 3  # every line echoed and answered
     assert out.count("过期") >= 3 and "出了点问题" not in out
     assert "志愿助手" in out.rsplit("> ", 1)[1]  # the last line, 帮助, got the menu
+
+
+def readme_try_it() -> list[tuple[list[str], str]]:
+    """The commands of README.md's "Try it" block, in order: (arguments, piped stdin)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        stdin = ""
+        if line.startswith("printf "):
+            printed, line = line.split(" | ", 1)
+            (text,) = shlex.split(printed[len("printf "):])
+            stdin = text.replace("\\n", "\n")
+        words = shlex.split(line)
+        assert words[0] == "volunteer-bot", line
+        commands.append((words[1:], stdin))
+    return commands
+
+
+def test_readme_try_it_works_from_a_clean_directory(tmp_path: Path) -> None:
+    commands = readme_try_it()
+    assert len(commands) >= 7
+    outputs = [run(args, cwd=tmp_path, stdin=stdin, env={"PUBLIC_BASE_URL": "https://v.example.org"}).stdout
+               for args, stdin in commands]
+    joined = "\n".join(outputs)
+    # published with a Chinese time phrase, read back and kept as 14:30
+    assert "2026-12-20（周日）14:30，对吗？" in joined and "2026-12-20(周日) 14:30–17:00" in joined
+    assert "活动已发布（编号 1）" in joined
+    assert "注册成功" in joined and "报名成功" in joined
+    assert "已为 王小丽 记录 2.5 小时" in joined
+    assert "更正申请已提交" in joined and "已批准更正 #1" in joined
+    assert "你申请的更正已批准：2026-12-20 的记录现在计 2 小时" in joined and "累计志愿服务时长：2 小时" in joined
+    assert "敬老院探访 2 小时（记录人：本组织协调员）" in joined  # the coordinator never registered
+    assert "志愿服务证明已开具" in joined and "https://v.example.org/verify/" in joined
+    assert "wrote alice.pdf" in outputs[-1] and ", 2 h," in outputs[-1]
+    assert (tmp_path / "alice.pdf").read_bytes().startswith(b"%PDF")

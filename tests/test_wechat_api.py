@@ -103,9 +103,10 @@ async def test_menu_qrcode_and_template_calls(api: FakeWeChatAPI, sessions) -> N
         await client.create_menu(menu)
         assert api.menu == menu
         raw = api.calls_to("menu/create")[0].raw.decode("utf-8")
-        assert "我要报名" in raw and "\\u" not in raw  # UTF-8 as is: WeChat shows \u escapes literally
+        assert "开志愿服务证明" in raw and "\\u" not in raw  # UTF-8 as is: WeChat shows \u escapes literally
         keys = [b.get("key") for top in menu["button"] for b in top.get("sub_button", [top])]
-        assert keys == ["reg", "acts:1", "hrs", "req", "help"]
+        assert keys == ["acts:1", "search", "mine", "reg", "req", "hrs", "records", "certificate", "profile", "myorg",
+                        "help", "myreq", "webadmin"]
         with pytest.raises(WeChatApiError) as caught:
             await client.create_menu({"button": [{"type": "click", "name": "x", "key": "help"}] * 4})
         assert caught.value.errcode == 40016

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.commands.common import fail, load_settings
+from bot.commands.common import AT_HELP, clock_at, fail, load_settings
 from bot.texts import cli_text
 from common.i18n import _
 
@@ -26,6 +26,7 @@ def certificate_issue(
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: the first record).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: today).")] = None,
     out: Annotated[Path | None, typer.Option(help="PDF file to write.")] = None,
+    at: Annotated[str | None, typer.Option(help=AT_HELP)] = None,
 ) -> None:
     """Issue a certificate of a volunteer's approved hours and write it as a PDF."""
     if ctx.invoked_subcommand is not None:
@@ -42,12 +43,12 @@ def certificate_issue(
         fail("dates look like 2026-03-05")
     if first and last and first > last:
         fail("--from is after --to")
-    pdf, number, hours, url = asyncio.run(_issue(channel, user, first, last))
+    pdf, number, hours, url = asyncio.run(_issue(channel, user, first, last, at))
     out.write_bytes(pdf)
     typer.echo(f"wrote {out}: {number}, {hours:g} h" + (f", {url}" if url else ""))
 
 
-async def _issue(channel: str, user: str, first: object, last: object) -> tuple[bytes, str, float, str]:
+async def _issue(channel: str, user: str, first: object, last: object, at: str | None) -> tuple[bytes, str, float, str]:
     from datetime import date
     from zoneinfo import ZoneInfo
 
@@ -55,13 +56,13 @@ async def _issue(channel: str, user: str, first: object, last: object) -> tuple[
 
     from bot.certificates.web import CertificateFiles, verify_url
     from bot.runtime import Runtime
-    from models import Identity, utcnow
+    from models import Identity
     from services.certificates import CertificateError, facts_of, format_number, issue_certificate
 
     settings = load_settings()
+    now = clock_at(at, settings.timezone)()
     runtime = await Runtime.start(settings)
     try:
-        now = utcnow()
         today = now.astimezone(ZoneInfo(settings.timezone)).date()
         async with runtime.sessions() as session:
             identity = (await session.exec(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import NoReturn
 
 import typer
@@ -38,3 +40,26 @@ def setup_logging(level: str | int, fmt: str = LOG_FORMAT) -> None:
 def fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(1)
+
+
+AT_HELP = "Pretend the clock reads this local time (YYYY-MM-DD HH:MM, in TIMEZONE) and runs on from it."
+
+
+def clock_at(at: str | None, timezone: str) -> Callable[[], datetime]:
+    """``--at "2026-12-20 17:30"``: a clock that starts at that local time and runs on from it (to try
+    a month of dialogs in minutes); no ``--at``: the real clock."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from models import utcnow
+
+    if not at:
+        return utcnow
+    try:
+        start = datetime.fromisoformat(at.strip())
+    except ValueError:
+        fail("--at looks like 2026-12-20 17:30")
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=ZoneInfo(timezone))
+    offset = start.astimezone(UTC) - utcnow()
+    return lambda: utcnow() + offset

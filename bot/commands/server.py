@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.commands.common import fail, load_settings, setup_logging
+from bot.commands.common import AT_HELP, clock_at, fail, load_settings, setup_logging
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 
@@ -48,6 +48,7 @@ def serve(
 def chat(
     user: Annotated[str, typer.Option(help="Who you are on the console channel.")] = "console",
     lang: Annotated[str | None, typer.Option(help="zh-Hans, zh-Hant or en (default: guessed).")] = None,
+    at: Annotated[str | None, typer.Option(help=AT_HELP)] = None,
 ) -> None:
     """Talk to the assistant in the terminal (interactive, or lines from a pipe)."""
     from bot.channels.console import ConsoleChannel
@@ -55,9 +56,11 @@ def chat(
 
     settings = load_settings()
     setup_logging(logging.WARNING)
+    clock = clock_at(at, settings.timezone)
 
     async def main() -> None:
         runtime = await Runtime.start(settings)
+        runtime.core.clock = clock
         try:
             await ConsoleChannel(runtime.core, user=user, language=lang).run(sys.stdin)
         finally:

@@ -141,7 +141,7 @@ class DoneDraft(BaseModel):
 
 
 def _hours_prompt(_turn: Turn, draft: DoneDraft) -> Text:
-    return _("辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5）", request_id=draft.request_id)
+    return _("辛苦了！这次服务（#{request_id}）用了多少小时？（如 1.5 或「两个小时」）", request_id=draft.request_id)
 
 
 def _parse_service_hours(turn: Turn, text: str) -> float:
@@ -167,7 +167,7 @@ async def _mark_done(turn: Turn, draft: DoneDraft) -> None:
 DONE = Flow("reqhours", DoneDraft, [
     Field("hours", _hours_prompt, parse=_parse_service_hours, reprompt=False),
 ], done=_mark_done, confirm=False, errors={
-    "hours_format": _("请回复小时数，例如 2 或 1.5："),
+    "hours_format": _("请回复小时数，如 2、1.5 或「一个半小时」："),
     "hours_range": _("服务时长应在 0–24 小时之间，请重新输入："),
 })
 DONE.register(router)

@@ -67,15 +67,19 @@ MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
 MAX_CAPTION = 1024  # Telegram's limit for a document's caption
 SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
 
-# command → description; every command is understood by the core (TEXT_COMMANDS)
+# command → description; every command is understood by the core (its router's words); the list is everyone's,
+# so it holds what volunteers use: coordinators find their commands in /help
 MENU_COMMANDS: dict[str, Msg] = {
     "start": N_("开始 / 主菜单"),
     "register": N_("志愿者实名注册"),
     "activities": N_("近期志愿活动"),
+    "search": N_("搜索活动（类别、日期、地区）"),
     "mine": N_("我的报名"),
     "hours": N_("我的志愿时长"),
-    "profile": N_("我的资料"),
+    "records": N_("我的记录（可申请更正）"),
     "certificate": N_("开志愿服务证明"),
+    "profile": N_("我的资料"),
+    "myorg": N_("更换组织"),
     "help": N_("帮助"),
     "cancel": N_("取消当前操作"),
 }
