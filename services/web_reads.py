@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Person, Signup
+from models.corrections import HourCorrection
 from models.requests import OPEN_STATUSES, ServiceRequest
 from services.hours import COUNTED_HOURS, STAR_THRESHOLDS, star_level
 
@@ -145,6 +146,14 @@ async def pending_hours_count(session: AsyncSession, *, organization_ids: list[i
         col(HourRecord.approved) == sa.false(), col(HourRecord.reviewed_at).is_(None))
     if organization_ids is not None:
         query = query.where(col(HourRecord.organization_id).in_(organization_ids))
+    return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
+
+
+async def pending_corrections_count(session: AsyncSession, *, organization_ids: list[int] | None) -> int:
+    """Corrections waiting for a coordinator (``None``, an admin: all of them)."""
+    query = sa.select(sa.func.count()).select_from(HourCorrection).where(col(HourCorrection.status) == "pending")
+    if organization_ids is not None:
+        query = query.where(col(HourCorrection.organization_id).in_(organization_ids))
     return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
 
 

@@ -17,6 +17,7 @@ from bot.web import (
     notice,
     pages_activities,
     pages_broadcasts,
+    pages_corrections,
     pages_dashboard,
     pages_ledger,
     pages_requests,
@@ -25,7 +26,7 @@ from bot.web import (
 from bot.web.core import RUNTIME, TEMPLATES, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = (auth, pages_dashboard, pages_activities, pages_ledger, pages_volunteers, pages_requests,
+PAGES = (auth, pages_dashboard, pages_activities, pages_ledger, pages_corrections, pages_volunteers, pages_requests,
          pages_broadcasts, notice)
 
 
