@@ -16,6 +16,7 @@ from bot.web import (
     auth,
     notice,
     pages_activities,
+    pages_activity_changes,
     pages_broadcasts,
     pages_corrections,
     pages_dashboard,
@@ -26,7 +27,7 @@ from bot.web import (
 from bot.web.core import RUNTIME, TEMPLATES, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = (auth, pages_dashboard, pages_activities, pages_ledger, pages_corrections, pages_volunteers, pages_requests,
+PAGES = (auth, pages_dashboard, pages_activities, pages_activity_changes, pages_ledger, pages_corrections, pages_volunteers, pages_requests,
          pages_broadcasts, notice)
 
 
