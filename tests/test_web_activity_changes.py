@@ -123,6 +123,21 @@ async def test_changes_refuse_other_stations_volunteers_and_forged_forms(web, tw
     assert await _notices(sessions) == []
 
 
+async def test_a_printable_poster_shows_the_qr_codes_that_exist(web, two_orgs) -> None:  # noqa: ANN001, F811
+    coordinator = await web.signed_in("console", "coord_a")
+    own, _r = two_orgs["acts"][two_orgs["a"]]
+    other, _r = two_orgs["acts"][two_orgs["b"]]
+    status, body = await coordinator.get(f"/admin/activities/{own.id}/poster")
+    assert status == 200 and own.title in body and 'id="no-wechat"' in body and 'id="no-telegram"' in body
+    assert "data-qr=" not in body
+    web.settings.telegram_bot_username = "vb_bot"
+    status, body = await coordinator.get(f"/admin/activities/{own.id}/poster")
+    assert 'data-qr="telegram-checkin"' in body and 'data-qr="telegram-checkout"' in body
+    assert 'src="data:image/png;base64,' in body and 'id="no-wechat"' in body and 'id="no-telegram"' not in body
+    assert (await coordinator.get(f"/admin/activities/{other.id}/poster"))[0] == 403
+    assert (await (await web.signed_in("console", "alice")).get(f"/admin/activities/{own.id}/poster"))[0] == 403
+
+
 async def test_garbage_in_the_change_forms_is_never_a_5xx(web, two_orgs) -> None:  # noqa: ANN001, F811
     browser = await web.signed_in("console", "coord_a")
     activity, _record = two_orgs["acts"][two_orgs["a"]]

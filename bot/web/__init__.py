@@ -21,14 +21,15 @@ from bot.web import (
     pages_corrections,
     pages_dashboard,
     pages_ledger,
+    pages_poster,
     pages_requests,
     pages_volunteers,
 )
 from bot.web.core import RUNTIME, TEMPLATES, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = (auth, pages_dashboard, pages_activities, pages_activity_changes, pages_ledger, pages_corrections, pages_volunteers, pages_requests,
-         pages_broadcasts, notice)
+PAGES = (auth, pages_dashboard, pages_activities, pages_activity_changes, pages_poster, pages_ledger,
+         pages_corrections, pages_volunteers, pages_requests, pages_broadcasts, notice)
 
 
 @web.middleware
