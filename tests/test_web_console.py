@@ -386,3 +386,31 @@ async def test_the_ledger_downloads_as_xlsx(web, two_orgs, corrections) -> None:
     values = [[cell for cell in row] for row in sheet.iter_rows(values_only=True)]
     assert values[0][0] == "日期" and any("陪护a" in row for row in values)
     assert not any("陪护b" in row for row in values)
+
+
+async def test_volunteers_are_members_under_the_hierarchy_and_past_participants(web, two_orgs, sessions,
+                                                                                console, clock) -> None:  # noqa: ANN001
+    from services.orgs import set_membership
+    from services.people import get_or_create_organization
+
+    async with sessions() as session:
+        team = await get_or_create_organization(session, name="花家地青年队", kind="team", parent_id=two_orgs["a"])
+        await session.commit()
+    for user, name, serial, phone, org in (("bob", "李明", 124, "13900139000", team.id),
+                                           ("carol", "赵敏", 125, "13700137000", two_orgs["b"])):
+        await register(console(user), name, serial=serial, phone=phone)
+        person = await person_of(sessions, "console", user)
+        async with sessions() as session:
+            await set_membership(session, person_id=person.id, organization_id=org, now=clock.now)
+            await session.commit()
+    browser = await web.signed_in("console", "coord_a")
+    status, body = await browser.get("/admin/volunteers")
+    assert status == 200 and "李明" in body and "花家地青年队" in body and "139****9000" in body
+    assert "王小丽" in body  # a past participant (signed up for one of the station's activities)
+    assert "赵敏" not in body  # another station's member
+    status, body = await browser.get(f"/admin/volunteers?org={team.id}")
+    assert "李明" in body and "王小丽" not in body
+    status, body = await browser.get(f"/admin/volunteers?org={two_orgs['b']}")  # not theirs: all of their own
+    assert "李明" in body and "赵敏" not in body
+    _status, body = await (await web.signed_in("console", "coord_b")).get("/admin/volunteers")
+    assert "赵敏" in body and "李明" not in body
