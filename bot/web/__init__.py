@@ -21,6 +21,7 @@ from bot.web import (
     pages_corrections,
     pages_dashboard,
     pages_ledger,
+    pages_observances,
     pages_poster,
     pages_requests,
     pages_volunteers,
@@ -29,7 +30,8 @@ from bot.web.core import RUNTIME, TEMPLATES, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = (auth, pages_dashboard, pages_activities, pages_activity_changes, pages_poster, pages_ledger,
-         pages_corrections, pages_volunteers, pages_requests, pages_broadcasts, notice)
+         pages_corrections, pages_volunteers, pages_requests, pages_broadcasts, pages_observances,
+         notice)
 
 
 @web.middleware
