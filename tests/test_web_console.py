@@ -25,7 +25,7 @@ from tests.helpers import add_activity, adult_id, make_coordinator, person_of, r
 from tests.web_harness import WebHarness
 
 PAGES = ("/admin/", "/admin/activities", "/admin/activities/new", "/admin/ledger", "/admin/ledger.csv", "/admin/ledger.xlsx",
-         "/admin/volunteers", "/admin/requests", "/admin/broadcasts")
+         "/admin/volunteers", "/admin/requests", "/admin/broadcasts", "/admin/observances")
 
 
 @pytest.fixture
