@@ -17,9 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import _
-from models import Activity, Delivery, HourRecord, Identity, Organization, Person, Signup
-from models.membership import Membership
+from models import Activity, Delivery, Identity, Organization, Person, Signup
 from models.reminders import TARGET_KINDS, Broadcast
+from services.members import members_and_participants
 from services.orgs import descendant_ids
 from services.reminders import queue_for_people, run_core, wants
 
@@ -34,13 +34,9 @@ class BroadcastError(Exception):
 
 def org_volunteers(organization_ids: list[int]) -> Select:
     """person_id of every registered volunteer of these organizations (a subtree) who accepts broadcasts."""
-    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id).in_(organization_ids))
-    signed_up = sa.select(col(Signup.person_id)).where(col(Signup.activity_id).in_(org_activities))
-    served = sa.select(col(HourRecord.person_id)).where(col(HourRecord.activity_id).in_(org_activities))
-    members = sa.select(col(Membership.person_id)).where(col(Membership.organization_id).in_(organization_ids))
     return sa.select(col(Person.id).label("person_id")).where(
         col(Person.status) == "active",
-        col(Person.id).in_(sa.union(signed_up, served, members)),
+        col(Person.id).in_(members_and_participants(organization_ids)),
         wants("broadcast", Person.id),
     )
 

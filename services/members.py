@@ -14,6 +14,16 @@ from models.membership import Membership
 from services.hours import COUNTED_HOURS
 
 
+def members_and_participants(organization_ids: list[int]) -> sa.CompoundSelect:
+    """person_id of the organizations' members and of everyone who signed up for or served in one of their
+    activities: who an organization's volunteers are, for broadcasts and the web console alike."""
+    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id).in_(organization_ids))
+    signed_up = sa.select(col(Signup.person_id)).where(col(Signup.activity_id).in_(org_activities))
+    served = sa.select(col(HourRecord.person_id)).where(col(HourRecord.activity_id).in_(org_activities))
+    members = sa.select(col(Membership.person_id)).where(col(Membership.organization_id).in_(organization_ids))
+    return sa.union(signed_up, served, members)
+
+
 @dataclass(frozen=True, slots=True)
 class VolunteerRow:
     person_id: int

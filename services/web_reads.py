@@ -1,9 +1,9 @@
 """Read-only figures and pages of the web console, limited to the organizations a person manages.
 
 Who manages what is decided by ``services.people.managed_organizations`` (as in the chat); these
-functions take the resulting organization ids. An organization's volunteers are those
-``services.broadcasts`` reaches (registered people who signed up for or served in one of its
-activities); when memberships arrive, that one definition changes in one place.
+functions take the resulting organization ids (a subtree: a center's include its stations'). An
+organization's volunteers are its members and its activities' past participants
+(``services.members.members_and_participants``, the definition broadcasts reach).
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Activity, HourRecord, Person, Signup
+from models import Activity, HourRecord, Organization, Person, Signup
+from models.corrections import HourCorrection
+from models.membership import Membership
 from models.requests import OPEN_STATUSES, ServiceRequest
 from services.hours import COUNTED_HOURS, STAR_THRESHOLDS, star_level
+from services.members import members_and_participants
 
 
 def volunteer_ids(organization_ids: list[int]) -> Any:
     """person_id of every registered volunteer of these organizations (a subquery)."""
-    org_activities = sa.select(col(Activity.id)).where(col(Activity.organization_id).in_(organization_ids))
-    signed_up = sa.select(col(Signup.person_id)).where(col(Signup.activity_id).in_(org_activities))
-    served = sa.select(col(HourRecord.person_id)).where(col(HourRecord.organization_id).in_(organization_ids))
-    return sa.select(col(Person.id)).where(col(Person.status) == "active", col(Person.id).in_(signed_up.union(served)))
+    return sa.select(col(Person.id)).where(col(Person.status) == "active",
+                                           col(Person.id).in_(members_and_participants(organization_ids)))
 
 
 async def hours_per_month(session: AsyncSession, *, organization_ids: list[int], first: date,
@@ -53,6 +54,7 @@ class VolunteerRow:
     total: float
     this_year: float
     stars: int
+    organization: str = ""  # the organization they are a member of ("" for a past participant only)
 
 
 SORTS = {"name": "name", "total": "total", "year": "this_year", "stars": "total"}
@@ -67,14 +69,17 @@ async def volunteer_rows(session: AsyncSession, *, organization_ids: list[int], 
     approved = col(HourRecord.approved) == sa.true()
     total = sa.func.coalesce(sa.func.sum(sa.case((approved, COUNTED_HOURS), else_=0)), 0).label("total")
     this_year = sa.func.coalesce(sa.func.sum(sa.case((approved & in_year, COUNTED_HOURS), else_=0)), 0).label("this_year")
-    query = (sa.select(Person, total, this_year).join(people, people.c.id == col(Person.id))
-             .outerjoin(HourRecord, col(HourRecord.person_id) == col(Person.id)).group_by(col(Person.id)))
+    query = (sa.select(Person, total, this_year, Organization.name).join(people, people.c.id == col(Person.id))
+             .outerjoin(HourRecord, col(HourRecord.person_id) == col(Person.id))
+             .outerjoin(Membership, col(Membership.person_id) == col(Person.id))
+             .outerjoin(Organization, col(Organization.id) == col(Membership.organization_id))
+             .group_by(col(Person.id), col(Organization.name)))
     key = {"name": col(Person.name), "total": total, "this_year": this_year}[SORTS.get(sort, "total")]
     order = [key.desc() if descending else key.asc(), col(Person.id)]
     count = (await session.exec(sa.select(sa.func.count()).select_from(people))).one()  # type: ignore[call-overload]
     rows = await session.exec(query.order_by(*order).offset(offset).limit(limit))  # type: ignore[call-overload]
-    return [VolunteerRow(person, round(float(t), 2), round(float(y), 2), star_level(float(t))[0])
-            for person, t, y in rows], int(count[0] if isinstance(count, tuple | sa.Row) else count)
+    return [VolunteerRow(person, round(float(t), 2), round(float(y), 2), star_level(float(t))[0], org or "")
+            for person, t, y, org in rows], int(count[0] if isinstance(count, tuple | sa.Row) else count)
 
 
 async def volunteers_by_stars(session: AsyncSession, *, organization_ids: list[int]) -> list[int]:
@@ -145,6 +150,14 @@ async def pending_hours_count(session: AsyncSession, *, organization_ids: list[i
         col(HourRecord.approved) == sa.false(), col(HourRecord.reviewed_at).is_(None))
     if organization_ids is not None:
         query = query.where(col(HourRecord.organization_id).in_(organization_ids))
+    return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
+
+
+async def pending_corrections_count(session: AsyncSession, *, organization_ids: list[int] | None) -> int:
+    """Corrections waiting for a coordinator (``None``, an admin: all of them)."""
+    query = sa.select(sa.func.count()).select_from(HourCorrection).where(col(HourCorrection.status) == "pending")
+    if organization_ids is not None:
+        query = query.where(col(HourCorrection.organization_id).in_(organization_ids))
     return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
 
 

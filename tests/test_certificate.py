@@ -101,6 +101,7 @@ async def test_console_certificate_downloads_verifies_and_revokes(db_url, sessio
         assert "李协调" in body and "1101**********" in body and adult_id(31) not in body
         assert "&lt;b&gt;社区&lt;/b&gt;环保 &amp; 清洁" in body and "<b>社区" not in body  # escaped
         assert 'name="viewport"' in body and "script-src" not in page.headers["Content-Security-Policy"]
+        assert 'href="/admin/static/style.css"' in body and 'class="card narrow"' in body  # the notice pages' look
         assert (await client.get(f"/verify/{number}")).status == 200  # dashes as printed work too
 
         unknown = await client.get(f"/verify/{new_number()}")

@@ -1,5 +1,5 @@
 """The web console in a real headless Chromium (SQLite): sign in through a link, create an activity,
-record hours for its roster, approve a pending hour record, download the CSV, and read a notice on a
+record hours for its roster, approve a pending hour record and a volunteer's correction, download the xlsx, and read a notice on a
 phone-sized screen. ``WEB_SCREENSHOTS=DIR`` also saves the pictures shown in docs/."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from sqlmodel import select
 
 from common.i18n import _
 from models import HourRecord
+from models.corrections import HourCorrection
 from services.activities import join_activity
+from services.corrections import request_correction
 from services.hours_review import add_hours
 from services.notice_links import sign_notice
 from services.notify import notify_person
@@ -94,24 +96,35 @@ async def test_a_coordinators_afternoon_in_the_browser(chrome, core, sessions, c
             return driver.page_source
 
         assert "✓" in await off_loop(record_roster)
+        async with sessions() as session:  # alice left early: she asks for 1.5 h instead of 2
+            recorded = (await session.exec(select(HourRecord).where(HourRecord.activity_id == activity_id))).one()
+            correction = await request_correction(session, record_id=recorded.id, person_id=alice.id, hours=1.5,
+                                                  reason="提前离开了", now=clock.now)
+            await session.commit()
 
         def approve_and_download() -> Path:
             driver.get(web.base + "/admin/ledger?from=2026-01-01&to=2026-12-31")
             driver.find_element(By.CSS_SELECTOR, f"button[data-review='{pending.id}']").click()
             WebDriverWait(driver, 10).until(lambda d: "ok=approved" in d.current_url)
+            driver.find_element(By.CSS_SELECTOR, f"button[data-correction='{correction.id}']").click()
+            WebDriverWait(driver, 10).until(lambda d: "ok=correction_approve" in d.current_url)
             driver.get(web.base + "/admin/ledger?from=2026-01-01&to=2026-12-31&q=王")
-            driver.find_element(By.ID, "download-csv").click()
+            driver.find_element(By.ID, "download-xlsx").click()
             downloads = tmp_path / "downloads"
-            WebDriverWait(driver, 20).until(lambda _d: any(p.suffix == ".csv" for p in downloads.iterdir()))
-            return next(p for p in downloads.iterdir() if p.suffix == ".csv")
+            WebDriverWait(driver, 20).until(lambda _d: any(p.suffix == ".xlsx" for p in downloads.iterdir()))
+            return next(p for p in downloads.iterdir() if p.suffix == ".xlsx")
 
-        csv_file = await off_loop(approve_and_download)
+        xlsx_file = await off_loop(approve_and_download)
         async with sessions() as session:
             assert (await session.get(HourRecord, pending.id)).approved is True
-            recorded = (await session.exec(select(HourRecord).where(HourRecord.activity_id == activity_id))).one()
+            assert (await session.get(HourCorrection, correction.id)).status == "approved"
         assert recorded.hours == 2
-        text = csv_file.read_bytes().decode("utf-8-sig")
-        assert "社区环境整治" in text and "王小丽" in text and "13800138000" not in text
+        import openpyxl
+
+        rows = [row for row in openpyxl.load_workbook(xlsx_file).active.iter_rows(values_only=True)]
+        activity_row = next(row for row in rows if "社区环境整治" in row)
+        assert activity_row[1] == "王小丽" and activity_row[6] == 1.5 and "提前离开了" in activity_row
+        assert not any("13800138000" in str(cell) for row in rows for cell in row)
 
         def dashboard() -> str:
             driver.get(web.base + "/admin/")

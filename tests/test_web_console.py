@@ -13,17 +13,19 @@ from sqlmodel import select
 
 from handlers.context import CoreOptions
 from models import HourRecord, Signup
+from models.corrections import HourCorrection
 from models.requests import ServiceRequest
 from models.web import WebLoginLink, WebSession
 from services.activities import join_activity
+from services.corrections import request_correction
 from services.hours_review import add_hours
 from services.web_auth import token_hash
 from tests.conftest import TEST_KEY
 from tests.helpers import add_activity, adult_id, make_coordinator, person_of, register
 from tests.web_harness import WebHarness
 
-PAGES = ("/admin/", "/admin/activities", "/admin/activities/new", "/admin/ledger", "/admin/ledger.csv",
-         "/admin/volunteers", "/admin/requests", "/admin/broadcasts")
+PAGES = ("/admin/", "/admin/activities", "/admin/activities/new", "/admin/ledger", "/admin/ledger.csv", "/admin/ledger.xlsx",
+         "/admin/volunteers", "/admin/requests", "/admin/broadcasts", "/admin/observances")
 
 
 @pytest.fixture
@@ -262,6 +264,11 @@ async def test_garbage_in_any_form_or_address_is_never_a_5xx(web, two_orgs) -> N
                               {"organization_id": two_orgs["a"], "kind": "activity", "value": "x", "step": "count"},
                               {"organization_id": two_orgs["a"], "kind": "nonsense", "step": "send", "text": "x"}],
         "/admin/activities/abc/hours": [{}],
+        "/admin/ledger/corrections/abc": [{"decision": "approve"}],
+        "/admin/ledger/corrections/99999999": [{"decision": "reject", "note": "好" * 5000}, {"decision": "x"}],
+        f"/admin/ledger/records/{record_id}": [{"hours": "1e400", "reason": "ok ok"}, {"hours": "-3", "reason": "ab"},
+                                               {"hours": "NaN", "reason": "原因原因"}, {}],
+        "/admin/ledger/records/" + "9" * 12: [{"void": "1", "reason": "重复记录"}],
     }
     for path, forms in posts.items():
         for form in forms:
@@ -272,3 +279,138 @@ async def test_garbage_in_any_form_or_address_is_never_a_5xx(web, two_orgs) -> N
                  "/n/" + "%00" * 10):
         status, _body = await browser.get(path)
         assert 200 <= status < 500, (path, status)
+
+
+@pytest.fixture
+async def corrections(two_orgs, sessions, clock):  # noqa: ANN001, ANN201
+    """In each station a record of alice's counted (3 h, a coordinator's) and her correction to 2 h pending."""
+    found = {}
+    async with sessions() as session:
+        for key in ("a", "b"):
+            activity, _pending = two_orgs["acts"][two_orgs[key]]
+            record = HourRecord(person_id=two_orgs["alice"].id, activity_id=activity.id, hours=3, note="陪护" + key,
+                                served_on=date(2026, 2, 21), organization_id=two_orgs[key])
+            session.add(record)
+            await session.flush()
+            correction = await request_correction(session, record_id=record.id, person_id=two_orgs["alice"].id,
+                                                  hours=2, reason="提前离开了", now=clock.now)
+            found[key] = (record.id, correction.id)
+        await session.commit()
+    return found
+
+
+async def _correction_status(sessions, correction_id: int) -> str:  # noqa: ANN001
+    async with sessions() as session:
+        return (await session.get(HourCorrection, correction_id)).status
+
+
+async def test_corrections_are_approved_or_rejected_with_a_reason(web, two_orgs, corrections, sessions) -> None:  # noqa: ANN001
+    browser = await web.signed_in("console", "coord_a")
+    status, body = await browser.get("/admin/")
+    assert status == 200 and 'id="dash-corrections"' in body and "3 → 2 小时" in body
+    status, body = await browser.get("/admin/ledger")
+    own, other = corrections["a"][1], corrections["b"][1]
+    assert f"/admin/ledger/corrections/{own}" in body and f"/admin/ledger/corrections/{other}" not in body
+    assert "提前离开了" in body
+    status, body = await browser.post(f"/admin/ledger/corrections/{own}", {"decision": "reject", "note": " "})
+    assert status == 400 and "原因请写 2–200 字" in body  # the chat's words; nothing decided
+    assert await _correction_status(sessions, own) == "pending"
+    status, where = await browser.post(f"/admin/ledger/corrections/{own}", {"decision": "reject", "note": "没有签退记录"})
+    assert (status, where) == (303, "/admin/ledger?ok=correction_reject#corrections")
+    assert await _correction_status(sessions, own) == "rejected"
+    status, body = await browser.post(f"/admin/ledger/corrections/{own}", {"decision": "approve"})
+    assert status == 409 and "已经处理过了" in body
+    async with sessions() as session:  # alice asks again; this time it is approved and counts 2 h
+        again = await request_correction(session, record_id=corrections["a"][0], person_id=two_orgs["alice"].id,
+                                         hours=2, reason="提前离开了", now=web.runtime.core.clock())
+        await session.commit()
+    assert (await browser.post(f"/admin/ledger/corrections/{again.id}", {"decision": "approve"}))[0] == 303
+    assert await _correction_status(sessions, again.id) == "approved"
+    _status, data = await browser.get("/admin/ledger.csv?from=2026-01-01&to=2026-12-31")
+    line = next(row for row in csv.reader(io.StringIO(data.lstrip("\ufeff"))) if "陪护a" in row)
+    assert line[6] == "2" and "提前离开了" in line
+
+
+async def test_a_coordinator_corrects_or_voids_a_record_with_a_reason(web, two_orgs, corrections, sessions) -> None:  # noqa: ANN001
+    browser = await web.signed_in("console", "coord_a")
+    status, body = await browser.get("/admin/ledger?q=王小丽&from=2026-01-01&to=2026-12-31")
+    record, other = corrections["a"][0], corrections["b"][0]
+    assert f"/admin/ledger/records/{record}" in body and f"/admin/ledger/records/{other}" not in body
+    for form, words in (({"hours": "abc", "reason": "签退时间有误"}, "没看懂这个时长"),
+                        ({"hours": "30", "reason": "签退时间有误"}, "时长不能超过 24 小时"),
+                        ({"hours": "2.5", "reason": "x"}, "原因请写")):
+        status, body = await browser.post(f"/admin/ledger/records/{record}", form)
+        assert status == 400 and words in body, form
+    status, where = await browser.post(f"/admin/ledger/records/{record}", {"void": "1", "reason": "重复记录"})
+    assert (status, where) == (303, "/admin/ledger?ok=record_voided")
+    async with sessions() as session:
+        done = (await session.exec(select(HourCorrection).where(HourCorrection.record_id == record,
+                                                                HourCorrection.status == "approved"))).one()
+        assert done.hours is None and done.reason == "重复记录"
+    status, body = await browser.post(f"/admin/ledger/records/{record}", {"void": "1", "reason": "重复记录"})
+    assert status == 409 and "已经作废了" in body
+
+
+async def test_corrections_refuse_other_stations_volunteers_and_forged_forms(web, two_orgs, corrections,
+                                                                              sessions) -> None:  # noqa: ANN001
+    coordinator = await web.signed_in("console", "coord_a")
+    volunteer = await web.signed_in("console", "alice")
+    await coordinator.get("/admin/ledger")
+    (record_a, own), (record_b, other) = corrections["a"], corrections["b"]
+    attempts = [(coordinator, f"/admin/ledger/corrections/{other}", {"decision": "approve"}, True),
+                (coordinator, f"/admin/ledger/records/{record_b}", {"void": "1", "reason": "重复记录"}, True),
+                (volunteer, f"/admin/ledger/corrections/{own}", {"decision": "approve"}, True),
+                (volunteer, f"/admin/ledger/records/{record_a}", {"void": "1", "reason": "重复记录"}, True),
+                (coordinator, f"/admin/ledger/corrections/{own}", {"decision": "approve"}, False),
+                (coordinator, f"/admin/ledger/records/{record_a}", {"void": "1", "reason": "重复记录"}, False)]
+    for browser, path, form, csrf in attempts:
+        status, body = await browser.post(path, form, csrf=csrf)
+        assert status == 403, (path, csrf, body[:200])
+    assert (await volunteer.get("/admin/ledger.xlsx"))[0] == 403
+    async with sessions() as session:
+        rows = list(await session.exec(select(HourCorrection)))
+    assert sorted(c.status for c in rows) == ["pending", "pending"]
+
+
+async def test_the_ledger_downloads_as_xlsx(web, two_orgs, corrections) -> None:  # noqa: ANN001
+    import openpyxl
+
+    browser = await web.signed_in("console", "coord_a")
+    async with browser.http.get(web.base + "/admin/ledger.xlsx?from=2026-01-01&to=2026-12-31") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        assert response.headers["Content-Disposition"] == 'attachment; filename="ledger-2026-01-01-2026-12-31.xlsx"'
+        data = await response.read()
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    values = [[cell for cell in row] for row in sheet.iter_rows(values_only=True)]
+    assert values[0][0] == "日期" and any("陪护a" in row for row in values)
+    assert not any("陪护b" in row for row in values)
+
+
+async def test_volunteers_are_members_under_the_hierarchy_and_past_participants(web, two_orgs, sessions,
+                                                                                console, clock) -> None:  # noqa: ANN001
+    from services.orgs import set_membership
+    from services.people import get_or_create_organization
+
+    async with sessions() as session:
+        team = await get_or_create_organization(session, name="花家地青年队", kind="team", parent_id=two_orgs["a"])
+        await session.commit()
+    for user, name, serial, phone, org in (("bob", "李明", 124, "13900139000", team.id),
+                                           ("carol", "赵敏", 125, "13700137000", two_orgs["b"])):
+        await register(console(user), name, serial=serial, phone=phone)
+        person = await person_of(sessions, "console", user)
+        async with sessions() as session:
+            await set_membership(session, person_id=person.id, organization_id=org, now=clock.now)
+            await session.commit()
+    browser = await web.signed_in("console", "coord_a")
+    status, body = await browser.get("/admin/volunteers")
+    assert status == 200 and "李明" in body and "花家地青年队" in body and "139****9000" in body
+    assert "王小丽" in body  # a past participant (signed up for one of the station's activities)
+    assert "赵敏" not in body  # another station's member
+    status, body = await browser.get(f"/admin/volunteers?org={team.id}")
+    assert "李明" in body and "王小丽" not in body
+    status, body = await browser.get(f"/admin/volunteers?org={two_orgs['b']}")  # not theirs: all of their own
+    assert "李明" in body and "赵敏" not in body
+    _status, body = await (await web.signed_in("console", "coord_b")).get("/admin/volunteers")
+    assert "赵敏" in body and "李明" not in body

@@ -31,7 +31,7 @@ class Browser:
 
     async def get(self, path: str, **kwargs: object) -> tuple[int, str]:
         async with self.http.get(self.base + path, allow_redirects=False, **kwargs) as response:  # type: ignore[arg-type]
-            body = await response.text()
+            body = (await response.read()).decode("utf-8", "replace")  # a download may be binary
             found = CSRF.search(body)
             if found:
                 self.csrf = found.group(1)

@@ -1,15 +1,15 @@
 """``GET /verify/<number>`` (the page the certificate's QR code opens) and ``GET /certificate/<token>``
 (the signed 7-day download link WeChat and console users get), mounted on ``serve``'s web app.
 
-The verification page is plain HTML for a phone: every value escaped, no script, nothing loaded from
-elsewhere (a Content-Security-Policy says so). It shows what the certificate says (ID number masked),
+The verification page is plain HTML for a phone in the notice pages' look (bot/web/templates/public.html
+and its stylesheet): every value escaped, no script, nothing loaded from elsewhere (a Content-Security-Policy
+says so). It shows what the certificate says (ID number masked),
 or that the number is unknown, or that the certificate was revoked and why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.certificates.pdf import render_pdf
 from bot.config import Settings
 from bot.texts import bilingual
+from bot.web.core import Texts, environment
 from common.i18n import SOURCE_LANGUAGE, Text, _, render
 from handlers.activity_words import list_of_names
 from handlers.messages import Document
@@ -26,13 +27,9 @@ from models.db import SessionFactory
 from services.certificates import CertificateFacts, facts_of, find_certificate, format_number, open_download
 
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-           "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+           "Content-Security-Policy": "default-src 'none'; style-src 'self'",
            "X-Content-Type-Options": "nosniff"}
-STYLE = ("body{font-family:system-ui,sans-serif;margin:0;background:#f5f5f5;color:#222}"
-         "main{max-width:40rem;margin:0 auto;padding:1rem;background:#fff;min-height:100vh}"
-         "h1{font-size:1.4rem}.ok{color:#17692e}.bad{color:#b00020}dt{color:#666;font-size:.9rem}"
-         "dd{margin:0 0 .6rem 0;font-size:1.05rem}table{border-collapse:collapse;width:100%;font-size:.9rem}"
-         "td,th{border:1px solid #ddd;padding:.3rem;text-align:left}.status{font-size:1.2rem;font-weight:bold}")
+PAGES = environment()  # the web console's templates: the verification page looks like a notice page
 
 
 def _zh(text: Text) -> str:
@@ -70,16 +67,13 @@ class CertificateFiles:
         return await self.pdf(facts)
 
 
-def _page(title: str, body: str, *, status: int = 200) -> web.Response:
-    text = (f'<!doctype html><html lang="zh-Hans"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
-            f"<body><main>{body}</main></body></html>")
+def _page(context: dict[str, object], *, status: int = 200) -> web.Response:
+    """The page in the look of the notice pages (bot/web/templates/verify.html, every value escaped)."""
+    text = PAGES.get_template("verify.html").render(T=Texts(SOURCE_LANGUAGE), lang=SOURCE_LANGUAGE, **context)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 
-def _facts_html(facts: CertificateFacts) -> str:
-    e = html.escape
+def _facts(facts: CertificateFacts) -> dict[str, object]:
     items = [(_("证明编号"), format_number(facts.number)), (_("姓名"), facts.name),
              (_("身份证号（脱敏）"), facts.id_masked or "-"),
              (_("服务时间"), f"{facts.start} – {facts.end}"),
@@ -88,13 +82,10 @@ def _facts_html(facts: CertificateFacts) -> str:
     items += [(_("出具组织"), _zh(_("{org}（记录人：{names}）", org=org, names=list_of_names(names) or org)))
               for org, names in facts.issuers]
     items.append((_("出具日期"), str(facts.issued_on)))
-    listed = "".join(f"<dt>{e(_zh(label))}</dt><dd>{e(str(value))}</dd>" for label, value in items)
-    header = "".join(f"<th>{e(_zh(h))}</th>" for h in (_("日期"), _("服务内容"), _("组织"), _("时长（小时）"), _("记录人")))
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in (
-            str(line.served_on), line.what or _zh(_("志愿服务")), line.organization or "-", f"{line.hours:g}",
-            line.recorder or "-")) + "</tr>" for line in facts.lines)
-    return f"<dl>{listed}</dl><table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+    return {"items": [(_zh(label), str(value)) for label, value in items],
+            "header": [_zh(h) for h in (_("日期"), _("服务内容"), _("组织"), _("时长（小时）"), _("记录人"))],
+            "rows": [(str(line.served_on), line.what or _zh(_("志愿服务")), line.organization or "-", f"{line.hours:g}",
+                      line.recorder or "-") for line in facts.lines]}
 
 
 def setup(app: web.Application, sessions: SessionFactory, settings: Settings,
@@ -107,17 +98,16 @@ def setup(app: web.Application, sessions: SessionFactory, settings: Settings,
         facts = await files.facts(raw)
         if facts is None:
             message = _zh(_("没有找到编号为 {number} 的志愿服务证明。请核对编号。", number=raw[:40]))
-            return _page(heading, f"<h1>{html.escape(heading)}</h1><p class='status bad'>{html.escape(message)}</p>"
-                                  f"<p>Unknown certificate number.</p>", status=404)
+            return _page({"heading": heading, "valid": False, "status": message,
+                          "english": "Unknown certificate number."}, status=404)
         if facts.revoked_at is not None:
             when = facts.revoked_at.astimezone(ZoneInfo(settings.timezone)).date()
             status = _zh(_("该证明已于 {date} 撤销，不再有效。原因：{reason}", date=when,
                            reason=facts.revoked_reason or "-"))
-            badge = f"<p class='status bad'>{html.escape(status)}</p><p>Revoked: no longer valid.</p>"
-        else:
-            valid = _zh(_("有效：本证明由志愿助手出具，以下信息与证明一致。"))
-            badge = f"<p class='status ok'>{html.escape(valid)}</p>"
-        return _page(heading, f"<h1>{html.escape(heading)}</h1>{badge}{_facts_html(facts)}")
+            return _page({"heading": heading, "valid": False, "status": status,
+                          "english": "Revoked: no longer valid.", **_facts(facts)})
+        valid = _zh(_("有效：本证明由志愿助手出具，以下信息与证明一致。"))
+        return _page({"heading": heading, "valid": True, "status": valid, **_facts(facts)})
 
     async def download(request: web.Request) -> web.Response:
         check = open_download(request.match_info["token"], secret=settings.id_encryption_key, now=clock())

@@ -31,12 +31,9 @@ def deep_link(username: str, payload: str) -> str:
 
 
 def write_qr_png(text: str, path: Path) -> None:
-    import qrcode
-    from qrcode.image.pure import PyPNGImage  # pure Python PNG writer (pypng), no Pillow needed
+    from bot.qr import qr_png
 
-    image = qrcode.make(text, image_factory=PyPNGImage, box_size=10, border=4)
-    with path.open("wb") as out:
-        image.save(out)
+    path.write_bytes(qr_png(text))
 
 
 async def _payload(activity_id: int, action: LinkAction) -> str:

@@ -16,17 +16,22 @@ from bot.web import (
     auth,
     notice,
     pages_activities,
+    pages_activity_changes,
     pages_broadcasts,
+    pages_corrections,
     pages_dashboard,
     pages_ledger,
+    pages_observances,
+    pages_poster,
     pages_requests,
     pages_volunteers,
 )
 from bot.web.core import RUNTIME, TEMPLATES, environment
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = (auth, pages_dashboard, pages_activities, pages_ledger, pages_volunteers, pages_requests,
-         pages_broadcasts, notice)
+PAGES = (auth, pages_dashboard, pages_activities, pages_activity_changes, pages_poster, pages_ledger,
+         pages_corrections, pages_volunteers, pages_requests, pages_broadcasts, pages_observances,
+         notice)
 
 
 @web.middleware

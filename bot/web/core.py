@@ -134,7 +134,8 @@ Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
 
 def plain_page(request: web.Request, key: str, *, status: int, lang: str = "zh-Hans") -> web.Response:
     """A page with one message and no navigation (signed out, link used or expired, refused)."""
-    body = request.app[TEMPLATES].get_template("message.html").render(T=Texts(lang), message=getattr(Texts(lang), key))
+    body = request.app[TEMPLATES].get_template("message.html").render(T=Texts(lang), lang=lang,
+                                                                      message=getattr(Texts(lang), key))
     return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 

@@ -1,7 +1,6 @@
 """/admin/activities: list and filter, create (the chat's checks), roster, and hours for the roster in one form.
 
-Editing and cancelling an activity, check-out and no-shows arrive with the activities feature
-(issue 12 item 4); their buttons belong on ``activity.html`` next to the roster.
+Editing, cancelling, no-shows, the roster's downloads and the check-in poster: pages_activity_changes.py.
 """
 
 from __future__ import annotations
@@ -55,11 +54,18 @@ def _form_defaults(ctx: Ctx) -> dict[str, str]:
             "organization_id": str(ctx.user.org_ids[0])}
 
 
-def _parse_local(text: str, key: str) -> datetime:
+def parse_local(text: str, key: str) -> datetime:
     try:
         return datetime.fromisoformat(text.strip())
     except ValueError as error:
         raise InvalidInput(key) from error
+
+
+def edit_form(ctx: Ctx, activity: Activity) -> dict[str, str]:
+    """The activity's editable fields as the edit form shows them (local times)."""
+    return {"title": activity.title, "place": activity.place, "capacity": str(activity.capacity),
+            "description": activity.description or "", "start": f"{ctx.local(activity.start_at):%Y-%m-%dT%H:%M}",
+            "end": f"{ctx.local(activity.end_at):%Y-%m-%dT%H:%M}"}
 
 
 def parse_activity(ctx: Ctx, form: dict[str, str]) -> ActivityBase:
@@ -70,10 +76,10 @@ def parse_activity(ctx: Ctx, form: dict[str, str]) -> ActivityBase:
     if category not in CATEGORIES:
         raise InvalidInput("category")
     place = parse_place(None, form.get("place", "").strip())  # type: ignore[arg-type]
-    start = _parse_local(form.get("start", ""), "datetime_format")
+    start = parse_local(form.get("start", ""), "datetime_format")
     if ctx.to_utc(start) <= ctx.now:
         raise InvalidInput("start_past")
-    end = _parse_local(form.get("end", ""), "end_format")
+    end = parse_local(form.get("end", ""), "end_format")
     if end <= start or end - start > timedelta(days=MAX_DAYS):
         raise InvalidInput("end_order")
     capacity = parse_capacity(None, form.get("capacity", "").strip())  # type: ignore[arg-type]
@@ -110,7 +116,7 @@ async def activity_new(ctx: Ctx) -> web.StreamResponse:
         (code, category_label(code, ctx.user.lang)) for code in CATEGORIES])
 
 
-async def _own_activity(ctx: Ctx) -> Activity:
+async def own_activity(ctx: Ctx) -> Activity:
     raw = ctx.request.match_info.get("id", "")
     activity = await ctx.session.get(Activity, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if activity is None:
@@ -122,15 +128,17 @@ async def _own_activity(ctx: Ctx) -> Activity:
 
 @page
 async def activity_detail(ctx: Ctx) -> web.StreamResponse:
-    activity = await _own_activity(ctx)
-    return await _detail(ctx, activity, error=None)
+    activity = await own_activity(ctx)
+    return await render_detail(ctx, activity, error=None)
 
 
-async def _detail(ctx: Ctx, activity: Activity, *, error: str | None) -> web.StreamResponse:
+async def render_detail(ctx: Ctx, activity: Activity, *, error: str | None) -> web.StreamResponse:
     assert activity.id is not None
     people = await roster(ctx.session, activity_id=activity.id)
     records = await roster_hours(ctx.session, activity_id=activity.id)
     return ctx.render("activity.html", activity=activity, people=people, records=records, error=error,
+                      form=edit_form(ctx, activity), started=activity.start_at <= ctx.now,
+                      changeable=activity.status == "open" and activity.end_at > ctx.now,
                       length=activity_length_hours(activity), category=category_label(activity.category, ctx.user.lang),
                       organization=next((o.name for o in ctx.user.organizations if o.id == activity.organization_id), ""))
 
@@ -138,7 +146,7 @@ async def _detail(ctx: Ctx, activity: Activity, *, error: str | None) -> web.Str
 @page
 async def record_roster_hours(ctx: Ctx) -> web.StreamResponse:
     """One form for the whole roster: each ticked attendee gets the hours typed on their line."""
-    activity = await _own_activity(ctx)
+    activity = await own_activity(ctx)
     assert activity.id is not None
     form = await ctx.request.post()
     confirmed = {signup.person_id for signup, _person in await roster(ctx.session, activity_id=activity.id)
@@ -160,9 +168,9 @@ async def record_roster_hours(ctx: Ctx) -> web.StreamResponse:
     except InvalidInput as invalid:
         message: Text = (_("请勾选要记录时长的参加者。") if invalid.key == "nobody"
                          else _("请输入数字，如 2 或 2.5："))
-        return await _detail(ctx, activity, error=ctx.render_text(message))
+        return await render_detail(ctx, activity, error=ctx.render_text(message))
     except HoursError as refused:
-        return await _detail(ctx, activity, error=ctx.render_text(_hours_refusal(refused)))
+        return await render_detail(ctx, activity, error=ctx.render_text(_hours_refusal(refused)))
     raise web.HTTPSeeOther(f"/admin/activities/{activity.id}?ok=hours_recorded")
 
 

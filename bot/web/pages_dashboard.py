@@ -10,10 +10,12 @@ from bot.web.charts import bar_chart
 from bot.web.core import Ctx, Texts, page
 from common.taxonomy import category_label
 from services.activities import list_upcoming
+from services.corrections import pending_corrections
 from services.hours_review import pending_hours
 from services.web_reads import (
     hours_per_month,
     open_requests,
+    pending_corrections_count,
     pending_hours_count,
     requests_by_category,
     volunteers_by_stars,
@@ -39,6 +41,9 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
     requests, requests_total = await open_requests(ctx.session, organization_ids=ctx.user.request_scope, limit=8)
     pending = await pending_hours(ctx.session, reviewer_id=ctx.user.person.id or 0, admin=ctx.user.admin, limit=8)
     pending_total = await pending_hours_count(ctx.session, organization_ids=None if ctx.user.admin else orgs)
+    corrections = await pending_corrections(ctx.session, reviewer_id=ctx.user.person.id or 0, admin=ctx.user.admin,
+                                            limit=8)
+    corrections_total = await pending_corrections_count(ctx.session, organization_ids=None if ctx.user.admin else orgs)
     months = last_months(ctx.today)
     per_month = await hours_per_month(ctx.session, organization_ids=orgs, first=date(*months[0], 1), last=ctx.today)
     stars = await volunteers_by_stars(ctx.session, organization_ids=orgs)
@@ -50,7 +55,8 @@ async def dashboard(ctx: Ctx) -> web.StreamResponse:
                   title=texts.chart_requests),
     ]
     return ctx.render("dashboard.html", upcoming=upcoming, upcoming_total=upcoming_total, requests=requests,
-                      requests_total=requests_total, pending=pending, pending_total=pending_total, charts=charts,
+                      requests_total=requests_total, pending=pending, pending_total=pending_total,
+                      corrections=corrections, corrections_total=corrections_total, charts=charts,
                       category=lambda code: category_label(code, ctx.user.lang))
 
 

@@ -1,8 +1,6 @@
-"""/admin/ledger: the 台账 filtered by date, organization and volunteer; pending hours reviewed here; CSV.
-
-Corrections waiting for review (issue 12 item 2) and the xlsx download (item 8) join this page when
-those features are merged: a second table under "pending" and a second download link.
-"""
+"""/admin/ledger: the 台账 filtered by date, organization and volunteer; pending hours and pending
+corrections reviewed here (services.hours_review, services.corrections: the chat's rules); a
+coordinator's own correction or voiding of a record; downloads as xlsx and CSV (services.exports)."""
 
 from __future__ import annotations
 
@@ -13,9 +11,11 @@ from aiohttp import web
 from bot.web.core import Ctx, Paging, date_param, page, paging, sort_param
 from common.i18n import Text, _
 from handlers.permissions import ORG_DENIED
+from services.corrections import pending_corrections, record_lines
+from services.exports import CONTENT_TYPES, FORMATS, write_table
 from services.hours import HoursError
 from services.hours_review import pending_hours, review_hours
-from services.ledger import LedgerRow, ledger_csv, ledger_rows
+from services.ledger import LedgerRow, ledger_rows, ledger_table
 
 SORTS = ("date", "name", "hours")
 
@@ -37,23 +37,41 @@ async def _filtered(ctx: Ctx) -> tuple[list[LedgerRow], dict[str, object]]:
     return rows, {"start": start, "end": end, "org": org_raw, "q": name, "sort": key, "desc": descending}
 
 
-@page
-async def ledger(ctx: Ctx) -> web.StreamResponse:
+async def render_ledger(ctx: Ctx, *, error: str | None = None, status: int = 200) -> web.Response:
+    """The page; after a refused POST with the reason on top (and the refusal's status)."""
     rows, filters = await _filtered(ctx)
     first = paging(ctx.request)
     pager = Paging(first.page, first.size, len(rows))
-    pending = await pending_hours(ctx.session, reviewer_id=ctx.user.person.id or 0, admin=ctx.user.admin, limit=50)
-    csv_url = "/admin/ledger.csv" + ctx.with_query(page=None)[len(ctx.request.path):]
-    return ctx.render("ledger.html", rows=rows[pager.offset:pager.offset + pager.size], pager=pager,
-                      total_hours=sum(r.hours for r in rows), pending=pending, csv_url=csv_url, **filters)
+    reviewer, admin = ctx.user.person.id or 0, ctx.user.admin
+    pending = await pending_hours(ctx.session, reviewer_id=reviewer, admin=admin, limit=50)
+    corrections = await pending_corrections(ctx.session, reviewer_id=reviewer, admin=admin, limit=50)
+    name = str(filters["q"])
+    records = (await record_lines(ctx.session, name=name, organization_ids=None if admin else ctx.user.org_ids,
+                                  limit=30)) if name else []
+    query = ctx.with_query(page=None)[len(ctx.request.path):] if ctx.request.method == "GET" else ""
+    response = ctx.render("ledger.html", rows=rows[pager.offset:pager.offset + pager.size], pager=pager,
+                          total_hours=sum(r.hours for r in rows), pending=pending, corrections=corrections,
+                          records=records, downloads={fmt: f"/admin/ledger.{fmt}{query}" for fmt in FORMATS},
+                          error=error, **filters)
+    response.set_status(status)
+    return response
 
 
 @page
-async def ledger_download(ctx: Ctx) -> web.StreamResponse:
-    rows, filters = await _filtered(ctx)
-    name = f"ledger-{filters['start']}-{filters['end']}.csv"
-    return web.Response(body=ledger_csv(rows), content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+async def ledger(ctx: Ctx) -> web.StreamResponse:
+    return await render_ledger(ctx)
+
+
+def download(fmt: str):  # noqa: ANN201 - a page handler
+    @page
+    async def ledger_download(ctx: Ctx) -> web.StreamResponse:
+        rows, filters = await _filtered(ctx)
+        name = f"ledger-{filters['start']}-{filters['end']}.{fmt}"
+        return web.Response(body=write_table(ledger_table(rows), fmt, lang=ctx.user.lang),
+                            content_type=CONTENT_TYPES[fmt], charset="utf-8" if fmt == "csv" else None,
+                            headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                     "Cache-Control": "no-store"})
+    return ledger_download
 
 
 @page
@@ -78,5 +96,6 @@ async def review(ctx: Ctx) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/ledger", ledger)
-    app.router.add_get("/admin/ledger.csv", ledger_download)
+    for fmt in FORMATS:
+        app.router.add_get(f"/admin/ledger.{fmt}", download(fmt))
     app.router.add_post("/admin/ledger/review/{id}", review)
