@@ -161,7 +161,9 @@ async def pending_corrections_count(session: AsyncSession, *, organization_ids: 
     return int((await session.exec(query)).one()[0])  # type: ignore[call-overload]
 
 
-async def roster_hours(session: AsyncSession, *, activity_id: int) -> dict[int, HourRecord]:
-    """The activity's hour records by person."""
-    rows = await session.exec(select(HourRecord).where(HourRecord.activity_id == activity_id))
-    return {r.person_id: r for r in rows}
+async def roster_hours(session: AsyncSession, *, activity_id: int) -> dict[int, float]:
+    """The hours each person has recorded for the activity, as they count (an approved correction in effect)."""
+    rows = await session.exec(
+        select(HourRecord.person_id, sa.func.sum(COUNTED_HOURS))
+        .where(HourRecord.activity_id == activity_id).group_by(HourRecord.person_id))
+    return {person_id: float(hours or 0) for person_id, hours in rows}

@@ -20,6 +20,7 @@ from services.activities import join_activity
 from services.corrections import request_correction
 from services.hours_review import add_hours
 from services.web_auth import token_hash
+from services.web_reads import roster_hours
 from tests.conftest import TEST_KEY
 from tests.helpers import add_activity, adult_id, make_coordinator, person_of, register
 from tests.web_harness import WebHarness
@@ -329,6 +330,9 @@ async def test_corrections_are_approved_or_rejected_with_a_reason(web, two_orgs,
     _status, data = await browser.get("/admin/ledger.csv?from=2026-01-01&to=2026-12-31")
     line = next(row for row in csv.reader(io.StringIO(data.lstrip("\ufeff"))) if "陪护a" in row)
     assert line[6] == "2" and "提前离开了" in line
+    async with sessions() as session:  # the roster's hours column counts the correction too
+        activity, _pending = two_orgs["acts"][two_orgs["a"]]
+        assert await roster_hours(session, activity_id=activity.id) == {two_orgs["alice"].id: 2.0}
 
 
 async def test_a_coordinator_corrects_or_voids_a_record_with_a_reason(web, two_orgs, corrections, sessions) -> None:  # noqa: ANN001
