@@ -153,7 +153,7 @@ def load_model() -> Model | None:
 
 
 def train_head(examples: Sequence[tuple[Features, str]], labels: Iterable[str], *, epochs: int = 40,
-               rate: float = 0.5, l2: float = 1e-4, min_count: int = 2, seed: int = 14,
+               rate: float = 0.5, l2: float = 3e-5, min_count: int = 2, seed: int = 14,
                learn_bias: bool = True) -> Head:
     """Softmax regression by AdaGrad over the examples; features seen in fewer than ``min_count``
     examples are dropped (they only memorise), and near-zero weights are not kept."""
