@@ -16,7 +16,7 @@ import hmac
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from common.i18n import Msg, Text, _, render
@@ -149,6 +149,13 @@ def _write(sheet: Any, row: int, col: int, value: Cell, formats: dict[str, Any],
         text = render(value, lang)
         sheet.write_string(row, col, text, formats[TEXT] if text.startswith(FORMULA_STARTS) else None)
 
+
+def local_cell(value: datetime | None, tz: tzinfo) -> datetime | None:
+    """A stored time (naive ones are UTC) as the naive local time a cell shows: Excel has no time zones."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
 def _sheet_name(name: str) -> str:
     """Excel refuses []:*?/\\ in a sheet name and more than 31 characters."""

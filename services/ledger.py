@@ -4,7 +4,7 @@ let a coordinator download it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from services.exports import (  # noqa: F401  (safe_cell and EXPORT_LANGUAGE are
     NUMBER,
     Column,
     Table,
+    local_cell,
     safe_cell,
     sign_fields,
     table_csv,
@@ -153,7 +154,7 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
             correction=(_("作废") if new_hours is None else _("更正")) if corrected else "",
             original_hours=record.hours if corrected else None, correction_reason=reason or "",
             corrected_by=_person_name(decided_by, corrector_name, shown) if corrected else "",
-            corrected_at=_local(decided_at, tz))
+            corrected_at=local_cell(decided_at, tz))
     ids = sorted(rows, key=lambda i: (rows[i].served_on, rows[i].name, i))
     return [rows[i] for i in ids]
 
@@ -170,12 +171,6 @@ def _person_name(person_id: int | None, name: str | None, shown: dict[int, str])
         return ""
     return name or shown.get(person_id) or _("协调员#{id}", id=person_id)
 
-
-def _local(value: datetime | None, tz: tzinfo) -> datetime | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(tz).replace(tzinfo=None, microsecond=0)
 
 
 async def _display_names(session: AsyncSession, person_ids: set[int | None]) -> dict[int, str]:

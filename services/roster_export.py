@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import N_, Msg, Text
 from models import Activity, HourRecord, Person, Signup
-from services.exports import DATETIME, NUMBER, Column, Table, sign_fields, verify_fields
+from services.exports import DATETIME, NUMBER, Column, Table, local_cell, sign_fields, verify_fields
 from services.hours import COUNTED_HOURS
 
 LINK_TTL = timedelta(hours=24)
@@ -47,12 +47,6 @@ ROSTER_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    if value is None:
-        return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(tz).replace(tzinfo=None, microsecond=0)
-
 
 async def roster_rows(session: AsyncSession, *, activity_id: int, tz: ZoneInfo) -> list[RosterRow]:
     """Everyone signed up or waiting (not those who cancelled), as the roster lists them; phones masked."""
@@ -67,8 +61,8 @@ async def roster_rows(session: AsyncSession, *, activity_id: int, tz: ZoneInfo) 
         .group_by(col(HourRecord.person_id)))).all())
     return [RosterRow(number=number, name=person.name or "", phone_masked=person.phone_masked or "",
                       status=STATUS_NAMES.get(signup.status, signup.status),
-                      signed_up_at=_local(signup.created_at, tz), checkin_at=_local(signup.checkin_at, tz),
-                      checkout_at=_local(signup.checkout_at, tz), hours=hours.get(signup.person_id))
+                      signed_up_at=local_cell(signup.created_at, tz), checkin_at=local_cell(signup.checkin_at, tz),
+                      checkout_at=local_cell(signup.checkout_at, tz), hours=hours.get(signup.person_id))
             for number, (signup, person) in enumerate(found, 1)]
 
 
