@@ -105,10 +105,11 @@ def ledger_xlsx(rows: list[LedgerRow]) -> bytes:
 
 
 async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], start: date, end: date,
-                      tz: tzinfo = DEFAULT_TZ) -> list[LedgerRow]:
+                      tz: tzinfo = DEFAULT_TZ, name: str = "") -> list[LedgerRow]:
     """Approved hours between two dates (inclusive) that belong to the organizations: their activities,
     the residents' requests their station handled, and their pairings' visits. Personal data masked.
-    A corrected record counts its correction's hours and says so; a voided one is listed with 0 hours."""
+    A corrected record counts its correction's hours and says so; a voided one is listed with 0 hours.
+    ``name``: only volunteers whose name contains it (in SQL: a station's year is many rows)."""
     recorder = Person.__table__.alias("recorder")
     corrector = Person.__table__.alias("corrector")
 
@@ -122,6 +123,8 @@ async def ledger_rows(session: AsyncSession, *, organization_ids: list[int], sta
         ).outerjoin(corrector, corrector.c.id == IN_EFFECT.c.decided_by)
         for target, onclause in joins:  # the owner's table must be joined before the organization
             query = query.join(target, onclause)
+        if name:
+            query = query.where(col(Person.name).contains(name, autoescape=True))
         return (
             query.join(Organization, Organization.id == owner_org)
             .outerjoin(recorder, recorder.c.id == HourRecord.recorded_by)

@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
+from urllib.parse import quote
 
 import pytest
 from sqlmodel import select
@@ -205,6 +206,9 @@ async def test_the_ledger_filters_sorts_pages_and_downloads(web, two_orgs, sessi
     assert status == 200 and "王小丽" in body and "社区敬老院探访" in body and "1233" in body and adult_id() not in body
     status, body = await browser.get("/admin/ledger?from=2026-01-01&to=2026-12-31&q=张")
     assert "社区敬老院探访" not in body
+    for wildcard in ("%", "_", "王%"):  # the name filter runs in SQL: LIKE wildcards are literal characters
+        status, body = await browser.get(f"/admin/ledger?from=2026-01-01&to=2026-12-31&q={quote(wildcard)}")
+        assert status == 200 and "社区敬老院探访" not in body
     status, data = await browser.get("/admin/ledger.csv?from=2026-01-01&to=2026-12-31")
     rows = list(csv.reader(io.StringIO(data.lstrip("\ufeff"))))
     assert rows[0][0] == "日期" and rows[1][1] == "王小丽" and rows[-1][0] == "合计" and rows[-1][6] == "2"

@@ -27,9 +27,7 @@ async def _filtered(ctx: Ctx) -> tuple[list[LedgerRow], dict[str, object]]:
     org_raw = ctx.request.query.get("org", "")
     org_ids = [int(org_raw)] if org_raw.isdigit() and int(org_raw) in ctx.user.org_ids else ctx.user.org_ids
     name = ctx.request.query.get("q", "").strip()[:30]
-    rows = await ledger_rows(ctx.session, organization_ids=org_ids, start=start, end=end, tz=ctx.tz)
-    if name:
-        rows = [row for row in rows if name in row.name]
+    rows = await ledger_rows(ctx.session, organization_ids=org_ids, start=start, end=end, tz=ctx.tz, name=name)
     key, descending = sort_param(ctx.request, SORTS, "-date")
     sort_key = {"date": lambda r: (r.served_on, r.name), "name": lambda r: (r.name, r.served_on),
                 "hours": lambda r: (r.hours, r.served_on)}[key]
