@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from models import Activity, Delivery, Signup
 from models.activity_changes import ActivityChange
+from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.test_web_console import options, two_orgs, web  # noqa: F401 - the console's fixtures
 
 EDIT = {"title": "社区敬老院探访", "place": "幸福敬老院", "capacity": "10", "description": "陪老人聊天、读报"}
@@ -152,3 +153,22 @@ async def test_garbage_in_the_change_forms_is_never_a_5xx(web, two_orgs) -> None
     for path in ("/admin/activities/abc/edit", "/admin/activities/99999999/cancel"):
         assert 200 <= (await browser.post(path, {"reason": "暴雨预警"}))[0] < 500
     assert (await browser.get("/admin/activities/99999999/roster.xlsx"))[0] == 404
+
+
+async def test_the_poster_draws_wechat_codes_made_through_the_api_and_says_so_when_it_refuses(web, two_orgs) -> None:  # noqa: ANN001, F811
+    coordinator = await web.signed_in("console", "coord_a")
+    own, _r = two_orgs["acts"][two_orgs["a"]]
+    async with FakeWeChatAPI() as api:
+        web.settings.wechat_app_id, web.settings.wechat_app_secret = api.app_id, api.secret
+        web.settings.wechat_api_base = web.settings.wechat_mp_base = api.base_url
+        status, body = await coordinator.get(f"/admin/activities/{own.id}/poster")
+        assert status == 200 and 'data-qr="wechat-checkin"' in body and 'data-qr="wechat-checkout"' in body
+        assert 'id="no-wechat"' not in body
+        scenes = sorted(call.body["action_info"]["scene"]["scene_str"] for call in api.calls_to("qrcode/create"))
+        assert scenes == [f"checkin_{own.checkin_code}", f"checkout_{own.checkin_code}"]
+        # valid until a while after the activity ends, within WeChat's 30-day limit for temporary codes
+        assert all(0 < call.body["expire_seconds"] <= 2592000 for call in api.calls_to("qrcode/create"))
+
+        api.fail("qrcode/create", 45009, times=None)  # the daily API quota is used up
+        status, body = await coordinator.get(f"/admin/activities/{own.id}/poster")
+        assert status == 200 and 'id="no-wechat"' in body and 'data-qr="wechat-checkin"' not in body
