@@ -197,24 +197,43 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
     for _ in range(20):
         await core.handle(Inbound(channel="console", user_id=f"u{rng.randint(1, people)}", text="我的时长"))
     turns: list[float] = []
+    cpu: list[float] = []
     queries: list[float] = []
+    # the baseline beside it: 帮助 (no hours statement) for another volunteer not asked before, in turn with
+    # 我的时长, so both see the same load and equally cold identity pages
+    helps: list[float] = []
+    help_cpu: list[float] = []
     reply = ""
+
+    async def ask(who: int, text: str, n: int, walls: list[float], cpus: list[float]) -> str:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        replies = await core.handle(Inbound(channel="console", user_id=f"u{who}", text=text,
+                                            message_id=f"bench-{seed}-{text}-{n}"))
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - started_cpu)
+        return str(replies[0].text) if replies else ""
+
     for n in range(samples):
-        who = rng.randint(1, people)
-        started = time.perf_counter()
-        replies = await core.handle(Inbound(channel="console", user_id=f"u{who}", text="我的时长",
-                                            message_id=f"bench-{seed}-{n}"))
-        turns.append(time.perf_counter() - started)
-        reply = replies[0].text if replies else ""
+        who, other = rng.randint(1, people), rng.randint(1, people)
+        if n % 2:
+            await ask(other, "帮助", n, helps, help_cpu)
+        reply = await ask(who, "我的时长", n, turns, cpu)
+        if not n % 2:
+            await ask(other, "帮助", n, helps, help_cpu)
         started = time.perf_counter()
         async with sessions() as session:
             await hours_summary(session, person_id=who, year=year)
         queries.append(time.perf_counter() - started)
-    print(f"我的时长 through Engine.handle (console), {samples} random volunteers: "
-          f"p50 {percentile(turns, 0.5) * 1000:.2f} ms, p99 {percentile(turns, 0.99) * 1000:.2f} ms")
+
+    def figures(walls: list[float], cpus: list[float]) -> str:
+        return (f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms, "
+                f"CPU {sum(cpus) / len(cpus) * 1000:.2f} ms/turn")
+
+    print(f"我的时长 through Engine.handle (console), {samples} random volunteers: {figures(turns, cpu)}")
+    print(f"帮助 through Engine.handle (the baseline: a turn without hours):  {figures(helps, help_cpu)}")
     print(f"the hours queries alone (hours_summary, own session):          "
           f"p50 {percentile(queries, 0.5) * 1000:.2f} ms, p99 {percentile(queries, 0.99) * 1000:.2f} ms")
-    print("a reply: " + str(reply).replace("\n", " / ")[:200])
+    print("a reply: " + reply.replace("\n", " / ")[:200])
     await engine.dispose()
 
 
