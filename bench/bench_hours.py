@@ -1,12 +1,16 @@
 """Big-data hours: 我的时长 for one of 1,000,000 volunteers with 20,000,000 hour records (PostgreSQL).
 
-Creates a scratch database (``vb_bench_hours``, dropped at the end unless ``--keep``), builds the schema
-with the migrations, fills it with generate_series (minutes at full size), then asks 我的时长 for random
-volunteers through the core ``Engine.handle`` on the console channel, and prints p50/p99 of the whole
-turn beside the hours queries alone, with the EXPLAIN ANALYZE of each query.
+Creates a scratch database (``vb_bench_hours`` or ``--database``, dropped at the end unless ``--keep``),
+builds the schema with the migrations, fills it with generate_series (minutes at full size), then asks
+我的时长 for random volunteers through the core ``Engine.handle`` on the console channel, and prints p50/p99
+and CPU of the whole turn beside 帮助 for other volunteers (the same turn without hours: the baseline) and
+the hours statement alone, with its EXPLAIN ANALYZE and, for ``--cold`` volunteers not asked before, the
+pages it read from outside shared buffers (what the machine's load does not move). ``--reuse`` measures a
+kept database after running the migrations made since it was filled.
 
     .venv/bin/python bench/bench_hours.py                                  # 1M people, 20M records
-    .venv/bin/python bench/bench_hours.py --people 100000 --records 2000000   # a quick run
+    .venv/bin/python bench/bench_hours.py --people 100000 --records 2000000 --database vb_bench_hours_me --keep
+    .venv/bin/python bench/bench_hours.py --people 100000 --database vb_bench_hours_me --reuse --keep
 """
 
 from __future__ import annotations
