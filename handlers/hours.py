@@ -56,13 +56,13 @@ async def my_hours(turn: Turn, question: str) -> None:
         rows.append(_("待审核：{hours} 小时（协调员审核通过后计入）", hours=f"{summary.pending:g}"))
     if summary.recent:
         rows.append(_("最近记录："))
-        for record, title, recorder, hours in summary.recent:
-            what = title or record.note or _("志愿服务")
+        for record in summary.recent:
+            what = record.title or record.note or _("志愿服务")
             # a coordinator who never registered has no name: say who they are rather than "-"
-            who = recorder or (_("签到签退") if record.source == "checkin"
-                               else _("本组织协调员") if record.recorded_by is not None else "-")
+            who = record.recorder or (_("签到签退") if record.source == "checkin"
+                                      else _("本组织协调员") if record.recorded_by is not None else "-")
             rows.append(_("· {date} {what} {hours} 小时（记录人：{who}）", date=f"{record.served_on:%Y-%m-%d}",
-                          what=what, hours=f"{hours:g}", who=who))
+                          what=what, hours=f"{record.hours:g}", who=who))
     elif summary.pending:
         pass  # the pending line above says it
     elif turn.person.status != "active":

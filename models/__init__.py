@@ -114,8 +114,11 @@ class HourRecord(SQLModel, table=True):
     """One line of the 台账 (service-hours ledger)."""
 
     __tablename__ = "hour_record"
-    # 我的时长: one person's records, newest first, and sums over them (migration 0011)
-    __table_args__ = (Index("ix_hour_record_person_served", "person_id", "served_on", "id"),)
+    # 我的时长: one person's records, newest first, and sums over them (migration 0011), read from the index
+    # alone on PostgreSQL (INCLUDE, migration 0017): a person's records are scattered over the heap
+    __table_args__ = (Index("ix_hour_record_person_served", "person_id", "served_on", "id",
+                            postgresql_include=["approved", "reviewed_at", "hours", "activity_id", "recorded_by",
+                                                "source", "note"]),)
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     activity_id: int | None = Field(default=None, foreign_key="activity.id", index=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import bindparam, case, func, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -178,47 +178,73 @@ async def attendees_without_hours(session: AsyncSession, *, activity_id: int) ->
 
 
 @dataclass(frozen=True, slots=True)
+class RecentRecord:
+    """One of the newest records in 我的时长, with what it counts (a correction's hours, if one is in effect)."""
+
+    served_on: date
+    title: str | None  # the activity's; None for self-reported hours (then ``note`` says what)
+    note: str
+    source: str
+    recorded_by: int | None
+    recorder: str | None  # the recorder's name; None if unknown or never registered
+    hours: float
+
+
+@dataclass(frozen=True, slots=True)
 class HoursSummary:
     total: float
     this_year: float
     pending: float  # self-reported hours still waiting for a coordinator (not in the totals)
     stars: int
     to_next_star: float | None
-    # record, activity title, recorder name, the hours it counts (a correction's, if one is in effect);
-    # voided records are left out
-    recent: list[tuple[HourRecord, str | None, str | None, float]]
+    recent: list[RecentRecord]  # newest first; voided records are left out
 
 
 _APPROVED = (HourRecord.person_id == bindparam("person_id")) & (HourRecord.approved == True)  # noqa: E712
 _IN_YEAR = (HourRecord.served_on >= bindparam("year_start")) & (HourRecord.served_on <= bindparam("year_end"))
 _WAITING = (HourRecord.approved == False) & col(HourRecord.reviewed_at).is_(None)  # noqa: E712
-# the three sums in one statement (CASE: one pass over the person's records, each counting its correction in
-# effect); built once, like the next
+# the three sums (CASE: one pass over the person's records, each counting its correction in effect)
 _HOUR_SUMS = select(
-    func.coalesce(func.sum(case((HourRecord.approved == True, COUNTED_HOURS), else_=0)), 0),  # noqa: E712
-    func.coalesce(func.sum(case((_APPROVED & _IN_YEAR, COUNTED_HOURS), else_=0)), 0),
-    func.coalesce(func.sum(case((_WAITING, HourRecord.hours), else_=0)), 0),
-).where(HourRecord.person_id == bindparam("person_id"))
+    func.coalesce(func.sum(case((HourRecord.approved == True, COUNTED_HOURS), else_=0)), 0).label("total"),  # noqa: E712
+    func.coalesce(func.sum(case((_APPROVED & _IN_YEAR, COUNTED_HOURS), else_=0)), 0).label("this_year"),
+    func.coalesce(func.sum(case((_WAITING, HourRecord.hours), else_=0)), 0).label("pending"),
+).where(HourRecord.person_id == bindparam("person_id")).subquery("sums")
 _RECORDER = Person.__table__.alias("recorder")  # type: ignore[attr-defined]
+# only columns that ix_hour_record_person_served holds (key or INCLUDE, migration 0017): an index-only scan
 _RECENT_HOURS = (
-    with_correction(select(HourRecord, Activity.title, _RECORDER.c.name, EFFECTIVE_HOURS)
+    with_correction(select(HourRecord.id, HourRecord.served_on, Activity.title, HourRecord.note, HourRecord.source,
+                           HourRecord.recorded_by, _RECORDER.c.name.label("recorder"),
+                           EFFECTIVE_HOURS.label("hours"))
                     .outerjoin(Activity, Activity.id == HourRecord.activity_id))  # type: ignore[arg-type]
     .outerjoin(_RECORDER, _RECORDER.c.id == HourRecord.recorded_by)
     .where(_APPROVED, NOT_VOIDED)
     .order_by(HourRecord.served_on.desc(), HourRecord.id.desc())  # type: ignore[union-attr]
     .limit(bindparam("recent"))
+    .subquery("recent")
+)
+# one statement, one round trip: the one row of sums, beside it the newest records (none: one row of NULLs);
+# built once
+_SUMMARY = (
+    select(_HOUR_SUMS, _RECENT_HOURS.c.served_on, _RECENT_HOURS.c.title, _RECENT_HOURS.c.note, _RECENT_HOURS.c.source,
+           _RECENT_HOURS.c.recorded_by, _RECENT_HOURS.c.recorder, _RECENT_HOURS.c.hours)
+    .select_from(_HOUR_SUMS.outerjoin(_RECENT_HOURS, true()))
+    .order_by(_RECENT_HOURS.c.served_on.desc(), _RECENT_HOURS.c.id.desc())
 )
 
 
 async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
     params = {"person_id": person_id, "year_start": date(year, 1, 1), "year_end": date(year, 12, 31),
               "recent": recent}
-    total_raw, year_raw, pending_raw = (await session.exec(_HOUR_SUMS, params=params)).one()  # type: ignore[call-overload]
-    total, this_year, pending = float(total_raw), float(year_raw), float(pending_raw)
-    rows = await session.exec(_RECENT_HOURS, params=params)  # type: ignore[call-overload]
+    rows = (await session.exec(_SUMMARY, params=params)).all()  # type: ignore[call-overload]
+    total, this_year, pending = (float(figure) for figure in rows[0][:3])
     stars, to_next = star_level(total)
-    return HoursSummary(total=round(total, 2), this_year=round(this_year, 2), pending=round(pending, 2), stars=stars, to_next_star=to_next,
-                        recent=[(r, title, name, float(hours)) for r, title, name, hours in rows])
+    return HoursSummary(
+        total=round(total, 2), this_year=round(this_year, 2), pending=round(pending, 2), stars=stars,
+        to_next_star=to_next,
+        recent=[RecentRecord(served_on=served_on, title=title, note=note, source=source, recorded_by=recorded_by,
+                             recorder=recorder, hours=float(hours))
+                for _total, _year, _pending, served_on, title, note, source, recorded_by, recorder, hours in rows
+                if served_on is not None])
 
 
 async def hours_in_period(session: AsyncSession, *, person_id: int, first: date, last: date) -> float:
