@@ -85,6 +85,19 @@ def day_limit_text(error: HoursError) -> Text:
              day=error.params["day"], already=f"{error.params['already']:g}", left=f"{error.params['left']:g}")
 
 
+def recording_refusal(error: HoursError) -> Text:
+    """Why a coordinator's hours for attendees were not recorded (the chat and the web console say the same).
+    ``not_manager`` is the caller's to handle (it denies rather than explains)."""
+    if error.reason == "day_limit":
+        return day_limit_text(error)
+    if error.reason == "over_length":
+        return _("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}")
+    if error.reason == "corrected":
+        return _("{name} 这次活动的时长已申请或完成更正，记录不能再直接改写；请用「更正时长」处理。",
+                 name=error.params["name"])
+    return _("只能为已报名的参加者记录时长。")
+
+
 # ---- recording (记录时长): a flow per round; after one attendee it starts again with those left ----
 class RecordDraft(BaseModel):
     activity_id: int = 0
@@ -156,12 +169,7 @@ async def save_hours(turn: Turn, draft: RecordDraft) -> None:
         if error.reason == "not_manager":  # the role was lost since the dialog began: nothing written
             _deny(turn)
             return
-        if error.reason == "day_limit":
-            turn.say(day_limit_text(error))
-        elif error.reason == "over_length":
-            turn.say(_("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}"))
-        else:
-            turn.say(_("只能为已报名的参加者记录时长。"))
+        turn.say(recording_refusal(error))
         await _activity_menu(turn, activity.id)
         return
     names = [name for person_id, name in draft.pending if person_id in ids]

@@ -113,6 +113,10 @@ async def record_activity_hours(
             select(HourRecord).where(HourRecord.activity_id == activity.id, HourRecord.person_id == person_id)
         )
     ).first()
+    if record is not None and await _under_correction(session, record_id=record.id):
+        # 办法 Art 12-13: once a correction is asked for or decided, the record changes only through it — an
+        # overwrite here would be masked by the approved correction, or silently change what is under review
+        raise HoursError("corrected", name=(await session.get(Person, person_id)).name or "")  # type: ignore[union-attr]
     await check_day_limit(session, person_id=person_id, served_on=served_on, hours=hours,
                           replacing=record.id if record is not None else None)
     if record is None:
@@ -126,6 +130,13 @@ async def record_activity_hours(
     session.add(record)
     await session.flush()
     return record
+
+
+async def _under_correction(session: AsyncSession, *, record_id: int | None) -> bool:
+    """Whether a correction of the record is pending or in effect."""
+    found = await session.exec(select(HourCorrection.id).where(
+        HourCorrection.record_id == record_id, col(HourCorrection.status).in_(("pending", "approved"))).limit(1))
+    return found.first() is not None
 
 
 async def record_hours_for(

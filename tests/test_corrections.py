@@ -248,3 +248,48 @@ async def test_a_coordinator_does_not_decide_their_own_hours(console, sessions, 
     assert "不能审批或更正自己的时长记录" in await coord.send("/corrok 1")
     assert "已批准更正 #1" in await console("second").send("/corrok 1")
     assert "累计志愿服务时长：2 小时" in await coord.send("我的时长")
+
+
+async def test_recording_again_does_not_overwrite_a_record_under_correction(console, sessions, clock) -> None:
+    """The web roster form records hours for everyone at once: a record with a correction asked for or in
+    effect is refused (all or nothing), not overwritten under the correction."""
+    from handlers.hours import recording_refusal
+    from models import Activity
+    from services.hours import HoursError, record_hours_for
+
+    _org, activity = await _served(console, sessions, clock)
+    alice = console("alice")
+    await alice.send("我的记录")
+    await alice.send("申请更正 1")
+    await alice.send("两个小时")
+    await alice.send("只待了两小时")
+    assert "更正申请已提交" in await alice.send("提交申请")
+    coordinator = await person_of(sessions, "console", "coord")
+    volunteer = await person_of(sessions, "console", "alice")
+    for status in ("pending", "approved"):
+        async with sessions() as session:
+            correction = (await session.exec(select(HourCorrection))).one()
+            correction.status = status
+            await session.commit()
+            stored = await session.get(Activity, activity.id)
+            try:
+                await record_hours_for(session, activity=stored, person_ids=[volunteer.id], hours=1,
+                                       recorded_by=coordinator.id, served_on=date(2026, 3, 2), now=clock.now,
+                                       admin=False)
+            except HoursError as error:
+                refusal = render(recording_refusal(error), "zh-Hans")
+            else:
+                raise AssertionError(f"recorded over a {status} correction")
+            await session.rollback()
+        assert "王小丽 这次活动的时长已申请或完成更正" in refusal and "更正时长" in refusal
+        async with sessions() as session:
+            assert (await session.exec(select(HourRecord.hours))).one() == 3.0
+    async with sessions() as session:  # a rejected correction leaves the record to its recorder again
+        correction = (await session.exec(select(HourCorrection))).one()
+        correction.status = "rejected"
+        await session.commit()
+        stored = await session.get(Activity, activity.id)
+        await record_hours_for(session, activity=stored, person_ids=[volunteer.id], hours=1,
+                               recorded_by=coordinator.id, served_on=date(2026, 3, 2), now=clock.now, admin=False)
+        await session.commit()
+        assert (await session.exec(select(HourRecord.hours))).one() == 1.0

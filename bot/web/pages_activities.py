@@ -15,7 +15,7 @@ from common.i18n import Text, _
 from common.taxonomy import CATEGORIES, category_label
 from handlers.activities_publish import FLOW as PUBLISH_FLOW
 from handlers.activities_publish import MAX_DAYS, parse_capacity, parse_description, parse_place, parse_title
-from handlers.hours import day_limit_text
+from handlers.hours import recording_refusal
 from handlers.permissions import ORG_DENIED
 from handlers.validation import InvalidInput, parse_hours
 from models import Activity, ActivityBase
@@ -177,11 +177,7 @@ async def record_roster_hours(ctx: Ctx) -> web.StreamResponse:
 def _hours_refusal(error: HoursError) -> Text:
     if error.reason == "not_manager":
         return ORG_DENIED
-    if error.reason == "day_limit":
-        return day_limit_text(error)
-    if error.reason == "over_length":
-        return _("时长不能超过活动时长 {limit} 小时，请重新输入。", limit=f"{error.params['limit']:g}")
-    return _("只能为已报名的参加者记录时长。")
+    return recording_refusal(error)
 
 
 def setup(app: web.Application) -> None:
