@@ -25,7 +25,8 @@ from common.resources import load_json
 from common.taxonomy import CATEGORIES, INTENTS
 from handlers.nlu_model import Features, category_view, load_model, ngram_features
 
-__all__ = ["Classification", "classify", "classify_category", "classify_rules", "features", "rank_categories"]
+__all__ = ["Classification", "classify", "classify_category", "classify_rules", "features", "rank_categories",
+           "without_people"]
 
 LEXICON_FILE = "nlu_lexicon.json"
 
@@ -63,6 +64,8 @@ class _Lexicon:
     question: re.Pattern[str]
     volunteer_cue: re.Pattern[str]  # the sender wants to help somewhere → activities
     seeking: re.Pattern[str]  # ...unless they are clearly looking for someone to help them
+    people_han: re.Pattern[str]  # who a request is for, in 中文 n-grams ("奶奶", "孩子")
+    people_words: frozenset[str]  # ...and in English words ("grandma", "son")
 
 
 def _compile(weights: dict[str, dict[str, list[str]]]) -> _Compiled:
@@ -94,6 +97,8 @@ def _lexicon() -> _Lexicon:
         question=patterns["question"],
         volunteer_cue=patterns["volunteer_cue"],
         seeking=patterns["seeking"],
+        people_han=re.compile("|".join(data["people"]["zh"])),
+        people_words=frozenset(data["people"]["en"]),
     )
     _check(lexicon)
     return lexicon
@@ -221,6 +226,22 @@ def _features(norm: str, lexicon: _Lexicon) -> Features:
     if rules.category != "other":
         features[f"lex:rulecat:{rules.category}"] = 1.0
     return features
+
+
+def without_people(found: Features) -> Features:
+    """The features that do not name who a request is for (training the category head on these, it has
+    no weights for the others, so ``classify`` needs no filter): "my grandpa's radio" is a repair, and the
+    corpus, where old people mostly ask for company, would otherwise file it under elderly."""
+    lexicon = _lexicon()
+
+    def names_person(name: str) -> bool:
+        if name.startswith("lex:"):
+            return False
+        if name[1:2] == ":":  # an English word, pair or stem
+            return any(part in lexicon.people_words for part in name[2:].split("_"))
+        return lexicon.people_han.search(name) is not None
+
+    return {name: value for name, value in found.items() if not names_person(name)}
 
 
 def features(text: str) -> Features:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common.taxonomy import CATEGORIES, INTENTS
-from handlers.nlu import Classification, classify, classify_rules, features
+from handlers.nlu import Classification, classify, classify_rules, features, without_people
 from handlers.nlu_model import Model, category_view, train_head
 from handlers.understanding import options
 
@@ -44,8 +44,9 @@ def load_corpus(path: Path) -> list[dict[str, Any]]:
 def train(rows: list[dict[str, Any]], *, epochs: int = 40) -> Model:
     examples = [(features(row["text"]), row) for row in rows]
     intent = train_head([(f, row["intent"]) for f, row in examples], INTENTS, epochs=epochs)
-    category = train_head([(category_view(f), row["category"]) for f, row in examples if row["category"]], CATEGORIES,
-                          epochs=epochs, learn_bias=False, min_count=1)
+    # who the request is for is left out: the need decides the category (see ``without_people``)
+    category = train_head([(category_view(without_people(f)), row["category"]) for f, row in examples if row["category"]],
+                          CATEGORIES, epochs=epochs, learn_bias=False, min_count=1)
     # no learned prior for categories (with few known words, a prior picks whichever category the corpus
     # wrote most of), and a softer softmax: a wrong category is then more often asked about than asserted
     category = replace(category, temperature=CATEGORY_TEMPERATURE)

@@ -61,7 +61,7 @@ def test_unsure_offers_two_or_three_intents() -> None:
 async def test_ask_back_then_a_choice_proceeds(console) -> None:
     alice = console("alice")
     asked = await alice.send("帮忙")
-    assert "你是想" in asked and "找志愿者帮忙" in asked and "查活动" in asked
+    assert "你是想" in asked and "找志愿者帮忙" in asked  # with one or two other intents (which ones is the model's)
     lines = asked.splitlines()
     number = next(line.split(".")[0].strip() for line in lines if "找志愿者帮忙" in line)
     chosen = await alice.send(number)
