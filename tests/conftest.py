@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
@@ -121,14 +120,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# the sequences of the tables' own id columns (serial: 'a', identity: 'i'), which TRUNCATE … RESTART IDENTITY restarts
+OWNED_SEQUENCES = """
+SELECT DISTINCT seq.oid::regclass::text FROM pg_class seq
+JOIN pg_depend dep ON dep.classid = 'pg_class'::regclass AND dep.objid = seq.oid AND dep.deptype IN ('a', 'i')
+JOIN pg_class owner ON owner.oid = dep.refobjid
+WHERE seq.relkind = 'S' AND owner.relname = ANY($1::text[])
+"""
+
+
 async def _truncate(url: str) -> None:
-    engine = create_engine(url)
+    """Every table emptied and its id sequence restarted, as ``TRUNCATE … RESTART IDENTITY`` would: by DELETE,
+    children first, in one transaction. A test leaves a few rows; TRUNCATE makes new files for each of the
+    tables and their indexes and took about a second per test on a busy machine, DELETE a tenth of that."""
+    import asyncpg
+
+    parsed = make_url(url)
+    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                 database=parsed.database, password=parsed.password, timeout=5)
     try:
-        async with engine.begin() as conn:
-            names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        names = [table.name for table in SQLModel.metadata.sorted_tables]
+        sequences = [row[0] for row in await conn.fetch(OWNED_SEQUENCES, names)]
+        # no trigger, and every foreign key is NO ACTION (checked at each statement's end): children first is enough
+        await conn.execute("".join(f'DELETE FROM "{name}";\n' for name in reversed(names))
+                           + "".join(f"ALTER SEQUENCE {sequence} RESTART;\n" for sequence in sequences))
     finally:
-        await engine.dispose()
+        await conn.close()
 
 
 @pytest.fixture

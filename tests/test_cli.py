@@ -1,7 +1,10 @@
-"""The installed ``volunteer-bot`` command, run as a real process."""
+"""The ``volunteer-bot`` command: each command family at least once as a real process of the installed
+entry point, the rest in this process (typer's runner), which tests the same command without paying
+a second or two of imports per call."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -10,31 +13,63 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import chdir
 from pathlib import Path
 
 from tests.conftest import TEST_DATA
 from tests.helpers import adult_id
 
 CLI = shutil.which("volunteer-bot") or str(Path(sys.executable).parent / "volunteer-bot")
+CLI_KEY = "cli-test-key-0123456789"
 
 
-def run(args: list[str], *, cwd: Path, stdin: str = "", env: dict[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ID_ENCRYPTION_KEY": "cli-test-key-0123456789"}
-    full_env.pop("DATABASE_URL", None)  # the default SQLite file under cwd unless a test names one
-    full_env.update(env or {})
-    result = subprocess.run([CLI, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
-                            env=full_env)
+def run(args: list[str], *, cwd: Path, stdin: str | bytes = "", env: dict[str, str] | None = None,
+        check: bool = True, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``volunteer-bot ARGS`` in ``cwd`` with ``env`` on top of this process's environment (DATABASE_URL
+    unset unless given: the default SQLite file under ``cwd``). ``process``: as a real process of the
+    installed command; otherwise in this process, in a thread of its own (a command's ``asyncio.run``
+    then works under an async test too)."""
+    if process:
+        full_env = {**os.environ, "ID_ENCRYPTION_KEY": CLI_KEY}
+        full_env.pop("DATABASE_URL", None)
+        full_env.update(env or {})
+        result = subprocess.run([CLI, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120,
+                                env=full_env)
+    else:
+        with ThreadPoolExecutor(1) as thread:
+            result = thread.submit(_in_process, args, cwd, stdin, env or {}).result(timeout=120)
     if check:
         assert result.returncode == 0, result.stderr
     return result
 
 
+async def run_async(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """``run`` from an async test whose loop must keep serving (e.g. a fake API the command calls)."""
+    return await asyncio.to_thread(run, args, **kwargs)  # type: ignore[arg-type]
+
+
+def _in_process(args: list[str], cwd: Path, stdin: str | bytes,
+                env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    with chdir(cwd):  # the default database and relative paths, as for a process started there
+        result = CliRunner().invoke(app, args, input=stdin,
+                                    env={"ID_ENCRYPTION_KEY": CLI_KEY, "DATABASE_URL": None, **env})
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # what a process would print
+    return subprocess.CompletedProcess([CLI, *args], result.exit_code, result.stdout, stderr)
+
+
 def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
     # first run on SQLite creates ./data/volunteer.db with its schema by itself
     run(["admin", "grant", "coordinator", "--channel", "console", "--user", "coord", "--org", "花家地社区",
-         "--create"], cwd=tmp_path)
+         "--create"], cwd=tmp_path, process=True)
     assert (tmp_path / "data" / "volunteer.db").exists()
     create = "发布活动\n敬老院探访\n陪老人聊天\n1\n幸福敬老院\n跳过\n2031-12-05 09:00\n对\n11:30\n10\n1\n"
     out = run(["chat", "--user", "coord"], cwd=tmp_path, stdin=create).stdout
@@ -46,7 +81,7 @@ def test_piped_chat_registers_joins_and_answers_hours(tmp_path: Path) -> None:
 
 
 def test_classify_text_and_jsonl(tmp_path: Path) -> None:
-    out = json.loads(run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path).stdout)
+    out = json.loads(run(["classify", "家里的电视坏了，有志愿者会修吗"], cwd=tmp_path, process=True).stdout)
     confidence, category_confidence = out.pop("confidence"), out.pop("category_confidence")
     assert out == {"text": "家里的电视坏了，有志愿者会修吗", "intent": "request_service",
                    "category": "repair", "language": "zh-Hans"}
@@ -72,7 +107,8 @@ def test_nlu_train_and_eval(tmp_path: Path) -> None:
         {"text": "我要注册", "intent": "register", "category": None},
     ]) + "\n", encoding="utf-8")
     model = tmp_path / "model.json"
-    trained = run(["nlu", "train", "--corpus", str(corpus), "--out", str(model), "--epochs", "2"], cwd=tmp_path).stdout
+    trained = run(["nlu", "train", "--corpus", str(corpus), "--out", str(model), "--epochs", "2"], cwd=tmp_path,
+                  process=True).stdout
     assert "trained on 2 messages" in trained and json.loads(model.read_text(encoding="utf-8"))["intent"]["labels"]
 
 
@@ -92,7 +128,7 @@ def test_bad_admins_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    out = run(["db", "upgrade"], cwd=tmp_path, env={"DATABASE_URL": postgres_url}).stdout
+    out = run(["db", "upgrade"], cwd=tmp_path, env={"DATABASE_URL": postgres_url}, process=True).stdout
     assert "up to date" in out
 
 
@@ -125,7 +161,7 @@ def test_serve_answers_healthz_and_a_login_link_opens_the_web_console(tmp_path: 
                 time.sleep(0.2)
         assert body == {"status": "ok", "database": "ok", "pid": proc.pid}
         link = run(["web", "login-link", "--channel", "console", "--user", "coord"], cwd=tmp_path,
-                   env={"PORT": str(port)}).stdout.strip()
+                   env={"PORT": str(port)}, process=True).stdout.strip()
         assert link.startswith(f"http://127.0.0.1:{port}/admin/login/")
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with browser.open(link, timeout=30) as response:  # the cookie is set, the redirect followed
@@ -137,9 +173,10 @@ def test_serve_answers_healthz_and_a_login_link_opens_the_web_console(tmp_path: 
 
 
 def test_ledger_export_writes_csv_and_refuses_unknown_organizations(tmp_path: Path) -> None:
-    run(["org", "add", "望京街道"], cwd=tmp_path)
+    run(["org", "add", "望京街道"], cwd=tmp_path, process=True)
     out = tmp_path / "ledger.csv"
-    assert "wrote" in run(["ledger", "export", "--org", "望京街道", "--out", str(out)], cwd=tmp_path).stdout
+    assert "wrote" in run(["ledger", "export", "--org", "望京街道", "--out", str(out)], cwd=tmp_path,
+                          process=True).stdout
     text = out.read_bytes().decode("utf-8")
     assert text.startswith("\ufeff日期,姓名") and "合计" in text
     result = run(["ledger", "export", "--org", "不存在"], cwd=tmp_path, check=False)
@@ -153,7 +190,8 @@ def test_serve_with_an_unreachable_database_retries_in_one_line_each_and_gives_u
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     result = run(["serve", "--port", "0", "--db-attempts", "3", "--db-retry-delay", "0.05"], cwd=tmp_path,
-                 env={"DATABASE_URL": f"postgresql+asyncpg://bot:secret@127.0.0.1:{port}/volunteer"}, check=False)
+                 env={"DATABASE_URL": f"postgresql+asyncpg://bot:secret@127.0.0.1:{port}/volunteer"}, check=False,
+                 process=True)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
@@ -203,8 +241,10 @@ def readme_try_it() -> list[tuple[list[str], str]]:
 def test_readme_try_it_works_from_a_clean_directory(tmp_path: Path) -> None:
     commands = readme_try_it()
     assert len(commands) >= 7
-    outputs = [run(args, cwd=tmp_path, stdin=stdin, env={"PUBLIC_BASE_URL": "https://v.example.org"}).stdout
-               for args, stdin in commands]
+    # the last one (certificate) as a real process; the chats' real process is test_piped_chat_survives_any_input
+    outputs = [run(args, cwd=tmp_path, stdin=stdin, env={"PUBLIC_BASE_URL": "https://v.example.org"},
+                   process=number == len(commands)).stdout
+               for number, (args, stdin) in enumerate(commands, 1)]
     joined = "\n".join(outputs)
     # published with a Chinese time phrase, read back and kept as 14:30
     assert "2026-12-20（周日）14:30，对吗？" in joined and "2026-12-20(周日) 14:30–17:00" in joined

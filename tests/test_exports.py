@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
-import os
 import re
-import shutil
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,10 +25,10 @@ from services.exports import CONTENT_TYPES, table_csv, table_xlsx
 from services.ledger import HEADER, ledger_rows, ledger_table
 from tests.conftest import TEST_KEY
 from tests.helpers import add_activity, adult_id, make_coordinator, person_of, register
+from tests.test_cli import run_async
 
 BASE = "https://bot.example.org"
 TITLE = '=HYPERLINK("http://evil.example","点我")'  # a title a spreadsheet must not run
-CLI = shutil.which("volunteer-bot") or str(Path(sys.executable).parent / "volunteer-bot")
 
 
 def workbook(data: bytes, *, data_only: bool = False) -> openpyxl.Workbook:
@@ -148,13 +144,11 @@ async def test_ledger_day_comes_from_timezone_not_utc(core, sessions, clock) -> 
 
 async def test_cli_ledger_export_writes_a_valid_xlsx(db_url, core, sessions, clock, tmp_path: Path) -> None:
     _org, activity_id = await _ledger_setup(core, sessions, clock)
-    env = {**os.environ, "ID_ENCRYPTION_KEY": TEST_KEY, "DATABASE_URL": db_url}
+    env = {"ID_ENCRYPTION_KEY": TEST_KEY, "DATABASE_URL": db_url}
 
-    async def run(*args: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(CLI, *args, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        _out, err = await proc.communicate()
-        return proc.returncode or 0, err.decode()
+    async def run(*args: str) -> tuple[int, str]:  # in this process: tests/test_cli.py runs ledger export as one
+        done = await run_async(list(args), cwd=tmp_path, env=env, check=False)
+        return done.returncode, done.stderr
 
     async def cli(*args: str) -> tuple[int, str]:
         return await run("ledger", "export", "--org", "望京街道", "--from", "2026-01-01", "--to", "2026-12-31", *args)

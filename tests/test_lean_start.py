@@ -41,3 +41,15 @@ def test_registry_names_match_the_adapters() -> None:
 
     assert TelegramPlugin.name == telegram_convert.CHANNEL
     assert WeChatPlugin.name == wechat_convert.CHANNEL == REPLY_PAGES_CHANNEL
+
+
+def test_the_cli_lists_its_commands_without_loading_the_engine() -> None:
+    """``volunteer-bot --help`` and the commands that need no database start without the engine, the
+    database layer or the web framework: each command imports those when it runs."""
+    probe = ("import json, sys\nfrom bot.cli import app\n"
+             "print(json.dumps(sorted(m for m in ('handlers.engine', 'bot.runtime', 'models', 'sqlalchemy', 'aiohttp',"
+             " 'pydantic_settings', 'zhconv', 'alembic') if m in sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

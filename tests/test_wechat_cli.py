@@ -1,4 +1,5 @@
-"""``volunteer-bot wechat menu|qrcode`` as real processes against the fake WeChat API."""
+"""``volunteer-bot wechat menu|qrcode`` against the fake WeChat API: the first as a real process of the
+installed command, the others in this process (the token they share is stored in the database either way)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from models.db import create_engine, create_session_factory
 from tests.conftest import TEST_KEY, _migrate
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.helpers import add_activity, make_coordinator
-from tests.test_cli import CLI
+from tests.test_cli import CLI, run_async
 
 
-async def run_cli(args: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+async def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], process: bool = False) -> tuple[int, str, str]:
+    if not process:  # in a thread: this loop keeps serving the fake API meanwhile
+        done = await run_async(args, cwd=cwd, env={"ID_ENCRYPTION_KEY": TEST_KEY, **env}, check=False)
+        return done.returncode, done.stdout, done.stderr
     full_env = {**os.environ, "ID_ENCRYPTION_KEY": TEST_KEY, **env}
     proc = await asyncio.create_subprocess_exec(CLI, *args, cwd=cwd, env=full_env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
@@ -38,7 +42,7 @@ async def test_menu_and_qrcode_commands(tmp_path: Path) -> None:
     async with FakeWeChatAPI() as api:
         env = {"DATABASE_URL": url, "WECHAT_TOKEN": "t", "WECHAT_APP_ID": api.app_id,
                "WECHAT_APP_SECRET": api.secret, "WECHAT_API_BASE": api.base_url, "WECHAT_MP_BASE": api.base_url}
-        code, out, err = await run_cli(["wechat", "menu"], cwd=tmp_path, env=env)
+        code, out, err = await run_cli(["wechat", "menu"], cwd=tmp_path, env=env, process=True)
         assert code == 0, err
         assert api.menu == json.loads(MENU_FILE.read_text(encoding="utf-8"))
 
@@ -63,4 +67,4 @@ async def test_menu_and_qrcode_commands(tmp_path: Path) -> None:
                             encoding="utf-8")
         code, out, err = await run_cli(["wechat", "menu", "--file", str(bad_menu)], cwd=tmp_path, env=env)
         assert code == 1 and "40018" in err
-        assert api.token_requests == 1  # the token cached in the database served every process
+        assert api.token_requests == 1  # the token the process cached in the database served every later command

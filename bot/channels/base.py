@@ -6,14 +6,15 @@ core's ``Reply`` → platform messages. Everything a user can do is decided by t
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from aiohttp import web
-from pydantic import BaseModel
+if TYPE_CHECKING:  # type-only: the CLI lists the channels without loading the engine or aiohttp
+    from aiohttp import web
+    from pydantic import BaseModel
 
-from bot.config import Settings
-from bot.runtime import Runtime
-from bot.sender import ChannelSender
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from bot.sender import ChannelSender
 
 
 class Channel(Protocol):

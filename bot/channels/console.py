@@ -7,26 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import ClassVar, TextIO
-
-from aiohttp import web
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from bot.channels.render import render_text
-from bot.config import Settings
-from bot.runtime import Runtime
-from bot.sender import ChannelSender
-from handlers.engine import Engine
 from handlers.messages import Inbound, Reply
+
+if TYPE_CHECKING:  # type-only: the registry lists ConsolePlugin without loading the engine or aiohttp
+    from aiohttp import web
+
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from bot.sender import ChannelSender
+    from handlers.engine import Engine
 
 CHANNEL = "console"
 
 
 class ConsoleChannel:
-    def __init__(self, core: Engine, *, user: str, language: str | None = None, out: TextIO = sys.stdout) -> None:
+    def __init__(self, core: Engine, *, user: str, language: str | None = None, out: TextIO | None = None) -> None:
         self.core = core
         self.user = user
         self.language = language
-        self.out = out
+        # read when built, not when this module was imported: a CLI run in-process (the tests) swaps sys.stdout
+        self.out = out if out is not None else sys.stdout
 
     def to_inbound(self, line: str) -> Inbound:
         return Inbound(channel=CHANNEL, user_id=self.user, text=line, language=self.language)

@@ -7,13 +7,17 @@ imported when the channel is mounted or its sender is built, never just because 
 
 from __future__ import annotations
 
-from bot.channels.base import Channel
+from typing import TYPE_CHECKING
+
 from bot.channels.console import ConsolePlugin
 from bot.channels.telegram.plugin import TelegramPlugin
 from bot.channels.wechat.plugin import WeChatPlugin
-from bot.config import Settings
-from bot.runtime import Runtime
-from bot.sender import ChannelSender
+
+if TYPE_CHECKING:  # type-only: listing the channels (the CLI's help) must not load the engine
+    from bot.channels.base import Channel
+    from bot.config import Settings
+    from bot.runtime import Runtime
+    from bot.sender import ChannelSender
 
 CHANNELS: tuple[type[Channel], ...] = (
     ConsolePlugin,

@@ -7,7 +7,6 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from sqlmodel import select
 
 from bot.commands.common import load_settings
 from bot.texts import bilingual, cli_text
@@ -42,6 +41,8 @@ def calendar_command(
     show_all: Annotated[bool, typer.Option("--all", help="Include days that are switched off.")] = False,
 ) -> None:
     """Print the year's observance days with their dates (defaults are loaded on first use)."""
+    from sqlmodel import select
+
     from bot.runtime import Runtime
     from bot.scheduler import load_default_observances
     from models.reminders import Observance
@@ -69,6 +70,8 @@ def calendar_command(
 
 
 async def _edit(code: str, **changes: object) -> str:
+    from sqlmodel import select
+
     from bot.runtime import Runtime
     from models import utcnow
     from models.reminders import Observance

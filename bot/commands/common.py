@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from bot.config import Settings
 from bot.texts import bilingual
 from common.i18n import _
 
+if TYPE_CHECKING:  # pydantic-settings is imported by the commands that read the settings, not by --help
+    from bot.config import Settings
+
 
 def load_settings() -> Settings:
+    from bot.config import Settings
+
     try:
         return Settings()
     except Exception as exc:  # a readable line instead of a pydantic traceback

@@ -16,7 +16,6 @@ import typer
 from bot.commands.common import fail, load_settings
 from bot.texts import cli_text
 from common.i18n import _
-from common.lang import normalize_language
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,6 +53,7 @@ def _export(build: Callable[[AsyncSession, Settings], Awaitable[Table]], *, sett
             out: Path | None) -> None:
     """Open the database, build the table, write it as ``fmt`` to ``out`` (or standard output)."""
     from bot.runtime import Runtime
+    from common.lang import normalize_language  # zhconv: only for the commands that export
     from services.exports import write_table
 
     language = normalize_language(lang)
