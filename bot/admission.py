@@ -44,7 +44,7 @@ INITIAL_TURN_SECONDS = 0.05  # the mean before the first turn is measured
 MEAN_WEIGHT = 0.1  # weight of the newest turn in the moving mean
 LOG_EVERY_SECONDS = 10.0  # at most one "answered early" log line per this many seconds
 LAG_INTERVAL = 0.05  # the loop-lag timer's period, seconds
-LAG_DECAY = 0.5  # the measured lag's peak fades by this many seconds per second
+LAG_WEIGHT = 0.2  # weight of the newest lateness in the loop lag's moving mean
 # a request passes the loop this many times before its handler runs (accept, connection_made, reading
 # and parsing the request): its age at the handler is estimated as this many times the loop's lag
 PRE_HANDLER_ROUNDS = 3
@@ -70,24 +70,19 @@ class Job(Generic[T]):
 
 class LoopLag:
     """How late the event loop runs what is due: a timer every ``interval`` s notes its lateness; ``seconds``
-    is the latest peak, fading at ``LAG_DECAY`` s/s (a loop that lagged a moment ago may lag again)."""
+    is their moving mean. A loop busy with many requests is late at every tick (each of its rounds is
+    long); one long blocking call moves the mean once (weight ``LAG_WEIGHT``), and the next ticks bring it
+    down again."""
 
     def __init__(self, *, interval: float = LAG_INTERVAL, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.monotonic = monotonic
-        self._peak = 0.0
-        self._peak_at = monotonic()
+        self.seconds = 0.0
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def seconds(self) -> float:
-        return max(0.0, self._peak - (self.monotonic() - self._peak_at) * LAG_DECAY)
 
     def observe(self, due: float) -> None:
         """A callback due at ``due`` (this clock) runs now."""
-        late = max(0.0, self.monotonic() - due)
-        if late >= self.seconds:
-            self._peak, self._peak_at = late, self.monotonic()
+        self.seconds += LAG_WEIGHT * (max(0.0, self.monotonic() - due) - self.seconds)
 
     def start(self) -> None:
         if self._timer is None:

@@ -78,9 +78,9 @@ class FakeClock:
 
 
 def lagging(seconds: float) -> LoopLag:
-    """A loop lag frozen at ``seconds`` (its clock never moves, so the peak never fades)."""
+    """A loop lag frozen at ``seconds`` (no timer runs)."""
     lag = LoopLag(monotonic=FakeClock())
-    lag.observe(due=lag.monotonic() - seconds)
+    lag.seconds = seconds
     return lag
 
 
@@ -98,22 +98,20 @@ class GatedEngine(Engine):
         return await super().handle_delivery(inbound)
 
 
-def test_loop_lag_keeps_the_latest_peak_and_lets_it_fade() -> None:
+def test_loop_lag_is_the_moving_mean_of_the_timer_s_lateness() -> None:
     clock = FakeClock()
     lag = LoopLag(monotonic=clock)
-    assert lag.seconds == approx(0.0)
-    lag.observe(due=clock.now - 1.0)  # a timer ran a second late
-    assert lag.seconds == approx(1.0)
-    clock.now += 1.0
-    assert lag.seconds == approx(0.5)  # fades at LAG_DECAY (0.5 s per second)
-    lag.observe(due=clock.now - 0.2)  # below the fading peak: the peak stays
-    assert lag.seconds == approx(0.5)
-    clock.now += 2.0
-    assert lag.seconds == approx(0.0)
-    lag.observe(due=clock.now + 1.0)  # early (never negative)
-    assert lag.seconds == approx(0.0)
-    lag.observe(due=clock.now - 0.3)
-    assert lag.seconds == approx(0.3)
+    assert lag.seconds == 0.0
+    lag.observe(due=clock.now - 1.0)  # one long blocking call: the timer ran a second late
+    assert lag.seconds == approx(0.2)  # counts once, with LAG_WEIGHT
+    for _ in range(10):
+        lag.observe(due=clock.now)  # on time again
+    assert lag.seconds < 0.03
+    lag.observe(due=clock.now + 1.0)  # early: counts as on time, never negative
+    assert lag.seconds >= 0.0
+    for _ in range(50):  # a loop busy at every round
+        lag.observe(due=clock.now - 0.5)
+    assert lag.seconds == approx(0.5, abs=0.001)
 
 
 def test_a_lagging_loop_dates_requests_back_and_shortens_their_deadline() -> None:
@@ -125,7 +123,7 @@ def test_a_lagging_loop_dates_requests_back_and_shortens_their_deadline() -> Non
     assert quiet.arrived == clock.now and admission.time_left(quiet, 4.0) == approx(4.0)
     assert admission.decide(admission.time_left(quiet, 4.0) * 0.8) is Decision.NOW
 
-    lag.observe(due=clock.now - 1.0)  # the loop runs a second behind
+    lag.seconds = 1.0  # the loop runs a second behind
     opened = admission.open_request()
     assert opened.arrived == approx(clock.now - PRE_HANDLER_ROUNDS * 1.0)  # it waited in the loop before the handler
     assert admission.expected_wait() == approx(0.1 + 1.0)  # the answer's way out through the loop counts too
@@ -133,7 +131,7 @@ def test_a_lagging_loop_dates_requests_back_and_shortens_their_deadline() -> Non
     assert left == approx(4.0 - PRE_HANDLER_ROUNDS * 1.0 - 1.0)
     assert admission.decide(left * 0.8) is Decision.LATE  # answered `success` at once, the reply follows
     clock.now += 0.5  # time in the handler counts against the deadline as well
-    assert admission.time_left(opened, 4.0) == approx(left - 0.5 + 0.25)  # … and the lag faded meanwhile
+    assert admission.time_left(opened, 4.0) == approx(left - 0.5)
 
 
 async def test_overloaded_before_any_work_and_a_queued_job_can_be_made_late() -> None:
