@@ -237,6 +237,9 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
                 delivered = await wait_outbox(api, outcome.success)
             finally:
                 log = stop_server(server)
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    (args.logs / f"{label.split(',')[0].lower()}-{workers}.log").write_text(log)
             report(label, int(args.rate * args.seconds), outcome, delivered, rss)
             problems = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
             overload = [line for line in log.splitlines() if "overloaded" in line]
@@ -261,6 +264,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--postgres", default=PG_BASE, help="a server's admin URL: a scratch database is made there")
     parser.add_argument("--only", default="bare,sqlite1,pg1,pg2")
+    parser.add_argument("--logs", type=Path, help="a directory to keep each server's log in")
     parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start (before/after)")
     args = parser.parse_args()
     runs = args.only.split(",")
