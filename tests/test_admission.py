@@ -29,21 +29,28 @@ async def scrape(wx: WeChatHarness) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 
 # ---- the admission queue on its own (no timing: turns wait on events) --------------------------------
+class HeldWork:
+    """Turns that finish when ``release`` is set; what ``finish_late`` delivered is in ``delivered``."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.delivered: list[str] = []
+
+    async def work(self) -> str:
+        await self.release.wait()
+        return "done"
+
+    async def finish_late(self, result: str) -> None:
+        self.delivered.append(result)
+
+
 async def test_decisions_follow_the_queue_and_drain_cancels_cleanly() -> None:
     errors: list[dict] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
     admission = Admission(channel="test", concurrency=2, max_wait=3.0)
     admission.mean_turn = 1.0
-    release = asyncio.Event()
-    results: list[str] = []
-
-    async def work() -> str:
-        await release.wait()
-        return "done"
-
-    async def finish_late(result: str) -> None:
-        results.append(result)
-
+    held = HeldWork()
+    work, finish_late, release, results = held.work, held.finish_late, held.release, held.delivered
     decisions = []
     for n in range(7):
         decision = admission.decide(2.0)
@@ -144,23 +151,14 @@ async def test_overloaded_before_any_work_and_a_queued_job_can_be_made_late() ->
     for opened in requests[1:]:
         opened.close()
 
-    release = asyncio.Event()
-    delivered: list[str] = []
-
-    async def work() -> str:
-        await release.wait()
-        return "done"
-
-    async def finish_late(result: str) -> None:
-        delivered.append(result)
-
-    jobs = [admission.submit(f"m{n}", work, late=False, finish_late=finish_late) for n in range(3)]
+    held = HeldWork()
+    jobs = [admission.submit(f"m{n}", held.work, late=False, finish_late=held.finish_late) for n in range(3)]
     await asyncio.sleep(0)
     assert admission.overloaded()  # two waiting: the queue is full, admission would refuse
     assert admission.make_late(jobs[0]) and jobs[0].late
-    release.set()
+    held.release.set()
     await admission.wait_idle()
-    assert delivered == ["done"]  # the job made late delivered its result itself
+    assert held.delivered == ["done"]  # the job made late delivered its result itself
     assert not admission.make_late(jobs[1])  # finished: nothing to make late
 
 
