@@ -52,6 +52,9 @@ PRE_HANDLER_ROUNDS = 3
 # per turn slot, at least MIN_OPEN_REQUESTS
 OPEN_REQUESTS_PER_SLOT = 8
 MIN_OPEN_REQUESTS = 64
+# past this loop lag new messages are refused before any work: every request then already waits seconds in
+# the loop, and every admitted turn (its late delivery too) takes CPU the loop needs to answer at all
+MAX_LOOP_LAG = 0.5
 
 
 class Decision(enum.Enum):
@@ -118,6 +121,7 @@ class OpenRequest:
 class Admission:
     def __init__(self, *, channel: str, concurrency: int, max_wait: float, max_queue: int = 5000,
                  max_open_requests: int | None = None, loop_lag: LoopLag | None = None,
+                 max_lag: float = MAX_LOOP_LAG,
                  metrics: Metrics | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.channel = channel
         self.concurrency = max(1, concurrency)
@@ -126,6 +130,7 @@ class Admission:
         self.max_open_requests = max_open_requests or max(MIN_OPEN_REQUESTS,
                                                            self.concurrency * OPEN_REQUESTS_PER_SLOT)
         self.loop_lag = loop_lag
+        self.max_lag = max_lag
         self.metrics = metrics
         self.monotonic = monotonic
         self._open_requests = 0
@@ -173,9 +178,11 @@ class Admission:
         return deadline - (self.monotonic() - request.arrived) - self.lag()
 
     def overloaded(self) -> bool:
-        """Refuse before any work: the queue would refuse anyway, or too many requests are open at once
-        (they would only wait in the loop and the database pool, and answer late)."""
-        return self.decide(math.inf) is Decision.BUSY or self._open_requests > self.max_open_requests
+        """Refuse before any work: the queue would refuse anyway, too many requests are open at once (they
+        would only wait in the loop and the database pool, and answer late), or the loop lags past
+        ``max_lag`` (shedding until it catches up)."""
+        return (self.decide(math.inf) is Decision.BUSY or self._open_requests > self.max_open_requests
+                or self.lag() > self.max_lag)
 
     def make_late(self, job: Job) -> bool:
         """A job not finished yet is answered late (its result follows through ``finish_late``); False when it

@@ -150,6 +150,10 @@ async def test_overloaded_before_any_work_and_a_queued_job_can_be_made_late() ->
     assert not admission.overloaded()
     for opened in requests[1:]:
         opened.close()
+    admission.loop_lag = lagging(admission.max_lag * 2)
+    assert admission.overloaded()  # the loop lags too much: shed until it catches up
+    admission.loop_lag = lagging(admission.max_lag / 2)
+    assert not admission.overloaded()
 
     held = HeldWork()
     jobs = [admission.submit(f"m{n}", held.work, late=False, finish_late=held.finish_late) for n in range(3)]
@@ -238,7 +242,7 @@ async def test_a_request_that_waited_in_a_lagging_loop_gets_success_and_its_repl
     async with WeChatHarness(core, sessions, api) as wx:
         # the loop lags 1 s: the request is about 3 s old at the handler, 1 s more on the way out
         wx.channel.admission = Admission(channel="wechat", concurrency=8, max_wait=30.0, loop_lag=lagging(1.0),
-                                         metrics=wx.runtime.metrics)
+                                         max_lag=2.0, metrics=wx.runtime.metrics)
         answer = await wx.post(text_xml("o_lagged", "帮助"))
         assert answer.status == 200 and answer.body == "success"
         await wx.channel.wait_idle()
