@@ -3,7 +3,7 @@ process (SQLite / PostgreSQL, 1 or 2 workers), beside a bare aiohttp endpoint do
 check_signature + parse_message + create_reply through the same generator.
 
     .venv/bin/python bench/bench_overload.py [--rate 200] [--seconds 30] [--postgres URL]
-                                             [--only sqlite1,pg1,pg2,bare]
+                                             [--only sqlite1,pg1,pg2,bare] [--source /tmp/old]
 
 Processes: this one is the load generator and hosts the fake WeChat API (tests/fakes) that receives the
 customer-service messages; the server is a separate ``serve`` process (its workers are processes too);
@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 from aiohttp import web
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 THIS_FILE = str(Path(__file__).resolve())
 sys.path.insert(0, str(REPO))
 
-from bench.bench_wechat import create_pg_database, drop_pg_database, percentile  # noqa: E402
+from bench.harness import PG_BASE, free_port, percentile, rss_mib, scratch_pg_database  # noqa: E402
 from tests.fakes.wechat_api import FakeWeChatAPI  # noqa: E402
 
 TOKEN = "bench-token"
@@ -92,22 +93,6 @@ class Outcome:
     busy: int = 0
     busy_late: int = 0
     errors: int = 0
-
-
-def rss_mib(root: int) -> float:
-    """Resident memory of a process and its descendants (from /proc)."""
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total / 1024
 
 
 async def wait_healthy(base: str, server: subprocess.Popen[bytes], patience: float = 300.0) -> None:
@@ -206,22 +191,38 @@ def report(label: str, total: int, outcome: Outcome, delivered: int | None, rss:
           flush=True)
 
 
-def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]  # a file, not a pipe: a full pipe nobody reads until the end would block the server
 
 
-def stop_server(server: subprocess.Popen[bytes]) -> str:
-    server.send_signal(signal.SIGTERM)
+def start(argv: list[str], env: dict[str, str], cwd: Path = REPO) -> Server:
+    log = tempfile.TemporaryFile()
+    return Server(subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log), log)
+
+
+def serve_argv(source: Path, port: int, workers: int) -> list[str]:
+    """``volunteer-bot serve`` of the checkout ``source`` (its code first on the path, workers included)."""
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main; main()"
+    return [sys.executable, "-c", code, "serve", "--port", str(port), "--workers", str(workers)]
+
+
+def stop_server(server: Server) -> str:
+    """SIGTERM (the server drains its queue), SIGKILL after 120 s; returns its log."""
+    server.process.send_signal(signal.SIGTERM)
     try:
-        _, err = server.communicate(timeout=120)
+        server.process.wait(timeout=120)
     except subprocess.TimeoutExpired:
-        server.kill()
-        _, err = server.communicate()
-    return err.decode(errors="replace")
+        server.process.kill()
+        server.process.wait()
+    with server.log:
+        server.log.seek(0)
+        return server.log.read().decode(errors="replace")
 
 
 async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace, run: int) -> None:
-    port = 18000 + run
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with FakeWeChatAPI() as api:
         with tempfile.TemporaryDirectory() as tmp:
@@ -229,14 +230,16 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
                    "WECHAT_APP_SECRET": api.secret, "WECHAT_API_BASE": api.base_url, "WECHAT_MP_BASE": api.base_url,
                    "LOG_LEVEL": "WARNING", "SCHEDULER_LOCK_FILE": f"{tmp}/lock", "TELEGRAM_BOT_TOKEN": "",
                    "QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00"}
-            server = start([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", str(workers)],
-                           env)
+            server = start(serve_argv(args.source, port, workers), env, cwd=args.source)
             try:
-                await wait_healthy(base, server)
-                outcome, rss = await offer_load(base, args.rate, args.seconds, run, server.pid)
+                await wait_healthy(base, server.process)
+                outcome, rss = await offer_load(base, args.rate, args.seconds, run, server.process.pid)
                 delivered = await wait_outbox(api, outcome.success)
             finally:
                 log = stop_server(server)
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    (args.logs / f"{label.split(',')[0].lower()}-{workers}.log").write_text(log)
             report(label, int(args.rate * args.seconds), outcome, delivered, rss)
             problems = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
             overload = [line for line in log.splitlines() if "overloaded" in line]
@@ -245,11 +248,11 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
 
 
 async def run_bare(args: argparse.Namespace) -> None:
-    port = 17999
+    port = free_port()
     server = start([sys.executable, THIS_FILE, "--bare-server", str(port)], dict(os.environ))
     try:
-        await wait_healthy(f"http://127.0.0.1:{port}", server)
-        outcome, rss = await offer_load(f"http://127.0.0.1:{port}", args.rate, args.seconds, 0, server.pid)
+        await wait_healthy(f"http://127.0.0.1:{port}", server.process)
+        outcome, rss = await offer_load(f"http://127.0.0.1:{port}", args.rate, args.seconds, 0, server.process.pid)
     finally:
         stop_server(server)
     report("bare aiohttp+wechatpy", int(args.rate * args.seconds), outcome, None, rss)
@@ -259,11 +262,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--postgres", default=PG_BASE, help="a server's admin URL: a scratch database is made there")
     parser.add_argument("--only", default="bare,sqlite1,pg1,pg2")
+    parser.add_argument("--logs", type=Path, help="a directory to keep each server's log in")
+    parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start (before/after)")
     args = parser.parse_args()
     runs = args.only.split(",")
-    print(f"{args.rate:.0f} req/s offered for {args.seconds:.0f} s, {USERS} users; load average "
+    print(f"{args.rate:.0f} req/s offered for {args.seconds:.0f} s, {USERS} users, serve of {args.source}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     if "bare" in runs:
         await run_bare(args)
@@ -273,8 +278,7 @@ async def main() -> None:
     for workers in (1, 2):
         if f"pg{workers}" not in runs:
             continue
-        url = await create_pg_database(args.postgres)
-        try:
+        async with scratch_pg_database("overload", args.postgres) as url:
             from bot.runtime import upgrade_schema
             from models.db import create_engine
 
@@ -282,8 +286,6 @@ async def main() -> None:
             await upgrade_schema(engine)
             await engine.dispose()
             await run_serve(f"PostgreSQL, {workers} worker(s)", url, workers, args, 1 + workers)
-        finally:
-            await drop_pg_database(args.postgres, url)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -15,6 +15,13 @@ queue of admitted turns. For each new message the expected time to its answer is
 A turn that was expected in time but runs past the deadline becomes late the same way (``wait``).
 Deliveries of one message that is queued or running join its job (``job(key)``) instead of queueing again.
 Usable by any channel that must answer an HTTP request in time (``submit`` + ``wait``).
+
+The event loop itself: under overload a request waits in the loop (accept, reading, parsing) before
+its handler — and so admission — sees it, and the answer waits again on its way out. ``LoopLag``
+measures how late the loop runs a timer; ``open_request`` dates a request back by a few such lags
+(``PRE_HANDLER_ROUNDS``), ``time_left`` is what remains of its deadline after the lag of the way out,
+and ``expected_wait`` includes that lag. When admission would refuse anyway, or too many requests
+are open at once, ``overloaded`` says so before the channel does any database work for a request.
 """
 
 from __future__ import annotations
@@ -36,6 +43,18 @@ T = TypeVar("T")
 INITIAL_TURN_SECONDS = 0.05  # the mean before the first turn is measured
 MEAN_WEIGHT = 0.1  # weight of the newest turn in the moving mean
 LOG_EVERY_SECONDS = 10.0  # at most one "answered early" log line per this many seconds
+LAG_INTERVAL = 0.05  # the loop-lag timer's period, seconds
+LAG_WEIGHT = 0.2  # weight of the newest lateness in the loop lag's moving mean
+# a request passes the loop this many times before its handler runs (accept, connection_made, reading
+# and parsing the request): its age at the handler is estimated as this many times the loop's lag
+PRE_HANDLER_ROUNDS = 3
+# default bound on requests open at once (reading, checking, waiting for their turn's answer): this many
+# per turn slot, at least MIN_OPEN_REQUESTS
+OPEN_REQUESTS_PER_SLOT = 8
+MIN_OPEN_REQUESTS = 64
+# past this loop lag new messages are refused before any work: every request then already waits seconds in
+# the loop, and every admitted turn (its late delivery too) takes CPU the loop needs to answer at all
+MAX_LOOP_LAG = 0.5
 
 
 class Decision(enum.Enum):
@@ -52,15 +71,69 @@ class Job(Generic[T]):
     task: asyncio.Task[T] = field(init=False)
 
 
+class LoopLag:
+    """How late the event loop runs what is due: a timer every ``interval`` s notes its lateness; ``seconds``
+    is their moving mean. A loop busy with many requests is late at every tick (each of its rounds is
+    long); one long blocking call moves the mean once (weight ``LAG_WEIGHT``), and the next ticks bring it
+    down again."""
+
+    def __init__(self, *, interval: float = LAG_INTERVAL, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.monotonic = monotonic
+        self.seconds = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def observe(self, due: float) -> None:
+        """A callback due at ``due`` (this clock) runs now."""
+        self.seconds += LAG_WEIGHT * (max(0.0, self.monotonic() - due) - self.seconds)
+
+    def start(self) -> None:
+        if self._timer is None:
+            self._schedule()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        due = self.monotonic() + self.interval
+        self._timer = asyncio.get_running_loop().call_later(self.interval, self._fire, due)
+
+    def _fire(self, due: float) -> None:
+        self.observe(due)
+        self._schedule()
+
+
+@dataclass(eq=False)
+class OpenRequest:
+    """One HTTP request being answered: its estimated arrival (``arrived``, the admission's clock)."""
+    arrived: float
+    admission: Admission
+    closed: bool = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.admission._open_requests -= 1
+
+
 class Admission:
     def __init__(self, *, channel: str, concurrency: int, max_wait: float, max_queue: int = 5000,
+                 max_open_requests: int | None = None, loop_lag: LoopLag | None = None,
+                 max_lag: float = MAX_LOOP_LAG,
                  metrics: Metrics | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.channel = channel
         self.concurrency = max(1, concurrency)
         self.max_wait = max_wait
         self.max_queue = max_queue
+        self.max_open_requests = max_open_requests or max(MIN_OPEN_REQUESTS,
+                                                           self.concurrency * OPEN_REQUESTS_PER_SLOT)
+        self.loop_lag = loop_lag
+        self.max_lag = max_lag
         self.metrics = metrics
         self.monotonic = monotonic
+        self._open_requests = 0
         self.mean_turn = INITIAL_TURN_SECONDS
         self._slots = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[str, Job] = {}
@@ -75,10 +148,14 @@ class Admission:
     def in_flight(self) -> int:
         return len(self._jobs)
 
+    def lag(self) -> float:
+        """The event loop's recent lag, seconds (0 without a ``LoopLag``)."""
+        return self.loop_lag.seconds if self.loop_lag is not None else 0.0
+
     def expected_wait(self) -> float:
-        """Seconds until a message admitted now would be answered."""
+        """Seconds until a message admitted now would be answered (its answer's way out through the loop too)."""
         rounds = math.ceil((self._waiting + self._running + 1) / self.concurrency)
-        return rounds * self.mean_turn
+        return rounds * self.mean_turn + self.lag()
 
     def decide(self, budget: float) -> Decision:
         if self._waiting >= self.max_queue:
@@ -87,6 +164,35 @@ class Admission:
         if expected > self.max_wait:
             return Decision.BUSY
         return Decision.NOW if expected <= budget else Decision.LATE
+
+    # ---- the HTTP request around a message ---------------------------------------------------------
+    def open_request(self) -> OpenRequest:
+        """Call first thing in the handler; ``close()`` the result when the answer is written. The request
+        is dated back by the loop's lag: it waited in the loop before its handler ran."""
+        self._open_requests += 1
+        return OpenRequest(self.monotonic() - PRE_HANDLER_ROUNDS * self.lag(), self)
+
+    def time_left(self, request: OpenRequest, deadline: float) -> float:
+        """Seconds of ``deadline`` (counted from the request's arrival) left to compute its answer: the
+        answer's way out through the loop takes the loop's lag as well."""
+        return deadline - (self.monotonic() - request.arrived) - self.lag()
+
+    def overloaded(self) -> bool:
+        """Refuse before any work: the queue would refuse anyway, too many requests are open at once (they
+        would only wait in the loop and the database pool, and answer late), or the loop lags past
+        ``max_lag`` (shedding until it catches up)."""
+        return (self.decide(math.inf) is Decision.BUSY or self._open_requests > self.max_open_requests
+                or self.lag() > self.max_lag)
+
+    def make_late(self, job: Job) -> bool:
+        """A job not finished yet is answered late (its result follows through ``finish_late``); False when it
+        has finished already."""
+        if job.task.done():
+            return False
+        if not job.late:
+            job.late = True
+            self._answered_early()
+        return True
 
     def job(self, key: str) -> Job | None:
         """The queued or running job of this message, if any (a redelivery joins it)."""
@@ -147,12 +253,13 @@ class Admission:
         if job.late:
             return None
         done, _ = await asyncio.wait({job.task}, timeout=max(deadline, 0.0))
+        if job.late:  # made late meanwhile (``make_late``): its result follows through ``finish_late``
+            return None
         if not done:
-            if not job.late:
-                job.late = True
-                if self.metrics is not None:
-                    self.metrics.deadline_misses.labels(self.channel).inc()
-                log.info("%s: turn %s missed the deadline; its reply follows", self.channel, job.key)
+            job.late = True
+            if self.metrics is not None:
+                self.metrics.deadline_misses.labels(self.channel).inc()
+            log.info("%s: turn %s missed the deadline; its reply follows", self.channel, job.key)
             return None
         return job.task.result()
 

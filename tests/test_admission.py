@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
+from pytest import approx
 from sqlmodel import select
 
-from bot.admission import Admission, Decision
+from bot.admission import PRE_HANDLER_ROUNDS, Admission, Decision, LoopLag
+from handlers.engine import Engine, Handled
+from handlers.messages import Inbound
 from models import Delivery, InboundSeen
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.wechat_harness import SlowEngine, WeChatHarness, text_xml
@@ -26,21 +29,28 @@ async def scrape(wx: WeChatHarness) -> dict[tuple[str, tuple[tuple[str, str], ..
 
 
 # ---- the admission queue on its own (no timing: turns wait on events) --------------------------------
+class HeldWork:
+    """Turns that finish when ``release`` is set; what ``finish_late`` delivered is in ``delivered``."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.delivered: list[str] = []
+
+    async def work(self) -> str:
+        await self.release.wait()
+        return "done"
+
+    async def finish_late(self, result: str) -> None:
+        self.delivered.append(result)
+
+
 async def test_decisions_follow_the_queue_and_drain_cancels_cleanly() -> None:
     errors: list[dict] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
     admission = Admission(channel="test", concurrency=2, max_wait=3.0)
     admission.mean_turn = 1.0
-    release = asyncio.Event()
-    results: list[str] = []
-
-    async def work() -> str:
-        await release.wait()
-        return "done"
-
-    async def finish_late(result: str) -> None:
-        results.append(result)
-
+    held = HeldWork()
+    work, finish_late, release, results = held.work, held.finish_late, held.release, held.delivered
     decisions = []
     for n in range(7):
         decision = admission.decide(2.0)
@@ -64,6 +74,96 @@ async def test_decisions_follow_the_queue_and_drain_cancels_cleanly() -> None:
     assert admission.in_flight == 0
     await asyncio.sleep(0)
     assert errors == []  # nothing raised inside a done callback
+
+
+class FakeClock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lagging(seconds: float) -> LoopLag:
+    """A loop lag frozen at ``seconds`` (no timer runs)."""
+    lag = LoopLag(monotonic=FakeClock())
+    lag.seconds = seconds
+    return lag
+
+
+class GatedEngine(Engine):
+    """The real core; each turn waits until ``gate`` is set (a queued message, without timing)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def handle_delivery(self, inbound: Inbound) -> Handled:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().handle_delivery(inbound)
+
+
+def test_loop_lag_is_the_moving_mean_of_the_timer_s_lateness() -> None:
+    clock = FakeClock()
+    lag = LoopLag(monotonic=clock)
+    assert lag.seconds == 0.0
+    lag.observe(due=clock.now - 1.0)  # one long blocking call: the timer ran a second late
+    assert lag.seconds == approx(0.2)  # counts once, with LAG_WEIGHT
+    for _ in range(10):
+        lag.observe(due=clock.now)  # on time again
+    assert lag.seconds < 0.03
+    lag.observe(due=clock.now + 1.0)  # early: counts as on time, never negative
+    assert lag.seconds >= 0.0
+    for _ in range(50):  # a loop busy at every round
+        lag.observe(due=clock.now - 0.5)
+    assert lag.seconds == approx(0.5, abs=0.001)
+
+
+def test_a_lagging_loop_dates_requests_back_and_shortens_their_deadline() -> None:
+    clock = FakeClock()
+    lag = LoopLag(monotonic=clock)
+    admission = Admission(channel="test", concurrency=2, max_wait=30.0, loop_lag=lag, monotonic=clock)
+    admission.mean_turn = 0.1
+    quiet = admission.open_request()
+    assert quiet.arrived == clock.now and admission.time_left(quiet, 4.0) == approx(4.0)
+    assert admission.decide(admission.time_left(quiet, 4.0) * 0.8) is Decision.NOW
+
+    lag.seconds = 1.0  # the loop runs a second behind
+    opened = admission.open_request()
+    assert opened.arrived == approx(clock.now - PRE_HANDLER_ROUNDS * 1.0)  # it waited in the loop before the handler
+    assert admission.expected_wait() == approx(0.1 + 1.0)  # the answer's way out through the loop counts too
+    left = admission.time_left(opened, 4.0)
+    assert left == approx(4.0 - PRE_HANDLER_ROUNDS * 1.0 - 1.0)
+    assert admission.decide(left * 0.8) is Decision.LATE  # answered `success` at once, the reply follows
+    clock.now += 0.5  # time in the handler counts against the deadline as well
+    assert admission.time_left(opened, 4.0) == approx(left - 0.5)
+
+
+async def test_overloaded_before_any_work_and_a_queued_job_can_be_made_late() -> None:
+    admission = Admission(channel="test", concurrency=1, max_wait=30.0, max_open_requests=2, max_queue=2)
+    requests = [admission.open_request() for _ in range(3)]
+    assert admission.overloaded()  # three open, two allowed
+    requests[0].close()
+    requests[0].close()  # closing twice counts once
+    assert not admission.overloaded()
+    for opened in requests[1:]:
+        opened.close()
+    admission.loop_lag = lagging(admission.max_lag * 2)
+    assert admission.overloaded()  # the loop lags too much: shed until it catches up
+    admission.loop_lag = lagging(admission.max_lag / 2)
+    assert not admission.overloaded()
+
+    held = HeldWork()
+    jobs = [admission.submit(f"m{n}", held.work, late=False, finish_late=held.finish_late) for n in range(3)]
+    await asyncio.sleep(0)
+    assert admission.overloaded()  # two waiting: the queue is full, admission would refuse
+    assert admission.make_late(jobs[0]) and jobs[0].late
+    held.release.set()
+    await admission.wait_idle()
+    assert held.delivered == ["done"]  # the job made late delivered its result itself
+    assert not admission.make_late(jobs[1])  # finished: nothing to make late
 
 
 # ---- the /wechat endpoint under overload ---------------------------------------------------------------
@@ -135,3 +235,43 @@ async def test_metrics_after_a_few_turns(core, sessions, api: FakeWeChatAPI) -> 
     assert after[("volunteer_turn_seconds_count", label)] == 3
     assert after[("volunteer_turn_seconds_bucket", (("channel", "wechat"), ("le", "+Inf")))] == 3
     assert after.get(("volunteer_deadline_misses_total", label), 0) == 0
+
+
+async def test_a_request_that_waited_in_a_lagging_loop_gets_success_and_its_reply_through_the_outbox(
+        core, sessions, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    async with WeChatHarness(core, sessions, api) as wx:
+        # the loop lags 1 s: the request is about 3 s old at the handler, 1 s more on the way out
+        wx.channel.admission = Admission(channel="wechat", concurrency=8, max_wait=30.0, loop_lag=lagging(1.0),
+                                         max_lag=2.0, metrics=wx.runtime.metrics)
+        answer = await wx.post(text_xml("o_lagged", "帮助"))
+        assert answer.status == 200 and answer.body == "success"
+        await wx.channel.wait_idle()
+        replies = api.sent_texts("o_lagged")
+        assert len(replies) == 1 and "我是志愿助手" in replies[0]
+
+
+async def test_overloaded_answers_without_the_database_and_a_retry_joins_its_queued_message(
+        sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    gated = GatedEngine(sessions, options, clock=clock)
+    async with WeChatHarness(gated, sessions, api) as wx:
+        admission = wx.channel.admission = Admission(channel="wechat", concurrency=1, max_wait=30.0,
+                                                     metrics=wx.runtime.metrics)
+        queued = text_xml("o_queued", "帮助", msg_id=990001)
+        first = asyncio.create_task(wx.post(queued))
+        await gated.entered.wait()  # the first delivery holds its turn
+        assert admission.job("990001") is not None
+        admission.max_queue = 0  # from now on admission refuses: overloaded
+        retry = await wx.post(queued)  # WeChat's retry: same MsgId, another nonce
+        assert retry.body == "success"  # joins the queued message, whose reply now follows through the outbox
+        other = await wx.post(text_xml("o_other", "帮助"))
+        assert other.content is not None and "请过一分钟再发一次" in other.content
+        gated.gate.set()
+        assert (await first).body == "success"
+        await wx.channel.wait_idle()
+        replies = api.sent_texts("o_queued")
+        assert len(replies) == 1 and "我是志愿助手" in replies[0]  # exactly once
+        assert api.sent_texts("o_other") == []
+        async with sessions() as session:  # the refused message never reached the core
+            assert len((await session.exec(select(InboundSeen))).all()) == 1
+        samples = await scrape(wx)
+        assert samples[("volunteer_admission_refused_total", (("channel", "wechat"),))] == 1

@@ -9,6 +9,11 @@ within ``reply_deadline`` (4 s) we answer ``success`` and its replies follow as 
 message through the outbox: a ``Delivery`` row, sent right away with the outbox's own one-row path
 (``OutboxDrainer.send_now``: the same result handling as every other send); when that is not
 possible now the row stays for the drain loop or is held for the user's next reply.
+
+Overload: the deadline counts from the request's arrival, estimated from the event loop's lag
+(``bot.admission``): a request that waited in the loop gets `success` sooner. When admission would
+refuse anyway or too many requests are open, a message is answered before any database work: a
+retry of a queued message gets `success` (its reply follows through the outbox), others "please resend".
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.admission import Admission, Decision
+from bot.admission import Admission, Decision, LoopLag, OpenRequest
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
 from bot.channels.wechat.security import Rejected, ReplayGuard, Security
@@ -73,11 +78,14 @@ class WeChatChannel:
         settings = runtime.settings
         # turns queue here, bounded; the ones expected past the deadline are answered at once
         self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
-                                   max_wait=settings.admission_max_wait, metrics=runtime.metrics)
+                                   max_wait=settings.admission_max_wait, loop_lag=LoopLag(),
+                                   metrics=runtime.metrics)
         self._answered_late: dict[str, float] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
+        if self.admission.loop_lag is not None:
+            self.admission.loop_lag.start()
         self.sender = wechat_sender(self.runtime)
         if self.sender is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: late replies wait in the outbox")
@@ -88,6 +96,8 @@ class WeChatChannel:
     async def stop(self, _app: web.Application) -> None:
         # every admitted message was acknowledged: let the queue finish its replies before closing
         await self.admission.drain(grace=self.admission.max_wait + SHUTDOWN_GRACE_SECONDS)
+        if self.admission.loop_lag is not None:
+            self.admission.loop_lag.stop()
         if self.sender is not None:
             await self.sender.close()
 
@@ -113,10 +123,19 @@ class WeChatChannel:
         return b"".join(chunks)
 
     async def handle_post(self, request: web.Request) -> web.Response:
+        opened = self.admission.open_request()  # dated back by the loop's lag; counts open requests
+        try:
+            return await self._handle_post(request, opened)
+        finally:
+            opened.close()
+
+    async def _handle_post(self, request: web.Request, opened: OpenRequest) -> web.Response:
         try:
             body = await self._read_body(request)
             xml, encrypted = self.security.plaintext(body, request.query)
-            await self.replay.check(request.query, body)
+            overloaded = self.admission.overloaded()  # then no database work for this request
+            if not overloaded:
+                await self.replay.check(request.query, body)
             try:
                 message = parse(xml)
                 converted = to_inbound(message)
@@ -131,7 +150,10 @@ class WeChatChannel:
             await self._record_template_job(converted.template_job)
         if converted.inbound is None:
             return self._success()
-        content = await self._answer(converted.inbound)
+        if overloaded:
+            content = self._answer_overloaded(converted.inbound)
+        else:
+            content = await self._answer(converted.inbound, opened)
         if content is None:
             return self._success()
         xml_out = text_reply_xml(to_user=message.source, from_user=message.target, content=content,
@@ -145,19 +167,32 @@ class WeChatChannel:
         return web.Response(text=SUCCESS, content_type="text/plain")
 
     # ---- core -------------------------------------------------------------------------------
-    async def _answer(self, inbound: Inbound) -> str | None:
+    async def _answer(self, inbound: Inbound, opened: OpenRequest) -> str | None:
         """The passive reply text, or None for `success`."""
         if asks_next_page(inbound.text):
             try:  # a short read, but never one that waits past the deadline on a busy pool
-                async with asyncio.timeout(self.reply_deadline):
+                async with asyncio.timeout(max(self.admission.time_left(opened, self.reply_deadline), 0.0)):
                     page = await self.pages.take_next(inbound.user_id, inbound.message_id or "")
             except TimeoutError:
                 return render(BUSY_TEXT, inbound.language)
             if page is not None:
                 return page
-        return await self._run_core(inbound)
+        return await self._run_core(inbound, opened)
 
-    async def _run_core(self, inbound: Inbound) -> str | None:
+    def _answer_overloaded(self, inbound: Inbound) -> str | None:
+        """Without the database (the signature was checked, the replay guard was not): a retry of a message
+        queued here gets `success` and that message's reply follows through the outbox; a message answered
+        late gets `success` again; anything else "please resend". No reply content: this request's body
+        was not checked against replays."""
+        key = inbound.message_id or ""
+        self._forget_old_late_answers()
+        job = self.admission.job(key)
+        if key in self._answered_late or (job is not None and self.admission.make_late(job)):
+            return None
+        self.admission.refused()
+        return render(BUSY_TEXT, inbound.language)
+
+    async def _run_core(self, inbound: Inbound, opened: OpenRequest) -> str | None:
         """The first page of the core's reply, or None when it will not be ready by the deadline
         (answered `success`; the reply follows as a customer-service message).
 
@@ -171,14 +206,14 @@ class WeChatChannel:
             return None
         job = self.admission.job(key)
         if job is None:
-            decision = self.admission.decide(self.reply_deadline * ADMISSION_SHARE)
+            decision = self.admission.decide(self.admission.time_left(opened, self.reply_deadline) * ADMISSION_SHARE)
             if decision is Decision.BUSY:
                 self.admission.refused()
                 return render(BUSY_TEXT, inbound.language)
             job = self.admission.submit(
                 key, lambda: self._turn(inbound), late=decision is Decision.LATE,
                 finish_late=lambda answer: self._deliver_late(key, inbound.user_id, answer))
-        answer = await self.admission.wait(job, self.reply_deadline)
+        answer = await self.admission.wait(job, self.admission.time_left(opened, self.reply_deadline))
         return answer.pages[0] if answer is not None and answer.pages else None
 
     async def _turn(self, inbound: Inbound) -> _TurnAnswer:
