@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_wechat.py                      # SQLite, 600 messages, 8 in flight, 3 rounds
     .venv/bin/python bench/bench_wechat.py --db postgresql      # BENCH_POSTGRES_URL (default: local server)
     .venv/bin/python bench/bench_wechat.py --source /tmp/old    # the serve of another checkout
+    .venv/bin/python bench/bench_wechat.py --rounds 1 --profile /tmp/wechat.prof   # where the server's time goes
 
 Each round starts two servers, one after the other, each in its own process:
 
@@ -14,8 +15,11 @@ Each round starts two servers, one after the other, each in its own process:
 This process is the load generator: it posts the same signed texts to each (``--concurrency`` in
 flight, each user's messages in order), from distinct users with a realistic mix — help, the
 activity list, my hours, small talk, registration steps (name, ID number, phone) — and prints
-requests/s, p50/p99 latency and full : bare. Ratios are measured within one round, so a busy machine
-slows both sides alike; the rounds show the spread.
+requests/s, p50/p99 latency, the server process's CPU per request (all its threads, from /proc: on a
+busy machine a steadier figure than requests/s) and full : bare. ``--profile`` runs the full server
+under cProfile for the measured load only (main thread) and prints Python calls per request, a
+figure the machine's load does not move, and the top entries. Ratios are measured within one round,
+so a busy machine slows both sides alike; the rounds show the spread.
 """
 
 from __future__ import annotations
