@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,9 +38,17 @@ def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WeChatNonce)
+def _remember(dialect: Any) -> Any:
+    # rows stay the execute's parameters (an executemany): the statement and its compiled form are
+    # cached, where an INSERT with the rows in it would be compiled again for every batch
+    return dialect.insert(WeChatNonce).on_conflict_do_nothing(index_elements=["nonce_key"]).returning(
+        WeChatNonce.nonce_key)
+
+
+_REMEMBER = {"postgresql": _remember(postgresql), "sqlite": _remember(sqlite)}
+_STORED = select(WeChatNonce.nonce_key, WeChatNonce.body_digest).where(
+    WeChatNonce.nonce_key.in_(bindparam("keys", expanding=True)))  # type: ignore[attr-defined]
+_PURGE = delete(WeChatNonce).where(WeChatNonce.expires_at < bindparam("now"))  # type: ignore[arg-type]
 
 
 async def remember_nonces(session: AsyncSession, *, callbacks: Sequence[SignedCallback], now: datetime,
@@ -51,21 +59,16 @@ async def remember_nonces(session: AsyncSession, *, callbacks: Sequence[SignedCa
     one key in ``callbacks`` wins. Commits itself (a failure leaves the rollback to the session's close)."""
     connection = await session.connection()
     if purge:  # rows past the window can never match again: the timestamp check refuses them first
-        await connection.execute(delete(WeChatNonce).where(WeChatNonce.expires_at < now))  # type: ignore[arg-type]
+        await connection.execute(_PURGE, {"now": now})
     first: dict[str, SignedCallback] = {}
     for callback in callbacks:
         first.setdefault(callback.nonce_key, callback)
     rows = [{"nonce_key": c.nonce_key, "body_digest": c.body_digest, "expires_at": c.expires_at}
             for c in first.values()]
-    inserted = await connection.execute(
-        _insert(session).values(rows).on_conflict_do_nothing(index_elements=["nonce_key"])
-        .returning(WeChatNonce.nonce_key))
+    inserted = await connection.execute(_REMEMBER[connection.dialect.name], rows)
     stored = {key: first[key].body_digest for key in inserted.scalars()}
     if len(stored) < len(first):  # some were seen before: what was stored for them
-        seen = [key for key in first if key not in stored]
-        result = await connection.execute(
-            select(WeChatNonce.nonce_key, WeChatNonce.body_digest).where(
-                WeChatNonce.nonce_key.in_(seen)))  # type: ignore[attr-defined]
+        result = await connection.execute(_STORED, {"keys": [key for key in first if key not in stored]})
         stored.update({key: digest for key, digest in result})
     await session.commit()
     return stored
