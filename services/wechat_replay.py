@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.wechat import WeChatLateAnswer, WeChatNonce
@@ -51,13 +52,13 @@ _STORED = select(WeChatNonce.nonce_key, WeChatNonce.body_digest).where(
 _PURGE = delete(WeChatNonce).where(WeChatNonce.expires_at < bindparam("now"))  # type: ignore[arg-type]
 
 
-async def remember_nonces(session: AsyncSession, *, callbacks: Sequence[SignedCallback], now: datetime,
+async def remember_nonces(connection: AsyncConnection, *, callbacks: Sequence[SignedCallback], now: datetime,
                           purge: bool = False) -> dict[str, str]:
-    """Records many signed callbacks in one transaction (Core statements, no ORM unit of work) and
+    """Records many signed callbacks in one transaction and
     returns, per nonce key, the body digest stored for it: the callback's own when it was first (or
     the same body again), another one for a replay with another body. The first of two callbacks with
-    one key in ``callbacks`` wins. Commits itself (a failure leaves the rollback to the session's close)."""
-    connection = await session.connection()
+    one key in ``callbacks`` wins. On a connection, not a session (these rows are never ORM objects);
+    commits itself (a failure leaves the rollback to the connection's close)."""
     if purge:  # rows past the window can never match again: the timestamp check refuses them first
         await connection.execute(_PURGE, {"now": now})
     first: dict[str, SignedCallback] = {}
@@ -70,7 +71,7 @@ async def remember_nonces(session: AsyncSession, *, callbacks: Sequence[SignedCa
     if len(stored) < len(first):  # some were seen before: what was stored for them
         result = await connection.execute(_STORED, {"keys": [key for key in first if key not in stored]})
         stored.update({key: digest for key, digest in result})
-    await session.commit()
+    await connection.commit()
     return stored
 
 

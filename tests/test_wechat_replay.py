@@ -25,12 +25,13 @@ def callback(nonce: str, body: bytes, *, expires_at: datetime = NOW + timedelta(
 
 async def test_one_batch_stores_the_first_body_of_each_pair_and_reports_the_stored_one(
         sessions: SessionFactory) -> None:
-    async with sessions() as session:
-        await remember_nonces(session, callbacks=[callback("1", b"seen before")], now=NOW)
+    database = sessions.kw["bind"]
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("1", b"seen before")], now=NOW)
     batch = [callback("1", b"another body"), callback("2", b"new"), callback("2", b"new, other body"),
              callback("3", b"new too")]
-    async with sessions() as session:
-        stored = await remember_nonces(session, callbacks=batch, now=NOW)
+    async with database.connect() as connection:
+        stored = await remember_nonces(connection, callbacks=batch, now=NOW)
     assert stored == {batch[0].nonce_key: body_digest(b"seen before"), batch[1].nonce_key: body_digest(b"new"),
                       batch[3].nonce_key: body_digest(b"new too")}
     async with sessions() as session:
@@ -38,17 +39,19 @@ async def test_one_batch_stores_the_first_body_of_each_pair_and_reports_the_stor
 
 
 async def test_a_purge_deletes_only_pairs_past_the_window(sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("old", b"x", expires_at=NOW - timedelta(seconds=1)),
+                                                     callback("kept", b"y")], now=NOW)
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("new", b"z")], now=NOW, purge=True)
     async with sessions() as session:
-        await remember_nonces(session, callbacks=[callback("old", b"x", expires_at=NOW - timedelta(seconds=1)),
-                                                  callback("kept", b"y")], now=NOW)
-    async with sessions() as session:
-        await remember_nonces(session, callbacks=[callback("new", b"z")], now=NOW, purge=True)
         keys = set((await session.exec(select(WeChatNonce.nonce_key))).all())
     assert keys == {callback("kept", b"").nonce_key, callback("new", b"").nonce_key}
 
 
 async def test_concurrent_checks_share_writes_and_each_gets_its_own_answer(sessions: SessionFactory) -> None:
-    guard = ReplayGuard(sessions, clock=lambda: 1764144000.0)
+    guard = ReplayGuard(sessions.kw["bind"], clock=lambda: 1764144000.0)
     query = {"timestamp": "1764144000"}
     outcomes = await asyncio.gather(
         *(guard.check({**query, "nonce": str(n)}, f"body {n}".encode()) for n in range(PURGE_EVERY + 6)),
@@ -67,14 +70,16 @@ async def test_concurrent_checks_share_writes_and_each_gets_its_own_answer(sessi
 
 
 async def test_a_failed_write_fails_its_requests_and_the_next_write_works(sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
     failing = True
 
-    def flaky_sessions():  # noqa: ANN202
-        if failing:
-            raise ConnectionError("database gone")
-        return sessions()
+    class FlakyDatabase:
+        def connect(self):  # noqa: ANN202
+            if failing:
+                raise ConnectionError("database gone")
+            return database.connect()
 
-    guard = ReplayGuard(flaky_sessions, clock=lambda: 1764144000.0)  # type: ignore[arg-type]
+    guard = ReplayGuard(FlakyDatabase(), clock=lambda: 1764144000.0)  # type: ignore[arg-type]
     query = {"timestamp": "1764144000"}
     outcomes = await asyncio.gather(*(guard.check({**query, "nonce": str(n)}, b"x") for n in range(3)),
                                     return_exceptions=True)

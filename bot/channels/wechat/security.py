@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.parsers.expat import ExpatError
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot.channels.wechat.settings import WeChatSettings
-from models.db import SessionFactory
 from services.wechat_replay import SignedCallback, body_digest, nonce_key, remember_nonces
 
 REPLAY_WINDOW_SECONDS = 300
@@ -125,9 +125,9 @@ class ReplayGuard:
     (``write_slot``), and what arrives meanwhile joins it.
     """
 
-    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], float] = time.time,
+    def __init__(self, database: AsyncEngine, *, clock: Callable[[], float] = time.time,
                  write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext) -> None:
-        self.sessions = sessions
+        self.database = database  # a connection, not a session: the pairs are never ORM objects
         self.clock = clock
         self.write_slot = write_slot
         self._waiting: dict[str, _Waiting] = {}
@@ -171,6 +171,6 @@ class ReplayGuard:
         purge = self._since_purge >= PURGE_EVERY
         if purge:
             self._since_purge = 0
-        async with self.sessions() as session:
-            return await remember_nonces(session, callbacks=callbacks, now=datetime.fromtimestamp(self.clock(), UTC),
-                                         purge=purge)
+        async with self.database.connect() as connection:
+            return await remember_nonces(connection, callbacks=callbacks,
+                                         now=datetime.fromtimestamp(self.clock(), UTC), purge=purge)
