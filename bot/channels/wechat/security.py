@@ -119,7 +119,8 @@ class ReplayGuard:
     """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process.
 
     Group commit: the callbacks that arrive while one write is queued or running are written
-    together by the next one (one transaction, two statements), and each request waits for the
+    together by the next one (one transaction: an INSERT … RETURNING, and a SELECT only when a pair was
+    seen before), and each request waits for the
     write that holds its pair, so a pair is in the database before its message reaches the core, as
     with one write per request. On SQLite the write queues with the turns for the single writer
     (``write_slot``), and what arrives meanwhile joins it.
@@ -139,8 +140,9 @@ class ReplayGuard:
         timestamp, nonce = query["timestamp"], query["nonce"]
         expires_at = datetime.fromtimestamp(int(timestamp) + REPLAY_WINDOW_SECONDS + 1, UTC)
         callback = SignedCallback(nonce_key(timestamp, nonce), body_digest(body), expires_at)
+        # the same pair twice before its write (WeChat's retry, or a replay): both wait for the first one's
         waiting = self._waiting.get(callback.nonce_key)
-        if waiting is None:  # the same pair twice in one batch: both wait for the first one's write
+        if waiting is None:
             waiting = _Waiting(callback, asyncio.get_running_loop().create_future())
             self._waiting[callback.nonce_key] = waiting
             if self._writer is None or self._writer.done():
