@@ -119,10 +119,9 @@ class ReplayGuard:
     """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process.
 
     Group commit: the callbacks that arrive while one write is queued or running are written
-    together by the next one (one transaction: an INSERT … RETURNING, and a SELECT only when a pair was
-    seen before), and each request waits for the
-    write that holds its pair, so a pair is in the database before its message reaches the core, as
-    with one write per request. On SQLite the write queues with the turns for the single writer
+    together by the next one (one transaction: an INSERT … RETURNING, and a SELECT only when a pair
+    was seen before), and each request waits for the write that holds its pair, so a pair is in the
+    database before its message reaches the core, as with one write per request. On SQLite the write queues with the turns for the single writer
     (``write_slot``), and what arrives meanwhile joins it.
     """
 
