@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_wechat.py                      # SQLite, 600 messages, 8 in flight, 3 rounds
     .venv/bin/python bench/bench_wechat.py --db postgresql      # BENCH_POSTGRES_URL (default: local server)
     .venv/bin/python bench/bench_wechat.py --source /tmp/old    # the serve of another checkout
+    .venv/bin/python bench/bench_wechat.py --rounds 1 --profile /tmp/wechat.prof   # where the server's time goes
 
 Each round starts two servers, one after the other, each in its own process:
 
@@ -14,8 +15,11 @@ Each round starts two servers, one after the other, each in its own process:
 This process is the load generator: it posts the same signed texts to each (``--concurrency`` in
 flight, each user's messages in order), from distinct users with a realistic mix — help, the
 activity list, my hours, small talk, registration steps (name, ID number, phone) — and prints
-requests/s, p50/p99 latency and full : bare. Ratios are measured within one round, so a busy machine
-slows both sides alike; the rounds show the spread.
+requests/s, p50/p99 latency, the server process's CPU per request (all its threads, from /proc: on a
+busy machine a steadier figure than requests/s) and full : bare. ``--profile`` runs the full server
+under cProfile for the measured load only (main thread) and prints Python calls per request, a
+figure the machine's load does not move, and the top entries. Ratios are measured within one round,
+so a busy machine slows both sides alike; the rounds show the spread.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import hashlib
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -121,6 +126,11 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    cpu_seconds: float = 0.0  # the server process's CPU during the load (every thread)
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / max(len(self.latencies), 1)
 
     @property
     def rate(self) -> float:
@@ -191,26 +201,59 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes], within_seconds: f
     raise RuntimeError("server did not become ready")
 
 
-def start_server(kind: str, port: int, *, database_url: str, source: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(kind: str, port: int, *, database_url: str, source: Path, data_dir: Path,
+                 profile: Path | None = None) -> subprocess.Popen[bytes]:
     if kind == "bare":
         return subprocess.Popen([sys.executable, __file__, "--bare", str(port)])
     env = {**os.environ, "DATABASE_URL": database_url, "WECHAT_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
            "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
            "TELEGRAM_BOT_TOKEN": "", "WECHAT_APP_ID": "", "WECHAT_APP_SECRET": ""}
-    code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main; main()"
+    code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main\n"
+    if profile is None:
+        code += "main()"
+    else:  # cProfile of the main thread from SIGUSR1 to SIGUSR2 (the measured load), written when serve stops
+        code += ("import cProfile, signal\nprofiler = cProfile.Profile()\n"
+                 "signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())\n"
+                 "signal.signal(signal.SIGUSR2, lambda *_: profiler.disable())\n"
+                 f"try:\n    main()\nfinally:\n    profiler.dump_stats({str(profile)!r})")
     return subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port)], env=env, cwd=data_dir)
 
 
 async def measure(kind: str, users: list[list[Message]], warmup: list[list[Message]], args: argparse.Namespace,
                   database_url: str, data_dir: Path) -> Result:
     port = free_port()
-    proc = start_server(kind, port, database_url=database_url, source=args.source, data_dir=data_dir)
+    profile = args.profile if kind == "full" else None
+    proc = start_server(kind, port, database_url=database_url, source=args.source, data_dir=data_dir,
+                        profile=profile)
     try:
         await wait_ready(port, proc)
         await load(port, warmup, args.concurrency)  # first use of catalogs, statement caches, pool
-        return await load(port, users, args.concurrency)
+        if profile is not None:
+            proc.send_signal(signal.SIGUSR1)
+        cpu_before = cpu_seconds(proc.pid)
+        result = await load(port, users, args.concurrency)
+        result.cpu_seconds = cpu_seconds(proc.pid) - cpu_before
+        if profile is not None:
+            proc.send_signal(signal.SIGUSR2)
+        return result
     finally:
         stop_server(proc)
+
+
+def print_profile(path: Path, *, requests: int, top: int = 25) -> None:
+    """Python calls per request (a figure the machine's load does not move) and the top entries."""
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    print(f"  profile (main thread, measured load only): {stats.total_calls / requests:.0f} Python calls/request, "
+          f"{stats.total_tt * 1000 / requests:.2f} ms/request; written to {path}")
+    stats.sort_stats("tottime").print_stats(top)
 
 
 # ---- the database -----------------------------------------------------------------------------------
@@ -275,8 +318,11 @@ async def main(args: argparse.Namespace) -> None:
                 p99s.append(full.pct(0.99))
                 for name, result in (("bare", bare), ("full", full)):
                     print(f"  round {round_no} {name}: {result.rate:7.1f} req/s  p50 {result.pct(0.5):6.1f} ms  "
-                          f"p99 {result.pct(0.99):6.1f} ms  errors {result.errors}")
+                          f"p99 {result.pct(0.99):6.1f} ms  server CPU {result.cpu_ms_per_request:5.2f} ms/req  "
+                          f"errors {result.errors}")
                 print(f"  round {round_no} full : bare = {ratio:.0%}")
+                if args.profile is not None:
+                    print_profile(args.profile, requests=len(full.latencies))
             print(f"median full : bare = {statistics.median(ratios):.0%} (rounds: "
                   f"{', '.join(f'{r:.0%}' for r in ratios)}); full p99 median {statistics.median(p99s):.1f} ms; "
                   f"load average {os.getloadavg()[0]:.1f}")
@@ -292,6 +338,8 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="run the full server under cProfile (main thread) and write its stats here")
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.bare:

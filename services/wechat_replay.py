@@ -5,10 +5,15 @@ process (and the next one after a restart) sees them."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.wechat import WeChatLateAnswer, WeChatNonce
@@ -21,23 +26,53 @@ def nonce_key(timestamp: str, nonce: str) -> str:
     return hashlib.sha256(f"{timestamp}:{nonce}".encode("utf-8", "surrogateescape")).hexdigest()
 
 
-async def remember_nonce(session: AsyncSession, *, timestamp: str, nonce: str, body: bytes, expires_at: datetime,
-                         now: datetime, purge: bool = False) -> bool:
-    """Records a signed callback's (timestamp, nonce). ``True`` the first time and for the same body
-    again (WeChat's retry or an exact replay: the message dedupe gives it no second effect);
-    ``False`` when the pair comes back with another body. Commits (or rolls back) itself."""
-    key = nonce_key(timestamp, nonce)
-    digest = hashlib.sha256(body).hexdigest()
+@dataclass(frozen=True, slots=True)
+class SignedCallback:
+    """One signed callback to remember: its (timestamp, nonce) key and its body's digest."""
+
+    nonce_key: str
+    body_digest: str
+    expires_at: datetime
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _remember(dialect: Any) -> Any:
+    # rows stay the execute's parameters (an executemany): the statement and its compiled form are
+    # cached, where an INSERT with the rows in it would be compiled again for every batch
+    return dialect.insert(WeChatNonce).on_conflict_do_nothing(index_elements=["nonce_key"]).returning(
+        WeChatNonce.nonce_key)
+
+
+_REMEMBER = {"postgresql": _remember(postgresql), "sqlite": _remember(sqlite)}
+_STORED = select(WeChatNonce.nonce_key, WeChatNonce.body_digest).where(
+    WeChatNonce.nonce_key.in_(bindparam("keys", expanding=True)))  # type: ignore[attr-defined]
+_PURGE = delete(WeChatNonce).where(WeChatNonce.expires_at < bindparam("now"))  # type: ignore[arg-type]
+
+
+async def remember_nonces(connection: AsyncConnection, *, callbacks: Sequence[SignedCallback], now: datetime,
+                          purge: bool = False) -> dict[str, str]:
+    """Records many signed callbacks in one transaction and
+    returns, per nonce key, the body digest stored for it: the callback's own when it was first (or
+    the same body again), another one for a replay with another body. The first of two callbacks with
+    one key in ``callbacks`` wins. On a connection, not a session (these rows are never ORM objects);
+    commits itself (a failure leaves the rollback to the connection's close)."""
     if purge:  # rows past the window can never match again: the timestamp check refuses them first
-        await session.exec(delete(WeChatNonce).where(WeChatNonce.expires_at < now))  # type: ignore[call-overload, arg-type]
-    session.add(WeChatNonce(nonce_key=key, body_digest=digest, expires_at=expires_at))
-    try:
-        await session.commit()
-        return True
-    except IntegrityError:
-        await session.rollback()
-    seen = await session.get(WeChatNonce, key)
-    return seen is not None and seen.body_digest == digest
+        await connection.execute(_PURGE, {"now": now})
+    first: dict[str, SignedCallback] = {}
+    for callback in callbacks:
+        first.setdefault(callback.nonce_key, callback)
+    rows = [{"nonce_key": c.nonce_key, "body_digest": c.body_digest, "expires_at": c.expires_at}
+            for c in first.values()]
+    inserted = await connection.execute(_REMEMBER[connection.dialect.name], rows)
+    stored = {key: first[key].body_digest for key in inserted.scalars()}
+    if len(stored) < len(first):  # some were seen before: what was stored for them
+        result = await connection.execute(_STORED, {"keys": [key for key in first if key not in stored]})
+        stored.update({key: digest for key, digest in result})
+    await connection.commit()
+    return stored
 
 
 async def claim_late_answer(session: AsyncSession, *, message_key: str, now: datetime) -> bool:

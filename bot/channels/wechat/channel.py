@@ -71,7 +71,7 @@ class WeChatChannel:
         self.reply_deadline = reply_deadline
         self.clock = clock
         self.security = Security(runtime.settings, clock=lambda: self.clock())  # follows a replaced clock
-        self.replay = ReplayGuard(runtime.sessions, clock=lambda: self.clock(), write_slot=runtime.core.write_slot)
+        self.replay = ReplayGuard(runtime.db, clock=lambda: self.clock(), write_slot=runtime.core.write_slot)
         self.pages = ReplyPageStore(runtime.sessions, runtime.core.cipher)
         self.sender: WeChatSender | None = None
         self.outbox: OutboxDrainer | None = None  # sends late replies, one row at a time

@@ -11,25 +11,26 @@ without a second effect, the same signature with another body is refused.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import itertools
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.parsers.expat import ExpatError
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot.channels.wechat.settings import WeChatSettings
-from models.db import SessionFactory
-from services.wechat_replay import remember_nonce
+from services.wechat_replay import SignedCallback, body_digest, nonce_key, remember_nonces
 
 REPLAY_WINDOW_SECONDS = 300
 MAX_QUERY_FIELD = 128  # timestamps, nonces and signatures are short; longer ones are not WeChat's
-PURGE_EVERY = 64  # remembered nonces past the window are deleted on every 64th request of a process
+PURGE_EVERY = 64  # remembered nonces past the window are deleted once per 64 requests of a process
 _DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -108,23 +109,69 @@ class Security:
         return self.crypto.encrypt_message(xml, nonce, str(int(self.clock())))
 
 
-class ReplayGuard:
-    """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process."""
+@dataclass(slots=True)
+class _Waiting:
+    callback: SignedCallback
+    stored: asyncio.Future[str | None]  # the body digest the database holds for the key
 
-    def __init__(self, sessions: SessionFactory, *, clock: Callable[[], float] = time.time,
+
+class ReplayGuard:
+    """Signed (timestamp, nonce) pairs seen within the replay window, shared by every process.
+
+    Group commit: the callbacks that arrive while one write is queued or running are written
+    together by the next one (one transaction: an INSERT … RETURNING, and a SELECT only when a pair
+    was seen before), and each request waits for the write that holds its pair, so a pair is in the
+    database before its message reaches the core, as with one write per request. On SQLite the write queues with the turns for the single writer
+    (``write_slot``), and what arrives meanwhile joins it.
+    """
+
+    def __init__(self, database: AsyncEngine, *, clock: Callable[[], float] = time.time,
                  write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext) -> None:
-        self.sessions = sessions
+        self.database = database  # a connection, not a session: the pairs are never ORM objects
         self.clock = clock
         self.write_slot = write_slot
-        self._requests = itertools.count(1)
+        self._waiting: dict[str, _Waiting] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._since_purge = 0
 
     async def check(self, query: Mapping[str, str], body: bytes) -> None:
         """Call after the signature was checked. Raises ``Rejected(403)`` for a seen signature with another body."""
         timestamp, nonce = query["timestamp"], query["nonce"]
         expires_at = datetime.fromtimestamp(int(timestamp) + REPLAY_WINDOW_SECONDS + 1, UTC)
-        async with self.write_slot(), self.sessions() as session:
-            fresh = await remember_nonce(session, timestamp=timestamp, nonce=nonce, body=body, expires_at=expires_at,
-                                         now=datetime.fromtimestamp(self.clock(), UTC),
-                                         purge=next(self._requests) % PURGE_EVERY == 0)
-        if not fresh:
+        callback = SignedCallback(nonce_key(timestamp, nonce), body_digest(body), expires_at)
+        # the same pair twice before its write (WeChat's retry, or a replay): both wait for the first one's
+        waiting = self._waiting.get(callback.nonce_key)
+        if waiting is None:
+            waiting = _Waiting(callback, asyncio.get_running_loop().create_future())
+            self._waiting[callback.nonce_key] = waiting
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.create_task(self._write_waiting(), name="wechat-replay-guard")
+        # shielded: a request that goes away must not cancel the result others wait for
+        if await asyncio.shield(waiting.stored) != callback.body_digest:
             raise Rejected(403, "signature already used for another body (replay)")
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            async with self.write_slot():
+                batch, self._waiting = self._waiting, {}  # taken once the slot is ours: what came meanwhile joins
+                try:
+                    stored = await self._write([waiting.callback for waiting in batch.values()])
+                except Exception as exc:  # every request of the batch fails, as its own write would have
+                    for waiting in batch.values():
+                        waiting.stored.set_exception(exc)
+                else:
+                    for key, waiting in batch.items():
+                        waiting.stored.set_result(stored.get(key))
+                finally:  # cancelled (shutdown): the requests waiting for this write end too
+                    for waiting in batch.values():
+                        if not waiting.stored.done():
+                            waiting.stored.cancel()
+
+    async def _write(self, callbacks: list[SignedCallback]) -> dict[str, str]:
+        self._since_purge += len(callbacks)
+        purge = self._since_purge >= PURGE_EVERY
+        if purge:
+            self._since_purge = 0
+        async with self.database.connect() as connection:
+            return await remember_nonces(connection, callbacks=callbacks,
+                                         now=datetime.fromtimestamp(self.clock(), UTC), purge=purge)

@@ -1,0 +1,102 @@
+"""The replay guard's group commit: the signed (timestamp, nonce) pairs of concurrent callbacks are
+written together, and each callback still gets its own answer (the same body again is let through
+to the dedupe, another body under a seen pair is refused). SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from bot.channels.wechat.security import PURGE_EVERY, Rejected, ReplayGuard
+from models import InboundSeen
+from models.db import SessionFactory
+from models.wechat import WeChatNonce
+from services.wechat_replay import SignedCallback, body_digest, nonce_key, remember_nonces
+from tests.wechat_harness import WeChatHarness, text_xml
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+def callback(nonce: str, body: bytes, *, expires_at: datetime = NOW + timedelta(minutes=5)) -> SignedCallback:
+    return SignedCallback(nonce_key("1764144000", nonce), body_digest(body), expires_at)
+
+
+async def test_one_batch_stores_the_first_body_of_each_pair_and_reports_the_stored_one(
+        sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("1", b"seen before")], now=NOW)
+    batch = [callback("1", b"another body"), callback("2", b"new"), callback("2", b"new, other body"),
+             callback("3", b"new too")]
+    async with database.connect() as connection:
+        stored = await remember_nonces(connection, callbacks=batch, now=NOW)
+    assert stored == {batch[0].nonce_key: body_digest(b"seen before"), batch[1].nonce_key: body_digest(b"new"),
+                      batch[3].nonce_key: body_digest(b"new too")}
+    async with sessions() as session:
+        assert len((await session.exec(select(WeChatNonce))).all()) == 3
+
+
+async def test_a_purge_deletes_only_pairs_past_the_window(sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("old", b"x", expires_at=NOW - timedelta(seconds=1)),
+                                                     callback("kept", b"y")], now=NOW)
+    async with database.connect() as connection:
+        await remember_nonces(connection, callbacks=[callback("new", b"z")], now=NOW, purge=True)
+    async with sessions() as session:
+        keys = set((await session.exec(select(WeChatNonce.nonce_key))).all())
+    assert keys == {callback("kept", b"").nonce_key, callback("new", b"").nonce_key}
+
+
+async def test_concurrent_checks_share_writes_and_each_gets_its_own_answer(sessions: SessionFactory) -> None:
+    guard = ReplayGuard(sessions.kw["bind"], clock=lambda: 1764144000.0)
+    query = {"timestamp": "1764144000"}
+    outcomes = await asyncio.gather(
+        *(guard.check({**query, "nonce": str(n)}, f"body {n}".encode()) for n in range(PURGE_EVERY + 6)),
+        guard.check({**query, "nonce": "0"}, b"body 0"),  # a retry within the batch
+        guard.check({**query, "nonce": "1"}, b"forged"),  # a replay with another body within the batch
+        return_exceptions=True)
+    assert outcomes[:-1] == [None] * (PURGE_EVERY + 7)
+    assert isinstance(outcomes[-1], Rejected) and outcomes[-1].status == 403
+    async with sessions() as session:
+        assert len((await session.exec(select(WeChatNonce))).all()) == PURGE_EVERY + 6
+    # a later batch sees them, and the purge on the way deleted none of them (all within the window)
+    with_other_body = guard.check({**query, "nonce": "2"}, b"forged")
+    again = guard.check({**query, "nonce": "3"}, b"body 3")
+    outcomes = await asyncio.gather(with_other_body, again, return_exceptions=True)
+    assert isinstance(outcomes[0], Rejected) and outcomes[1] is None
+
+
+async def test_a_failed_write_fails_its_requests_and_the_next_write_works(sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
+    failing = True
+
+    class FlakyDatabase:
+        def connect(self):  # noqa: ANN202
+            if failing:
+                raise ConnectionError("database gone")
+            return database.connect()
+
+    guard = ReplayGuard(FlakyDatabase(), clock=lambda: 1764144000.0)  # type: ignore[arg-type]
+    query = {"timestamp": "1764144000"}
+    outcomes = await asyncio.gather(*(guard.check({**query, "nonce": str(n)}, b"x") for n in range(3)),
+                                    return_exceptions=True)
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    failing = False
+    await guard.check({**query, "nonce": "0"}, b"x")
+
+
+async def test_concurrent_posts_through_the_endpoint(wx: WeChatHarness) -> None:
+    bodies = [text_xml(f"o_user{n}", "帮助") for n in range(6)]
+    retried = bodies[0]
+    query = wx.query(retried)
+    answers = await asyncio.gather(*(wx.post(body) for body in bodies[1:]),
+                                   wx.post(retried, raw=True, query=query),
+                                   wx.post(retried, raw=True, query=query))  # WeChat's retry, at once
+    assert [answer.status for answer in answers] == [200] * 7
+    assert answers[5].content and answers[5].content == answers[6].content
+    assert (await wx.post(text_xml("o_mallory", "取消"), raw=True, query=query)).status == 403
+    async with wx.runtime.sessions() as session:
+        assert len((await session.exec(select(InboundSeen))).all()) == 6
