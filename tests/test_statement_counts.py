@@ -8,7 +8,8 @@ higher needs a reason.
 
 The statements of a known speaker's turn: claim the message id (INSERT), the speaker (identity,
 person, dialog state and whether notices or reply pages wait: one SELECT), what the feature itself
-reads, the dialog state (UPDATE, only when it changed) and the stored replies (UPDATE).
+reads, the dialog state (UPDATE, only when it changed) and the stored replies (UPDATE). On
+PostgreSQL the claim rides on the speaker's SELECT (an INSERT in its WITH clause): one statement fewer.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ async def turn(core: Engine, clock: Clock, user: str, text: str) -> list[str]:
     return [reply.text for reply in replies]
 
 
+def claim_apart(sessions: SessionFactory) -> int:
+    """1 where claiming the message id is a statement of its own (SQLite), 0 where it is part of the
+    speaker's SELECT (PostgreSQL)."""
+    return 0 if sessions.kw["bind"].dialect.name == "postgresql" else 1
+
+
 async def counted(core: Engine, sessions: SessionFactory, clock: Clock, user: str, text: str) -> list[str]:
     log = StatementLog(sessions)
     with log.counting() as statements:
@@ -92,7 +99,7 @@ async def volunteer(core: Engine, sessions: SessionFactory, clock: Clock) -> str
 async def test_a_known_volunteers_turn(core: Engine, sessions: SessionFactory, clock: Clock, volunteer: str,
                                        text: str, most: int) -> None:
     statements = await counted(core, sessions, clock, volunteer, text)
-    assert len(statements) <= most, "\n".join(statements)
+    assert len(statements) <= most - 1 + claim_apart(sessions), "\n".join(statements)
     # nothing the turn does not use: no held-notice lookup, no reply pages, no second role query
     assert not touching(statements, "delivery") and not touching(statements, "wechat_reply_pages")
     assert len(touching(statements, "role")) <= 1
@@ -102,14 +109,14 @@ async def test_a_registration_step_writes_the_dialog_state_once(core: Engine, se
                                                                 clock: Clock) -> None:
     await turn(core, clock, "carol", "注册")
     statements = await counted(core, sessions, clock, "carol", "李四")
-    assert len(statements) <= 4, "\n".join(statements)
+    assert len(statements) <= 3 + claim_apart(sessions), "\n".join(statements)
     assert sum(s.lstrip().upper().startswith("UPDATE DIALOG_STATE") for s in statements) == 1
 
 
 async def test_first_contact(core: Engine, sessions: SessionFactory, clock: Clock) -> None:
     statements = await counted(core, sessions, clock, "newcomer", "帮助")
     # claim, speaker, savepoint + person + identity + release, roles, dialog state, replies
-    assert len(statements) <= 9, "\n".join(statements)
+    assert len(statements) <= 8 + claim_apart(sessions), "\n".join(statements)
     assert not any(s.lstrip().upper().startswith("UPDATE IDENTITY") for s in statements)
 
 
@@ -154,7 +161,7 @@ async def test_a_wechat_message_costs_only_its_turn(core: Engine, sessions: Sess
             clock.advance(minutes=1)
             assert await wx.say("o_counted", "我的时长")
         # the turn's 6, plus the signed request's nonce remembered against replays (one INSERT)
-        assert len(statements) <= 7, "\n".join(statements)
+        assert len(statements) <= 6 + claim_apart(sessions), "\n".join(statements)
         assert sum("wechat_nonce" in s for s in statements) == 1
         assert not touching(statements, "wechat_reply_pages")
 
