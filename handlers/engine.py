@@ -49,10 +49,11 @@ from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher, open_json, seal_json
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.words import load_words
-from models import DialogState, utcnow
+from models import utcnow
 from models.db import SessionFactory
 from services.conversation import (
     ClaimedMessage,
+    DialogRow,
     MessageTaken,
     claim_message,
     claims_with_speaker,
@@ -264,7 +265,7 @@ class Engine:
                    language=turn.lang, now=now)
         return turn.replies
 
-    def _expire_idle_flow(self, turn: Turn, state: DialogState) -> None:
+    def _expire_idle_flow(self, turn: Turn, state: DialogRow) -> None:
         """A dialog left idle past the timeout ends now, its draft (and any personal data in it) deleted."""
         if state.flow is None or state.updated_at is None:
             return

@@ -16,7 +16,8 @@ from handlers.context import CoreOptions
 from handlers.messages import Choice, Inbound, Reply
 from handlers.payloads import Payload
 from handlers.privacy import FieldCipher
-from models import DialogState, Identity, Person
+from models import Identity, Person
+from services.conversation import DialogRow
 from services.people import Roles, roles_of
 
 WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
@@ -28,7 +29,7 @@ class Turn:
     inbound: Inbound
     identity: Identity
     person: Person
-    state: DialogState
+    state: DialogRow
     options: CoreOptions
     cipher: FieldCipher
     now: datetime  # aware, UTC

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,6 +86,7 @@ async def stored_replies(session: AsyncSession, *, channel: str,
 
 _STATE = DialogState.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
+_STATE_READ = ("identity_id", *_STATE_COLUMNS)
 _INSERT_STATE = insert(_STATE)
 
 
@@ -97,10 +98,25 @@ def _update_state(columns: frozenset[str]) -> Any:
 
 
 @dataclass(slots=True)
+class DialogRow:
+    """One identity's dialog state (the ``dialog_state`` row) as plain values, not an ORM entity: the
+    engine reads it with the speaker and writes it in close_turn with one Core statement, so the
+    handlers' changes neither autoflush mid-turn nor go through the unit of work, and setting a field
+    costs a plain attribute write."""
+
+    identity_id: int
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    choices: list[dict[str, str]] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
 class Speaker:
     identity: Identity
     person: Person
-    state: DialogState
+    state: DialogRow
     # notices wait for this identity's next reply (status "held"): looked up only then
     has_held_notices: bool = False
     state_is_new: bool = False
@@ -119,7 +135,7 @@ _PAGES = (exists().where(WeChatReplyPages.openid == Identity.external_id, Identi
 # who is talking, their person, dialog state and whether notices or reply pages wait: one round trip.
 # Built once: the statement and its cache key are not rebuilt per turn.
 _SPEAKER = (
-    select(Identity, Person, DialogState, _HELD, _PAGES)
+    select(Identity, Person, *(_STATE.c[column] for column in _STATE_READ), _HELD, _PAGES)
     .join(Person, Person.id == Identity.person_id)  # type: ignore[arg-type]
     .outerjoin(DialogState, DialogState.identity_id == Identity.id)  # type: ignore[arg-type]
     .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
@@ -160,13 +176,13 @@ async def open_turn(
         except IntegrityError:
             await session.rollback()
             raise MessageTaken from None
-    state: DialogState | None
+    state_id: int | None
     if row is None:
         identity, person = await create_identity(session, channel=channel, external_id=external_id, now=now,
                                                  last_inbound_at=now)
-        state, held, pages = None, False, False
+        state_id, held, pages = None, False, False
     else:
-        identity, person, state, held, pages = row
+        identity, person, state_id, flow, step, data, choices, updated_at, held, pages = row
     if pages:
         await forget_reply_pages(session, openid=external_id)
     last = identity.last_inbound_at
@@ -180,14 +196,12 @@ async def open_turn(
     if language and identity.language != language:
         identity.language = language
     # no session.add(identity): it is in the session already (loaded or created), its changes tracked
-    if state is None:
+    if state_id is None:
         assert identity.id is not None
-        return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
+        return Speaker(identity, person, DialogRow(identity_id=identity.id, updated_at=now),
                        has_held_notices=bool(held), state_is_new=True)
-    # the dialog state is the engine's own row, written by close_turn with one Core statement: out of
-    # the session, the handlers' changes to it neither autoflush mid-turn nor go through the unit of work
-    session.expunge(state)
-    as_read = {column: getattr(state, column) for column in _STATE_COLUMNS}
+    state = DialogRow(state_id, flow, step, data, choices, updated_at)
+    as_read = {"flow": flow, "step": step, "data": data, "choices": choices, "updated_at": updated_at}
     return Speaker(identity, person, state, has_held_notices=bool(held), state_as_read=as_read)
 
 
