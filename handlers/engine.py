@@ -250,6 +250,7 @@ class Engine:
             now=now,
             lang=identity.language or person.language or "zh-Hans",
             admin_bootstrap=f"{inbound.channel}:{inbound.user_id}" in self.options.admins,
+            roleless_person_id=None if speaker.has_roles else person.id,
         )
         self._expire_idle_flow(turn, state)
         await self._dispatch(turn)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Delivery, DialogState, Identity, InboundSeen, Person
+from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
 from models.wechat import WeChatReplyPages
 from services.people import create_identity
 from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
@@ -119,6 +119,9 @@ class Speaker:
     state: DialogRow
     # notices wait for this identity's next reply (status "held"): looked up only then
     has_held_notices: bool = False
+    # the person may hold some role; False when the speaker's SELECT found none (most people: then no
+    # turn of theirs queries their roles)
+    has_roles: bool = True
     state_is_new: bool = False
     # the dialog state's columns as read: close_turn writes only the ones that differ
     state_as_read: dict[str, Any] | None = None
@@ -130,12 +133,15 @@ LAST_INBOUND_RESOLUTION = timedelta(minutes=5)
 
 _HELD = (exists().where(Delivery.identity_id == Identity.id, Delivery.status == "held")
          .correlate(Identity).label("held"))
+_HAS_ROLES = exists().where(Role.person_id == Identity.person_id).correlate(Identity).label("has_roles")
 _PAGES = (exists().where(WeChatReplyPages.openid == Identity.external_id, Identity.channel == REPLY_PAGES_CHANNEL)
           .correlate(Identity).label("pages"))
-# who is talking, their person, dialog state and whether notices or reply pages wait: one round trip.
+# who is talking, their person, dialog state, whether notices or reply pages wait and whether the person
+# holds any role: one round trip.
 # Built once: the statement and its cache key are not rebuilt per turn.
 _SPEAKER = (
-    select(Identity, Person, *(_STATE.c[column] for column in _STATE_READ), _HELD, _PAGES)
+    select(Identity, Person, *(_STATE.c[column] for column in _STATE_READ), _HELD, _PAGES,
+           _HAS_ROLES)
     .join(Person, Person.id == Identity.person_id)  # type: ignore[arg-type]
     .outerjoin(DialogState, DialogState.identity_id == Identity.id)  # type: ignore[arg-type]
     .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
@@ -180,9 +186,10 @@ async def open_turn(
     if row is None:
         identity, person = await create_identity(session, channel=channel, external_id=external_id, now=now,
                                                  last_inbound_at=now)
-        state_id, held, pages = None, False, False
+        # has_roles unknown: a concurrent first contact may have made the person (create_identity)
+        state_id, held, pages, has_roles = None, False, False, True
     else:
-        identity, person, state_id, flow, step, data, choices, updated_at, held, pages = row
+        identity, person, state_id, flow, step, data, choices, updated_at, held, pages, has_roles = row
     if pages:
         await forget_reply_pages(session, openid=external_id)
     last = identity.last_inbound_at
@@ -199,10 +206,11 @@ async def open_turn(
     if state_id is None:
         assert identity.id is not None
         return Speaker(identity, person, DialogRow(identity_id=identity.id, updated_at=now),
-                       has_held_notices=bool(held), state_is_new=True)
+                       has_held_notices=bool(held), has_roles=bool(has_roles), state_is_new=True)
     state = DialogRow(state_id, flow, step, data, choices, updated_at)
     as_read = {"flow": flow, "step": step, "data": data, "choices": choices, "updated_at": updated_at}
-    return Speaker(identity, person, state, has_held_notices=bool(held), state_as_read=as_read)
+    return Speaker(identity, person, state, has_held_notices=bool(held), has_roles=bool(has_roles),
+                   state_as_read=as_read)
 
 
 async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
