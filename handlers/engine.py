@@ -49,11 +49,16 @@ from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher, open_json, seal_json
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.words import load_words
-from models import DialogState, utcnow
+from models import utcnow
 from models.db import SessionFactory
 from services.conversation import (
+    ClaimedMessage,
+    DialogRow,
+    MessageTaken,
     claim_message,
+    claims_with_speaker,
     close_turn,
+    message_claim,
     open_turn,
     store_replies,
     stored_replies,
@@ -121,6 +126,7 @@ class Engine:
         # which otherwise gives p99 latencies of seconds under concurrent messages.
         bind = sessions.kw.get("bind")
         self._single_writer = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+        self._claim_with_speaker = bind is not None and claims_with_speaker(bind.dialect.name)
 
     def write_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         """For a channel's own small writes next to the turns (e.g. WeChat's nonce memory): on SQLite
@@ -186,10 +192,19 @@ class Engine:
         """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
         assert inbound.message_id is not None
         async with self._turn_slot(), self.sessions() as session:
-            seen = await claim_message(session, channel=inbound.channel, message_id=inbound.message_id,
-                                       now=self.clock())
+            seen: ClaimedMessage | None
+            if self._claim_with_speaker:  # the claim is taken by the speaker's SELECT: one round trip fewer
+                seen = message_claim(channel=inbound.channel, message_id=inbound.message_id)
+                try:
+                    replies = await self._process(session, inbound, claim=seen)
+                except MessageTaken:
+                    seen = None
+            else:
+                seen = await claim_message(session, channel=inbound.channel, message_id=inbound.message_id,
+                                           now=self.clock())
+                if seen is not None:
+                    replies = await self._process(session, inbound)
             if seen is not None:
-                replies = await self._process(session, inbound)
                 await store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
                 await session.commit()
                 return Handled(replies)
@@ -215,12 +230,13 @@ class Engine:
             await asyncio.sleep(0.05)
 
     # ---- one turn ---------------------------------------------------------------------------
-    async def _process(self, session: AsyncSession, inbound: Inbound) -> list[Reply]:
+    async def _process(self, session: AsyncSession, inbound: Inbound, *,
+                       claim: ClaimedMessage | None = None) -> list[Reply]:
         now = self.clock()
         speaker = await open_turn(
             session, channel=inbound.channel, external_id=inbound.user_id, now=now,
             display_name=inbound.display_name, language=normalize_language(inbound.language),
-            unsubscribing=inbound.event == "unsubscribe",
+            unsubscribing=inbound.event == "unsubscribe", claim=claim,
         )
         identity, person, state = speaker.identity, speaker.person, speaker.state
         turn = Turn(
@@ -234,6 +250,7 @@ class Engine:
             now=now,
             lang=identity.language or person.language or "zh-Hans",
             admin_bootstrap=f"{inbound.channel}:{inbound.user_id}" in self.options.admins,
+            roleless_person_id=None if speaker.has_roles else person.id,
         )
         self._expire_idle_flow(turn, state)
         await self._dispatch(turn)
@@ -249,7 +266,7 @@ class Engine:
                    language=turn.lang, now=now)
         return turn.replies
 
-    def _expire_idle_flow(self, turn: Turn, state: DialogState) -> None:
+    def _expire_idle_flow(self, turn: Turn, state: DialogRow) -> None:
         """A dialog left idle past the timeout ends now, its draft (and any personal data in it) deleted."""
         if state.flow is None or state.updated_at is None:
             return

@@ -16,8 +16,9 @@ from handlers.context import CoreOptions
 from handlers.messages import Choice, Inbound, Reply
 from handlers.payloads import Payload
 from handlers.privacy import FieldCipher
-from models import DialogState, Identity, Person
-from services.people import Roles, roles_of
+from models import Identity, Person
+from services.conversation import DialogRow
+from services.people import NO_ROLES, Roles, roles_of
 
 WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 
@@ -28,7 +29,7 @@ class Turn:
     inbound: Inbound
     identity: Identity
     person: Person
-    state: DialogState
+    state: DialogRow
     options: CoreOptions
     cipher: FieldCipher
     now: datetime  # aware, UTC
@@ -36,6 +37,8 @@ class Turn:
     admin_bootstrap: bool = False
     replies: list[Reply] = field(default_factory=list)
     catalogs: Catalogs = field(default_factory=default_catalogs)
+    # the person the speaker's SELECT found holding no role: their roles() needs no query
+    roleless_person_id: int | None = None
     _roles: Roles | None = field(default=None, repr=False)  # read once per turn, when first needed
 
     @property
@@ -47,7 +50,10 @@ class Turn:
         """The person's roles, queried once per turn (the menu and the role checks share them)."""
         if self._roles is None:
             assert self.person.id is not None
-            self._roles = await roles_of(self.session, person_id=self.person.id)
+            if self.person.id == self.roleless_person_id:  # not after a link made this turn's person another
+                self._roles = NO_ROLES
+            else:
+                self._roles = await roles_of(self.session, person_id=self.person.id)
         return self._roles
 
     async def admin(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Delivery, DialogState, Identity, InboundSeen, Person
+from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
 from models.wechat import WeChatReplyPages
 from services.people import create_identity
 from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
@@ -38,6 +38,21 @@ class ClaimedMessage:
     message_key: str
 
 
+class MessageTaken(Exception):
+    """Another delivery of this message id claimed it first; the session was rolled back."""
+
+
+def message_claim(*, channel: str, message_id: str) -> ClaimedMessage:
+    """The claim of a message id, for :func:`open_turn` to take with the speaker's SELECT."""
+    return ClaimedMessage(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY])
+
+
+def claims_with_speaker(dialect_name: str) -> bool:
+    """PostgreSQL runs an INSERT inside a WITH clause: the claim rides on the speaker's SELECT, one
+    round trip fewer per turn. SQLite has no INSERT in WITH: there it is its own statement."""
+    return dialect_name == "postgresql"
+
+
 async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
                         now: datetime) -> ClaimedMessage | None:
     """Take a message id before any work: ``None`` when another delivery of it got there first.
@@ -46,7 +61,7 @@ async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
     rolled back and the caller waits for the first delivery's replies. One Core INSERT: the row is
     written once and read never in this turn, so the ORM's unit of work would only cost CPU.
     """
-    seen = ClaimedMessage(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY])
+    seen = message_claim(channel=channel, message_id=message_id)
     try:
         await session.exec(_CLAIM, params={"channel": seen.channel, "message_key": seen.message_key,  # type: ignore[call-overload]
                                            "created_at": now})
@@ -71,6 +86,7 @@ async def stored_replies(session: AsyncSession, *, channel: str,
 
 _STATE = DialogState.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
+_STATE_READ = ("identity_id", *_STATE_COLUMNS)
 _INSERT_STATE = insert(_STATE)
 
 
@@ -82,12 +98,30 @@ def _update_state(columns: frozenset[str]) -> Any:
 
 
 @dataclass(slots=True)
+class DialogRow:
+    """One identity's dialog state (the ``dialog_state`` row) as plain values, not an ORM entity: the
+    engine reads it with the speaker and writes it in close_turn with one Core statement, so the
+    handlers' changes neither autoflush mid-turn nor go through the unit of work, and setting a field
+    costs a plain attribute write."""
+
+    identity_id: int
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    choices: list[dict[str, str]] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
 class Speaker:
     identity: Identity
     person: Person
-    state: DialogState
+    state: DialogRow
     # notices wait for this identity's next reply (status "held"): looked up only then
     has_held_notices: bool = False
+    # the person may hold some role; False when the speaker's SELECT found none (most people: then no
+    # turn of theirs queries their roles)
+    has_roles: bool = True
     state_is_new: bool = False
     # the dialog state's columns as read: close_turn writes only the ones that differ
     state_as_read: dict[str, Any] | None = None
@@ -99,16 +133,24 @@ LAST_INBOUND_RESOLUTION = timedelta(minutes=5)
 
 _HELD = (exists().where(Delivery.identity_id == Identity.id, Delivery.status == "held")
          .correlate(Identity).label("held"))
+_HAS_ROLES = exists().where(Role.person_id == Identity.person_id).correlate(Identity).label("has_roles")
 _PAGES = (exists().where(WeChatReplyPages.openid == Identity.external_id, Identity.channel == REPLY_PAGES_CHANNEL)
           .correlate(Identity).label("pages"))
-# who is talking, their person, dialog state and whether notices or reply pages wait: one round trip.
+# who is talking, their person, dialog state, whether notices or reply pages wait and whether the person
+# holds any role: one round trip.
 # Built once: the statement and its cache key are not rebuilt per turn.
 _SPEAKER = (
-    select(Identity, Person, DialogState, _HELD, _PAGES)
+    select(Identity, Person, *(_STATE.c[column] for column in _STATE_READ), _HELD, _PAGES,
+           _HAS_ROLES)
     .join(Person, Person.id == Identity.person_id)  # type: ignore[arg-type]
     .outerjoin(DialogState, DialogState.identity_id == Identity.id)  # type: ignore[arg-type]
     .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
 )
+# PostgreSQL: the message id's claim (see claim_message) in the same statement. A WITH clause's INSERT
+# runs once and to completion whether or not the SELECT returns a row; a clash fails the statement.
+_SPEAKER_CLAIMING = _SPEAKER.add_cte(
+    insert(_SEEN).values(channel=bindparam("claim_channel"), message_key=bindparam("claim_key"),
+                         created_at=bindparam("claim_at")).cte("claim"))
 
 
 async def open_turn(
@@ -120,20 +162,34 @@ async def open_turn(
     display_name: str | None,
     language: str | None,
     unsubscribing: bool,
+    claim: ClaimedMessage | None = None,
 ) -> Speaker:
     """The identity (created on first contact, re-activated when they write again) and its dialog state.
+
+    With ``claim`` (PostgreSQL only, :func:`claims_with_speaker`) the message id is claimed in the
+    same statement; :class:`MessageTaken` when another delivery has it (the session rolled back).
 
     Reply pages an earlier long answer left for "下一页" are dropped: this message was not "下一页"
     (the channel serves those before the core), so they no longer follow on from anything.
     """
-    row = (await session.exec(_SPEAKER, params={"channel": channel, "external_id": external_id})).first()
-    state: DialogState | None
+    params: dict[str, Any] = {"channel": channel, "external_id": external_id}
+    if claim is None:
+        row = (await session.exec(_SPEAKER, params=params)).first()  # type: ignore[call-overload]
+    else:
+        params.update(claim_channel=claim.channel, claim_key=claim.message_key, claim_at=now)
+        try:
+            row = (await session.exec(_SPEAKER_CLAIMING, params=params)).first()  # type: ignore[call-overload]
+        except IntegrityError:
+            await session.rollback()
+            raise MessageTaken from None
+    state_id: int | None
     if row is None:
         identity, person = await create_identity(session, channel=channel, external_id=external_id, now=now,
                                                  last_inbound_at=now)
-        state, held, pages = None, False, False
+        # has_roles unknown: a concurrent first contact may have made the person (create_identity)
+        state_id, held, pages, has_roles = None, False, False, True
     else:
-        identity, person, state, held, pages = row
+        identity, person, state_id, flow, step, data, choices, updated_at, held, pages, has_roles = row
     if pages:
         await forget_reply_pages(session, openid=external_id)
     last = identity.last_inbound_at
@@ -147,15 +203,14 @@ async def open_turn(
     if language and identity.language != language:
         identity.language = language
     # no session.add(identity): it is in the session already (loaded or created), its changes tracked
-    if state is None:
+    if state_id is None:
         assert identity.id is not None
-        return Speaker(identity, person, DialogState(identity_id=identity.id, data={}, choices=[]),
-                       has_held_notices=bool(held), state_is_new=True)
-    # the dialog state is the engine's own row, written by close_turn with one Core statement: out of
-    # the session, the handlers' changes to it neither autoflush mid-turn nor go through the unit of work
-    session.expunge(state)
-    as_read = {column: getattr(state, column) for column in _STATE_COLUMNS}
-    return Speaker(identity, person, state, has_held_notices=bool(held), state_as_read=as_read)
+        return Speaker(identity, person, DialogRow(identity_id=identity.id, updated_at=now),
+                       has_held_notices=bool(held), has_roles=bool(has_roles), state_is_new=True)
+    state = DialogRow(state_id, flow, step, data, choices, updated_at)
+    as_read = {"flow": flow, "step": step, "data": data, "choices": choices, "updated_at": updated_at}
+    return Speaker(identity, person, state, has_held_notices=bool(held), has_roles=bool(has_roles),
+                   state_as_read=as_read)
 
 
 async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,

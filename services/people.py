@@ -118,6 +118,7 @@ class Roles:
     coordinates: frozenset[int]
 
 
+NO_ROLES = Roles(admin=False, coordinates=frozenset())
 _ROLES = select(Role.role, Role.organization_id).where(Role.person_id == bindparam("person_id"))  # built once
 
 
