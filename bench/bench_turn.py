@@ -33,7 +33,10 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
-PG_BASE = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(REPO))
+
+from bench.harness import PG_BASE, pg_admin  # noqa: E402
+
 KINDS = ("帮助", "活动", "我的时长", "registration step")
 REGISTRATION = ("注册", "张三", "<id>", "13800138000")
 
@@ -151,17 +154,6 @@ async def run_turns(load: Load, handle, count: int, *, profile: bool) -> tuple[f
         print(f"{stats.total_calls / count:.0f} Python function calls per turn (cProfile)")  # type: ignore[attr-defined]
     return cpu, wall, per_kind
 
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    parsed = make_url(PG_BASE)
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                 database=parsed.database, password=parsed.password, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def main() -> None:

@@ -47,8 +47,9 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.harness import PG_BASE, pg_admin  # noqa: E402
+
 TOKEN = "benchtoken"
-PG_BASE = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 # what one user sends, in order; users take these in turn (4 messages each)
 SCRIPTS: tuple[tuple[str, ...], ...] = (
     ("帮助", "活动", "我的时长", "谢谢"),
@@ -281,17 +282,6 @@ async def prepare_database(url: str) -> None:
     finally:
         await engine.dispose()
 
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    parsed = make_url(PG_BASE)
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
-                                 password=parsed.password, database=parsed.database)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -1,8 +1,8 @@
 """Helpers shared by the benches that start server processes: scratch PostgreSQL databases, percentiles,
 a process tree's resident memory.
 
-New benches import from here; ``bench_wechat.py`` and ``bench_telegram.py`` still carry their own
-``pg_admin`` / ``free_port`` / ``wait_ready`` (to be moved here when nobody else is editing them).
+New benches import from here; ``bench_wechat.py`` still carries ``free_port`` / ``wait_ready`` for
+``bench_telegram.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _admin(base_url: str, sql: str) -> None:
+async def pg_admin(sql: str, base_url: str = PG_BASE) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server of ``base_url``."""
     import asyncpg
 
     parsed = make_url(base_url)
@@ -41,12 +42,12 @@ async def scratch_pg_database(tag: str, base_url: str = PG_BASE) -> AsyncIterato
     """A fresh, empty database ``vb_bench_<tag>_<pid>`` on the server of ``base_url`` (dropped afterwards,
     connections and all); yields its URL."""
     name = f"vb_bench_{tag}_{os.getpid()}"
-    await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await _admin(base_url, f'CREATE DATABASE "{name}"')
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', base_url)
+    await pg_admin(f'CREATE DATABASE "{name}"', base_url)
     try:
         yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', base_url)
 
 
 def rss_mib(root: int) -> float:
