@@ -20,6 +20,10 @@ one was fully answered (``--users`` in flight): registration (注册, name, ID n
 skills, area, 确认), then 帮助 / 活动 / 我的时长 / 你好 in turn. How many messages the full
 pipeline sends for each step is learned in the warm-up of the first round (wait until the chat is quiet), so the
 measured rounds wait for exactly those.
+
+Also printed: each server's CPU milliseconds per update over the measured load (user + system time from
+/proc), which a busy machine moves less than updates/s. ``--profile FILE`` runs the full server under
+cProfile (main thread) and writes the profile when it stops.
 """
 
 from __future__ import annotations

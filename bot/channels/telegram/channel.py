@@ -18,7 +18,9 @@ Platform behaviour handled here: in groups only commands for this bot, @mentions
 bot reach the core; a button pressed in a group is answered privately (or, when the bot may not
 write to that user, in the callback answer). The update_id is the dedupe key (``u<update_id>``):
 the core gives a redelivered update one effect and says it was a repeat, so nothing is sent again.
-The webhook handler (``webhook``) checks the secret header and the JSON before aiogram sees it.
+The webhook handler (``webhook``) checks the secret header and the JSON before aiogram sees it, and admits
+the update (``bot.admission``: at most CORE_CONCURRENCY at once, a bounded queue, 503 past it). Replies go
+out as Bot API JSON on one aiohttp session (``replies``, ``api``), not as aiogram method objects.
 """
 
 from __future__ import annotations
