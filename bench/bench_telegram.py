@@ -155,7 +155,9 @@ async def load(port: int, api: FakeTelegramAPI, first_user: int, args: argparse.
         began = asyncio.get_running_loop().time()
         await asyncio.gather(*(user(session, first_user + n) for n in range(args.users)))
         seconds = asyncio.get_running_loop().time() - began
-    counts = [max(step, default=1) for step in learned]
+    # the count most users saw: on a busy machine a late message can fall into the next step's quiet
+    # window for one user, and waiting for one message too many would stall that user for good
+    counts = [statistics.mode(step) if step else 1 for step in learned]
     return Result(seconds, latencies, errors), counts
 
 
