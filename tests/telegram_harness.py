@@ -33,13 +33,14 @@ WEBHOOK_URL = "https://bot.example.org/telegram"
 
 class TelegramHarness:
     def __init__(self, api: FakeTelegramAPI, core: Engine, sessions: SessionFactory, db_url: str, *,
-                 webhook: bool = True) -> None:
+                 webhook: bool = True, **settings: Any) -> None:
+        """``settings``: more ``Settings`` fields (e.g. ``core_concurrency``)."""
         self.api = api
         self.webhook = webhook
         self.settings = Settings(
             _env_file=None, database_url=db_url, telegram_bot_token=DEFAULT_TOKEN, telegram_api_base=api.base_url,
             telegram_webhook_url=WEBHOOK_URL if webhook else "", telegram_webhook_secret=SECRET,
-            telegram_bot_username=BOT_USERNAME,
+            telegram_bot_username=BOT_USERNAME, **settings,
         )
         self.runtime = Runtime(settings=self.settings, db=create_engine(db_url), sessions=sessions, core=core)
         self.client: TestClient | None = None

@@ -18,38 +18,28 @@ Platform behaviour handled here: in groups only commands for this bot, @mentions
 bot reach the core; a button pressed in a group is answered privately (or, when the bot may not
 write to that user, in the callback answer). The update_id is the dedupe key (``u<update_id>``):
 the core gives a redelivered update one effect and says it was a repeat, so nothing is sent again.
-The webhook handler (``webhook``) checks the secret header and the JSON before aiogram sees it.
+The webhook handler (``webhook``) checks the secret header and the JSON before aiogram sees it, and admits
+the update (``bot.admission``: at most CORE_CONCURRENCY at once, a bounded queue, 503 past it). Replies go
+out as Bot API JSON on one aiohttp session (``replies``, ``api``), not as aiogram method objects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramRetryAfter,
-)
-from aiogram.types import (
-    BotCommand,
-    BufferedInputFile,
-    CallbackQuery,
-    ChatMemberUpdated,
-    Message,
-    TelegramObject,
-    Update,
-)
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, TelegramObject, Update
 from aiohttp import web
 
+from bot.admission import Admission
 from bot.certificates.web import CertificateFiles
+from bot.channels.telegram.api import BotApi, BotBadRequest, BotForbidden
 from bot.channels.telegram.convert import CHANNEL, GROUP_TYPES, callback_to_inbound, message_to_inbound
-from bot.channels.telegram.render import render_reply
+from bot.channels.telegram.replies import DocumentLoader, deliver
 from bot.channels.telegram.sender import make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.telegram.webhook import WebhookHandler
@@ -57,15 +47,16 @@ from bot.runtime import Runtime
 from common.i18n import N_, Msg, _, render
 from common.lang import normalize_language
 from handlers.engine import Engine
-from handlers.messages import Document, Inbound, Reply
+from handlers.messages import Inbound
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram"
-MAX_FLOOD_WAIT = 60.0  # a conversation reply waits out a 429 up to this long, then is logged as lost
 MAX_CALLBACK_ANSWER = 200  # Telegram's limit for answerCallbackQuery text
-MAX_CAPTION = 1024  # Telegram's limit for a document's caption
 SHUTDOWN_GRACE = 10.0  # seconds cleanup waits for updates still being handled
+# admission without the app's settings (a channel built directly): Settings' defaults
+DEFAULT_CONCURRENCY = 8
+DEFAULT_MAX_WAIT = 30.0
 
 # command → description; every command is understood by the core (its router's words); the list is everyone's,
 # so it holds what volunteers use: coordinators find their commands in /help
@@ -119,51 +110,8 @@ async def blocked_or_unblocked(event: ChatMemberUpdated) -> bool:
     return event.chat.type == "private"
 
 
-# ---- output -------------------------------------------------------------------------------------
-# loads the file behind a reply's document (a certificate PDF); None → it is not there (any more)
-DocumentLoader = Callable[[Document], Awaitable[bytes | None]]
-
-
-async def _patiently(send: Callable[[], Awaitable[Any]], chat_id: int | str) -> bool:
-    """One send, a 429 waited out (it blocks the whole bot anyway); False after repeated 429."""
-    for _attempt in range(3):
-        try:
-            await send()
-            return True
-        except TelegramRetryAfter as exc:
-            if exc.retry_after > MAX_FLOOD_WAIT:
-                raise
-            log.warning("telegram 429 while answering; waiting %ss", exc.retry_after)
-            await asyncio.sleep(exc.retry_after)
-    log.error("gave up answering chat %s after repeated 429", chat_id)
-    return False
-
-
-async def deliver(bot: Bot, chat_id: int | str, replies: Sequence[Reply],
-                  documents: DocumentLoader | None = None) -> None:
-    """Send replies in order; a reply's documents follow it as files (sendDocument)."""
-    for reply in replies:
-        for piece in render_reply(reply):
-            if not await _patiently(functools.partial(bot.send_message, chat_id=chat_id, text=piece.text,
-                                                      reply_markup=piece.keyboard), chat_id):
-                return
-        for document in reply.documents:
-            data = await documents(document) if documents is not None else None
-            if data is not None:
-                upload = BufferedInputFile(data, filename=document.filename)
-                send = functools.partial(bot.send_document, chat_id=chat_id, document=upload,
-                                         caption=document.label[:MAX_CAPTION])
-            elif document.url:
-                send = functools.partial(bot.send_message, chat_id=chat_id, text=f"{document.label}: {document.url}")
-            else:
-                log.error("document %s for chat %s could not be loaded", document.kind, chat_id)
-                continue
-            if not await _patiently(send, chat_id):
-                return
-
-
 # ---- handlers -----------------------------------------------------------------------------------
-async def on_message(message: Message, bot: Bot, core: Engine, event_update: Update,
+async def on_message(message: Message, bot: Bot, api: BotApi, core: Engine, event_update: Update,
                      documents: DocumentLoader | None = None) -> None:
     me = await bot.me()
     inbound = message_to_inbound(message, event_update.update_id, bot_username=me.username)
@@ -171,10 +119,10 @@ async def on_message(message: Message, bot: Bot, core: Engine, event_update: Upd
     if handled.repeat:  # a redelivered update: its replies went out with the first delivery
         log.info("telegram update %s redelivered: nothing sent again", event_update.update_id)
         return
-    await deliver(bot, message.chat.id, handled.replies, documents)
+    await deliver(api, message.chat.id, handled.replies, documents)
 
 
-async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_update: Update,
+async def on_callback(callback: CallbackQuery, api: BotApi, core: Engine, event_update: Update,
                       documents: DocumentLoader | None = None) -> None:
     inbound = callback_to_inbound(callback, event_update.update_id)
     handled = await core.handle_delivery(inbound)
@@ -182,23 +130,24 @@ async def on_callback(callback: CallbackQuery, bot: Bot, core: Engine, event_upd
         log.info("telegram update %s redelivered: nothing sent again", event_update.update_id)
         return
     replies = handled.replies
+    answer: dict[str, Any] = {"callback_query_id": callback.id}
     if not inbound.is_group:
-        await callback.answer()
-        await deliver(bot, callback.from_user.id, replies, documents)
+        await api.call("answerCallbackQuery", answer)
+        await deliver(api, callback.from_user.id, replies, documents)
         return
     # a button under a group post (e.g. an announcement's 报名): answer the person, not the group
     lang = normalize_language(callback.from_user.language_code)
     try:
-        await deliver(bot, callback.from_user.id, replies, documents)
-    except (TelegramForbiddenError, TelegramBadRequest):
+        await deliver(api, callback.from_user.id, replies, documents)
+    except (BotForbidden, BotBadRequest):
         # the user never started a private chat with the bot (or blocked it): the callback answer
         # is the only private channel left
         text = "\n".join(r.text for r in replies) or render(_("已收到。"), lang)
         if len(text) > MAX_CALLBACK_ANSWER:
             text = text[: MAX_CALLBACK_ANSWER - 1] + "…"
-        await callback.answer(text=text, show_alert=True)
+        await api.call("answerCallbackQuery", {**answer, "text": text, "show_alert": True})
         return
-    await callback.answer(text=render(_("已私信回复你。"), lang))
+    await api.call("answerCallbackQuery", {**answer, "text": render(_("已私信回复你。"), lang)})
 
 
 async def on_my_chat_member(event: ChatMemberUpdated, core: Engine, event_update: Update) -> None:
@@ -246,8 +195,10 @@ class UpdateTracker(BaseMiddleware):
                 lambda: (finished is None or self.finished >= finished) and (not idle or self.in_flight == 0))
 
 
-def create_dispatcher(core: Engine, documents: DocumentLoader | None = None) -> tuple[Dispatcher, UpdateTracker]:
-    dispatcher = Dispatcher(core=core, documents=documents)
+def create_dispatcher(core: Engine, api: BotApi,
+                      documents: DocumentLoader | None = None) -> tuple[Dispatcher, UpdateTracker]:
+    # no FSM: dialogs are the core's (its middleware would look up a state for every update)
+    dispatcher = Dispatcher(core=core, api=api, documents=documents, disable_fsm=True)
     tracker = UpdateTracker()
     dispatcher.update.outer_middleware(tracker)
     dispatcher.include_router(create_router())
@@ -257,10 +208,14 @@ def create_dispatcher(core: Engine, documents: DocumentLoader | None = None) -> 
 # ---- running ------------------------------------------------------------------------------------
 class TelegramChannel:
     def __init__(self, core: Engine, settings: TelegramSettings, *, bot: Bot | None = None,
-                 documents: DocumentLoader | None = None) -> None:
+                 documents: DocumentLoader | None = None, admission: Admission | None = None) -> None:
         self.settings = settings
         self.bot = bot or make_bot(settings.telegram_bot_token, settings.telegram_api_base)
-        self.dispatcher, self.updates = create_dispatcher(core, documents)
+        self.api = BotApi(self.bot)  # replies go out as Bot API JSON (replies.deliver)
+        self.dispatcher, self.updates = create_dispatcher(core, self.api, documents)
+        # webhook updates: answered at once, handled at most ``concurrency`` at a time (webhook.WebhookHandler)
+        self.admission = admission or Admission(channel=CHANNEL, concurrency=DEFAULT_CONCURRENCY,
+                                                max_wait=DEFAULT_MAX_WAIT)
         self._tasks: set[asyncio.Task[None]] = set()
         self._polling: asyncio.Task[None] | None = None
 
@@ -284,7 +239,8 @@ class TelegramChannel:
             await self.bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
         except TelegramAPIError as exc:
             log.error("Telegram setup failed (%s); polling anyway", exc)
-        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False,
+                                            tasks_concurrency_limit=self.admission.concurrency)
 
     async def on_startup(self, _app: web.Application) -> None:
         if self.settings.telegram_webhook_url:
@@ -307,12 +263,16 @@ class TelegramChannel:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        try:  # webhook updates are handled in the background: let them finish their replies
+        # webhook updates were acknowledged (Telegram will not send them again): let the admitted ones
+        # finish their replies, then whatever polling still handles
+        await self.admission.drain(grace=self.admission.max_wait + SHUTDOWN_GRACE)
+        try:
             await asyncio.wait_for(self.updates.wait(idle=True), SHUTDOWN_GRACE)
         except TimeoutError:
             log.warning("%d Telegram update(s) still in flight at shutdown", self.updates.in_flight)
 
     async def on_cleanup(self, _app: web.Application) -> None:
+        await self.api.close()
         await self.bot.session.close()
 
 
@@ -325,11 +285,13 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
         log.info("Telegram is off (TELEGRAM_BOT_TOKEN is empty)")
         return
     files = CertificateFiles(runtime.sessions, settings)
-    channel = TelegramChannel(runtime.core, settings, documents=files.load)
+    admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
+                          max_wait=settings.admission_max_wait, metrics=runtime.metrics)
+    channel = TelegramChannel(runtime.core, settings, documents=files.load, admission=admission)
     app[TELEGRAM_KEY] = channel
     app.on_shutdown.append(channel.on_shutdown)  # before the webhook handler's own (it closes the session)
     if settings.telegram_webhook_url:
-        handler = WebhookHandler(dispatcher=channel.dispatcher, bot=channel.bot,
+        handler = WebhookHandler(dispatcher=channel.dispatcher, bot=channel.bot, admission=admission,
                                  secret_token=settings.webhook_secret())
         handler.register(app, path=WEBHOOK_PATH)
     app.on_startup.append(channel.on_startup)

@@ -1,7 +1,8 @@
 """Neutral replies → Telegram messages: inline keyboards from choices and links, texts split under 4096.
 
-Shared by the conversational adapter (bot/channels/telegram.py) and the outbox sender
-(bot/channels/telegram/sender.py) so a pushed message looks like an answered one.
+Shared by the conversational adapter (``channel.deliver``) and the outbox sender (``sender``) so a pushed
+message looks like an answered one. Keyboards are the Bot API's JSON (``{"inline_keyboard": [[button…]…]}``),
+posted as they are: no aiogram objects on the way out (``api``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from typing import Any
 
 from bot.channels.render import render_text
 from handlers.messages import Choice, Link, Reply
@@ -22,11 +22,13 @@ MAX_CALLBACK_BYTES = 64  # Telegram's limit for callback_data
 # short labels (pagination arrows, yes/no) share a row; long ones get their own
 _SHORT_LABEL = 8
 
+Keyboard = dict[str, Any]  # an InlineKeyboardMarkup as JSON
+
 
 @dataclass(frozen=True, slots=True)
 class TelegramMessage:
     text: str
-    keyboard: InlineKeyboardMarkup | None = None
+    keyboard: Keyboard | None = None
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -47,19 +49,19 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     return pieces
 
 
-def keyboard_for(choices: Sequence[Choice], links: Sequence[Link] = ()) -> InlineKeyboardMarkup | None:
+def keyboard_for(choices: Sequence[Choice], links: Sequence[Link] = ()) -> Keyboard | None:
     """Choice values go out as callback_data and come back as ``Inbound.payload``."""
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[dict[str, str]]] = []
     for choice in choices:
-        button = InlineKeyboardButton(text=choice.label, callback_data=choice.value)
+        button = {"text": choice.label, "callback_data": choice.value}
         if rows and len(choice.label) <= _SHORT_LABEL and len(rows[-1]) < 3 and all(
-            len(b.text) <= _SHORT_LABEL and b.callback_data for b in rows[-1]
+            len(b["text"]) <= _SHORT_LABEL and b.get("callback_data") for b in rows[-1]
         ):
             rows[-1].append(button)
         else:
             rows.append([button])
-    rows += [[InlineKeyboardButton(text=link.label, url=link.url)] for link in links]
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    rows += [[{"text": link.label, "url": link.url}] for link in links]
+    return {"inline_keyboard": rows} if rows else None
 
 
 def fits_callback_data(choices: Sequence[Choice]) -> bool:

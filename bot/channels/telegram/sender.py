@@ -16,9 +16,9 @@ Outcomes:
     failed                     400 and other permanent errors: never retried
 
 Why not ``bot.send_message``: building aiogram method and result objects costs ~1.6 ms of CPU per
-message, four times a plain JSON POST, which capped the outbox at ~370/s on one core. The sender takes
-the token and API address from the aiogram ``Bot`` and POSTs the Bot API JSON itself on one aiohttp
-session; the answer is read as JSON and mapped to an outcome without building a Message.
+message, four times a plain JSON POST, which capped the outbox at ~370/s on one core. The sender POSTs
+the Bot API JSON through ``api.BotApi`` (one aiohttp session; token and address from the aiogram ``Bot``);
+the answer is read as JSON and mapped to an outcome without building a Message.
 
 Rates: ``rate_per_second`` (TELEGRAM_GLOBAL_RATE, default 25/s) and ``per_chat_interval`` (1 s) are
 declared for the drain loop, which schedules by them. The sender is also safe to call directly: while a
@@ -44,6 +44,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from bot.channels.telegram.api import BotApi
 from bot.channels.telegram.render import MAX_MESSAGE_CHARS, fits_callback_data, keyboard_for, render_reply
 from bot.channels.telegram.settings import TelegramSettings
 from bot.sender import OutboundMessage, SendResult, lateness_credit, paced_start
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 TRANSIENT_RETRY_SECONDS = 5.0
 BAD_TOKEN_RETRY_SECONDS = 300.0  # a wrong token is fixed by a redeploy; keep the messages meanwhile
-REQUEST_TIMEOUT = 30.0
 _CHAT_SLOTS_KEPT = 10_000  # per-chat pacing entries kept before old ones are dropped
 _KEYBOARDS_KEPT = 256  # a broadcast's rows share one keyboard: build its JSON once
 
@@ -84,8 +84,7 @@ class TelegramSender:
         self.per_chat_interval = per_chat_interval
         self._owns_bot = owns_bot
         self._monotonic = monotonic
-        self._url = bot.session.api.api_url(token=bot.token, method="sendMessage")
-        self._http: aiohttp.ClientSession | None = None
+        self._api = BotApi(bot)
         self._paused_until = 0.0
         self._next_global = 0.0
         self._credit = lateness_credit(global_rate)
@@ -135,21 +134,11 @@ class TelegramSender:
             await asyncio.sleep(wait)
         recent.append(self._monotonic())
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
-                json_serialize=json.dumps,
-            )
-        return self._http
-
     def _keyboard(self, choices: list[dict[str, str]]) -> dict[str, Any] | None:
         key = tuple((c["label"], c["value"]) for c in choices)
         markup = self._keyboards.get(key, False)
         if markup is False:
-            keyboard = keyboard_for([Choice(label=label, value=value) for label, value in key])
-            markup = keyboard.model_dump(mode="json", exclude_none=True) if keyboard is not None else None
+            markup = keyboard_for([Choice(label=label, value=value) for label, value in key])
             if len(self._keyboards) >= _KEYBOARDS_KEPT:
                 self._keyboards.clear()
             self._keyboards[key] = markup
@@ -162,8 +151,7 @@ class TelegramSender:
         choices = [Choice(label=c["label"], value=c["value"]) for c in message.choices]
         if 0 < len(text) <= MAX_MESSAGE_CHARS and fits_callback_data(choices):
             return [(text, self._keyboard(message.choices))]
-        return [(piece.text, piece.keyboard.model_dump(mode="json", exclude_none=True) if piece.keyboard else None)
-                for piece in render_reply(Reply(text=text, choices=choices))]
+        return [(piece.text, piece.keyboard) for piece in render_reply(Reply(text=text, choices=choices))]
 
     # ---- ChannelSender ----
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -186,9 +174,7 @@ class TelegramSender:
         """One sendMessage; None when it was delivered, else what to do with the row."""
         self.calls += 1
         try:
-            async with self._session().post(self._url, json=body) as response:
-                status = response.status
-                raw = await response.read()
+            status, raw = await self._api.post("sendMessage", body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return SendResult("retry", retry_after=TRANSIENT_RETRY_SECONDS,
                               error=f"{exc.__class__.__name__}: {exc}"[:500])
@@ -204,9 +190,7 @@ class TelegramSender:
         return outcome_of_error(status, answer, self)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._api.close()
         if self._owns_bot:
             await self.bot.session.close()
 

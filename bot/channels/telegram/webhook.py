@@ -6,21 +6,29 @@ inside the request (malformed JSON: a 500). Here the header is compared as bytes
 differs), the body must be a JSON object that validates as an ``Update`` whose integers fit in 64
 bits (else 400, one log line), and only then is the update handled in the background while Telegram
 gets its 200 at once.
+
+Handled means admitted (``bot.admission``, as WeChat's turns): at most ``concurrency`` updates run at once
+and the rest wait in a bounded queue, so a burst never piles up unbounded tasks. Past the queue's bound
+(or its expected wait past ``max_wait``) the POST is answered 503 and Telegram delivers the update again
+later; a redelivery of an update still queued or running joins it (the core's dedupe covers the rest).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hmac
 import json
 import logging
+import math
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
+
+from bot.admission import Admission, Decision
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +74,17 @@ def parse_update(body: bytes, bot: Bot) -> Update:
         raise Malformed(f"not an Update ({exc.__class__.__name__})") from None
 
 
+async def _nothing(_result: None) -> None:
+    """An update is never 'late': its replies go out by the Bot API whenever it finishes."""
+
+
 class WebhookHandler(SimpleRequestHandler):
-    """aiogram's webhook handler with the secret check and the body parsing made total."""
+    """aiogram's webhook handler with the secret check and the body parsing made total, and admission."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, *, admission: Admission, secret_token: str | None = None,
+                 **data: Any) -> None:
+        super().__init__(dispatcher=dispatcher, bot=bot, secret_token=secret_token, **data)
+        self.admission = admission
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
         if not self.secret_token:
@@ -92,9 +109,12 @@ class WebhookHandler(SimpleRequestHandler):
         except Malformed as exc:
             log.warning("telegram POST from %s rejected (400): %s", request.remote, exc)
             return web.Response(status=400, text=str(exc))
-        task = asyncio.create_task(self._feed(bot, update))
-        self._background_feed_update_tasks.add(task)
-        task.add_done_callback(self._background_feed_update_tasks.discard)
+        key = f"u{update.update_id}"
+        if self.admission.job(key) is None:  # else a redelivery of an update still queued or running
+            if self.admission.decide(math.inf) is Decision.BUSY:
+                self.admission.refused()
+                return web.Response(status=503, text="busy")  # not acknowledged: Telegram sends it again later
+            self.admission.submit(key, functools.partial(self._feed, bot, update), late=False, finish_late=_nothing)
         return web.json_response({})
 
     async def _feed(self, bot: Bot, update: Update) -> None:
