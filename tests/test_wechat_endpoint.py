@@ -363,3 +363,29 @@ async def test_channel_is_off_without_token_and_on_in_serve(core, sessions) -> N
     assert not any(isinstance(getattr(s, "__self__", None), WeChatPlugin) for s in channel_setups(settings))
     on = Settings(_env_file=None, database_url="sqlite+aiosqlite:///unused.db", wechat_token="t")  # type: ignore[call-arg]
     assert any(isinstance(getattr(s, "__self__", None), WeChatPlugin) for s in channel_setups(on))
+
+
+async def test_a_late_reply_is_written_again_when_sqlite_says_locked(
+        sessions, options, clock, api: FakeWeChatAPI, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Under load a SQLite transaction that read before writing can lose the write lock at once ("database is
+    locked", whatever the busy timeout): the late reply's outbox row is written again, not lost."""
+    from sqlalchemy.exc import OperationalError
+
+    real = wechat.queue_late_reply
+    refusals = [OperationalError("INSERT INTO delivery", {}, Exception("database is locked"))]
+
+    async def locked_once(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if refusals:
+            raise refusals.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(wechat, "queue_late_reply", locked_once)
+    slow = SlowEngine(sessions, options, clock=clock)
+    async with WeChatHarness(slow, sessions, api, reply_deadline=0.2) as wx:
+        assert (await wx.post(text_xml("o_locked", "帮助", msg_id=5550077))).body == "success"
+        calls = await api.wait_for("message/custom/send", count=1)
+        assert "我是志愿助手" in calls[0].body["text"]["content"] and not refusals
+        await wx.channel.wait_idle()
+        async with sessions() as session:
+            row = (await session.exec(select(Delivery).where(Delivery.source == "late_reply"))).one()
+            assert row.status == "sent"

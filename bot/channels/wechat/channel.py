@@ -23,8 +23,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiohttp import web
+from sqlalchemy.exc import OperationalError
 
 from bot.admission import Admission, Decision, LoopLag, OpenRequest
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
@@ -49,6 +51,7 @@ MAX_BODY_BYTES = 64 * 1024
 REPLY_DEADLINE_SECONDS = 4.0
 # how long we remember that a message was answered late (a WeChat retry then gets `success`)
 LATE_MEMORY_SECONDS = 60.0
+LATE_WRITE_ATTEMPTS = 3  # a late reply's outbox row, written again when SQLite says "database is locked"
 SUCCESS = "success"
 # admission expects a turn in time when it should finish within this share of the deadline (the
 # estimate is a moving mean; the rest of the request needs time too)
@@ -250,18 +253,32 @@ class WeChatChannel:
         # reply is never pushed as a customer-service message as well
         if answer.repeat or not answer.pages:
             return
-        pages = answer.pages
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
+        for attempt in range(1, LATE_WRITE_ATTEMPTS + 1):
+            try:
+                row_id = await self._queue_late(key, openid, answer.pages[0], now)
+                break
+            except OperationalError as error:
+                # SQLite under load: a transaction that read before writing loses the write lock to a newer
+                # commit ("database is locked" at once, whatever the busy timeout); its reply must not be lost
+                if attempt == LATE_WRITE_ATTEMPTS or "locked" not in str(error):
+                    raise
+                log.warning("late reply: the database was locked, writing again (attempt %s)", attempt + 1)
+                await asyncio.sleep(0.05 * attempt)
+        if self.outbox is not None and row_id is not None:
+            await self.outbox.send_now(row_id)
+
+    async def _queue_late(self, key: str, openid: str, text: str, now: datetime) -> int | None:
+        """The outbox row of a late reply (None: no such identity, or another process answers it)."""
         async with self.runtime.sessions() as session:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
             if identity is None or identity.id is None:
-                return
+                return None
             if key and not await claim_late_answer(session, message_key=key, now=now):
-                return  # another process answers this message late
-            row = await queue_late_reply(session, identity_id=identity.id, channel=CHANNEL, text=pages[0], now=now)
+                return None  # another process answers this message late
+            row = await queue_late_reply(session, identity_id=identity.id, channel=CHANNEL, text=text, now=now)
             await session.commit()
-        if self.outbox is not None and row.id is not None:
-            await self.outbox.send_now(row.id)
+            return row.id
 
     async def _record_template_job(self, job: WeChatTemplateJob) -> None:
         async with self.runtime.sessions() as session:
