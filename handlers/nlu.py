@@ -229,7 +229,9 @@ def _features(norm: str, lexicon: _Lexicon) -> Features:
         features[f"lex:rulecat:{rules.category}"] = 1.0
     # the category head reads the lexicons on the text without its people ("老人家…缴费" is no elderly
     # need): the lex:c/lex:rulecat features above are dropped from its view (``category_view``)
-    needs = {name: _score(res, _mask_people(norm, lexicon)) for name, res in lexicon.categories.items()}
+    masked = _mask_people(norm, lexicon)
+    needs = rules.categories if masked == norm else {
+        name: _score(res, masked) for name, res in lexicon.categories.items()}
     for name, score in needs.items():
         if score > 0:
             features[f"lex:n:{name}"] = min(score, 6) / 3
