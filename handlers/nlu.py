@@ -66,6 +66,7 @@ class _Lexicon:
     seeking: re.Pattern[str]  # ...unless they are clearly looking for someone to help them
     people_han: re.Pattern[str]  # who a request is for, in 中文 n-grams ("奶奶", "孩子")
     people_words: frozenset[str]  # ...and in English words ("grandma", "son")
+    people_en: re.Pattern[str]  # the English words as one pattern, to mask them in a text
 
 
 def _compile(weights: dict[str, dict[str, list[str]]]) -> _Compiled:
@@ -99,6 +100,7 @@ def _lexicon() -> _Lexicon:
         seeking=patterns["seeking"],
         people_han=re.compile("|".join(data["people"]["zh"])),
         people_words=frozenset(data["people"]["en"]),
+        people_en=re.compile(r"\b(?:" + "|".join(map(re.escape, data["people"]["en"])) + r")\b"),
     )
     _check(lexicon)
     return lexicon
@@ -225,7 +227,24 @@ def _features(norm: str, lexicon: _Lexicon) -> Features:
         features[f"lex:rule:{verdict}"] = 1.0
     if rules.category != "other":
         features[f"lex:rulecat:{rules.category}"] = 1.0
+    # the category head reads the lexicons on the text without its people ("老人家…缴费" is no elderly
+    # need): the lex:c/lex:rulecat features above are dropped from its view (``category_view``)
+    masked = _mask_people(norm, lexicon)
+    needs = rules.categories if masked == norm else {
+        name: _score(res, masked) for name, res in lexicon.categories.items()}
+    for name, score in needs.items():
+        if score > 0:
+            features[f"lex:n:{name}"] = min(score, 6) / 3
+    need_category, _need_score = _best_category(needs, lexicon)
+    if need_category != "other":
+        features[f"lex:needcat:{need_category}"] = 1.0
     return features
+
+
+def _mask_people(norm: str, lexicon: _Lexicon) -> str:
+    """The text with the words naming who a request is for blanked out (each by one "□")."""
+    masked = lexicon.people_han.sub("□", norm)
+    return lexicon.people_en.sub("□", masked) if _LATIN.search(masked) else masked
 
 
 def without_people(found: Features) -> Features:

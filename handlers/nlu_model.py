@@ -42,9 +42,17 @@ _FUNCTION_WORDS = frozenset(
     "just very really also now then".split())
 
 
+# lexicon features the category head does not read: the verdict on the whole text, people included (it
+# reads the scores of both, and the verdict on the text with its people masked, "lex:needcat:")
+_WHOLE_TEXT_LEXICON = ("lex:rulecat:",)
+
+
 def category_view(features: Features) -> Features:
-    """The features the category head reads: without English function words and pairs of them."""
+    """The features the category head reads: without English function words and pairs of them, nor the
+    lexicon scores that count who the request is for."""
     def content(name: str) -> bool:
+        if name.startswith(_WHOLE_TEXT_LEXICON):
+            return False
         if not name.startswith("w:"):
             return True
         return not all(part in _FUNCTION_WORDS for part in name[2:].split("_"))

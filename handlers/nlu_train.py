@@ -107,5 +107,6 @@ def evaluate(rows: list[dict[str, Any]], *, rules_only: bool = False) -> Report:
                 report.categories[(row["category"], predicted)] += 1
         if (result.intent, result.category) != (row["intent"], row["category"]):
             report.misses.append(f"{row['text']!r}: {result.intent}/{result.category} "
-                                 f"(expected {row['intent']}/{row['category']}, p={result.confidence})")
+                                 f"(expected {row['intent']}/{row['category']}, p={result.confidence}"
+                                 + (f", category p={result.category_confidence})" if result.category else ")"))
     return report

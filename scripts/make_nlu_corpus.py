@@ -69,7 +69,7 @@ def main() -> None:
         rows[split].append({"text": text, **label})
 
     for source in ("intents.txt", "requests.txt", "more.txt", "more2.txt", "traps.txt", "english.txt", "english2.txt", "english3.txt", "english4.txt", "english5.txt", "more3.txt", "english6.txt", "english7.txt", "more4.txt",
-                   "more5.txt", "english8.txt"):
+                   "more5.txt", "english8.txt", "more6.txt"):
         label: dict = {}
         section = ""
         for raw in (SOURCES / source).read_text(encoding="utf-8").splitlines():

@@ -17,6 +17,7 @@ from handlers.nlu import (
     rank_categories,
     without_people,
 )
+from handlers.nlu_model import category_view
 from tests.conftest import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -344,3 +345,25 @@ def test_the_category_head_is_trained_without_who_the_request_is_for() -> None:
 def test_the_need_decides_the_category_not_the_person(text: str, category: str) -> None:
     result = classify(text)
     assert (result.intent, result.category) == ("request_service", category)
+
+
+def test_the_category_head_reads_the_lexicons_on_the_text_without_its_people() -> None:
+    # "老人家" fires the elderly lexicon on the whole text, not on the text with its people masked
+    found = features("老人家不会交电费，能不能有人帮忙去缴费")
+    assert "lex:c:elderly" in found and "lex:n:elderly" not in found and "lex:needcat:errands" in found
+    viewed = category_view(found)
+    assert "lex:needcat:errands" in viewed and not any(name.startswith("lex:rulecat:") for name in viewed)
+
+
+def test_a_fright_is_no_broken_thing() -> None:
+    # 吓坏了 is rewritten before the n-grams: "坏了" is the repair lexicon's word for broken
+    assert not any("坏" in name for name in features("孩子都吓坏了，想找人聊聊"))
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("这个号到底是做什么的", "help"),
+    ("I stayed four hours at the fair but my hours only show one, please fix", "hours"),
+    ("最近顾不上了，志愿者我就先退出吧", "register"),
+])
+def test_words_about_the_assistant_hours_and_leaving(text: str, intent: str) -> None:
+    assert classify(text).intent == intent
