@@ -218,7 +218,7 @@ async def main(args: argparse.Namespace) -> None:
         else:
             url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
         try:
-            await prepare_database(url)
+            await prepare_database(url, args.source)
             per_user = args.updates // args.users
             print(f"Telegram webhook: {per_user * args.users} updates from {args.users} users ({args.users} in "
                   f"flight), {args.db}, serve from {args.source}; load average {os.getloadavg()[0]:.1f}")

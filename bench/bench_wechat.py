@@ -258,8 +258,9 @@ def print_profile(path: Path, *, requests: int, top: int = 25) -> None:
 
 
 # ---- the database -----------------------------------------------------------------------------------
-async def prepare_database(url: str) -> None:
-    """Migrated, with an organization and a few upcoming activities for 活动 to list."""
+async def prepare_database(url: str, source: Path = REPO) -> None:
+    """Migrated by ``source``'s migrations (another checkout's serve must find its own schema), with an
+    organization and a few upcoming activities for 活动 to list."""
     from bot.runtime import upgrade_schema
     from models import ActivityBase
     from models.db import create_engine, create_session_factory
@@ -268,7 +269,12 @@ async def prepare_database(url: str) -> None:
 
     engine = create_engine(url)
     try:
-        await upgrade_schema(engine)
+        if source == REPO:  # the default: no --source
+            await upgrade_schema(engine)
+        else:
+            env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(source)}
+            await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+                                    cwd=source, env=env, check=True, capture_output=True)
         async with create_session_factory(engine)() as session:
             org = await get_or_create_organization(session, name="花家地社区服务站")
             now = datetime.now(UTC)
@@ -294,7 +300,7 @@ async def main(args: argparse.Namespace) -> None:
         else:
             url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}"
         try:
-            await prepare_database(url)
+            await prepare_database(url, args.source)
             print(f"WeChat: {args.requests} signed texts, {args.concurrency} in flight, {args.db}, "
                   f"serve from {args.source}; load average {os.getloadavg()[0]:.1f}")
             ratios, p99s = [], []
