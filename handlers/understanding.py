@@ -22,6 +22,7 @@ from handlers.hours_questions import period_words
 from handlers.nlu import Classification, classify
 from handlers.turn import Turn
 from handlers.words import load_words
+from services.requests.pairings import parse_visit_line
 
 __all__ = ["ASK_BELOW", "FLOW", "STEP", "answer", "route"]
 
@@ -65,6 +66,11 @@ async def route(turn: Turn, text: str, run: Run, has: Has) -> None:
     """Understand a free-text message: run what it asks for, or ask which of two or three it means."""
     result = classify(text)
     offered = options(result)
+    if offered and parse_visit_line(text) is not None:
+        # a paired volunteer's one-line visit log (「看望王奶奶 24 小时」) is a format, not a guess: the request
+        # path logs it (handlers/requests/asking.py) before it would start a request
+        await proceed(turn, "request_service", text, run, has)
+        return
     if offered:
         turn.state.data = {"text": turn.cipher.encrypt(text)}
         turn.ask(FLOW, STEP, _("你是想："), [turn.choice(INTENT_LABELS[name], "a:" + name) for name in offered])
