@@ -76,11 +76,15 @@ def start_once(env: dict[str, str], idle: float, cwd: Path, source: Path) -> tup
         stop_server(proc)
 
 
-async def migrate(url: str) -> None:
+async def migrate(url: str, source: Path) -> None:
     sys.path.insert(0, str(REPO))
+    from bench.harness import migrate_checkout
     from bot.runtime import upgrade_schema
     from models.db import create_engine
 
+    if source != REPO:  # the other checkout's own migrations
+        await asyncio.to_thread(migrate_checkout, source, url)
+        return
     engine = create_engine(url)
     try:
         await upgrade_schema(engine)
@@ -99,7 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}" if args.db == "sqlite" else PG_URL
-        asyncio.run(migrate(url))
+        asyncio.run(migrate(url, args.source))
         print(f"serve start ({args.source}), {args.db}, {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
         for telegram in (False, True):
             env = environment(url, telegram=telegram, data_dir=data_dir)

@@ -47,7 +47,7 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.harness import PG_BASE, pg_admin  # noqa: E402
+from bench.harness import PG_BASE, migrate_checkout, pg_admin  # noqa: E402
 
 TOKEN = "benchtoken"
 # what one user sends, in order; users take these in turn (4 messages each)
@@ -272,9 +272,7 @@ async def prepare_database(url: str, source: Path = REPO) -> None:
         if source == REPO:  # the default: no --source
             await upgrade_schema(engine)
         else:
-            env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(source)}
-            await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-                                    cwd=source, env=env, check=True, capture_output=True)
+            await asyncio.to_thread(migrate_checkout, source, url)
         async with create_session_factory(engine)() as session:
             org = await get_or_create_organization(session, name="花家地社区服务站")
             now = datetime.now(UTC)

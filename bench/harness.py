@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,3 +73,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def migrate_checkout(source: Path, url: str) -> None:
+    """Bring ``url``'s schema up with ``source``'s own migrations (another checkout's serve refuses a schema
+    with revisions it does not know), in a process of that checkout."""
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(source)}
+    subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=source, env=env, check=True,
+                   capture_output=True)
