@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from common.i18n import Text, _
-from handlers.activities_common import can_manage, choose_activity, deny, load, router
+from handlers.activities_common import choose_activity, deny, managed_activity, router
 from handlers.activities_publish import FLOW as PUBLISH_FLOW
 from handlers.activities_publish import (
     confirm_start,
@@ -126,7 +126,7 @@ def edit_title(turn: Turn, draft: EditDraft) -> Text:
 
 
 async def save_edit(turn: Turn, draft: EditDraft) -> None:
-    activity = await _managed_activity(turn, draft.activity_id)
+    activity = await managed_activity(turn, draft.activity_id)
     if activity is None or draft.field is None:
         return
     value: service.EditValue
@@ -206,7 +206,7 @@ def parse_reason(_turn: Turn, text: str) -> str:
 
 
 async def save_cancel(turn: Turn, draft: CancelDraft) -> None:
-    if await _managed_activity(turn, draft.activity_id) is None:
+    if await managed_activity(turn, draft.activity_id) is None:
         return
     try:
         result = await service.cancel_activity(turn.session, activity_id=draft.activity_id,
@@ -260,19 +260,8 @@ async def cancel_activity(turn: Turn, p: CancelActivity | None) -> None:
 
 
 # ---- shared --------------------------------------------------------------------------------------
-async def _managed_activity(turn: Turn, activity_id: int) -> Activity | None:
-    """The activity, when this person may change it (checked again at the moment of writing)."""
-    activity = await load(turn, activity_id)
-    if activity is None:
-        return None
-    if not await can_manage(turn, activity.organization_id):
-        deny(turn)
-        return None
-    return activity
-
-
 async def _changeable(turn: Turn, activity_id: int) -> Activity | None:
-    activity = await _managed_activity(turn, activity_id)
+    activity = await managed_activity(turn, activity_id)
     if activity is None:
         return None
     if activity.status != "open":

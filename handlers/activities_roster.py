@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from common.i18n import Text, _, join
-from handlers.activities_common import can_manage, choose_activity, deny, load, router
+from handlers.activities_common import choose_activity, managed_activity, router
 from handlers.activity_payloads import ActivityRoster, ExportRoster, MarkNoShow, OpenActivity
 from handlers.activity_words import words
 from handlers.messages import Choice
@@ -33,11 +33,8 @@ async def roster(turn: Turn, p: ActivityRoster | None) -> None:
             return
         await choose_activity(turn, ActivityRoster, _("要查看哪个活动的名单？"), include_recent=True)
         return
-    activity = await load(turn, p.activity_id)
+    activity = await managed_activity(turn, p.activity_id)
     if activity is None:
-        return
-    if not await can_manage(turn, activity.organization_id):
-        deny(turn)
         return
     assert activity.id is not None
     entries = await service.roster_entries(turn.session, activity_id=activity.id)
@@ -90,11 +87,8 @@ def _details(turn: Turn, entry: RosterEntry, *, started: bool) -> list[Text]:
 
 @router.command("noshow", payload=MarkNoShow, requires=Role.COORDINATOR)
 async def no_show(turn: Turn, p: MarkNoShow) -> None:
-    activity = await load(turn, p.activity_id)
+    activity = await managed_activity(turn, p.activity_id)
     if activity is None:
-        return
-    if not await can_manage(turn, activity.organization_id):
-        deny(turn)
         return
     try:
         await mark_no_show(turn.session, activity_id=p.activity_id, person_id=p.person_id, no_show=p.no_show,
