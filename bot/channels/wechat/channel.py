@@ -259,8 +259,9 @@ class WeChatChannel:
                 row_id = await self._queue_late(key, openid, answer.pages[0], now)
                 break
             except OperationalError as error:
-                # SQLite under load: a transaction that read before writing loses the write lock to a newer
-                # commit ("database is locked" at once, whatever the busy timeout); its reply must not be lost
+                # SQLite under load: the write slot keeps this process's turns out of the way, but another
+                # writer (the outbox drain, another process) can still hold the lock past the busy timeout, or
+                # win it from a transaction that read first ("database is locked"); the reply must not be lost
                 if attempt == LATE_WRITE_ATTEMPTS or "locked" not in str(error):
                     raise
                 log.warning("late reply: the database was locked, writing again (attempt %s)", attempt + 1)
@@ -269,8 +270,9 @@ class WeChatChannel:
             await self.outbox.send_now(row_id)
 
     async def _queue_late(self, key: str, openid: str, text: str, now: datetime) -> int | None:
-        """The outbox row of a late reply (None: no such identity, or another process answers it)."""
-        async with self.runtime.sessions() as session:
+        """The outbox row of a late reply (None: no such identity, or another process answers it). In the
+        core's write slot, as the channel's other writes next to the turns (on SQLite: queued with them)."""
+        async with self.runtime.core.write_slot(), self.runtime.sessions() as session:
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
             if identity is None or identity.id is None:
                 return None
