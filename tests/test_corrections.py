@@ -9,8 +9,10 @@ from datetime import date, timedelta
 from sqlmodel import select
 
 from common.i18n import render
-from models import Delivery, HourRecord
+from handlers.hours import recording_refusal
+from models import Activity, Delivery, HourRecord
 from models.corrections import HourCorrection
+from services.hours import HoursError, record_hours_for
 from services.ledger import ledger_csv, ledger_rows
 from tests.helpers import add_activity, make_coordinator, person_of, register, shown
 
@@ -253,10 +255,6 @@ async def test_a_coordinator_does_not_decide_their_own_hours(console, sessions, 
 async def test_recording_again_does_not_overwrite_a_record_under_correction(console, sessions, clock) -> None:
     """The web roster form records hours for everyone at once: a record with a correction asked for or in
     effect is refused (all or nothing), not overwritten under the correction."""
-    from handlers.hours import recording_refusal
-    from models import Activity
-    from services.hours import HoursError, record_hours_for
-
     _org, activity = await _served(console, sessions, clock)
     alice = console("alice")
     await alice.send("我的记录")
