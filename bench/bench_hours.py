@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import percentile  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.runtime import upgrade_schema  # noqa: E402
 from handlers.engine import Engine  # noqa: E402
@@ -132,11 +133,6 @@ async def normalize_languages(url: str) -> None:
             await conn.execute(sa.text("VACUUM ANALYZE identity"))
         print(f"identity.language 'zh-hans' → 'zh-Hans': {changed:,} rows")
     await engine.dispose()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def explain(url: str, person_id: int, year: int, people: int, cold: int) -> None:

@@ -26,16 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_wechat import free_port, stop_server  # noqa: E402
+from bench_wechat import stop_server  # noqa: E402
+from harness import free_port, rss_mib  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/vb_bench")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def environment(database_url: str, *, telegram: bool, data_dir: Path) -> dict[str, str]:

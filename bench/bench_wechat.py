@@ -30,7 +30,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.harness import PG_BASE, migrate_checkout, pg_admin  # noqa: E402
+from bench.harness import PG_BASE, free_port, migrate_checkout, pg_admin  # noqa: E402
 
 TOKEN = "benchtoken"
 # what one user sends, in order; users take these in turn (4 messages each)
@@ -170,12 +169,6 @@ async def load(port: int, users: list[list[Message]], concurrency: int) -> Resul
 
 
 # ---- the servers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL after 10 s."""
     proc.terminate()

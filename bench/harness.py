@@ -1,8 +1,8 @@
 """Helpers shared by the benches that start server processes: scratch PostgreSQL databases, percentiles,
 a process tree's resident memory.
 
-New benches import from here; ``bench_wechat.py`` still carries ``free_port`` / ``wait_ready`` for
-``bench_telegram.py``.
+New benches import from here (``bench_wechat.py`` keeps ``wait_ready`` / ``stop_server``, which
+``bench_telegram.py`` and ``bench_start.py`` import from it).
 """
 
 from __future__ import annotations
