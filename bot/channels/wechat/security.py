@@ -136,7 +136,8 @@ class ReplayGuard:
       queues with the turns for the single writer (``write_slot``), and what arrives meanwhile joins it;
     - one connection for a run of writes: the writer keeps its connection while callbacks keep coming
       and gives it back to the pool when none are waiting; on PostgreSQL in autocommit, so a write is
-      one round trip instead of three;
+      one round trip instead of three; on SQLite the whole write is one trip to the driver's thread
+      (``services.wechat_replay``);
     - memory of what this process stored: a pair written here (and its body's digest) is answered
       again without the database for ``STORED_MEMORY_SECONDS``, a WeChat retry or a replay alike. Exact,
       because a stored pair's row never changes (``ON CONFLICT DO NOTHING``) and is not purged before
