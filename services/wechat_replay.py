@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -138,8 +138,11 @@ async def _remember_on_sqlite(connection: AsyncConnection, first: dict[str, Sign
     rows = [(c.nonce_key, c.body_digest, as_stored(c.expires_at)) for c in first.values()]
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection  # the aiosqlite connection; its sqlite3 connection lives on its thread
-    return await driver._execute(_remember_on_thread, driver._conn, rows,  # type: ignore[union-attr]
-                                 as_stored(now) if purge else None)
+    try:
+        return await driver._execute(_remember_on_thread, driver._conn, rows,  # type: ignore[union-attr]
+                                     as_stored(now) if purge else None)
+    except sqlite3.Error as error:  # raised as SQLAlchemy raises driver errors ("database is locked": OperationalError)
+        raise DBAPIError.instance("remember_nonces", None, error, sqlite3.Error) from error
 
 
 async def claim_late_answer(session: AsyncSession, *, message_key: str, now: datetime) -> bool:

@@ -155,3 +155,19 @@ async def test_a_request_that_goes_away_leaves_the_others_waiting_for_the_same_p
     assert gone.cancelled()
     async with sessions() as session:
         assert len((await session.exec(select(WeChatNonce))).all()) == 1
+
+
+async def test_a_driver_error_on_sqlite_is_raised_as_sqlalchemys(tmp_path) -> None:  # noqa: ANN001
+    """The SQLite write runs outside SQLAlchemy (one trip on the driver's thread): its errors still
+    arrive as SQLAlchemy's, as from every other statement (no table here: OperationalError)."""
+    from sqlalchemy.exc import OperationalError
+
+    from models.db import create_engine
+
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        async with database.connect() as connection:
+            with pytest.raises(OperationalError):
+                await remember_nonces(connection, callbacks=[callback("1", b"x")], now=NOW)
+    finally:
+        await database.dispose()
