@@ -199,6 +199,11 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
     turns: list[float] = []
     cpu: list[float] = []
     queries: list[float] = []
+    # the statement as a turn sends it: on a connection already checked out and in its transaction
+    held: list[float] = []
+    held_cpu: list[float] = []
+    held_session = sessions()
+    await held_session.connection()
     # the baseline beside it: 帮助 (no hours statement) for another volunteer not asked before, in turn with
     # 我的时长, so both see the same load and equally cold identity pages
     helps: list[float] = []
@@ -224,6 +229,14 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
         async with sessions() as session:
             await hours_summary(session, person_id=who, year=year)
         queries.append(time.perf_counter() - started)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        await hours_summary(held_session, person_id=rng.randint(1, people), year=year)
+        held.append(time.perf_counter() - started)
+        held_cpu.append(time.process_time() - started_cpu)
+    plans = (await held_session.execute(sa.text(  # after 5 custom plans PostgreSQL may keep a generic one
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%sums.total%'"))).all()
+    jit = (await held_session.execute(sa.text("SHOW jit"))).scalar_one()
+    await held_session.close()
 
     def figures(walls: list[float], cpus: list[float]) -> str:
         return (f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms, "
@@ -233,6 +246,10 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
     print(f"帮助 through Engine.handle (the baseline: a turn without hours):  {figures(helps, help_cpu)}")
     print(f"the hours queries alone (hours_summary, own session):          "
           f"p50 {percentile(queries, 0.5) * 1000:.2f} ms, p99 {percentile(queries, 0.99) * 1000:.2f} ms")
+    print(f"the hours statement on a held connection (as in a turn):       {figures(held, held_cpu)}")
+    print(f"我的时长 minus 帮助: p50 {(percentile(turns, 0.5) - percentile(helps, 0.5)) * 1000:.2f} ms, "
+          f"CPU {(sum(cpu) / len(cpu) - sum(help_cpu) / len(help_cpu)) * 1000:.2f} ms/turn")
+    print(f"prepared summary statement(s) on the held connection (generic plans, custom plans): {plans}; jit {jit}")
     print("a reply: " + reply.replace("\n", " / ")[:200])
     await engine.dispose()
 
