@@ -233,9 +233,10 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
         await hours_summary(held_session, person_id=rng.randint(1, people), year=year)
         held.append(time.perf_counter() - started)
         held_cpu.append(time.process_time() - started_cpu)
-    plans = (await held_session.execute(sa.text(  # after 5 custom plans PostgreSQL may keep a generic one
+    held_conn = await held_session.connection()
+    plans = (await held_conn.execute(sa.text(  # after 5 custom plans PostgreSQL may keep a generic one
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%sums.total%'"))).all()
-    jit = (await held_session.execute(sa.text("SHOW jit"))).scalar_one()
+    jit = (await held_conn.execute(sa.text("SHOW jit"))).scalar_one()
     await held_session.close()
 
     def figures(walls: list[float], cpus: list[float]) -> str:
