@@ -291,10 +291,18 @@ async def _fetch_asyncpg(conn: AsyncConnection, statement: _DriverStatement,
         raise
 
 
+async def _flushed_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, after the flush the ORM's own execution would have made (autoflush): the
+    statements below read records the session may hold unflushed."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
 async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
     params: dict[str, object] = {"person_id": person_id, "year_start": date(year, 1, 1),
                                  "year_end": date(year, 12, 31), "recent": recent}
-    conn = await session.connection()
+    conn = await _flushed_connection(session)
     if conn.dialect.driver == "asyncpg":  # at a million volunteers, the turn's one statement beyond 帮助
         rows = await _fetch_asyncpg(conn, _SUMMARY_ASYNCPG, params)
     else:  # Core rows: no ORM entity is loaded, so the ORM's execution adds nothing but CPU
@@ -312,16 +320,18 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
 
 async def hours_in_period(session: AsyncSession, *, person_id: int, first: date, last: date) -> float:
     """Approved hours served from ``first`` to ``last`` (inclusive)."""
-    total = (await session.exec(select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
+    conn = await _flushed_connection(session)  # Core: a figure, no ORM entity to load
+    total = (await conn.execute(select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
         HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
-        HourRecord.served_on >= first, HourRecord.served_on <= last))).one()
+        HourRecord.served_on >= first, HourRecord.served_on <= last))).scalar_one()
     return round(float(total), 2)
 
 
 async def hours_for_activity(session: AsyncSession, *, person_id: int, title_part: str,
                              limit: int = 3) -> list[tuple[str, float, date]]:
     """The person's approved hours for activities whose title contains ``title_part``, newest first."""
-    rows = await session.exec(
+    conn = await _flushed_connection(session)  # Core: figures, no ORM entity to load
+    rows = await conn.execute(
         select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
         .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
         .where(HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712

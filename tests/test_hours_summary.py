@@ -129,3 +129,12 @@ async def test_a_connection_lost_under_the_summary_is_invalidated(db_url: str) -
             assert (await hours_summary(session, person_id=volunteer, year=2026)).total == 0
     finally:
         await engine.dispose()
+
+
+async def test_records_the_session_holds_unflushed_are_counted(sessions) -> None:
+    """The summary is not an ORM query, yet it flushes first as one would (services.hours._flushed_connection)."""
+    async with sessions() as session:
+        volunteer = await _person(session, "老孙")
+        session.add(_record(volunteer, 2.5, date(2026, 2, 1)))  # no flush
+        summary = await hours_summary(session, person_id=volunteer, year=2026)
+    assert (summary.total, summary.this_year, len(summary.recent)) == (2.5, 2.5, 1)
