@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,7 +47,8 @@ CLAIMED = "claimed"
 SENDING = "sending"
 UNKNOWN_OUTCOME = "outcome unknown: the sender stopped while sending; not resent to avoid a duplicate"
 SEND_TIMEOUT = 60.0
-MARK_WINDOW = 0.02  # seconds of sends marked ``sending`` together: the most a crash leaves in doubt
+MARK_WINDOW = 0.02  # rows are marked ``sending`` this long before their slot (plus one write's time)
+MAX_MARK_AHEAD = 0.5  # seconds: a slow write never makes a mark reach further ahead than this
 
 
 def parse_hhmm(value: str) -> dtime:
@@ -134,6 +138,19 @@ class OutboxDrainer:
         self._blocked: set[str] = set()  # recipients who refused a send (403): their later rows are not tried
         self._outstanding: list[asyncio.Task[Result]] = []  # sends whose answer is not recorded yet
         self._unrecorded: list[Result] = []  # answers taken out but not written (a write failed)
+        # one drainer transaction at a time: on SQLite a second writer would wait in SQLite's busy handler,
+        # which sleeps in steps of up to 100 ms, while a waiter here resumes as soon as the first commits
+        self._writing = asyncio.Lock()
+        # the sending pipeline (``_mark_ahead`` → ``_pace``): claimed rows by slot, not yet ``sending``;
+        # rows marked (or not: the set says) waiting for their slot; how long the last mark write took
+        self._unmarked: list[tuple[float, int, Claimed]] = []
+        self._order = itertools.count()
+        self._ready: deque[tuple[float, Claimed, set[int]]] = deque()
+        self._mark_seconds = 0.0
+        self._rows_added = asyncio.Event()
+        self._rows_marked = asyncio.Event()
+        self._room = asyncio.Event()  # the pipeline holds less than a batch: claim the next one
+        self._closing = False
 
     # ---- pacing -----------------------------------------------------------------------------
     @property
@@ -239,7 +256,12 @@ class OutboxDrainer:
                     self.stats.failed += 1
                 else:
                     backoff = min(self.options.max_backoff, self.options.base_backoff * 2 ** max(attempts - 1, 0))
-                    delay = result.retry_after if result.pause_all else max(result.retry_after or 0.0, backoff)
+                    if result.pause_all:
+                        # due when the channel's pause ends (its end is known here; ``retry_after`` was
+                        # read when the answer came, and the write may come a while later)
+                        delay = self.paused_for
+                    else:
+                        delay = max(result.retry_after or 0.0, backoff)
                     values = {"status": "pending", "attempts": attempts, "last_error": error,
                               "due_at": now + timedelta(seconds=delay or 0.0)}
                     self.stats.retried += 1
@@ -262,10 +284,9 @@ class OutboxDrainer:
                                   .values(claimed_at=None, **values))
 
     # ---- sending ----------------------------------------------------------------------------
-    async def _send_one(self, row: Claimed, slot: float, marked: set[int]) -> Result:
-        wait = slot - self.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def _send_one(self, row: Claimed, marked: set[int]) -> Result:
+        """Started at the row's slot (``_pace`` paces, not each send: one timer per wake-up instead
+        of one sleeping task per row)."""
         if self._probe is not None and not self._probe.is_set():
             await self._probe.wait()
         while row.external_id in self._sending_to:  # one send per recipient at a time: its answer may be 403
@@ -329,7 +350,7 @@ class OutboxDrainer:
         results = self._take_done() + self._unrecorded
         self._unrecorded = []
         try:
-            async with self.sessions() as session:
+            async with self._writing, self.sessions() as session:
                 if results:
                     await self._record(session, results)
                 table = Delivery.__table__
@@ -342,31 +363,72 @@ class OutboxDrainer:
             raise
         return marked
 
-    async def _send_batch(self, rows: list[Claimed]) -> None:
-        """Hand the rows to the sender at their slots. Each ~20 ms window of them is marked ``sending``
-        in one write, made one window ahead of its first slot so that the commit is not on the sending
-        path (one write per row would cap the rate at the database's commit rate). Returns once the last
-        row is scheduled; the answers are recorded later (``_outstanding``)."""
+    def _enqueue(self, rows: list[Claimed]) -> None:
+        """Claimed rows into the pipeline, each with its sending slot (``_slot``)."""
         now = self.monotonic()
-        windows: list[list[tuple[Claimed, float]]] = []
         for row in rows:
-            slot = self._slot(row.external_id, now)
-            if windows and slot - windows[-1][0][1] < MARK_WINDOW:
-                windows[-1].append((row, slot))
-            else:
-                windows.append([(row, slot)])
-        for window in windows:
-            wait = window[0][1] - MARK_WINDOW - self.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            heapq.heappush(self._unmarked, (self._slot(row.external_id, now), next(self._order), row))
+        self._rows_added.set()
+
+    def _in_hand(self) -> int:
+        return len(self._unmarked) + len(self._ready)
+
+    async def _mark_ahead(self) -> None:
+        """Mark rows ``sending`` shortly before their slots, many rows per write: every row whose slot
+        comes within ``MARK_WINDOW`` plus the time the last write took. A write takes a few ms on an idle
+        machine and tens of ms on a busy one; a fixed window per write would then fall behind the slots
+        (at 1,000/s a 20 ms window needs 50 writes a second), while this one covers what the next write
+        will need, so the rows in doubt after a crash stay those of about one write's time."""
+        while True:
+            if not self._unmarked:
+                if self._closing:
+                    return
+                self._rows_added.clear()
+                await self._rows_added.wait()
+                continue
+            wait = self._unmarked[0][0] - MARK_WINDOW - self.monotonic()
+            if wait > 0:  # a newer row may come due earlier (a recipient's interval delays some)
+                self._rows_added.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_added.wait(), wait)
+                continue
+            horizon = self.monotonic() + MARK_WINDOW + min(self._mark_seconds, MAX_MARK_AHEAD)
+            chunk: list[tuple[float, Claimed]] = []
+            while self._unmarked and (not chunk or self._unmarked[0][0] <= horizon):
+                slot, _, row = heapq.heappop(self._unmarked)
+                chunk.append((slot, row))
+            if self._in_hand() < self.batch_size:
+                self._room.set()
             marked: set[int] = set()
             if self.paused_for <= 0:
+                started = self.monotonic()
                 try:
-                    marked = await self._mark_sending([row.id for row, _ in window])
+                    marked = await self._mark_sending([row.id for _, row in chunk])
                 except Exception:
-                    # the database went away: these rows stay ``claimed`` and answer "not sent" below
+                    # the database went away: these rows stay ``claimed`` and answer "not sent"
                     log.exception("%s outbox: marking rows sending failed", self.channel)
-            self._outstanding += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
+                self._mark_seconds = self.monotonic() - started
+            self._ready.extend((slot, row, marked) for slot, row in chunk)
+            self._rows_marked.set()
+
+    async def _pace(self, marker: asyncio.Task[None]) -> None:
+        """Start each marked row's send at its slot: one timer per wake-up, not one sleeping task per
+        row (a timer fires about a millisecond late, which at 1,000/s is a row: the rows whose slots
+        passed meanwhile start together, none before its slot)."""
+        while True:
+            if not self._ready:
+                if marker.done():
+                    return
+                self._rows_marked.clear()
+                await _first_of(self._rows_marked, marker)
+                continue
+            slot, row, marked = self._ready.popleft()
+            wait = slot - self.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._outstanding.append(asyncio.create_task(self._send_one(row, marked)))
+            if not self._ready and not self._unmarked:
+                self._room.set()
 
     async def send_now(self, delivery_id: int) -> SendResult | None:
         """Send one pending row right away (e.g. a WeChat reply that missed the passive-reply deadline),
@@ -383,7 +445,7 @@ class OutboxDrainer:
             marked = {row[0] for row in await run_core(session, sa.update(table).where(
                 table.c.id == rows[0].id, table.c.status == CLAIMED).values(status=SENDING).returning(table.c.id))}
             await session.commit()
-        result = await self._send_one(rows[0], self.monotonic(), marked)
+        result = await self._send_one(rows[0], marked)
         async with self.sessions() as session:
             await self._record(session, [result])
             await session.commit()
@@ -407,40 +469,49 @@ class OutboxDrainer:
             return int(result.scalar_one())
 
     async def _drain(self, stop: asyncio.Event | None, *, until_idle: bool, max_seconds: float | None = None) -> None:
-        """A pipeline: while one batch is being handed to the sender (at its slots), the next one is
-        claimed, together with recording the answers that came in; the next batch starts as soon as the
-        last row of the current one is scheduled, without waiting for its answers. Only rows actually
-        handed to the sender are ``sending``; the rest of a claimed batch goes back to ``pending`` after
-        a crash."""
+        """A pipeline: while the claimed rows are marked (``_mark_ahead``) and handed to the sender at
+        their slots (``_pace``), the next batch is claimed once less than a batch is in hand, together
+        with recording the answers that came in; nothing waits for the answers of the rows before.
+        Only rows actually handed to the sender are ``sending``; the rest of a claimed batch goes back
+        to ``pending`` after a crash."""
         deadline = None if max_seconds is None else self.monotonic() + max_seconds
-        scheduling: asyncio.Task[None] | None = None
+        self._closing = False
+        marker = asyncio.create_task(self._mark_ahead())
+        pacer = asyncio.create_task(self._pace(marker))
 
         def stopping() -> bool:
             return (stop is not None and stop.is_set()) or (deadline is not None and self.monotonic() >= deadline)
 
         try:
             while not stopping():
+                claim = self.paused_for <= 0 and self._in_hand() < self.batch_size
                 results = self._take_done() + self._unrecorded
                 self._unrecorded = []
-                try:
-                    async with self.sessions() as session:
-                        if results:
-                            await self._record(session, results)
-                        rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
-                        await session.commit()
-                except Exception:
-                    self._unrecorded = results + self._unrecorded
-                    if until_idle:
-                        raise
-                    # the database went away: the answers in ``_unrecorded`` are recorded on the next try
-                    log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
-                    await _wait(stop, 5.0)
-                    continue
-                if scheduling is not None:
-                    await scheduling
-                    scheduling = None
+                rows: list[Claimed] = []
+                if claim or results:
+                    try:
+                        async with self._writing, self.sessions() as session:
+                            if results:
+                                await self._record(session, results)
+                            if claim:
+                                rows = await self._claim(session, self.batch_size)
+                            await session.commit()
+                    except Exception:
+                        self._unrecorded = results + self._unrecorded
+                        if until_idle:
+                            raise
+                        # the database went away: the answers in ``_unrecorded`` are recorded on the next try
+                        log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
+                        await _wait(stop, 5.0)
+                        continue
                 if rows:
-                    scheduling = asyncio.create_task(self._send_batch(rows))
+                    self._room.clear()
+                    self._enqueue(rows)
+                if self._in_hand():
+                    if not rows or self._in_hand() >= self.batch_size:
+                        # rows still to be sent: look again once the pipeline has room for a batch
+                        self._room.clear()
+                        await _first_of(self._room, stop, pacer)
                 elif self._outstanding:
                     await asyncio.wait(self._outstanding, return_when=asyncio.FIRST_COMPLETED)
                 elif self._unrecorded:
@@ -452,8 +523,10 @@ class OutboxDrainer:
                 else:
                     await _wait(stop, self.options.idle_poll)
         finally:
-            if scheduling is not None:
-                await scheduling
+            # the rows in hand are still sent (their answers recorded) before the drain returns
+            self._closing = True
+            self._rows_added.set()
+            await asyncio.wait([marker, pacer])
             if self._outstanding:
                 await asyncio.wait(self._outstanding)
             results = self._take_done() + self._unrecorded
@@ -462,6 +535,17 @@ class OutboxDrainer:
                 async with self.sessions() as session:
                     await self._record(session, results)
                     await session.commit()
+
+
+async def _first_of(*waits: asyncio.Event | asyncio.Task[None] | None) -> None:
+    """Until one of the events is set or one of the tasks is done."""
+    helpers = [asyncio.ensure_future(w.wait()) for w in waits if isinstance(w, asyncio.Event)]
+    try:
+        await asyncio.wait(helpers + [w for w in waits if isinstance(w, asyncio.Task)],
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for helper in helpers:
+            helper.cancel()
 
 
 async def _wait(stop: asyncio.Event | None, seconds: float) -> None:

@@ -41,15 +41,20 @@ class ChannelSender(Protocol):
     async def close(self) -> None: ...
 
 
-MAX_LATENESS_CREDIT = 0.02  # seconds
+MIN_LATENESS_CREDIT = 0.02  # seconds
+MAX_LATENESS_CREDIT = 0.25  # seconds
 
 
 def lateness_credit(rate_per_second: float) -> float:
     """How far a sending schedule may run behind the clock and still catch up (pacing keeps a credit
-    instead of ``max(now, next_slot)``, which loses every late millisecond for good). 20 ms: below
-    50/s that is less than one message, so any second holds at most one message over the rate; at
-    1,000/s it absorbs the few ms a batch hand-over or a commit costs."""
-    return MAX_LATENESS_CREDIT if rate_per_second > 0 else 0.0
+    instead of ``max(now, next_slot)``, which loses every late millisecond for good). It grows with the
+    rate, ``rate / 10,000`` seconds between 20 ms and 250 ms, so that the messages caught up in one go
+    (about ``rate² / 10,000``) stay under one at Telegram's 30/s and below 50/s — any second then holds
+    at most one message over the rate — while at 1,000/s a 100 ms stall (a commit, a collection of the
+    garbage collector, the process waiting for a core) is made up instead of lost."""
+    if rate_per_second <= 0:
+        return 0.0
+    return min(MAX_LATENESS_CREDIT, max(MIN_LATENESS_CREDIT, rate_per_second / 10_000))
 
 
 def paced_start(next_slot: float, now: float, interval: float, credit: float) -> float:
