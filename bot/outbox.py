@@ -6,8 +6,9 @@ Guarantees:
   in a deployment (``bot.locks``). Each row is marked ``sending`` (committed) at the moment it is
   handed to the sender. After a crash, ``claimed`` rows go back to ``pending`` (they were never sent)
   and a row still ``sending`` has an unknown outcome: it is marked failed, not resent (a duplicate is
-  worse than a gap, and the error says what happened). That is at most the rows of two ~20 ms
-  windows (a window is marked one window ahead of its first slot).
+  worse than a gap, and the error says what happened). Those are the rows due within ~20 ms plus one
+  write's time of the crash (rows are marked that far ahead of their slots, many per write) and the
+  rows whose answer was not recorded yet (recorded with the next mark).
 - the channel's rate (``rate_per_second``) and per-recipient spacing (``per_chat_interval``) are kept;
   a ``retry`` with ``pause_all`` (Telegram 429) pauses every send of the channel; other retries back
   off exponentially per row; ``blocked`` marks the identity inactive; ``failed`` never retries;
@@ -25,15 +26,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.outbox_options import Claimed, DrainStats
+from bot.outbox_options import DrainOptions as DrainOptions
+from bot.outbox_options import QuietHours as QuietHours
 from bot.sender import ChannelSender, OutboundMessage, SendResult, lateness_credit, paced_start
 from common.i18n import from_json, render
 from models import Delivery, Identity, utcnow
@@ -51,68 +52,7 @@ MARK_WINDOW = 0.02  # rows are marked ``sending`` this long before their slot (p
 MAX_MARK_AHEAD = 0.5  # seconds: a slow write never makes a mark reach further ahead than this
 
 
-def parse_hhmm(value: str) -> dtime:
-    hours, _, minutes = value.partition(":")
-    return dtime(int(hours), int(minutes or 0))
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    start: dtime
-    end: dtime
-    tz: ZoneInfo
-
-    @classmethod
-    def parse(cls, start: str, end: str, tz: str) -> QuietHours:
-        return cls(parse_hhmm(start), parse_hhmm(end), ZoneInfo(tz))
-
-    def active(self, now: datetime) -> bool:
-        local = now.astimezone(self.tz).time()
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end  # the window spans midnight
-
-
-@dataclass(slots=True)
-class DrainOptions:
-    quiet: QuietHours | None = None
-    claim_window: float = 0.1  # seconds of sending claimed per batch
-    max_batch: int = 200
-    idle_poll: float = 1.0  # how often an idle drainer looks for due rows
-    max_attempts: int = 8  # temporary failures before a row is given up (429 pauses do not count)
-    base_backoff: float = 5.0
-    max_backoff: float = 3600.0
-
-
-@dataclass(slots=True)
-class Claimed:
-    id: int
-    identity_id: int
-    external_id: str
-    text: str
-    choices: list[dict[str, str]]
-    attempts: int
-    last_inbound_at: datetime | None
-
-
 Result = tuple[Claimed, SendResult, bool]  # the row, what happened, whether the sender was called
-
-
-@dataclass(slots=True)
-class DrainStats:
-    """Counters since the drainer started (read them for metrics: ``handed`` is the send rate)."""
-
-    handed: int = 0  # rows handed to the sender
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    held: int = 0
-    blocked: int = 0
-    pauses: int = 0
-    recovered_unknown: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 class OutboxDrainer:
