@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import time
 from collections import deque
@@ -29,10 +30,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.outbox_options import Claimed, DrainStats
+from bot.outbox_options import Claimed, DrainStats, first_of, wait_or_stop
 from bot.outbox_options import DrainOptions as DrainOptions
 from bot.outbox_options import QuietHours as QuietHours
 from bot.sender import ChannelSender, OutboundMessage, SendResult, lateness_credit, paced_start
@@ -40,7 +41,6 @@ from common.i18n import from_json, render
 from models import Delivery, Identity, utcnow
 from models.db import SessionFactory
 from services.notify import notice_choices
-from services.reminders import run_core
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,19 @@ MARK_WINDOW = 0.02  # rows are marked ``sending`` this long before their slot (p
 MAX_MARK_AHEAD = 0.5  # seconds: a slow write never makes a mark reach further ahead than this
 
 
+# the two statements of every mark write, built once: SQLAlchemy then reuses their cache key and
+# compiled form instead of building and keying a new statement per write (the ids are one expanding
+# parameter)
+_DELIVERY = Delivery.__table__
+_MARK_SENDING = (sa.update(_DELIVERY)
+                 .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)), _DELIVERY.c.status == CLAIMED)
+                 .values(status=SENDING).returning(_DELIVERY.c.id))
+_RECORD_SENT = (sa.update(_DELIVERY)
+                .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)),
+                       _DELIVERY.c.status.in_((CLAIMED, SENDING)))
+                .values(status="sent", sent_at=sa.bindparam("now", type_=_DELIVERY.c.sent_at.type), last_error=None,
+                        claimed_at=None))
+
 Result = tuple[Claimed, SendResult, bool]  # the row, what happened, whether the sender was called
 
 
@@ -59,6 +72,8 @@ class OutboxDrainer:
     def __init__(self, sessions: SessionFactory, sender: ChannelSender, *, options: DrainOptions | None = None,
                  clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sessions = sessions
+        # the drainer's statements are Core only: a plain connection per transaction, no ORM session
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self.sender = sender
         self.channel = sender.channel
         self.options = options or DrainOptions()
@@ -118,17 +133,16 @@ class OutboxDrainer:
     async def recover_unknown(self) -> int:
         """After a drainer died (call under the lock): ``claimed`` rows were never handed to the sender
         and go back to ``pending``; rows left ``sending`` are failed with an explanation."""
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            await run_core(session,
+            await conn.execute(
                 sa.update(table).where(table.c.channel == self.channel, table.c.status == CLAIMED)
                 .values(status="pending", claimed_at=None, attempts=table.c.attempts - 1)
             )
-            result = await run_core(session,
+            result = await conn.execute(
                 sa.update(table).where(table.c.channel == self.channel, table.c.status == SENDING)
                 .values(status="failed", last_error=UNKNOWN_OUTCOME, claimed_at=None)
             )
-            await session.commit()
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         if count:
             log.warning("%s outbox: %d row(s) were being sent when the last sender stopped; marked failed",
@@ -136,7 +150,7 @@ class OutboxDrainer:
         self.stats.recovered_unknown += count
         return count
 
-    async def _claim(self, session: AsyncSession, limit: int, *, only_id: int | None = None) -> list[Claimed]:
+    async def _claim(self, conn: AsyncConnection, limit: int, *, only_id: int | None = None) -> list[Claimed]:
         now = self.clock()
         table = Delivery.__table__
         due = [table.c.status == "pending", table.c.channel == self.channel]
@@ -148,7 +162,7 @@ class OutboxDrainer:
                 due.append(table.c.urgent == sa.true())
         ids = (sa.select(table.c.id).where(*due).order_by(table.c.due_at, table.c.id).limit(limit)
                .with_for_update(skip_locked=True))
-        claimed = await run_core(session,
+        claimed = await conn.execute(
             sa.update(table).where(table.c.id.in_(ids.scalar_subquery()))
             .values(status=CLAIMED, claimed_at=now, attempts=table.c.attempts + 1)
             .returning(table.c.id)
@@ -156,29 +170,37 @@ class OutboxDrainer:
         claimed_ids = [row[0] for row in claimed]
         if not claimed_ids:
             return []
-        rows = await run_core(session,
+        # message and choices as their JSON text: a broadcast's rows share both, so each distinct one is
+        # decoded and rendered once per batch and language, not once per row
+        rows = await conn.execute(
             sa.select(col(Delivery.id), col(Delivery.identity_id), col(Identity.external_id), col(Delivery.text),
-                      col(Delivery.choices), col(Delivery.attempts), col(Identity.last_inbound_at),
-                      col(Delivery.message), col(Identity.language))
+                      sa.cast(col(Delivery.choices), sa.Text), col(Delivery.attempts),
+                      col(Identity.last_inbound_at), sa.cast(col(Delivery.message), sa.Text), col(Identity.language))
             .join(Identity, col(Identity.id) == col(Delivery.identity_id))
             .where(col(Delivery.id).in_(claimed_ids))
             .order_by(col(Delivery.due_at), col(Delivery.id))
         )
-        # a notice stored as a message id is rendered now, in the recipient's current language
-        return [Claimed(row_id, identity_id, external_id,
-                        render(from_json(message), language) if message is not None else text,
-                        notice_choices(choices or [], language), attempts, last_inbound_at)
-                for row_id, identity_id, external_id, text, choices, attempts, last_inbound_at, message, language
-                in rows]
+        texts: dict[tuple[str, str | None], str] = {}
+        choice_lists: dict[tuple[str | None, str | None], list[dict[str, str]]] = {}
+        claimed_rows: list[Claimed] = []
+        for row_id, identity_id, external_id, text, choices, attempts, last_inbound_at, message, language in rows:
+            if message is not None and message != "null":  # a notice stored as a message id: rendered now,
+                key = (message, language)                  # in the recipient's current language
+                if (rendered := texts.get(key)) is None:
+                    rendered = texts[key] = render(from_json(json.loads(message)), language)
+                text = rendered
+            if (labels := choice_lists.get((choices, language))) is None:
+                labels = choice_lists[choices, language] = notice_choices(json.loads(choices or "[]") or [], language)
+            claimed_rows.append(Claimed(row_id, identity_id, external_id, text, labels, attempts, last_inbound_at))
+        return claimed_rows
 
-    async def _record(self, session: AsyncSession, results: list[Result]) -> None:
+    async def _record(self, conn: AsyncConnection, results: list[Result]) -> None:
         now = self.clock()
         table = Delivery.__table__
         mine = [table.c.status.in_((CLAIMED, SENDING))]
         sent_ids = [row.id for row, result, _ in results if result.outcome == "sent"]
         if sent_ids:
-            await run_core(session, sa.update(table).where(table.c.id.in_(sent_ids), *mine)
-                                  .values(status="sent", sent_at=now, last_error=None, claimed_at=None))
+            await conn.execute(_RECORD_SENT, {"ids": sent_ids, "now": now})
             self.stats.sent += len(sent_ids)
         for row, result, attempted in results:
             outcome = result.outcome
@@ -211,16 +233,16 @@ class OutboxDrainer:
             elif outcome == "blocked":
                 values = {"status": "failed", "last_error": f"blocked: {error}"[:500]}
                 self.stats.blocked += 1
-                await run_core(session, sa.update(Identity.__table__).where(Identity.__table__.c.id == row.identity_id)
+                await conn.execute(sa.update(Identity.__table__).where(Identity.__table__.c.id == row.identity_id)
                                       .values(active=False))
                 # the rest of this recipient's queue would only be refused again
-                await run_core(session,
+                await conn.execute(
                     sa.update(table).where(table.c.identity_id == row.identity_id, table.c.status == "pending")
                     .values(status="failed", last_error="recipient blocked the bot / unfollowed"))
             else:
                 values = {"status": "failed", "last_error": error}
                 self.stats.failed += 1
-            await run_core(session, sa.update(table).where(table.c.id == row.id, *mine)
+            await conn.execute(sa.update(table).where(table.c.id == row.id, *mine)
                                   .values(claimed_at=None, **values))
 
     # ---- sending ----------------------------------------------------------------------------
@@ -290,14 +312,10 @@ class OutboxDrainer:
         results = self._take_done() + self._unrecorded
         self._unrecorded = []
         try:
-            async with self._writing, self.sessions() as session:
+            async with self._writing, self._engine.begin() as conn:
                 if results:
-                    await self._record(session, results)
-                table = Delivery.__table__
-                result = await run_core(session, sa.update(table).where(table.c.id.in_(ids), table.c.status == CLAIMED)
-                                        .values(status=SENDING).returning(table.c.id))
-                marked = {row[0] for row in result}
-                await session.commit()
+                    await self._record(conn, results)
+                marked = {row[0] for row in await conn.execute(_MARK_SENDING, {"ids": ids})}
         except Exception:
             self._unrecorded = results + self._unrecorded  # recorded on the next write that works
             raise
@@ -360,7 +378,7 @@ class OutboxDrainer:
                 if marker.done():
                     return
                 self._rows_marked.clear()
-                await _first_of(self._rows_marked, marker)
+                await first_of(self._rows_marked, marker)
                 continue
             slot, row, marked = self._ready.popleft()
             wait = slot - self.monotonic()
@@ -375,20 +393,17 @@ class OutboxDrainer:
         with the same claim → ``sending`` → send → record steps as the drain loop, so the result
         handling (retry backoff, ``blocked`` → identity inactive, ``held``, ``failed``) is the same.
         None when the row is not pending any more (a drain loop took it first: it is sent once)."""
-        async with self.sessions() as session:
-            rows = await self._claim(session, 1, only_id=delivery_id)
-            await session.commit()
+        async with self._engine.begin() as conn:
+            rows = await self._claim(conn, 1, only_id=delivery_id)
         if not rows:
             return None
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            marked = {row[0] for row in await run_core(session, sa.update(table).where(
+            marked = {row[0] for row in await conn.execute(sa.update(table).where(
                 table.c.id == rows[0].id, table.c.status == CLAIMED).values(status=SENDING).returning(table.c.id))}
-            await session.commit()
         result = await self._send_one(rows[0], marked)
-        async with self.sessions() as session:
-            await self._record(session, [result])
-            await session.commit()
+        async with self._engine.begin() as conn:
+            await self._record(conn, [result])
         return result[1]
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -402,9 +417,9 @@ class OutboxDrainer:
 
     async def pending_count(self) -> int:
         """Rows of this channel waiting to be sent (queue depth, for metrics; an index-only count)."""
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            result = await run_core(session, sa.select(sa.func.count()).select_from(table)
+            result = await conn.execute(sa.select(sa.func.count()).select_from(table)
                                     .where(table.c.status == "pending", table.c.channel == self.channel))
             return int(result.scalar_one())
 
@@ -430,19 +445,18 @@ class OutboxDrainer:
                 rows: list[Claimed] = []
                 if claim or results:
                     try:
-                        async with self._writing, self.sessions() as session:
+                        async with self._writing, self._engine.begin() as conn:
                             if results:
-                                await self._record(session, results)
+                                await self._record(conn, results)
                             if claim:
-                                rows = await self._claim(session, self.batch_size)
-                            await session.commit()
+                                rows = await self._claim(conn, self.batch_size)
                     except Exception:
                         self._unrecorded = results + self._unrecorded
                         if until_idle:
                             raise
                         # the database went away: the answers in ``_unrecorded`` are recorded on the next try
                         log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
-                        await _wait(stop, 5.0)
+                        await wait_or_stop(stop, 5.0)
                         continue
                 if rows:
                     self._room.clear()
@@ -451,17 +465,17 @@ class OutboxDrainer:
                     if not rows or self._in_hand() >= self.batch_size:
                         # rows still to be sent: look again once the pipeline has room for a batch
                         self._room.clear()
-                        await _first_of(self._room, stop, pacer)
+                        await first_of(self._room, stop, pacer)
                 elif self._outstanding:
                     await asyncio.wait(self._outstanding, return_when=asyncio.FIRST_COMPLETED)
                 elif self._unrecorded:
                     continue  # record them before looking again
                 elif self.paused_for > 0:
-                    await _wait(stop, self.paused_for)
+                    await wait_or_stop(stop, self.paused_for)
                 elif until_idle:
                     break
                 else:
-                    await _wait(stop, self.options.idle_poll)
+                    await wait_or_stop(stop, self.options.idle_poll)
         finally:
             # the rows in hand are still sent (their answers recorded) before the drain returns
             self._closing = True
@@ -472,25 +486,6 @@ class OutboxDrainer:
             results = self._take_done() + self._unrecorded
             self._unrecorded = []
             if results:
-                async with self.sessions() as session:
-                    await self._record(session, results)
-                    await session.commit()
+                async with self._engine.begin() as conn:
+                    await self._record(conn, results)
 
-
-async def _first_of(*waits: asyncio.Event | asyncio.Task[None] | None) -> None:
-    """Until one of the events is set or one of the tasks is done."""
-    helpers = [asyncio.ensure_future(w.wait()) for w in waits if isinstance(w, asyncio.Event)]
-    try:
-        await asyncio.wait(helpers + [w for w in waits if isinstance(w, asyncio.Task)],
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for helper in helpers:
-            helper.cancel()
-
-
-async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
-    if stop is None:
-        await asyncio.sleep(max(seconds, 0.01))
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.01))

@@ -1,7 +1,9 @@
-"""The outbox drainer's settings, counters and claimed rows (``bot.outbox`` re-exports them)."""
+"""The outbox drainer's settings, counters, claimed rows and waits (``bot.outbox`` re-exports the settings)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -67,3 +69,22 @@ class DrainStats:
     pauses: int = 0
     recovered_unknown: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+
+
+async def first_of(*waits: asyncio.Event | asyncio.Task[None] | None) -> None:
+    """Until one of the events is set or one of the tasks is done."""
+    helpers = [asyncio.ensure_future(w.wait()) for w in waits if isinstance(w, asyncio.Event)]
+    try:
+        await asyncio.wait(helpers + [w for w in waits if isinstance(w, asyncio.Task)],
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for helper in helpers:
+            helper.cancel()
+
+
+async def wait_or_stop(stop: asyncio.Event | None, seconds: float) -> None:
+    if stop is None:
+        await asyncio.sleep(max(seconds, 0.01))
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.01))
