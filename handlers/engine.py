@@ -16,9 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.i18n import Text, _, default_catalogs, join, ngettext, render
 from common.lang import detect_language, has_han, normalize_language, to_simplified
@@ -51,14 +49,15 @@ from handlers.permissions import DENIED
 from handlers.privacy import FieldCipher, open_json, seal_json
 from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.words import load_words
-from models import Identity, Person, utcnow
+from models import utcnow
 from models.db import SessionFactory
 from models.hotpath import TurnConnection
 from services.conversation import (
     ClaimedMessage,
     DialogRow,
     MessageTaken,
-    close_turn,
+    TurnSession,
+    finish_turn,
     message_claim,
     open_turn,
     stored_replies,
@@ -81,39 +80,6 @@ def default_routers() -> list[FeatureRouter]:
             reminders.router, broadcasts.router, observances.router, ledger.router, certificate.router,
             web_login.router, members.router,
             corrections.router, corrections_review.router]
-
-
-class TurnSession:
-    """A turn's ORM session, opened on first use on the turn's connection (inside its transaction), with
-    the speaker's detached identity and person taken in as persistent. Most turns of most people need
-    none: the engine's own statements run on the driver (services/conversation.py)."""
-
-    __slots__ = ("_db", "_entities", "_factory", "session")
-
-    def __init__(self, factory: SessionFactory, db: TurnConnection) -> None:
-        self._factory = factory
-        self._db = db
-        self._entities: tuple[Identity | Person, ...] = ()
-        self.session: AsyncSession | None = None
-
-    def __call__(self) -> AsyncSession:
-        if self.session is None:
-            # bound to the turn's connection: the session joins the transaction the turn's own
-            # statements run in, and its commit is the turn's
-            self.session = self._factory(bind=self._db.connection)
-            for entity in self._entities:
-                self.session.add(entity)
-        return self.session
-
-    def attach(self, *entities: Identity | Person) -> None:
-        self._entities = entities
-        if self.session is not None:
-            for entity in entities:
-                self.session.add(entity)
-
-    def modified(self) -> bool:
-        """A feature changed the identity or person without opening the session: they need a flush."""
-        return any(inspect(entity).modified for entity in self._entities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,18 +269,8 @@ class Engine:
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
         sealed = seal_json(self.cipher, [r.to_dict() for r in turn.replies]) if claim is not None else None
-        session = sessions.session
-        if session is None and sessions.modified():
-            session = sessions()
-        if session is not None:
-            await session.flush()
-        # the session wrote through SQLAlchemy's connection: it commits, after the closing writes
-        orm_commits = db.in_orm_transaction()
-        await close_turn(db, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
-                         language=turn.lang, now=now, seen=claim, sealed=sealed, commit=not orm_commits)
-        if orm_commits:
-            assert session is not None
-            await session.commit()
+        await finish_turn(db, sessions, speaker=speaker, language=turn.lang, now=now, seen=claim, sealed=sealed,
+                          choices=[{"label": c.label, "value": c.value} for c in last_choices])
         return turn.replies
 
     def _expire_idle_flow(self, turn: Turn, state: DialogRow) -> None:

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, literal_column, select, update
+from sqlalchemy import bindparam, exists, insert, inspect, literal_column, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
+from models.db import SessionFactory
 from models.hotpath import Conflict, TurnConnection
 from models.wechat import WeChatReplyPages
 from services.people import create_identity
@@ -285,6 +286,56 @@ async def close_turn(db: TurnConnection, *, speaker: Speaker, choices: list[dict
         await db.run([(statement, params) for statement in statements], commit=commit)
     elif commit:
         await db.commit()
+
+
+async def finish_turn(db: TurnConnection, sessions: TurnSession, *, speaker: Speaker, choices: list[dict[str, str]],
+                      language: str, now: datetime, seen: ClaimedMessage | None, sealed: str | None) -> None:
+    """The turn's closing writes and its commit: the driver's, in the closing trip, unless the turn's
+    session wrote or read through SQLAlchemy's connection; then the session commits, after them."""
+    session = sessions.session
+    if session is None and sessions.modified():
+        session = sessions()
+    if session is not None:
+        await session.flush()
+    orm_commits = db.in_orm_transaction()
+    await close_turn(db, speaker=speaker, choices=choices, language=language, now=now, seen=seen, sealed=sealed,
+                     commit=not orm_commits)
+    if orm_commits:
+        assert session is not None
+        await session.commit()
+
+
+class TurnSession:
+    """A turn's ORM session, opened on first use on the turn's connection (inside its transaction), with
+    the speaker's detached identity and person taken in as persistent. Most turns of most people need
+    none: the engine's own statements run on the driver (models/hotpath.py)."""
+
+    __slots__ = ("_db", "_entities", "_factory", "session")
+
+    def __init__(self, factory: SessionFactory, db: TurnConnection) -> None:
+        self._factory = factory
+        self._db = db
+        self._entities: tuple[Identity | Person, ...] = ()
+        self.session: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self.session is None:
+            # bound to the turn's connection: the session joins the transaction the turn's own
+            # statements run in, and its commit is the turn's
+            self.session = self._factory(bind=self._db.connection)
+            for entity in self._entities:
+                self.session.add(entity)
+        return self.session
+
+    def attach(self, *entities: Identity | Person) -> None:
+        self._entities = entities
+        if self.session is not None:
+            for entity in entities:
+                self.session.add(entity)
+
+    def modified(self) -> bool:
+        """A feature changed the identity or person without opening the session: they need a flush."""
+        return any(inspect(entity).modified for entity in self._entities)
 
 
 def unsubscribe(speaker: Speaker) -> None:
