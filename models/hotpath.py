@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 
 class Conflict(Exception):
@@ -40,7 +41,8 @@ class Compiled:
     sql: str
     names: tuple[str, ...]
     binds: tuple[Callable[[Any], Any] | None, ...]
-    results: tuple[Callable[[Any], Any] | None, ...]
+    # (position, converter) of the result columns whose values SQLAlchemy converts (dates, JSON, …)
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
     # the statement's own literals (e.g. status = 'held'), which SQLAlchemy also sends as parameters
     literals: Mapping[str, Any]
 
@@ -49,9 +51,13 @@ class Compiled:
         given = [values[name] if name not in literals else literals[name] for name in self.names]
         return tuple(value if bind is None else bind(value) for bind, value in zip(self.binds, given, strict=True))
 
-    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(value if process is None or value is None else process(value)
-                     for process, value in zip(self.results, raw, strict=True))
+    def row(self, raw: Sequence[Any]) -> list[Any]:
+        values = list(raw)
+        for index, process in self.processed:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return values
 
 
 _compiled: dict[tuple[int, str], tuple[ClauseElement, Compiled]] = {}
@@ -67,12 +73,13 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
     done = statement.compile(dialect=dialect)
     names = tuple(done.positiontup or ())
     binds = tuple(done.binds[name].type._cached_bind_processor(dialect) for name in names)
-    results = tuple(column.type._cached_result_processor(dialect, None)
-                    for column in getattr(done, "_result_columns", ()) or ())
+    results = [column.type._cached_result_processor(dialect, None)
+               for column in getattr(done, "_result_columns", ()) or ()]
+    processed = tuple((index, process) for index, process in enumerate(results) if process is not None)
     # a bindparam() of ours has no value (the caller's); an anonymous one holds the statement's literal
     literals = {name: done.binds[name].effective_value for name in names
                 if not done.binds[name].required and done.binds[name].value is not None}
-    entry = Compiled(done.string, names, binds, results, literals)
+    entry = Compiled(done.string, names, binds, processed, literals)
     _compiled[key] = (statement, entry)
     return entry
 
@@ -104,38 +111,48 @@ def _sqlite_rollback(connection: sqlite3.Connection) -> None:
 
 
 class TurnConnection:
-    """One turn's connection: SQLAlchemy's (for a session when a feature needs one) and its driver's."""
+    """One turn's connection, checked out of the engine's pool: the driver's for the turn's own
+    statements and, made on first use, SQLAlchemy's (for a session when a feature needs one)."""
 
-    __slots__ = ("_adapter", "_driver", "_sqlite", "_sync", "connection", "dialect")
+    __slots__ = ("_adapter", "_connection", "_driver", "_engine", "_fairy", "_listeners", "_sqlite", "dialect")
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
-        self._sync = connection.sync_connection
-        assert self._sync is not None
-        self.dialect = self._sync.dialect
-        fairy = self._sync.connection
+    def __init__(self, engine: AsyncEngine, fairy: Any) -> None:
+        self._engine = engine
+        self._fairy = fairy
+        self._connection: AsyncConnection | None = None
+        self.dialect: Dialect = engine.sync_engine.dialect
         self._adapter: Any = fairy.dbapi_connection
         self._driver: Any = fairy.driver_connection
         self._sqlite = self.dialect.name == "sqlite"
+        self._listeners = engine.sync_engine.dispatch.before_cursor_execute
 
     @classmethod
     async def open(cls, engine: AsyncEngine) -> TurnConnection:
-        connection = await engine.connect()
-        try:
-            return cls(connection)
-        except BaseException:
-            await connection.close()
-            raise
+        """A pool checkout without SQLAlchemy's Connection around it (the pool's own events still run:
+        SQLite's pragmas on a new connection)."""
+        return cls(engine, await greenlet_spawn(engine.sync_engine.raw_connection))
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """SQLAlchemy's connection on the same driver connection, hence in the same transaction."""
+        if self._connection is None:
+            self._connection = AsyncConnection(self._engine, Connection(self._engine.sync_engine, connection=self._fairy))
+        return self._connection
 
     async def close(self) -> None:
-        await self.connection.close()
+        """Back to the pool (in a greenlet: a checkin may close an overflow connection)."""
+        if self._connection is not None:
+            await self._connection.close()
+        else:
+            await greenlet_spawn(self._fairy.close)
 
     def _announce(self, sql: str, parameters: tuple[Any, ...]) -> None:
-        listeners = self._sync.dispatch.before_cursor_execute
-        if listeners:
-            listeners(self._sync, None, sql, parameters, None, False)
+        """The engine's ``before_cursor_execute`` listeners see the statement (with no Connection,
+        cursor or context: there is none)."""
+        if self._listeners:
+            self._listeners(None, None, sql, parameters, None, False)
 
-    async def run(self, steps: Sequence[Step], *, fetch: Sequence[bool] = (), commit: bool = False) -> list[list[tuple[Any, ...]]]:
+    async def run(self, steps: Sequence[Step], *, fetch: Sequence[bool] = (), commit: bool = False) -> list[list[list[Any]]]:
         """The statements in order (their rows where ``fetch`` says so), then COMMIT when ``commit``:
         one worker-thread trip on SQLite. :class:`Conflict` when one breaks a unique constraint."""
         plans = []
@@ -191,4 +208,4 @@ class TurnConnection:
 
     def in_orm_transaction(self) -> bool:
         """SQLAlchemy's connection began a transaction (a session used it): commit through it."""
-        return self.connection.in_transaction()
+        return self._connection is not None and self._connection.in_transaction()

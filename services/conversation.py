@@ -9,14 +9,13 @@ feature opens one (handlers/engine.py): a roleless volunteer's 帮助 creates no
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, inspect, literal_column, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -159,9 +158,11 @@ def _detached(model: type[Any], values: dict[str, Any]) -> Any:
     """An entity from a row's values without the ORM's loading (or SQLModel's validation): detached,
     with a clean history, so a feature's session takes it in as persistent (``session.add``) and its
     later changes are flushed like a loaded entity's."""
-    entity = model.__mapper__.class_manager.new_instance()
+    mapper = model.__mapper__  # type: ignore[attr-defined]
+    entity = mapper.class_manager.new_instance()
     entity.__dict__.update(values)
-    make_transient_to_detached(entity)
+    # what make_transient_to_detached does for a fresh entity with every column set: its identity key
+    instance_state(entity).key = (mapper._identity_class, (values["id"],), None)
     return entity
 
 
@@ -203,7 +204,7 @@ async def open_turn(
         identity, person = await create_identity(session(), channel=channel, external_id=external_id, now=now,
                                                  last_inbound_at=now)
         # has_roles unknown: a concurrent first contact may have made the person (create_identity)
-        state_row: tuple[Any, ...] = (None,) * (1 + len(_STATE_COLUMNS))
+        state_row: Sequence[Any] = (None,) * (1 + len(_STATE_COLUMNS))
         held, pages, has_roles = False, False, True
     else:
         row = rows[0]
