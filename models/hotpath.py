@@ -205,7 +205,3 @@ class TurnConnection:
             await self._driver._execute(_sqlite_rollback, self._driver._conn)
         elif self._adapter._transaction is not None:
             await self._adapter._call_and_discard(self._adapter._transaction.rollback)
-
-    def in_orm_transaction(self) -> bool:
-        """SQLAlchemy's connection began a transaction (a session used it): commit through it."""
-        return self._connection is not None and self._connection.in_transaction()

@@ -291,19 +291,15 @@ async def close_turn(db: TurnConnection, *, speaker: Speaker, choices: list[dict
 
 async def finish_turn(db: TurnConnection, sessions: TurnSession, *, speaker: Speaker, choices: list[dict[str, str]],
                       language: str, now: datetime, seen: ClaimedMessage | None, sealed: str | None) -> None:
-    """The turn's closing writes and its commit: the driver's, in the closing trip, unless the turn's
-    session wrote or read through SQLAlchemy's connection; then the session commits, after them."""
+    """The turn's closing writes and its COMMIT, in one round trip (or worker-thread trip), after the
+    session's flush. The driver's COMMIT is the session's too (one transaction on one connection); the
+    session is not committed itself: closing the connection ends its transaction with nothing to undo."""
     session = sessions.session
     if session is None and sessions.modified():
         session = sessions()
     if session is not None:
         await session.flush()
-    orm_commits = db.in_orm_transaction()
-    await close_turn(db, speaker=speaker, choices=choices, language=language, now=now, seen=seen, sealed=sealed,
-                     commit=not orm_commits)
-    if orm_commits:
-        assert session is not None
-        await session.commit()
+    await close_turn(db, speaker=speaker, choices=choices, language=language, now=now, seen=seen, sealed=sealed)
 
 
 class TurnSession:
