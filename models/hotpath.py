@@ -87,6 +87,10 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
 Step = tuple[ClauseElement, Mapping[str, Any]]
 
 
+# SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE: a duplicate, not a broken reference
+_SQLITE_UNIQUE = frozenset({1555, 2067})
+
+
 def _sqlite_steps(connection: sqlite3.Connection, steps: list[tuple[str, tuple[Any, ...], bool]],
                   commit: bool) -> list[list[Any]] | None:
     """On aiosqlite's worker thread: every statement, their rows, and the COMMIT. ``None`` when one
@@ -97,7 +101,9 @@ def _sqlite_steps(connection: sqlite3.Connection, steps: list[tuple[str, tuple[A
             cursor = connection.execute(sql, parameters)
             out.append(cursor.fetchall() if fetch else [])
             cursor.close()
-    except sqlite3.IntegrityError:
+    except sqlite3.IntegrityError as error:
+        if error.sqlite_errorcode not in _SQLITE_UNIQUE:
+            raise
         connection.rollback()
         return None
     if commit:
@@ -161,13 +167,24 @@ class TurnConnection:
             parameters = done.parameters(values)
             self._announce(done.sql, parameters)
             plans.append((done, parameters, index < len(fetch) and fetch[index]))
-        if self._sqlite:
-            raw = await self._driver._execute(_sqlite_steps, self._driver._conn,
-                                              [(done.sql, parameters, want) for done, parameters, want in plans],
-                                              commit)
-            if raw is None:
-                raise Conflict
-            return [[done.row(r) for r in rows] for (done, _p, _w), rows in zip(plans, raw, strict=True)]
+        try:
+            return await (self._run_sqlite(plans, commit) if self._sqlite else self._run_asyncpg(plans, commit))
+        except Conflict:
+            raise
+        except Exception as error:
+            await self._check_disconnect(error)
+            raise
+
+    async def _run_sqlite(self, plans: list[tuple[Compiled, tuple[Any, ...], bool]],
+                          commit: bool) -> list[list[list[Any]]]:
+        raw = await self._driver._execute(_sqlite_steps, self._driver._conn,
+                                          [(done.sql, parameters, want) for done, parameters, want in plans], commit)
+        if raw is None:
+            raise Conflict
+        return [[done.row(r) for r in rows] for (done, _p, _w), rows in zip(plans, raw, strict=True)]
+
+    async def _run_asyncpg(self, plans: list[tuple[Compiled, tuple[Any, ...], bool]],
+                           commit: bool) -> list[list[list[Any]]]:
         adapter = self._adapter
         if adapter._transaction is None:
             await adapter._start_transaction()
@@ -185,6 +202,16 @@ class TurnConnection:
         if commit:
             await self.commit()
         return out
+
+    async def _check_disconnect(self, error: Exception) -> None:
+        """What SQLAlchemy does with a statement's error, which it does not see here: a lost connection
+        is invalidated, and with it every pooled connection as old (they are replaced on checkout)
+        instead of failing the next turns too."""
+        try:
+            self._adapter._handle_exception(error)  # raises the DBAPI-level error SQLAlchemy would see
+        except Exception as translated:
+            if self.dialect.is_disconnect(translated, self._adapter, None):  # type: ignore[arg-type]
+                await greenlet_spawn(self._engine.sync_engine.pool._invalidate, self._fairy, translated)
 
     def _unique_violation(self) -> type[Exception]:
         return self._adapter.dbapi.asyncpg.UniqueViolationError  # type: ignore[no-any-return]

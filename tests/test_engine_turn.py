@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from handlers.context import CoreOptions
@@ -17,7 +19,7 @@ from handlers.engine import Engine, default_routers
 from handlers.messages import Inbound
 from handlers.turn import FeatureRouter, Turn
 from models import Identity, InboundSeen, Person
-from models.db import SessionFactory
+from models.db import SessionFactory, create_engine
 from services.people import grant_role
 from tests.conftest import Clock
 
@@ -126,3 +128,23 @@ async def test_a_cancelled_turn_rolls_back_and_frees_the_writer(sessions: Sessio
     assert await area_of(sessions) is None
     async with sessions() as session:
         assert await session.get(InboundSeen, ("test", "c-2")) is None
+
+
+async def test_a_lost_postgresql_connection_fails_one_turn_only(sessions: SessionFactory, options: CoreOptions,
+                                                                clock: Clock, db_url: str) -> None:
+    """The driver's errors bypass SQLAlchemy: the turn's connection still invalidates the pool's
+    connections on a disconnect, as SQLAlchemy would, so the next turn gets a new one."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server's connection")
+    core = engine(sessions, options, clock, asyncio.Event())
+    await core.handle(msg("帮助", message_id="d-1"))
+    admin = create_engine(db_url)
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                          "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    finally:
+        await admin.dispose()
+    await core.handle(msg("帮助", message_id="d-2"))  # may fail (an apology): its connection was cut
+    replies = await core.handle(msg("帮助", message_id="d-3"))
+    assert "出了点问题" not in replies[0].text and "志愿助手" in replies[-1].text
