@@ -125,7 +125,8 @@ class Engine:
         # which otherwise gives p99 latencies of seconds under concurrent messages.
         bind = sessions.kw.get("bind")
         assert isinstance(bind, AsyncEngine), "the session factory is bound to an AsyncEngine"
-        self._bind = bind
+        # where a turn's connection comes from (sessions are opened on it when a feature needs one)
+        self.database = bind
         self._single_writer = asyncio.Lock() if bind.dialect.name == "sqlite" else None
 
     def write_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -219,7 +220,7 @@ class Engine:
     async def _turn(self, inbound: Inbound, claim: ClaimedMessage | None = None) -> list[Reply]:
         """One turn in one transaction, committed at its end; on any failure (or :class:`MessageTaken`)
         everything is rolled back, the message id's claim included."""
-        db = await TurnConnection.open(self._bind)
+        db = await TurnConnection.open(self.database)
         sessions = TurnSession(self.sessions, db)
         try:
             return await self._process(db, sessions, inbound, claim=claim)
