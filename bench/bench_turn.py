@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_turn.py                        # SQLite and PostgreSQL, 600 turns, 3 runs
     .venv/bin/python bench/bench_turn.py --db sqlite --turns 1000
     .venv/bin/python bench/bench_turn.py --db postgresql --profile   # top cProfile entries of one run
+    .venv/bin/python bench/bench_turn.py --statements           # also SQL statements per turn, by kind
     .venv/bin/python bench/bench_turn.py --source /tmp/old      # the engine of another checkout
 
 The mix, in turn: 帮助, 活动 and 我的时长 from registered volunteers, and a registration step
@@ -10,6 +11,8 @@ The mix, in turn: 帮助, 活动 and 我的时长 from registered volunteers, an
 concurrency), so CPU ms per turn is ``time.process_time`` (all of this process's threads, the
 aiosqlite worker included; not the PostgreSQL server's) over the run divided by its turns.
 ``--profile`` profiles the event loop's thread only (cProfile does not follow aiosqlite's worker).
+``--statements`` counts, after the timed runs, the statements each kind sends (the engine's
+``before_cursor_execute`` listeners, which the turn's driver-level statements also notify).
 """
 
 from __future__ import annotations
@@ -126,7 +129,31 @@ async def bench(url: str, args: argparse.Namespace) -> None:
         kinds = "  ".join(f"{kind} {sum(v) / len(v) * 1000:.2f}" for kind, v in per_kind.items())
         print(f"{name:10} run {run}: {cpu / args.turns * 1000:6.2f} CPU ms/turn  {args.turns / wall:7.1f} turns/s"
               f"  (CPU ms by kind: {kinds})", flush=True)
+    if args.statements:
+        await count_statements(engine, Load(volunteers, "count"), handle, name)
     await engine.dispose()
+
+
+async def count_statements(engine, load: Load, handle, name: str) -> None:  # noqa: ANN001
+    """Mean SQL statements per turn by kind, over 80 turns of the mix (untimed: the listener costs CPU)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    per_kind: dict[str, list[int]] = defaultdict(list)
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for user, text, kind, message_id in load.turns(80):
+            seen.clear()
+            await handle(user, text, message_id)
+            per_kind[kind].append(len(seen))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    kinds = "  ".join(f"{kind} {sum(v) / len(v):.2f}" for kind, v in per_kind.items())
+    print(f"{name:10} statements/turn by kind: {kinds}", flush=True)
 
 
 async def run_turns(load: Load, handle, count: int, *, profile: bool) -> tuple[float, float, dict[str, list[float]]]:  # noqa: ANN001
@@ -162,6 +189,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=600)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="print the top cProfile entries of the last run")
+    parser.add_argument("--statements", action="store_true", help="count SQL statements per turn by kind")
     parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose engine runs")
     args = parser.parse_args()
     sys.path.insert(0, str(args.source.resolve()))

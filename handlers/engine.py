@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.i18n import Text, _, default_catalogs, join, ngettext, render
 from common.lang import detect_language, has_han, normalize_language, to_simplified
@@ -51,16 +51,15 @@ from handlers.turn import Command, FeatureRouter, Role, StepHandler, Turn
 from handlers.words import load_words
 from models import utcnow
 from models.db import SessionFactory
+from models.hotpath import TurnConnection
 from services.conversation import (
     ClaimedMessage,
     DialogRow,
     MessageTaken,
-    claim_message,
-    claims_with_speaker,
-    close_turn,
+    TurnSession,
+    finish_turn,
     message_claim,
     open_turn,
-    store_replies,
     stored_replies,
     unsubscribe,
 )
@@ -125,8 +124,10 @@ class Engine:
         # SQLite has one writer: queueing turns here is far cheaper than its busy-wait back-off,
         # which otherwise gives p99 latencies of seconds under concurrent messages.
         bind = sessions.kw.get("bind")
-        self._single_writer = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
-        self._claim_with_speaker = bind is not None and claims_with_speaker(bind.dialect.name)
+        assert isinstance(bind, AsyncEngine), "the session factory is bound to an AsyncEngine"
+        # where a turn's connection comes from (sessions are opened on it when a feature needs one)
+        self.database = bind
+        self._single_writer = asyncio.Lock() if bind.dialect.name == "sqlite" else None
 
     def write_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         """For a channel's own small writes next to the turns (e.g. WeChat's nonce memory): on SQLite
@@ -152,10 +153,8 @@ class Engine:
         inbound = clean_inbound(inbound)
         try:
             if inbound.message_id is None:
-                async with self._turn_slot(), self.sessions() as session:
-                    replies = await self._process(session, inbound)
-                    await session.commit()
-                    return Handled(replies)
+                async with self._turn_slot():
+                    return Handled(await self._turn(inbound))
             return await self._handle_once(inbound)
         except Exception as error:  # the one place where a turn's unexpected failure ends
             return Handled(await self._recover(inbound, error))
@@ -177,9 +176,8 @@ class Engine:
         apology = _("抱歉，刚才出了点问题，这一步没有完成（编号 {turn_id}）。请从菜单重新开始。", turn_id=turn_id)
         menu = replace(inbound, text=None, payload="menu", event=None, location=None, message_id=None)
         try:
-            async with self._turn_slot(), self.sessions() as session:
-                replies = await self._process(session, menu)
-                await session.commit()
+            async with self._turn_slot():
+                replies = await self._turn(menu)
         except Exception as second:  # e.g. the database is down: the apology alone
             log.error("turn %s: the menu after the failure failed too: %s", turn_id, type(second).__name__)
             log.debug("turn %s menu traceback", turn_id, exc_info=second)
@@ -191,23 +189,12 @@ class Engine:
     async def _handle_once(self, inbound: Inbound, *, attempts: int = 3) -> Handled:
         """The same message id has one effect; a retry (even a concurrent one) gets the same replies."""
         assert inbound.message_id is not None
-        async with self._turn_slot(), self.sessions() as session:
-            seen: ClaimedMessage | None
-            if self._claim_with_speaker:  # the claim is taken by the speaker's SELECT: one round trip fewer
-                seen = message_claim(channel=inbound.channel, message_id=inbound.message_id)
-                try:
-                    replies = await self._process(session, inbound, claim=seen)
-                except MessageTaken:
-                    seen = None
-            else:
-                seen = await claim_message(session, channel=inbound.channel, message_id=inbound.message_id,
-                                           now=self.clock())
-                if seen is not None:
-                    replies = await self._process(session, inbound)
-            if seen is not None:
-                await store_replies(session, seen=seen, sealed=seal_json(self.cipher, [r.to_dict() for r in replies]))
-                await session.commit()
-                return Handled(replies)
+        async with self._turn_slot():
+            try:
+                return Handled(await self._turn(inbound, message_claim(channel=inbound.channel,
+                                                                       message_id=inbound.message_id)))
+            except MessageTaken:
+                pass
         stored = await self._wait_for_reply(inbound.channel, inbound.message_id)
         if stored is not None:
             return Handled(stored, repeat=True)
@@ -230,17 +217,34 @@ class Engine:
             await asyncio.sleep(0.05)
 
     # ---- one turn ---------------------------------------------------------------------------
-    async def _process(self, session: AsyncSession, inbound: Inbound, *,
+    async def _turn(self, inbound: Inbound, claim: ClaimedMessage | None = None) -> list[Reply]:
+        """One turn in one transaction, committed at its end; on any failure (or :class:`MessageTaken`)
+        everything is rolled back, the message id's claim included."""
+        db = await TurnConnection.open(self.database)
+        sessions = TurnSession(self.sessions, db)
+        try:
+            return await self._process(db, sessions, inbound, claim=claim)
+        except BaseException:
+            if sessions.session is not None:
+                await sessions.session.close()  # rolls back what the session began
+            await db.rollback()
+            raise
+        finally:
+            await db.close()
+
+    async def _process(self, db: TurnConnection, sessions: TurnSession, inbound: Inbound, *,
                        claim: ClaimedMessage | None = None) -> list[Reply]:
         now = self.clock()
+        unsubscribing = inbound.event == "unsubscribe"
         speaker = await open_turn(
-            session, channel=inbound.channel, external_id=inbound.user_id, now=now,
+            db, sessions, channel=inbound.channel, external_id=inbound.user_id, now=now,
             display_name=inbound.display_name, language=normalize_language(inbound.language),
-            unsubscribing=inbound.event == "unsubscribe", claim=claim,
+            unsubscribing=unsubscribing, claim=claim,
         )
         identity, person, state = speaker.identity, speaker.person, speaker.state
+        sessions.attach(identity, person)
         turn = Turn(
-            session=session,
+            open_session=sessions,
             inbound=inbound,
             identity=identity,
             person=person,
@@ -254,16 +258,20 @@ class Engine:
         )
         self._expire_idle_flow(turn, state)
         await self._dispatch(turn)
+        if unsubscribing:
+            unsubscribe(speaker)
         notices = []
-        if speaker.has_held_notices or holds_notices_now(session, identity_id=identity.id):
-            notices = await claim_held_notices(session, identity_id=identity.id, now=now)
+        held_now = sessions.session is not None and holds_notices_now(sessions.session, identity_id=identity.id)
+        if speaker.has_held_notices or held_now:
+            notices = await claim_held_notices(turn.session, identity_id=identity.id, now=now)
         if notices:
             rows: list[Text] = [ngettext("你有 {count} 条新通知：", "你有 {count} 条新通知：", len(notices))]
             rows += [f"· {notice_text(n, turn.lang)}" for n in notices]
             turn.replies.insert(0, Reply(text=turn.text(join(rows)), lang=turn.lang))
         last_choices = next((r.choices for r in reversed(turn.replies) if r.choices), [])
-        await close_turn(session, speaker=speaker, choices=[{"label": c.label, "value": c.value} for c in last_choices],
-                   language=turn.lang, now=now)
+        sealed = seal_json(self.cipher, [r.to_dict() for r in turn.replies]) if claim is not None else None
+        await finish_turn(db, sessions, speaker=speaker, language=turn.lang, now=now, seen=claim, sealed=sealed,
+                          choices=[{"label": c.label, "value": c.value} for c in last_choices])
         return turn.replies
 
     def _expire_idle_flow(self, turn: Turn, state: DialogRow) -> None:
@@ -445,8 +453,7 @@ class Engine:
     async def _dispatch_event(self, turn: Turn) -> None:
         inbound = turn.inbound
         event = inbound.event
-        if event == "unsubscribe":
-            unsubscribe(turn.session, identity=turn.identity)
+        if event == "unsubscribe":  # the identity goes inactive when the turn closes (_process)
             turn.end_flow()
             return
         if event == "location" and inbound.location is not None:

@@ -25,7 +25,8 @@ WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周
 
 @dataclass
 class Turn:
-    session: AsyncSession
+    # the turn's ORM session, opened by the first feature that asks for it (see the session property)
+    open_session: Callable[[], AsyncSession]
     inbound: Inbound
     identity: Identity
     person: Person
@@ -40,6 +41,12 @@ class Turn:
     # the person the speaker's SELECT found holding no role: their roles() needs no query
     roleless_person_id: int | None = None
     _roles: Roles | None = field(default=None, repr=False)  # read once per turn, when first needed
+
+    @property
+    def session(self) -> AsyncSession:
+        """The turn's session, in the turn's transaction, with the speaker's identity and person in it.
+        Opened on first use: a turn whose feature reads nothing more (a volunteer's 帮助) has none."""
+        return self.open_session()
 
     @property
     def typed(self) -> bool:

@@ -113,6 +113,21 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    def _idle(self) -> bool:
+        """No transaction open: a COMMIT or ROLLBACK would do nothing but cost a worker-thread trip (every
+        read-only session's close made one). ``in_transaction`` reads SQLite's autocommit flag, safe
+        from this thread while no statement of this connection runs (a pooled connection has one user)."""
+        connection = self._connection._connection
+        return connection is not None and not connection.in_transaction
+
+    def rollback(self) -> None:
+        if not self._idle():
+            super().rollback()
+
+    def commit(self) -> None:
+        if not self._idle():
+            super().commit()
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The aiosqlite DBAPI module SQLAlchemy's dialect uses (``create_engine(module=...)``)."""

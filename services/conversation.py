@@ -1,18 +1,27 @@
-"""The engine's own rows: who is talking, where their dialog is, which messages were already answered."""
+"""The engine's own rows: who is talking, where their dialog is, which messages were already answered.
+
+A turn's skeleton (claim, speaker, replies, dialog state, identity touch, commit) runs as plain
+driver calls on the turn's connection (models/hotpath.py); the ORM is for the features. The speaker's
+Identity and Person are built from the row as detached entities and join a session only when a
+feature opens one (handlers/engine.py): a roleless volunteer's 帮助 creates no session at all.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import bindparam, exists, insert, inspect, literal_column, select, update
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
+from models.db import SessionFactory
+from models.hotpath import Conflict, TurnConnection
 from models.wechat import WeChatReplyPages
 from services.people import create_identity
 from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
@@ -21,10 +30,10 @@ MAX_MESSAGE_KEY = 160
 MAX_DISPLAY_NAME = 128
 
 
-# Core statements on the table (not the ORM entity), built once: no ORM bulk-DML layer, one cache key
+# Core statements on the tables (not the ORM entities), built once: each is compiled once per dialect
 _SEEN = InboundSeen.__table__  # type: ignore[attr-defined]
-_CLAIM = insert(_SEEN).values(channel=bindparam("channel"), message_key=bindparam("message_key"),
-                              created_at=bindparam("created_at"))
+_CLAIM = insert(_SEEN).values(channel=bindparam("claim_channel"), message_key=bindparam("claim_key"),
+                              created_at=bindparam("claim_at"))
 _STORE_REPLIES = (update(_SEEN)
                   .where(_SEEN.c.channel == bindparam("key_channel"), _SEEN.c.message_key == bindparam("key_message"))
                   .values(reply=bindparam("reply")))
@@ -39,42 +48,12 @@ class ClaimedMessage:
 
 
 class MessageTaken(Exception):
-    """Another delivery of this message id claimed it first; the session was rolled back."""
+    """Another delivery of this message id claimed it first; the transaction was rolled back."""
 
 
 def message_claim(*, channel: str, message_id: str) -> ClaimedMessage:
     """The claim of a message id, for :func:`open_turn` to take with the speaker's SELECT."""
     return ClaimedMessage(channel=channel, message_key=message_id[:MAX_MESSAGE_KEY])
-
-
-def claims_with_speaker(dialect_name: str) -> bool:
-    """PostgreSQL runs an INSERT inside a WITH clause: the claim rides on the speaker's SELECT, one
-    round trip fewer per turn. SQLite has no INSERT in WITH: there it is its own statement."""
-    return dialect_name == "postgresql"
-
-
-async def claim_message(session: AsyncSession, *, channel: str, message_id: str,
-                        now: datetime) -> ClaimedMessage | None:
-    """Take a message id before any work: ``None`` when another delivery of it got there first.
-
-    The insert takes the row (and, on SQLite, the write lock) at once; on a clash the session is
-    rolled back and the caller waits for the first delivery's replies. One Core INSERT: the row is
-    written once and read never in this turn, so the ORM's unit of work would only cost CPU.
-    """
-    seen = message_claim(channel=channel, message_id=message_id)
-    try:
-        await session.exec(_CLAIM, params={"channel": seen.channel, "message_key": seen.message_key,  # type: ignore[call-overload]
-                                           "created_at": now})
-    except IntegrityError:
-        await session.rollback()
-        return None
-    return seen
-
-
-async def store_replies(session: AsyncSession, *, seen: ClaimedMessage, sealed: str) -> None:
-    """The replies a retry gets, sealed by the caller (they hold personal data: never stored in clear)."""
-    await session.exec(_STORE_REPLIES, params={"key_channel": seen.channel,  # type: ignore[call-overload]
-                                               "key_message": seen.message_key, "reply": sealed})
 
 
 async def stored_replies(session: AsyncSession, *, channel: str,
@@ -86,8 +65,7 @@ async def stored_replies(session: AsyncSession, *, channel: str,
 
 _STATE = DialogState.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = ("flow", "step", "data", "choices", "updated_at")
-_STATE_READ = ("identity_id", *_STATE_COLUMNS)
-_INSERT_STATE = insert(_STATE)
+_INSERT_STATE = insert(_STATE).values({column: bindparam(column) for column in ("identity_id", *_STATE_COLUMNS)})
 
 
 @functools.cache
@@ -95,6 +73,27 @@ def _update_state(columns: frozenset[str]) -> Any:
     """The UPDATE of just these dialog state columns, built once per set of columns (a handful occur)."""
     return (update(_STATE).where(_STATE.c.identity_id == bindparam("state_identity_id"))
             .values({column: bindparam(column) for column in sorted(columns)}))
+
+
+_IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+_PERSON = Person.__table__  # type: ignore[attr-defined]
+_IDENTITY_COLUMNS = tuple(column.name for column in _IDENTITY.c)
+_PERSON_COLUMNS = tuple(column.name for column in _PERSON.c)
+
+
+@functools.cache
+def _touch_identity(columns: frozenset[str]) -> Any:
+    """The UPDATE of the identity columns a turn moved (last_inbound_at, active, display_name, language)."""
+    return (update(_IDENTITY).where(_IDENTITY.c.id == bindparam("touch_id"))
+            .values({column: bindparam(f"touch_{column}") for column in sorted(columns)}))
+
+
+@functools.cache
+def _together(statements: tuple[ClauseElement, ...]) -> ClauseElement:
+    """PostgreSQL: the closing writes as one statement (data-modifying WITH clauses all run): one round
+    trip. Their bind names differ (replies, state columns, ``touch_*``), so they share one parameter set."""
+    return select(literal_column("1")).add_cte(*(statement.cte(f"w{n}")  # type: ignore[attr-defined]
+                                                 for n, statement in enumerate(statements)))
 
 
 @dataclass(slots=True)
@@ -125,36 +124,51 @@ class Speaker:
     state_is_new: bool = False
     # the dialog state's columns as read: close_turn writes only the ones that differ
     state_as_read: dict[str, Any] | None = None
+    # identity columns this turn moved: already the entity's committed values, written by close_turn
+    identity_changes: dict[str, Any] = field(default_factory=dict)
 
 
 # last_inbound_at only feeds WeChat's 48 h customer-service window: a few minutes of lag costs a
 # write on most turns less than it costs the window (which then closes a little early, never late)
 LAST_INBOUND_RESOLUTION = timedelta(minutes=5)
 
-_HELD = (exists().where(Delivery.identity_id == Identity.id, Delivery.status == "held")
-         .correlate(Identity).label("held"))
-_HAS_ROLES = exists().where(Role.person_id == Identity.person_id).correlate(Identity).label("has_roles")
-_PAGES = (exists().where(WeChatReplyPages.openid == Identity.external_id, Identity.channel == REPLY_PAGES_CHANNEL)
-          .correlate(Identity).label("pages"))
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+_ROLE = Role.__table__  # type: ignore[attr-defined]
+_PAGES_TABLE = WeChatReplyPages.__table__  # type: ignore[attr-defined]
+_HELD = (exists().where(_DELIVERY.c.identity_id == _IDENTITY.c.id, _DELIVERY.c.status == "held")
+         .correlate(_IDENTITY).label("held"))
+_HAS_ROLES = exists().where(_ROLE.c.person_id == _IDENTITY.c.person_id).correlate(_IDENTITY).label("has_roles")
+_PAGES = (exists().where(_PAGES_TABLE.c.openid == _IDENTITY.c.external_id, _IDENTITY.c.channel == REPLY_PAGES_CHANNEL)
+          .correlate(_IDENTITY).label("pages"))
 # who is talking, their person, dialog state, whether notices or reply pages wait and whether the person
-# holds any role: one round trip.
-# Built once: the statement and its cache key are not rebuilt per turn.
+# holds any role: one round trip. Columns by position: identity's, person's, the state's, the flags.
 _SPEAKER = (
-    select(Identity, Person, *(_STATE.c[column] for column in _STATE_READ), _HELD, _PAGES,
-           _HAS_ROLES)
-    .join(Person, Person.id == Identity.person_id)  # type: ignore[arg-type]
-    .outerjoin(DialogState, DialogState.identity_id == Identity.id)  # type: ignore[arg-type]
-    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    select(*_IDENTITY.c, *_PERSON.c, _STATE.c.identity_id, *(_STATE.c[column] for column in _STATE_COLUMNS),
+           _HELD, _PAGES, _HAS_ROLES)
+    .select_from(_IDENTITY.join(_PERSON, _PERSON.c.id == _IDENTITY.c.person_id)
+                 .outerjoin(_STATE, _STATE.c.identity_id == _IDENTITY.c.id))
+    .where(_IDENTITY.c.channel == bindparam("channel"), _IDENTITY.c.external_id == bindparam("external_id"))
 )
-# PostgreSQL: the message id's claim (see claim_message) in the same statement. A WITH clause's INSERT
-# runs once and to completion whether or not the SELECT returns a row; a clash fails the statement.
-_SPEAKER_CLAIMING = _SPEAKER.add_cte(
-    insert(_SEEN).values(channel=bindparam("claim_channel"), message_key=bindparam("claim_key"),
-                         created_at=bindparam("claim_at")).cte("claim"))
+# PostgreSQL: the message id's claim in the same statement. A WITH clause's INSERT runs once and to
+# completion whether or not the SELECT returns a row; a clash fails the statement.
+_SPEAKER_CLAIMING = _SPEAKER.add_cte(_CLAIM.cte("claim"))
+
+
+def _detached(model: type[Any], values: dict[str, Any]) -> Any:
+    """An entity from a row's values without the ORM's loading (or SQLModel's validation): detached,
+    with a clean history, so a feature's session takes it in as persistent (``session.add``) and its
+    later changes are flushed like a loaded entity's."""
+    mapper = model.__mapper__  # type: ignore[attr-defined]
+    entity = mapper.class_manager.new_instance()
+    entity.__dict__.update(values)
+    # what make_transient_to_detached does for a fresh entity with every column set: its identity key
+    instance_state(entity).key = (mapper._identity_class, (values["id"],), None)
+    return entity
 
 
 async def open_turn(
-    session: AsyncSession,
+    db: TurnConnection,
+    session: Callable[[], AsyncSession],
     *,
     channel: str,
     external_id: str,
@@ -166,60 +180,85 @@ async def open_turn(
 ) -> Speaker:
     """The identity (created on first contact, re-activated when they write again) and its dialog state.
 
-    With ``claim`` (PostgreSQL only, :func:`claims_with_speaker`) the message id is claimed in the
-    same statement; :class:`MessageTaken` when another delivery has it (the session rolled back).
+    With ``claim`` the message id is claimed first: in the speaker's statement on PostgreSQL, in the
+    same worker-thread trip on SQLite. :class:`MessageTaken` when another delivery has it (rolled back).
+    ``session`` opens the turn's ORM session: only a first contact or waiting reply pages need it here.
 
     Reply pages an earlier long answer left for "下一页" are dropped: this message was not "下一页"
     (the channel serves those before the core), so they no longer follow on from anything.
     """
     params: dict[str, Any] = {"channel": channel, "external_id": external_id}
-    if claim is None:
-        row = (await session.exec(_SPEAKER, params=params)).first()  # type: ignore[call-overload]
-    else:
-        params.update(claim_channel=claim.channel, claim_key=claim.message_key, claim_at=now)
-        try:
-            row = (await session.exec(_SPEAKER_CLAIMING, params=params)).first()  # type: ignore[call-overload]
-        except IntegrityError:
-            await session.rollback()
-            raise MessageTaken from None
-    state_id: int | None
-    if row is None:
-        identity, person = await create_identity(session, channel=channel, external_id=external_id, now=now,
+    try:
+        if claim is None:
+            (rows,) = await db.run([(_SPEAKER, params)], fetch=(True,))
+        else:
+            params.update(claim_channel=claim.channel, claim_key=claim.message_key, claim_at=now)
+            if db.dialect.name == "postgresql":
+                (rows,) = await db.run([(_SPEAKER_CLAIMING, params)], fetch=(True,))
+            else:
+                _claimed, rows = await db.run([(_CLAIM, params), (_SPEAKER, params)], fetch=(False, True))
+    except Conflict:
+        raise MessageTaken from None
+    changes: dict[str, Any] = {}
+    if not rows:
+        identity, person = await create_identity(session(), channel=channel, external_id=external_id, now=now,
                                                  last_inbound_at=now)
         # has_roles unknown: a concurrent first contact may have made the person (create_identity)
-        state_id, held, pages, has_roles = None, False, False, True
+        state_row: Sequence[Any] = (None,) * (1 + len(_STATE_COLUMNS))
+        held, pages, has_roles = False, False, True
     else:
-        identity, person, state_id, flow, step, data, choices, updated_at, held, pages, has_roles = row
+        row = rows[0]
+        n_identity, n_person = len(_IDENTITY_COLUMNS), len(_PERSON_COLUMNS)
+        identity = _detached(Identity, dict(zip(_IDENTITY_COLUMNS, row[:n_identity], strict=True)))
+        person = _detached(Person, dict(zip(_PERSON_COLUMNS, row[n_identity:n_identity + n_person], strict=True)))
+        state_row = row[n_identity + n_person:-3]
+        held, pages, has_roles = row[-3:]
     if pages:
-        await forget_reply_pages(session, openid=external_id)
+        await forget_reply_pages(session(), openid=external_id)
     last = identity.last_inbound_at
     if last is None or abs(now - last) >= LAST_INBOUND_RESOLUTION:
-        identity.last_inbound_at = now
+        changes["last_inbound_at"] = now
     if not identity.active and not unsubscribing:
-        identity.active = True
-    # set only when different: an attribute set even to its own value makes the commit's flush work
+        changes["active"] = True
     if display_name and identity.display_name != display_name[:MAX_DISPLAY_NAME]:
-        identity.display_name = display_name[:MAX_DISPLAY_NAME]
+        changes["display_name"] = display_name[:MAX_DISPLAY_NAME]
     if language and identity.language != language:
-        identity.language = language
-    # no session.add(identity): it is in the session already (loaded or created), its changes tracked
+        changes["language"] = language
+    _commit_values(identity, changes)
+    state_id, flow, step, data, choices, updated_at = state_row
     if state_id is None:
         assert identity.id is not None
         return Speaker(identity, person, DialogRow(identity_id=identity.id, updated_at=now),
-                       has_held_notices=bool(held), has_roles=bool(has_roles), state_is_new=True)
+                       has_held_notices=bool(held), has_roles=bool(has_roles), state_is_new=True,
+                       identity_changes=changes)
     state = DialogRow(state_id, flow, step, data, choices, updated_at)
     as_read = {"flow": flow, "step": step, "data": data, "choices": choices, "updated_at": updated_at}
     return Speaker(identity, person, state, has_held_notices=bool(held), has_roles=bool(has_roles),
-                   state_as_read=as_read)
+                   state_as_read=as_read, identity_changes=changes)
 
 
-async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
-                     now: datetime) -> None:
-    """Remember the last reply's choices (so "2" picks one) and the language the person now reads.
+def _commit_values(identity: Identity, changes: dict[str, Any]) -> None:
+    """The entity shows the turn's own identity changes as committed (close_turn writes them with the
+    turn's closing statement), so a feature's session never flushes them a second time."""
+    for column, value in changes.items():
+        set_committed_value(identity, column, value)
+
+
+async def close_turn(db: TurnConnection, *, speaker: Speaker, choices: list[dict[str, str]], language: str,
+                     now: datetime, seen: ClaimedMessage | None = None, sealed: str | None = None,
+                     commit: bool = True) -> None:
+    """The turn's closing writes: the sealed replies a retry gets (``seen``), the last reply's choices
+    (so "2" picks one), the language the person now reads, then COMMIT when ``commit`` (else the
+    caller's session commits). One round trip on PostgreSQL, one worker-thread trip on SQLite.
 
     The dialog state row is written only when something in it changed; ``updated_at`` times an
     open dialog's idle timeout, so it moves only while a dialog is open.
     """
+    statements: list[ClauseElement] = []
+    params: dict[str, Any] = {}
+    if seen is not None:
+        statements.append(_STORE_REPLIES)
+        params.update(key_channel=seen.channel, key_message=seen.message_key, reply=sealed)
     state = speaker.state
     if state.choices != choices:
         state.choices = choices
@@ -229,16 +268,74 @@ async def close_turn(session: AsyncSession, *, speaker: Speaker, choices: list[d
     if speaker.state_as_read is not None:
         changed = {column: value for column, value in values.items() if value != speaker.state_as_read[column]}
         if changed:
-            await session.exec(_update_state(frozenset(changed)),  # type: ignore[call-overload]
-                               params={**changed, "state_identity_id": state.identity_id})
+            statements.append(_update_state(frozenset(changed)))
+            params.update(changed, state_identity_id=state.identity_id)
     elif state.flow is not None or state.choices or state.data:
-        await session.exec(_INSERT_STATE, params={**values, "identity_id": state.identity_id})  # type: ignore[call-overload]
-    if language != (speaker.identity.language or "zh-Hans"):
-        speaker.identity.language = language
-        session.add(speaker.identity)
+        statements.append(_INSERT_STATE)
+        params.update(values, identity_id=state.identity_id)
+    identity = speaker.identity
+    if language != (identity.language or "zh-Hans"):
+        speaker.identity_changes["language"] = language
+        _commit_values(identity, {"language": language})
+    if speaker.identity_changes:
+        statements.append(_touch_identity(frozenset(speaker.identity_changes)))
+        params.update({f"touch_{column}": value for column, value in speaker.identity_changes.items()},
+                      touch_id=identity.id)
+    if len(statements) > 1 and db.dialect.name == "postgresql":
+        statements = [_together(tuple(statements))]
+    if statements:
+        await db.run([(statement, params) for statement in statements], commit=commit)
+    elif commit:
+        await db.commit()
 
 
-def unsubscribe(session: AsyncSession, *, identity: Identity) -> None:
+async def finish_turn(db: TurnConnection, sessions: TurnSession, *, speaker: Speaker, choices: list[dict[str, str]],
+                      language: str, now: datetime, seen: ClaimedMessage | None, sealed: str | None) -> None:
+    """The turn's closing writes and its COMMIT, in one round trip (or worker-thread trip), after the
+    session's flush. The driver's COMMIT is the session's too (one transaction on one connection); the
+    session is not committed itself: closing the connection ends its transaction with nothing to undo."""
+    session = sessions.session
+    if session is None and sessions.modified():
+        session = sessions()
+    if session is not None:
+        await session.flush()
+    await close_turn(db, speaker=speaker, choices=choices, language=language, now=now, seen=seen, sealed=sealed)
+
+
+class TurnSession:
+    """A turn's ORM session, opened on first use on the turn's connection (inside its transaction), with
+    the speaker's detached identity and person taken in as persistent. Most turns of most people need
+    none: the engine's own statements run on the driver (models/hotpath.py)."""
+
+    __slots__ = ("_db", "_entities", "_factory", "session")
+
+    def __init__(self, factory: SessionFactory, db: TurnConnection) -> None:
+        self._factory = factory
+        self._db = db
+        self._entities: tuple[Identity | Person, ...] = ()
+        self.session: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self.session is None:
+            # bound to the turn's connection: the session joins the transaction the turn's own
+            # statements run in, and its commit is the turn's
+            self.session = self._factory(bind=self._db.connection)
+            for entity in self._entities:
+                self.session.add(entity)
+        return self.session
+
+    def attach(self, *entities: Identity | Person) -> None:
+        self._entities = entities
+        if self.session is not None:
+            for entity in entities:
+                self.session.add(entity)
+
+    def modified(self) -> bool:
+        """A feature changed the identity or person without opening the session: they need a flush."""
+        return any(inspect(entity).modified for entity in self._entities)
+
+
+def unsubscribe(speaker: Speaker) -> None:
     """They unfollowed: nothing is pushed to this identity until they write again."""
-    identity.active = False
-    session.add(identity)
+    speaker.identity_changes["active"] = False
+    _commit_values(speaker.identity, {"active": False})

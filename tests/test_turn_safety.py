@@ -16,6 +16,7 @@ from handlers.engine import Engine
 from handlers.messages import Inbound
 from handlers.turn import Command, Turn
 from models import DialogState, Identity, InboundSeen, LinkCode
+from models.db import create_engine
 from services.linking import issue_link_code
 from tests.conversation import Conversation, joined
 from tests.helpers import add_activity, make_coordinator, register
@@ -159,11 +160,16 @@ async def test_a_retry_of_a_failed_message_runs_again(core: Engine, sessions) ->
 
 
 async def test_when_the_database_is_gone_the_apology_comes_alone(core: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    def gone() -> object:
+    def gone(**_kw: object) -> object:
         raise ConnectionRefusedError("no database")
 
     core.sessions = gone  # type: ignore[assignment]
-    replies = await core.handle(Inbound(channel="console", user_id="hal", text="hello there friend", language="en"))
+    # a turn's own statements run on a connection of core.database: a server nobody listens on
+    core.database = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/gone")
+    try:
+        replies = await core.handle(Inbound(channel="console", user_id="hal", text="hello there friend", language="en"))
+    finally:
+        await core.database.dispose()
     assert len(replies) == 1 and "Sorry" in replies[0].text and replies[0].lang == "en"
     assert [r.getMessage().split(":")[-1].strip() for r in _engine_errors(caplog)] == ["ConnectionRefusedError"] * 2
 
