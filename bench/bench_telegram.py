@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -99,11 +100,12 @@ def run_bare(port: int, api_base: str) -> None:
 
 # the profiler a server process installs: SIGUSR1 starts it, SIGUSR2 stops it and writes the file
 PROFILE_HOOK = """
-import cProfile, signal, time
+import cProfile, os, signal, time
 _profiler = cProfile.Profile(time.process_time)
 def _dump(*_args):
     _profiler.disable()
-    _profiler.dump_stats({path!r})
+    _profiler.dump_stats({path!r} + ".part")
+    os.replace({path!r} + ".part", {path!r})  # whole or not at all for the bench reading it
 signal.signal(signal.SIGUSR1, lambda *_args: _profiler.enable())
 signal.signal(signal.SIGUSR2, _dump)
 """
@@ -269,8 +271,16 @@ async def measure(kind: str, api: FakeTelegramAPI, round_no: int, args: argparse
             os.kill(proc.pid, signal.SIGUSR1)
         result, _ = await load(port, api, users, args, answers[kind])
         if profile is not None:
+            profile.unlink(missing_ok=True)
             os.kill(proc.pid, signal.SIGUSR2)
-            await asyncio.sleep(0.5)  # the file is written by the server's main thread
+            for _ in range(100):  # written by the server's main thread
+                if profile.exists():
+                    stats = pstats.Stats(str(profile))
+                    updates = max(1, len(result.latencies))
+                    print(f"  {kind} profile: {stats.total_calls / updates:.0f} Python function calls and "  # type: ignore[attr-defined]
+                          f"{stats.total_tt * 1000 / updates:.2f} profiled CPU ms per update → {profile}")  # type: ignore[attr-defined]
+                    break
+                await asyncio.sleep(0.1)
         return result, (cpu_seconds(proc.pid) - cpu_before) * 1000 / max(1, len(result.latencies))
     finally:
         stop_server(proc)
