@@ -186,6 +186,38 @@ async def explain(url: str, person_id: int, year: int, people: int, cold: int) -
     await engine.dispose()
 
 
+async def heavy(url: str, people: int, records: int, rounds: int) -> None:
+    """The summary for volunteers with ``records`` records each (the generated ones have records/people): its
+    sums read every record and probe each one's correction, so it grows with a volunteer's history. The
+    last three volunteers get the missing records (served over seven years, like the others'), once."""
+    engine = create_engine(url)
+    heavy_ids = list(range(people - 2, people + 1))
+    async with engine.begin() as conn:
+        for who in heavy_ids:
+            have = (await conn.execute(sa.text("SELECT count(*) FROM hour_record WHERE person_id = :p"),
+                                       {"p": who})).scalar_one()
+            if have < records:
+                await conn.execute(sa.text(
+                    "INSERT INTO hour_record (person_id, activity_id, hours, served_on, recorded_by, approved, source, "
+                    "note, created_at) SELECT :p, (g % CAST(:acts AS integer)) + 1, 1 + (g % 8) * 0.5, "
+                    "date '2019-01-01' + (g % 2600), NULL, true, 'activity', '', now() "
+                    "FROM generate_series(1, CAST(:n AS integer)) g"), {"p": who, "acts": ACTIVITIES, "n": records - have})
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text("VACUUM hour_record"))  # the visibility map: index-only scans for the new rows
+    sessions = create_session_factory(engine)
+    year = datetime.now(UTC).year
+    walls: list[float] = []
+    async with sessions() as session:
+        for n in range(rounds):
+            started = time.perf_counter()
+            await hours_summary(session, person_id=heavy_ids[n % len(heavy_ids)], year=year)
+            walls.append(time.perf_counter() - started)
+    print(f"the hours statement for volunteers with {records:,} records (held connection): "
+          f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms")
+    await engine.dispose()
+
+
 async def measure(url: str, people: int, samples: int, seed: int) -> None:
     engine = create_engine(url)
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
@@ -199,6 +231,11 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
     turns: list[float] = []
     cpu: list[float] = []
     queries: list[float] = []
+    # the statement as a turn sends it: on a connection already checked out and in its transaction
+    held: list[float] = []
+    held_cpu: list[float] = []
+    held_session = sessions()
+    await held_session.connection()
     # the baseline beside it: 帮助 (no hours statement) for another volunteer not asked before, in turn with
     # 我的时长, so both see the same load and equally cold identity pages
     helps: list[float] = []
@@ -224,6 +261,15 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
         async with sessions() as session:
             await hours_summary(session, person_id=who, year=year)
         queries.append(time.perf_counter() - started)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        await hours_summary(held_session, person_id=rng.randint(1, people), year=year)
+        held.append(time.perf_counter() - started)
+        held_cpu.append(time.process_time() - started_cpu)
+    held_conn = await held_session.connection()
+    plans = (await held_conn.execute(sa.text(  # after 5 custom plans PostgreSQL may keep a generic one
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%sums.total%'"))).all()
+    jit = (await held_conn.execute(sa.text("SHOW jit"))).scalar_one()
+    await held_session.close()
 
     def figures(walls: list[float], cpus: list[float]) -> str:
         return (f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms, "
@@ -233,6 +279,10 @@ async def measure(url: str, people: int, samples: int, seed: int) -> None:
     print(f"帮助 through Engine.handle (the baseline: a turn without hours):  {figures(helps, help_cpu)}")
     print(f"the hours queries alone (hours_summary, own session):          "
           f"p50 {percentile(queries, 0.5) * 1000:.2f} ms, p99 {percentile(queries, 0.99) * 1000:.2f} ms")
+    print(f"the hours statement on a held connection (as in a turn):       {figures(held, held_cpu)}")
+    print(f"我的时长 minus 帮助: p50 {(percentile(turns, 0.5) - percentile(helps, 0.5)) * 1000:.2f} ms, "
+          f"CPU {(sum(cpu) / len(cpu) - sum(help_cpu) / len(help_cpu)) * 1000:.2f} ms/turn")
+    print(f"prepared summary statement(s) on the held connection (generic plans, custom plans): {plans}; jit {jit}")
     print("a reply: " + reply.replace("\n", " / ")[:200])
     await engine.dispose()
 
@@ -261,6 +311,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"EXPLAIN ANALYZE of the hours queries (volunteer {args.people // 2}):")
         await explain(url, args.people // 2, datetime.now(UTC).year, args.people, args.cold)
         await measure(url, args.people, args.samples, seed=int(time.time()))
+        if args.heavy:
+            await heavy(url, args.people, args.heavy, rounds=300)
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if not args.keep:
@@ -277,6 +329,8 @@ if __name__ == "__main__":
                         help="every Nth record gets an approved correction (0: none)")
     parser.add_argument("--cold", type=int, default=200,
                         help="volunteers whose hours statements are explained for their pages read")
+    parser.add_argument("--heavy", type=int, default=0,
+                        help="also time the summary for three volunteers given this many records each (0: no)")
     parser.add_argument("--database", default=DATABASE, help="the scratch database's name (dropped unless --keep)")
     parser.add_argument("--keep", action="store_true", help="keep the database (for --reuse)")
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by an earlier --keep run")

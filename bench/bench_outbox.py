@@ -1,19 +1,23 @@
 """Outbox bench: queue a broadcast to 100,000 volunteers, then drain samples of it through the real
 Telegram sender against the fake Bot API (in its own process) at configured rates.
 
-    .venv/bin/python bench/bench_outbox.py [--volunteers 100000] [--seconds 8] [--database-url URL]
+    .venv/bin/python bench/bench_outbox.py [--volunteers 100000] [--seconds 8] [--database-url URL] [--profile]
 
 Prints: time to queue; achieved/configured rate at 1000/s and 30/s (each a bounded sample of the
 queue) and the drainer's CPU, beside the baseline: a bare aiohttp loop POSTing the same sendMessage
 JSON to the same fake API at the same rate (no database, no outbox); the most messages sent in any
-one second at 30/s; on PostgreSQL the plan of the claim query; peak memory.
+one second at 30/s; on PostgreSQL the plan of the claim query; peak memory. ``--profile``: the 1,000/s
+sample under cProfile (the top functions by own time and by cumulative time, and the calls per message).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import os
+import pstats
 import resource
 import subprocess
 import sys
@@ -97,7 +101,7 @@ class TimedSender:
         self.inner = inner
         post = inner._post
 
-        async def timed_post(body: dict[str, object]) -> SendResult | None:  # when each HTTP call really starts
+        async def timed_post(body: bytes) -> SendResult | None:  # when each HTTP call really starts
             self.started.append(time.monotonic())
             return await post(body)
 
@@ -125,7 +129,8 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
-async def drain_sample(url: str, api_base: str, rate: float, seconds: float) -> tuple[int, float, float, int]:
+async def drain_sample(url: str, api_base: str, rate: float, seconds: float,
+                       profile: cProfile.Profile | None = None) -> tuple[int, float, float, int]:
     """(sent, seconds, CPU seconds of this process, most sends started in one second)."""
     engine = create_engine(url)
     sessions = create_session_factory(engine)
@@ -135,10 +140,14 @@ async def drain_sample(url: str, api_base: str, rate: float, seconds: float) -> 
     stop = asyncio.Event()
     cpu = time.process_time()
     started = time.perf_counter()
+    if profile is not None:
+        profile.enable()
     task = asyncio.create_task(drainer.run(stop))
     await asyncio.sleep(seconds)
     stop.set()
     await task
+    if profile is not None:
+        profile.disable()
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
     await sender.close()
@@ -171,6 +180,16 @@ async def bare_post_loop(api_base: str, rate: float, seconds: float) -> tuple[in
     return sent, time.perf_counter() - started, time.process_time() - cpu
 
 
+def print_profile(profile: cProfile.Profile, sent: int) -> None:
+    stats = pstats.Stats(profile)
+    calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"profile: {calls:,} Python function calls, {calls / max(sent, 1):,.0f} per message")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(order).print_stats(25)
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+
+
 async def explain_claim(url: str) -> None:
     """The claim query's plan (PostgreSQL): it must walk ``ix_delivery_due``, not sort the table."""
     if not url.startswith("postgresql"):
@@ -190,6 +209,7 @@ async def main() -> None:
     parser.add_argument("--volunteers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each drain sample")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--profile", action="store_true", help="cProfile the 1,000/s sample")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_outbox_")
     url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -224,11 +244,16 @@ async def main() -> None:
             sent, elapsed, cpu = await bare_post_loop(api_base, rate, min(args.seconds, 4.0))
             print(f"baseline bare aiohttp POST loop at {rate:,.0f}/s: {sent / elapsed:,.1f}/s "
                   f"({sent / elapsed / rate:.0%}), CPU {cpu / elapsed:.0%} of a core")
-            sent, elapsed, cpu, busiest = await drain_sample(url, api_base, rate, args.seconds)
+            # the main thread's CPU time, not wall time: waits (for the GIL, for aiosqlite's worker thread) count nothing
+            profile = cProfile.Profile(time.thread_time) if args.profile and rate == 1000.0 else None
+            sent, elapsed, cpu, busiest = await drain_sample(url, api_base, rate, args.seconds, profile)
             achieved = sent / elapsed
             print(f"outbox drain at configured {rate:,.0f}/s: sent {sent:,} in {elapsed:.1f} s → {achieved:,.1f}/s "
                   f"({achieved / rate:.0%} of configured), CPU {cpu / elapsed:.0%} of a core, "
-                  f"{cpu / max(sent, 1) * 1000:.2f} ms CPU per message, busiest second {busiest} sends")
+                  f"{cpu / max(sent, 1) * 1000:.2f} ms CPU per message, busiest second {busiest} sends"
+                  + (" (under cProfile: slower)" if profile is not None else ""))
+            if profile is not None:
+                print_profile(profile, sent)
     finally:
         fake.terminate()
         fake.wait(10)

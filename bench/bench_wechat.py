@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_wechat.py --db postgresql      # BENCH_POSTGRES_URL (default: local server)
     .venv/bin/python bench/bench_wechat.py --source /tmp/old    # the serve of another checkout
     .venv/bin/python bench/bench_wechat.py --rounds 1 --profile /tmp/wechat.prof   # where the server's time goes
+    .venv/bin/python bench/bench_wechat.py --stub-core          # everything but the engine's turn
 
 Each round starts two servers, one after the other, each in its own process:
 
@@ -20,6 +21,10 @@ busy machine a steadier figure than requests/s) and full : bare. ``--profile`` r
 under cProfile for the measured load only (main thread) and prints Python calls per request, a
 figure the machine's load does not move, and the top entries. Ratios are measured within one round,
 so a busy machine slows both sides alike; the rounds show the spread.
+
+``--stub-core`` replaces the engine's turn in the full server by a canned reply (a menu of six
+choices, no database): what is left is the channel's own cost per request — HTTP, signature, XML,
+the replay guard's write, admission, the reply — the part outside the engine.
 """
 
 from __future__ import annotations
@@ -201,14 +206,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# the engine's turn replaced by a canned menu (--stub-core): what remains is the channel's own work
+STUB_CORE = """
+from handlers.engine import Engine, Handled
+from handlers.messages import Choice, Reply
+_STUB = Reply(text="你好！我是志愿助手。请选择：", choices=[Choice(f"选项 {n}", str(n)) for n in range(1, 7)])
+async def _stub_delivery(self, inbound):
+    return Handled([_STUB])
+Engine.handle_delivery = _stub_delivery
+"""
+
+
 def start_server(kind: str, port: int, *, database_url: str, source: Path, data_dir: Path,
-                 profile: Path | None = None) -> subprocess.Popen[bytes]:
+                 profile: Path | None = None, stub_core: bool = False) -> subprocess.Popen[bytes]:
     if kind == "bare":
         return subprocess.Popen([sys.executable, __file__, "--bare", str(port)])
     env = {**os.environ, "DATABASE_URL": database_url, "WECHAT_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
            "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
            "TELEGRAM_BOT_TOKEN": "", "WECHAT_APP_ID": "", "WECHAT_APP_SECRET": ""}
     code = f"import sys; sys.path.insert(0, {str(source)!r}); from bot.cli import main\n"
+    if stub_core:
+        code += STUB_CORE
     if profile is None:
         code += "main()"
     else:  # cProfile of the main thread from SIGUSR1 to SIGUSR2 (the measured load), written when serve stops
@@ -224,7 +242,7 @@ async def measure(kind: str, users: list[list[Message]], warmup: list[list[Messa
     port = free_port()
     profile = args.profile if kind == "full" else None
     proc = start_server(kind, port, database_url=database_url, source=args.source, data_dir=data_dir,
-                        profile=profile)
+                        profile=profile, stub_core=args.stub_core)
     try:
         await wait_ready(port, proc)
         await load(port, warmup, args.concurrency)  # first use of catalogs, statement caches, pool
@@ -293,7 +311,7 @@ async def main(args: argparse.Namespace) -> None:
         try:
             await prepare_database(url, args.source)
             print(f"WeChat: {args.requests} signed texts, {args.concurrency} in flight, {args.db}, "
-                  f"serve from {args.source}; load average {os.getloadavg()[0]:.1f}")
+                  f"serve from {args.source}{' (engine stubbed)' if args.stub_core else ''}; load average {os.getloadavg()[0]:.1f}")
             ratios, p99s = [], []
             for round_no in range(1, args.rounds + 1):
                 tag = uuid.uuid4().hex[:6]
@@ -327,6 +345,8 @@ if __name__ == "__main__":
     parser.add_argument("--source", type=Path, default=REPO, help="the checkout whose serve to start")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the full server under cProfile (main thread) and write its stats here")
+    parser.add_argument("--stub-core", action="store_true",
+                        help="replace the engine's turn by a canned reply: the channel's own cost per request")
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.bare:

@@ -6,8 +6,9 @@ Guarantees:
   in a deployment (``bot.locks``). Each row is marked ``sending`` (committed) at the moment it is
   handed to the sender. After a crash, ``claimed`` rows go back to ``pending`` (they were never sent)
   and a row still ``sending`` has an unknown outcome: it is marked failed, not resent (a duplicate is
-  worse than a gap, and the error says what happened). That is at most the rows of two ~20 ms
-  windows (a window is marked one window ahead of its first slot).
+  worse than a gap, and the error says what happened). Those are the rows due within ~20 ms plus one
+  write's time of the crash (rows are marked that far ahead of their slots, many per write) and the
+  rows whose answer was not recorded yet (recorded with the next mark).
 - the channel's rate (``rate_per_second``) and per-recipient spacing (``per_chat_interval``) are kept;
   a ``retry`` with ``pause_all`` (Telegram 429) pauses every send of the channel; other retries back
   off exponentially per row; ``blocked`` marks the identity inactive; ``failed`` never retries;
@@ -19,24 +20,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
+import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.outbox_options import Claimed, DrainStats, first_of, wait_or_stop
+from bot.outbox_options import DrainOptions as DrainOptions
+from bot.outbox_options import QuietHours as QuietHours
 from bot.sender import ChannelSender, OutboundMessage, SendResult, lateness_credit, paced_start
 from common.i18n import from_json, render
 from models import Delivery, Identity, utcnow
 from models.db import SessionFactory
 from services.notify import notice_choices
-from services.reminders import run_core
 
 log = logging.getLogger(__name__)
 
@@ -44,77 +48,32 @@ CLAIMED = "claimed"
 SENDING = "sending"
 UNKNOWN_OUTCOME = "outcome unknown: the sender stopped while sending; not resent to avoid a duplicate"
 SEND_TIMEOUT = 60.0
-MARK_WINDOW = 0.02  # seconds of sends marked ``sending`` together: the most a crash leaves in doubt
+MARK_WINDOW = 0.02  # rows are marked ``sending`` this long before their slot (plus one write's time)
+MAX_MARK_AHEAD = 0.5  # seconds: a slow write never makes a mark reach further ahead than this
 
 
-def parse_hhmm(value: str) -> dtime:
-    hours, _, minutes = value.partition(":")
-    return dtime(int(hours), int(minutes or 0))
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    start: dtime
-    end: dtime
-    tz: ZoneInfo
-
-    @classmethod
-    def parse(cls, start: str, end: str, tz: str) -> QuietHours:
-        return cls(parse_hhmm(start), parse_hhmm(end), ZoneInfo(tz))
-
-    def active(self, now: datetime) -> bool:
-        local = now.astimezone(self.tz).time()
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end  # the window spans midnight
-
-
-@dataclass(slots=True)
-class DrainOptions:
-    quiet: QuietHours | None = None
-    claim_window: float = 0.1  # seconds of sending claimed per batch
-    max_batch: int = 200
-    idle_poll: float = 1.0  # how often an idle drainer looks for due rows
-    max_attempts: int = 8  # temporary failures before a row is given up (429 pauses do not count)
-    base_backoff: float = 5.0
-    max_backoff: float = 3600.0
-
-
-@dataclass(slots=True)
-class Claimed:
-    id: int
-    identity_id: int
-    external_id: str
-    text: str
-    choices: list[dict[str, str]]
-    attempts: int
-    last_inbound_at: datetime | None
-
+# the two statements of every mark write, built once: SQLAlchemy then reuses their cache key and
+# compiled form instead of building and keying a new statement per write (the ids are one expanding
+# parameter)
+_DELIVERY = Delivery.__table__
+_MARK_SENDING = (sa.update(_DELIVERY)
+                 .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)), _DELIVERY.c.status == CLAIMED)
+                 .values(status=SENDING).returning(_DELIVERY.c.id))
+_RECORD_SENT = (sa.update(_DELIVERY)
+                .where(_DELIVERY.c.id.in_(sa.bindparam("ids", expanding=True)),
+                       _DELIVERY.c.status.in_((CLAIMED, SENDING)))
+                .values(status="sent", sent_at=sa.bindparam("now", type_=_DELIVERY.c.sent_at.type), last_error=None,
+                        claimed_at=None))
 
 Result = tuple[Claimed, SendResult, bool]  # the row, what happened, whether the sender was called
-
-
-@dataclass(slots=True)
-class DrainStats:
-    """Counters since the drainer started (read them for metrics: ``handed`` is the send rate)."""
-
-    handed: int = 0  # rows handed to the sender
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    held: int = 0
-    blocked: int = 0
-    pauses: int = 0
-    recovered_unknown: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 class OutboxDrainer:
     def __init__(self, sessions: SessionFactory, sender: ChannelSender, *, options: DrainOptions | None = None,
                  clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sessions = sessions
+        # the drainer's statements are Core only: a plain connection per transaction, no ORM session
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self.sender = sender
         self.channel = sender.channel
         self.options = options or DrainOptions()
@@ -134,6 +93,19 @@ class OutboxDrainer:
         self._blocked: set[str] = set()  # recipients who refused a send (403): their later rows are not tried
         self._outstanding: list[asyncio.Task[Result]] = []  # sends whose answer is not recorded yet
         self._unrecorded: list[Result] = []  # answers taken out but not written (a write failed)
+        # one drainer transaction at a time: on SQLite a second writer would wait in SQLite's busy handler,
+        # which sleeps in steps of up to 100 ms, while a waiter here resumes as soon as the first commits
+        self._writing = asyncio.Lock()
+        # the sending pipeline (``_mark_ahead`` → ``_pace``): claimed rows by slot, not yet ``sending``;
+        # rows marked (or not: the set says) waiting for their slot; how long the last mark write took
+        self._unmarked: list[tuple[float, int, Claimed]] = []
+        self._order = itertools.count()
+        self._ready: deque[tuple[float, Claimed, set[int]]] = deque()
+        self._mark_seconds = 0.0
+        self._rows_added = asyncio.Event()
+        self._rows_marked = asyncio.Event()
+        self._room = asyncio.Event()  # the pipeline holds less than a batch: claim the next one
+        self._closing = False
 
     # ---- pacing -----------------------------------------------------------------------------
     @property
@@ -161,17 +133,16 @@ class OutboxDrainer:
     async def recover_unknown(self) -> int:
         """After a drainer died (call under the lock): ``claimed`` rows were never handed to the sender
         and go back to ``pending``; rows left ``sending`` are failed with an explanation."""
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            await run_core(session,
+            await conn.execute(
                 sa.update(table).where(table.c.channel == self.channel, table.c.status == CLAIMED)
                 .values(status="pending", claimed_at=None, attempts=table.c.attempts - 1)
             )
-            result = await run_core(session,
+            result = await conn.execute(
                 sa.update(table).where(table.c.channel == self.channel, table.c.status == SENDING)
                 .values(status="failed", last_error=UNKNOWN_OUTCOME, claimed_at=None)
             )
-            await session.commit()
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         if count:
             log.warning("%s outbox: %d row(s) were being sent when the last sender stopped; marked failed",
@@ -179,7 +150,7 @@ class OutboxDrainer:
         self.stats.recovered_unknown += count
         return count
 
-    async def _claim(self, session: AsyncSession, limit: int, *, only_id: int | None = None) -> list[Claimed]:
+    async def _claim(self, conn: AsyncConnection, limit: int, *, only_id: int | None = None) -> list[Claimed]:
         now = self.clock()
         table = Delivery.__table__
         due = [table.c.status == "pending", table.c.channel == self.channel]
@@ -191,7 +162,7 @@ class OutboxDrainer:
                 due.append(table.c.urgent == sa.true())
         ids = (sa.select(table.c.id).where(*due).order_by(table.c.due_at, table.c.id).limit(limit)
                .with_for_update(skip_locked=True))
-        claimed = await run_core(session,
+        claimed = await conn.execute(
             sa.update(table).where(table.c.id.in_(ids.scalar_subquery()))
             .values(status=CLAIMED, claimed_at=now, attempts=table.c.attempts + 1)
             .returning(table.c.id)
@@ -199,29 +170,37 @@ class OutboxDrainer:
         claimed_ids = [row[0] for row in claimed]
         if not claimed_ids:
             return []
-        rows = await run_core(session,
+        # message and choices as their JSON text: a broadcast's rows share both, so each distinct one is
+        # decoded and rendered once per batch and language, not once per row
+        rows = await conn.execute(
             sa.select(col(Delivery.id), col(Delivery.identity_id), col(Identity.external_id), col(Delivery.text),
-                      col(Delivery.choices), col(Delivery.attempts), col(Identity.last_inbound_at),
-                      col(Delivery.message), col(Identity.language))
+                      sa.cast(col(Delivery.choices), sa.Text), col(Delivery.attempts),
+                      col(Identity.last_inbound_at), sa.cast(col(Delivery.message), sa.Text), col(Identity.language))
             .join(Identity, col(Identity.id) == col(Delivery.identity_id))
             .where(col(Delivery.id).in_(claimed_ids))
             .order_by(col(Delivery.due_at), col(Delivery.id))
         )
-        # a notice stored as a message id is rendered now, in the recipient's current language
-        return [Claimed(row_id, identity_id, external_id,
-                        render(from_json(message), language) if message is not None else text,
-                        notice_choices(choices or [], language), attempts, last_inbound_at)
-                for row_id, identity_id, external_id, text, choices, attempts, last_inbound_at, message, language
-                in rows]
+        texts: dict[tuple[str, str | None], str] = {}
+        choice_lists: dict[tuple[str | None, str | None], list[dict[str, str]]] = {}
+        claimed_rows: list[Claimed] = []
+        for row_id, identity_id, external_id, text, choices, attempts, last_inbound_at, message, language in rows:
+            if message is not None and message != "null":  # a notice stored as a message id: rendered now,
+                key = (message, language)                  # in the recipient's current language
+                if (rendered := texts.get(key)) is None:
+                    rendered = texts[key] = render(from_json(json.loads(message)), language)
+                text = rendered
+            if (labels := choice_lists.get((choices, language))) is None:
+                labels = choice_lists[choices, language] = notice_choices(json.loads(choices or "[]") or [], language)
+            claimed_rows.append(Claimed(row_id, identity_id, external_id, text, labels, attempts, last_inbound_at))
+        return claimed_rows
 
-    async def _record(self, session: AsyncSession, results: list[Result]) -> None:
+    async def _record(self, conn: AsyncConnection, results: list[Result]) -> None:
         now = self.clock()
         table = Delivery.__table__
         mine = [table.c.status.in_((CLAIMED, SENDING))]
         sent_ids = [row.id for row, result, _ in results if result.outcome == "sent"]
         if sent_ids:
-            await run_core(session, sa.update(table).where(table.c.id.in_(sent_ids), *mine)
-                                  .values(status="sent", sent_at=now, last_error=None, claimed_at=None))
+            await conn.execute(_RECORD_SENT, {"ids": sent_ids, "now": now})
             self.stats.sent += len(sent_ids)
         for row, result, attempted in results:
             outcome = result.outcome
@@ -239,7 +218,12 @@ class OutboxDrainer:
                     self.stats.failed += 1
                 else:
                     backoff = min(self.options.max_backoff, self.options.base_backoff * 2 ** max(attempts - 1, 0))
-                    delay = result.retry_after if result.pause_all else max(result.retry_after or 0.0, backoff)
+                    if result.pause_all:
+                        # due when the channel's pause ends (its end is known here; ``retry_after`` was
+                        # read when the answer came, and the write may come a while later)
+                        delay = self.paused_for
+                    else:
+                        delay = max(result.retry_after or 0.0, backoff)
                     values = {"status": "pending", "attempts": attempts, "last_error": error,
                               "due_at": now + timedelta(seconds=delay or 0.0)}
                     self.stats.retried += 1
@@ -249,23 +233,22 @@ class OutboxDrainer:
             elif outcome == "blocked":
                 values = {"status": "failed", "last_error": f"blocked: {error}"[:500]}
                 self.stats.blocked += 1
-                await run_core(session, sa.update(Identity.__table__).where(Identity.__table__.c.id == row.identity_id)
+                await conn.execute(sa.update(Identity.__table__).where(Identity.__table__.c.id == row.identity_id)
                                       .values(active=False))
                 # the rest of this recipient's queue would only be refused again
-                await run_core(session,
+                await conn.execute(
                     sa.update(table).where(table.c.identity_id == row.identity_id, table.c.status == "pending")
                     .values(status="failed", last_error="recipient blocked the bot / unfollowed"))
             else:
                 values = {"status": "failed", "last_error": error}
                 self.stats.failed += 1
-            await run_core(session, sa.update(table).where(table.c.id == row.id, *mine)
+            await conn.execute(sa.update(table).where(table.c.id == row.id, *mine)
                                   .values(claimed_at=None, **values))
 
     # ---- sending ----------------------------------------------------------------------------
-    async def _send_one(self, row: Claimed, slot: float, marked: set[int]) -> Result:
-        wait = slot - self.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def _send_one(self, row: Claimed, marked: set[int]) -> Result:
+        """Started at the row's slot (``_pace`` paces, not each send: one timer per wake-up instead
+        of one sleeping task per row)."""
         if self._probe is not None and not self._probe.is_set():
             await self._probe.wait()
         while row.external_id in self._sending_to:  # one send per recipient at a time: its answer may be 403
@@ -329,64 +312,98 @@ class OutboxDrainer:
         results = self._take_done() + self._unrecorded
         self._unrecorded = []
         try:
-            async with self.sessions() as session:
+            async with self._writing, self._engine.begin() as conn:
                 if results:
-                    await self._record(session, results)
-                table = Delivery.__table__
-                result = await run_core(session, sa.update(table).where(table.c.id.in_(ids), table.c.status == CLAIMED)
-                                        .values(status=SENDING).returning(table.c.id))
-                marked = {row[0] for row in result}
-                await session.commit()
+                    await self._record(conn, results)
+                marked = {row[0] for row in await conn.execute(_MARK_SENDING, {"ids": ids})}
         except Exception:
             self._unrecorded = results + self._unrecorded  # recorded on the next write that works
             raise
         return marked
 
-    async def _send_batch(self, rows: list[Claimed]) -> None:
-        """Hand the rows to the sender at their slots. Each ~20 ms window of them is marked ``sending``
-        in one write, made one window ahead of its first slot so that the commit is not on the sending
-        path (one write per row would cap the rate at the database's commit rate). Returns once the last
-        row is scheduled; the answers are recorded later (``_outstanding``)."""
+    def _enqueue(self, rows: list[Claimed]) -> None:
+        """Claimed rows into the pipeline, each with its sending slot (``_slot``)."""
         now = self.monotonic()
-        windows: list[list[tuple[Claimed, float]]] = []
         for row in rows:
-            slot = self._slot(row.external_id, now)
-            if windows and slot - windows[-1][0][1] < MARK_WINDOW:
-                windows[-1].append((row, slot))
-            else:
-                windows.append([(row, slot)])
-        for window in windows:
-            wait = window[0][1] - MARK_WINDOW - self.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            heapq.heappush(self._unmarked, (self._slot(row.external_id, now), next(self._order), row))
+        self._rows_added.set()
+
+    def _in_hand(self) -> int:
+        return len(self._unmarked) + len(self._ready)
+
+    async def _mark_ahead(self) -> None:
+        """Mark rows ``sending`` shortly before their slots, many rows per write: every row whose slot
+        comes within ``MARK_WINDOW`` plus the time the last write took. A write takes a few ms on an idle
+        machine and tens of ms on a busy one; a fixed window per write would then fall behind the slots
+        (at 1,000/s a 20 ms window needs 50 writes a second), while this one covers what the next write
+        will need, so the rows in doubt after a crash stay those of about one write's time."""
+        while True:
+            if not self._unmarked:
+                if self._closing:
+                    return
+                self._rows_added.clear()
+                await self._rows_added.wait()
+                continue
+            wait = self._unmarked[0][0] - MARK_WINDOW - self.monotonic()
+            if wait > 0:  # a newer row may come due earlier (a recipient's interval delays some)
+                self._rows_added.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_added.wait(), wait)
+                continue
+            horizon = self.monotonic() + MARK_WINDOW + min(self._mark_seconds, MAX_MARK_AHEAD)
+            chunk: list[tuple[float, Claimed]] = []
+            while self._unmarked and (not chunk or self._unmarked[0][0] <= horizon):
+                slot, _, row = heapq.heappop(self._unmarked)
+                chunk.append((slot, row))
+            if self._in_hand() < self.batch_size:
+                self._room.set()
             marked: set[int] = set()
             if self.paused_for <= 0:
+                started = self.monotonic()
                 try:
-                    marked = await self._mark_sending([row.id for row, _ in window])
+                    marked = await self._mark_sending([row.id for _, row in chunk])
                 except Exception:
-                    # the database went away: these rows stay ``claimed`` and answer "not sent" below
+                    # the database went away: these rows stay ``claimed`` and answer "not sent"
                     log.exception("%s outbox: marking rows sending failed", self.channel)
-            self._outstanding += [asyncio.create_task(self._send_one(row, slot, marked)) for row, slot in window]
+                self._mark_seconds = self.monotonic() - started
+            self._ready.extend((slot, row, marked) for slot, row in chunk)
+            self._rows_marked.set()
+
+    async def _pace(self, marker: asyncio.Task[None]) -> None:
+        """Start each marked row's send at its slot: one timer per wake-up, not one sleeping task per
+        row (a timer fires about a millisecond late, which at 1,000/s is a row: the rows whose slots
+        passed meanwhile start together, none before its slot)."""
+        while True:
+            if not self._ready:
+                if marker.done():
+                    return
+                self._rows_marked.clear()
+                await first_of(self._rows_marked, marker)
+                continue
+            slot, row, marked = self._ready.popleft()
+            wait = slot - self.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._outstanding.append(asyncio.create_task(self._send_one(row, marked)))
+            if not self._ready and not self._unmarked:
+                self._room.set()
 
     async def send_now(self, delivery_id: int) -> SendResult | None:
         """Send one pending row right away (e.g. a WeChat reply that missed the passive-reply deadline),
         with the same claim → ``sending`` → send → record steps as the drain loop, so the result
         handling (retry backoff, ``blocked`` → identity inactive, ``held``, ``failed``) is the same.
         None when the row is not pending any more (a drain loop took it first: it is sent once)."""
-        async with self.sessions() as session:
-            rows = await self._claim(session, 1, only_id=delivery_id)
-            await session.commit()
+        async with self._engine.begin() as conn:
+            rows = await self._claim(conn, 1, only_id=delivery_id)
         if not rows:
             return None
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            marked = {row[0] for row in await run_core(session, sa.update(table).where(
+            marked = {row[0] for row in await conn.execute(sa.update(table).where(
                 table.c.id == rows[0].id, table.c.status == CLAIMED).values(status=SENDING).returning(table.c.id))}
-            await session.commit()
-        result = await self._send_one(rows[0], self.monotonic(), marked)
-        async with self.sessions() as session:
-            await self._record(session, [result])
-            await session.commit()
+        result = await self._send_one(rows[0], marked)
+        async with self._engine.begin() as conn:
+            await self._record(conn, [result])
         return result[1]
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -400,73 +417,75 @@ class OutboxDrainer:
 
     async def pending_count(self) -> int:
         """Rows of this channel waiting to be sent (queue depth, for metrics; an index-only count)."""
-        async with self.sessions() as session:
+        async with self._engine.begin() as conn:
             table = Delivery.__table__
-            result = await run_core(session, sa.select(sa.func.count()).select_from(table)
+            result = await conn.execute(sa.select(sa.func.count()).select_from(table)
                                     .where(table.c.status == "pending", table.c.channel == self.channel))
             return int(result.scalar_one())
 
     async def _drain(self, stop: asyncio.Event | None, *, until_idle: bool, max_seconds: float | None = None) -> None:
-        """A pipeline: while one batch is being handed to the sender (at its slots), the next one is
-        claimed, together with recording the answers that came in; the next batch starts as soon as the
-        last row of the current one is scheduled, without waiting for its answers. Only rows actually
-        handed to the sender are ``sending``; the rest of a claimed batch goes back to ``pending`` after
-        a crash."""
+        """A pipeline: while the claimed rows are marked (``_mark_ahead``) and handed to the sender at
+        their slots (``_pace``), the next batch is claimed once less than a batch is in hand, together
+        with recording the answers that came in; nothing waits for the answers of the rows before.
+        Only rows actually handed to the sender are ``sending``; the rest of a claimed batch goes back
+        to ``pending`` after a crash."""
         deadline = None if max_seconds is None else self.monotonic() + max_seconds
-        scheduling: asyncio.Task[None] | None = None
+        self._closing = False
+        marker = asyncio.create_task(self._mark_ahead())
+        pacer = asyncio.create_task(self._pace(marker))
 
         def stopping() -> bool:
             return (stop is not None and stop.is_set()) or (deadline is not None and self.monotonic() >= deadline)
 
         try:
             while not stopping():
+                claim = self.paused_for <= 0 and self._in_hand() < self.batch_size
                 results = self._take_done() + self._unrecorded
                 self._unrecorded = []
-                try:
-                    async with self.sessions() as session:
-                        if results:
-                            await self._record(session, results)
-                        rows = [] if self.paused_for > 0 else await self._claim(session, self.batch_size)
-                        await session.commit()
-                except Exception:
-                    self._unrecorded = results + self._unrecorded
-                    if until_idle:
-                        raise
-                    # the database went away: the answers in ``_unrecorded`` are recorded on the next try
-                    log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
-                    await _wait(stop, 5.0)
-                    continue
-                if scheduling is not None:
-                    await scheduling
-                    scheduling = None
+                rows: list[Claimed] = []
+                if claim or results:
+                    try:
+                        async with self._writing, self._engine.begin() as conn:
+                            if results:
+                                await self._record(conn, results)
+                            if claim:
+                                rows = await self._claim(conn, self.batch_size)
+                    except Exception:
+                        self._unrecorded = results + self._unrecorded
+                        if until_idle:
+                            raise
+                        # the database went away: the answers in ``_unrecorded`` are recorded on the next try
+                        log.exception("%s outbox drain failed; retrying in 5 s", self.channel)
+                        await wait_or_stop(stop, 5.0)
+                        continue
                 if rows:
-                    scheduling = asyncio.create_task(self._send_batch(rows))
+                    self._room.clear()
+                    self._enqueue(rows)
+                if self._in_hand():
+                    if not rows or self._in_hand() >= self.batch_size:
+                        # rows still to be sent: look again once the pipeline has room for a batch
+                        self._room.clear()
+                        await first_of(self._room, stop, pacer)
                 elif self._outstanding:
                     await asyncio.wait(self._outstanding, return_when=asyncio.FIRST_COMPLETED)
                 elif self._unrecorded:
                     continue  # record them before looking again
                 elif self.paused_for > 0:
-                    await _wait(stop, self.paused_for)
+                    await wait_or_stop(stop, self.paused_for)
                 elif until_idle:
                     break
                 else:
-                    await _wait(stop, self.options.idle_poll)
+                    await wait_or_stop(stop, self.options.idle_poll)
         finally:
-            if scheduling is not None:
-                await scheduling
+            # the rows in hand are still sent (their answers recorded) before the drain returns
+            self._closing = True
+            self._rows_added.set()
+            await asyncio.wait([marker, pacer])
             if self._outstanding:
                 await asyncio.wait(self._outstanding)
             results = self._take_done() + self._unrecorded
             self._unrecorded = []
             if results:
-                async with self.sessions() as session:
-                    await self._record(session, results)
-                    await session.commit()
+                async with self._engine.begin() as conn:
+                    await self._record(conn, results)
 
-
-async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
-    if stop is None:
-        await asyncio.sleep(max(seconds, 0.01))
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.01))

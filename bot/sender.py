@@ -41,15 +41,22 @@ class ChannelSender(Protocol):
     async def close(self) -> None: ...
 
 
-MAX_LATENESS_CREDIT = 0.02  # seconds
+MIN_LATENESS_CREDIT = 0.02  # seconds
+MAX_LATENESS_CREDIT = 0.5  # seconds
 
 
 def lateness_credit(rate_per_second: float) -> float:
     """How far a sending schedule may run behind the clock and still catch up (pacing keeps a credit
-    instead of ``max(now, next_slot)``, which loses every late millisecond for good). 20 ms: below
-    50/s that is less than one message, so any second holds at most one message over the rate; at
-    1,000/s it absorbs the few ms a batch hand-over or a commit costs."""
-    return MAX_LATENESS_CREDIT if rate_per_second > 0 else 0.0
+    instead of ``max(now, next_slot)``, which loses every late millisecond for good). It grows with the
+    rate, ``rate / 2,000`` seconds between 20 ms and 500 ms: the messages caught up in one go (about
+    ``rate² / 2,000``) stay at most one at Telegram's 30/s and below 40/s — any second then holds at
+    most one message over the rate — while at 1,000/s a stall of up to half a second (a commit, a
+    full collection of the garbage collector, the process waiting for a core) is made up instead of
+    lost. A sender that must never exceed its rate within any one second caps that itself (the
+    Telegram sender counts the starts of the last second)."""
+    if rate_per_second <= 0:
+        return 0.0
+    return min(MAX_LATENESS_CREDIT, max(MIN_LATENESS_CREDIT, rate_per_second / 2_000))
 
 
 def paced_start(next_slot: float, now: float, interval: float, credit: float) -> float:

@@ -5,14 +5,15 @@ process (and the next one after a restart) sees them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,11 +60,13 @@ async def remember_nonces(connection: AsyncConnection, *, callbacks: Sequence[Si
     the same body again), another one for a replay with another body. The first of two callbacks with
     one key in ``callbacks`` wins. On a connection, not a session (these rows are never ORM objects);
     commits itself (a failure leaves the rollback to the connection's close)."""
-    if purge:  # rows past the window can never match again: the timestamp check refuses them first
-        await connection.execute(_PURGE, {"now": now})
     first: dict[str, SignedCallback] = {}
     for callback in callbacks:
         first.setdefault(callback.nonce_key, callback)
+    if connection.dialect.name == "sqlite":
+        return await _remember_on_sqlite(connection, first, now=now, purge=purge)
+    if purge:  # rows past the window can never match again: the timestamp check refuses them first
+        await connection.execute(_PURGE, {"now": now})
     rows = [{"nonce_key": c.nonce_key, "body_digest": c.body_digest, "expires_at": c.expires_at}
             for c in first.values()]
     inserted = await connection.execute(_REMEMBER[connection.dialect.name], rows)
@@ -73,6 +76,73 @@ async def remember_nonces(connection: AsyncConnection, *, callbacks: Sequence[Si
         stored.update({key: digest for key, digest in result})
     await connection.commit()
     return stored
+
+
+# ---- SQLite: the whole write in one trip to the driver's worker thread -----------------------------
+# Through SQLAlchemy the write is two trips (the INSERT, the COMMIT), each a hand-over to aiosqlite's
+# thread and back through the event loop's self-pipe: on a WeChat request whose turn is stubbed out
+# these trips were most of the channel's CPU. Here one function runs the purge, the INSERT … RETURNING,
+# the SELECT of pairs seen before and the COMMIT on that thread (as models/sqlite_driver.py runs one
+# statement). The table's own columns and SQLAlchemy's stored form of ``expires_at``, so ORM reads and
+# the purge compare alike.
+_SQLITE_ROWS_PER_STATEMENT = 300  # 3 variables a row, far below SQLite's limit of 32766
+
+
+_DATETIME_AS_STORED: dict[Any, Callable[[datetime], str]] = {}  # per dialect (one per engine)
+
+
+def _sqlite_datetime(connection: AsyncConnection) -> Callable[[datetime], str]:
+    """SQLAlchemy's own conversion of a datetime for this column on this dialect."""
+    dialect = connection.dialect
+    processor = _DATETIME_AS_STORED.get(dialect)
+    if processor is None:
+        column_type = WeChatNonce.__table__.c.expires_at.type  # type: ignore[attr-defined]
+        processor = _DATETIME_AS_STORED[dialect] = column_type.dialect_impl(dialect).bind_processor(dialect)
+        assert processor is not None
+    return processor
+
+
+def _remember_on_thread(database: sqlite3.Connection, rows: list[tuple[str, str, str]],
+                        purge_before: str | None) -> dict[str, str]:
+    """On aiosqlite's worker thread: one transaction, committed, or rolled back on any failure."""
+    try:
+        if purge_before is not None:
+            database.execute("DELETE FROM wechat_nonce WHERE expires_at < ?", (purge_before,))
+        digests = {key: digest for key, digest, _expires in rows}
+        stored: dict[str, str] = {}
+        for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+            chunk = rows[start:start + _SQLITE_ROWS_PER_STATEMENT]
+            cursor = database.execute(
+                "INSERT INTO wechat_nonce (nonce_key, body_digest, expires_at) VALUES "
+                + ", ".join(["(?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (nonce_key) DO NOTHING RETURNING nonce_key",
+                [value for row in chunk for value in row])
+            stored.update((key, digests[key]) for (key,) in cursor.fetchall())
+        seen = [key for key in digests if key not in stored]
+        for start in range(0, len(seen), _SQLITE_ROWS_PER_STATEMENT):
+            chunk = seen[start:start + _SQLITE_ROWS_PER_STATEMENT]
+            cursor = database.execute(
+                "SELECT nonce_key, body_digest FROM wechat_nonce WHERE nonce_key IN ("
+                + ", ".join(["?"] * len(chunk)) + ")", chunk)
+            stored.update(cursor.fetchall())
+        database.commit()
+    except BaseException:
+        database.rollback()
+        raise
+    return stored
+
+
+async def _remember_on_sqlite(connection: AsyncConnection, first: dict[str, SignedCallback], *, now: datetime,
+                              purge: bool) -> dict[str, str]:
+    as_stored = _sqlite_datetime(connection)
+    rows = [(c.nonce_key, c.body_digest, as_stored(c.expires_at)) for c in first.values()]
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection  # the aiosqlite connection; its sqlite3 connection lives on its thread
+    try:
+        return await driver._execute(_remember_on_thread, driver._conn, rows,  # type: ignore[union-attr]
+                                     as_stored(now) if purge else None)
+    except sqlite3.Error as error:  # raised as SQLAlchemy raises driver errors ("database is locked": OperationalError)
+        raise DBAPIError.instance("remember_nonces", None, error, sqlite3.Error) from error
 
 
 async def claim_late_answer(session: AsyncSession, *, message_key: str, now: datetime) -> bool:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
+from sqlalchemy import event
+
 from models import HourRecord, Person
 from models.corrections import HourCorrection
+from models.db import create_engine, create_session_factory
 from services.hours import RecentRecord, hours_summary
 from tests.helpers import add_activity, make_coordinator
 
@@ -79,3 +83,58 @@ async def test_sums_count_corrections_and_the_newest_records_come_first(sessions
         RecentRecord(date(2025, 12, 4), "敬老院探访", "", "activity", recorder, "李协调", 2),
         RecentRecord(date(2025, 12, 3), "敬老院探访", "", "activity", recorder, "李协调", 2),
     ]
+
+
+async def test_the_summary_is_one_statement_that_listeners_see(sessions) -> None:
+    """On PostgreSQL the summary runs on asyncpg itself (services.hours._fetch_asyncpg); statement counts and
+    the bench's EXPLAIN still see it, with the arguments it was sent."""
+    engine = sessions.kw["bind"].sync_engine
+    seen: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement: str, params: object, *_rest: object) -> None:  # noqa: ANN001
+        seen.append((statement, params))
+
+    async with sessions() as session:
+        volunteer = await _person(session, "老李")
+        await session.commit()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with sessions() as session:  # the summary first: no statement has begun the transaction yet
+            summary = await hours_summary(session, person_id=volunteer, year=2026)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert summary.total == 0 and summary.recent == []
+    assert len(seen) == 1 and "sums.total" in seen[0][0]
+    assert volunteer in (seen[0][1].values() if isinstance(seen[0][1], dict) else seen[0][1])  # type: ignore[union-attr]
+
+
+async def test_a_connection_lost_under_the_summary_is_invalidated(db_url: str) -> None:
+    """A connection that died under the asyncpg call is thrown away, as when SQLAlchemy's own statement finds it
+    gone, and the next session gets a working one."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the asyncpg path")
+    engine = create_engine(db_url)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions() as session:
+            volunteer = await _person(session, "老赵")
+            await session.commit()
+        async with sessions() as session:
+            conn = await session.connection()
+            (await conn.get_raw_connection()).driver_connection.terminate()  # type: ignore[union-attr]
+            with pytest.raises(Exception):  # noqa: B017 - asyncpg's own error, whichever it is
+                await hours_summary(session, person_id=volunteer, year=2026)
+            assert conn.invalidated
+        async with sessions() as session:
+            assert (await hours_summary(session, person_id=volunteer, year=2026)).total == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_records_the_session_holds_unflushed_are_counted(sessions) -> None:
+    """The summary is not an ORM query, yet it flushes first as one would (services.hours._flushed_connection)."""
+    async with sessions() as session:
+        volunteer = await _person(session, "老孙")
+        session.add(_record(volunteer, 2.5, date(2026, 2, 1)))  # no flush
+        summary = await hours_summary(session, person_id=volunteer, year=2026)
+    assert (summary.total, summary.this_year, len(summary.recent)) == (2.5, 2.5, 1)

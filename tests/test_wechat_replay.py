@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
-from bot.channels.wechat.security import PURGE_EVERY, Rejected, ReplayGuard
+from bot.channels.wechat.security import PURGE_EVERY, STORED_MEMORY_SECONDS, Rejected, ReplayGuard
 from models import InboundSeen
 from models.db import SessionFactory
 from models.wechat import WeChatNonce
@@ -100,3 +101,73 @@ async def test_concurrent_posts_through_the_endpoint(wx: WeChatHarness) -> None:
     assert (await wx.post(text_xml("o_mallory", "取消"), raw=True, query=query)).status == 403
     async with wx.runtime.sessions() as session:
         assert len((await session.exec(select(InboundSeen))).all()) == 6
+
+
+async def test_a_pair_stored_here_is_answered_from_memory_then_from_the_database(sessions: SessionFactory) -> None:
+    database = sessions.kw["bind"]
+    connects = 0
+    now = 1764144000.0
+
+    class CountingDatabase:
+        def connect(self):  # noqa: ANN202
+            nonlocal connects
+            connects += 1
+            return database.connect()
+
+    guard = ReplayGuard(CountingDatabase(), clock=lambda: now)  # type: ignore[arg-type]
+    query = {"timestamp": "1764144000", "nonce": "n1"}
+    await guard.check(query, b"body")
+    assert connects == 1
+    await guard.check(query, b"body")  # WeChat's retry
+    with pytest.raises(Rejected):
+        await guard.check(query, b"forged")
+    assert connects == 1  # both answered from memory
+    now += STORED_MEMORY_SECONDS + 1  # forgotten here; the database still holds the pair
+    with pytest.raises(Rejected):
+        await guard.check(query, b"forged")
+    assert connects == 2
+    await guard.check(query, b"body")  # what the database answered is remembered again
+    assert connects == 2
+
+
+async def test_another_process_sees_the_pair_at_once(sessions: SessionFactory) -> None:
+    """Two guards on one database stand for two worker processes: the second refuses another body
+    under a pair the first accepted, with no delay (the write is done before the first one's check
+    returns)."""
+    first = ReplayGuard(sessions.kw["bind"], clock=lambda: 1764144000.0)
+    second = ReplayGuard(sessions.kw["bind"], clock=lambda: 1764144000.0)
+    query = {"timestamp": "1764144000", "nonce": "shared"}
+    await first.check(query, b"genuine")
+    with pytest.raises(Rejected):
+        await second.check(query, b"forged")
+    await second.check(query, b"genuine")  # a retry that reached the other process
+
+
+async def test_a_request_that_goes_away_leaves_the_others_waiting_for_the_same_pair(
+        sessions: SessionFactory) -> None:
+    guard = ReplayGuard(sessions.kw["bind"], clock=lambda: 1764144000.0)
+    query = {"timestamp": "1764144000", "nonce": "twice"}
+    gone = asyncio.create_task(guard.check(query, b"body"))
+    stays = asyncio.create_task(guard.check(query, b"body"))
+    await asyncio.sleep(0)
+    gone.cancel()
+    await stays
+    assert gone.cancelled()
+    async with sessions() as session:
+        assert len((await session.exec(select(WeChatNonce))).all()) == 1
+
+
+async def test_a_driver_error_on_sqlite_is_raised_as_sqlalchemys(tmp_path) -> None:  # noqa: ANN001
+    """The SQLite write runs outside SQLAlchemy (one trip on the driver's thread): its errors still
+    arrive as SQLAlchemy's, as from every other statement (no table here: OperationalError)."""
+    from sqlalchemy.exc import OperationalError
+
+    from models.db import create_engine
+
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        async with database.connect() as connection:
+            with pytest.raises(OperationalError):
+                await remember_nonces(connection, callbacks=[callback("1", b"x")], now=NOW)
+    finally:
+        await database.dispose()

@@ -9,6 +9,7 @@ conversation path that was a third of an update's cost. The token and API addres
     api = BotApi(bot)
     await api.call("sendMessage", {"chat_id": 42, "text": "…"})     # the answer's "result"; raises BotApiError
     status, raw = await api.post("sendMessage", {...})               # the raw answer (the outbox maps it itself)
+    status, raw = await api.post("sendMessage", b'{"chat_id":42,…}')  # a body already serialised as JSON
     await api.call_with_file("sendDocument", {"chat_id": 42}, "document", data, "a.pdf")
     await api.close()
 
@@ -26,6 +27,7 @@ import aiohttp
 from aiogram import Bot
 
 REQUEST_TIMEOUT = 30.0
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class BotApiError(Exception):
@@ -80,13 +82,20 @@ class BotApi:
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
                 connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
                 json_serialize=json.dumps,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none: no jar to consult per call
             )
         return self._http
 
-    async def post(self, method: str, body: dict[str, Any] | aiohttp.FormData) -> tuple[int, bytes]:
-        """One call: the HTTP status and the raw answer (aiohttp's exceptions on network failures)."""
-        data = {"data": body} if isinstance(body, aiohttp.FormData) else {"json": body}
-        async with self._session().post(self.url(method), **data) as response:
+    async def post(self, method: str, body: dict[str, Any] | aiohttp.FormData | bytes) -> tuple[int, bytes]:
+        """One call: the HTTP status and the raw answer (aiohttp's exceptions on network failures).
+        ``bytes`` are a JSON body serialised by the caller (the outbox builds a broadcast's once)."""
+        if isinstance(body, bytes):
+            request = self._session().post(self.url(method), data=body, headers=JSON_HEADERS)
+        elif isinstance(body, aiohttp.FormData):
+            request = self._session().post(self.url(method), data=body)
+        else:
+            request = self._session().post(self.url(method), json=body)
+        async with request as response:
             return response.status, await response.read()
 
     async def call(self, method: str, body: dict[str, Any] | aiohttp.FormData) -> Any:

@@ -17,8 +17,9 @@ Outcomes:
 
 Why not ``bot.send_message``: building aiogram method and result objects costs ~1.6 ms of CPU per
 message, four times a plain JSON POST, which capped the outbox at ~370/s on one core. The sender POSTs
-the Bot API JSON through ``api.BotApi`` (one aiohttp session; token and address from the aiogram ``Bot``);
-the answer is read as JSON and mapped to an outcome without building a Message.
+the Bot API JSON through ``api.BotApi`` (one aiohttp session; token and address from the aiogram ``Bot``)
+as bytes, a broadcast's text and keyboard encoded once; a delivered answer is recognised by its first
+bytes, an error answer is read as JSON and mapped to an outcome, never into a Message.
 
 Rates: ``rate_per_second`` (TELEGRAM_GLOBAL_RATE, default 25/s) and ``per_chat_interval`` (1 s) are
 declared for the drain loop, which schedules by them. The sender is also safe to call directly: while a
@@ -57,13 +58,20 @@ TRANSIENT_RETRY_SECONDS = 5.0
 BAD_TOKEN_RETRY_SECONDS = 300.0  # a wrong token is fixed by a redeploy; keep the messages meanwhile
 _CHAT_SLOTS_KEPT = 10_000  # per-chat pacing entries kept before old ones are dropped
 _KEYBOARDS_KEPT = 256  # a broadcast's rows share one keyboard: build its JSON once
+_TEXTS_KEPT = 256  # and one text: encode it once
+# a delivered message's answer starts so (the real Bot API writes no spaces; aiohttp's json_response does)
+_OK = (b'{"ok":true', b'{"ok": true')
 
-Piece = tuple[str, dict[str, Any] | None]  # text, reply_markup JSON
+Piece = tuple[bytes, bytes | None]  # the text and the reply_markup, each as JSON
 
 
 def make_bot(token: str, api_base: str) -> Bot:
     """A Bot on its own aiohttp session pointed at ``api_base`` (the real Bot API or a local server)."""
     return Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def chat_id_of(external_id: str) -> int | str:
@@ -90,7 +98,8 @@ class TelegramSender:
         self._credit = lateness_credit(global_rate)
         self._next_for_chat: dict[int | str, float] = {}
         self._recent: deque[float] = deque(maxlen=max(1, int(global_rate)))  # start times of the last sends
-        self._keyboards: dict[tuple[tuple[str, str], ...], dict[str, Any] | None] = {}
+        self._keyboards: dict[tuple[tuple[str, str], ...], bytes | None] = {}
+        self._texts: dict[str, bytes] = {}
         self.calls = 0  # HTTP calls made (metrics)
 
     @classmethod
@@ -128,56 +137,76 @@ class TelegramSender:
                 self._next_for_chat = {k: v for k, v in self._next_for_chat.items() if v > now}
         if start > now:
             await asyncio.sleep(start - now)
-        # and never more than the rate within any one second, however late sends bunch up
+        # and never more than the rate within any one second, however late sends bunch up; checked again
+        # after each wait: every send that found the window full slept until the same oldest start, and
+        # only the first to wake may take the place that frees
         recent = self._recent
-        if len(recent) == recent.maxlen and (wait := recent[0] + 1.0 - self._monotonic()) > 0:
+        while True:
+            wait = recent[0] + 1.0 - self._monotonic() if len(recent) == recent.maxlen else 0.0
+            if wait <= 0:
+                break
             await asyncio.sleep(wait)
         recent.append(self._monotonic())
 
-    def _keyboard(self, choices: list[dict[str, str]]) -> dict[str, Any] | None:
+    def _keyboard(self, choices: list[dict[str, str]]) -> bytes | None:
         key = tuple((c["label"], c["value"]) for c in choices)
         markup = self._keyboards.get(key, False)
         if markup is False:
-            markup = keyboard_for([Choice(label=label, value=value) for label, value in key])
+            markup = _json(keyboard_for([Choice(label=label, value=value) for label, value in key]))
             if len(self._keyboards) >= _KEYBOARDS_KEPT:
                 self._keyboards.clear()
             self._keyboards[key] = markup
         return markup  # type: ignore[return-value]
 
+    def _text(self, text: str) -> bytes:
+        encoded = self._texts.get(text)
+        if encoded is None:
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            encoded = self._texts[text] = _json(text)
+        return encoded
+
     def _pieces(self, message: OutboundMessage) -> list[Piece]:
         text = message.text
         if not message.choices and 0 < len(text) <= MAX_MESSAGE_CHARS:
-            return [(text, None)]  # the common case: no objects beyond the JSON body
+            return [(self._text(text), None)]  # the common case: no objects beyond the JSON body
         choices = [Choice(label=c["label"], value=c["value"]) for c in message.choices]
         if 0 < len(text) <= MAX_MESSAGE_CHARS and fits_callback_data(choices):
-            return [(text, self._keyboard(message.choices))]
-        return [(piece.text, piece.keyboard) for piece in render_reply(Reply(text=text, choices=choices))]
+            return [(self._text(text), self._keyboard(message.choices))]
+        return [(_json(piece.text), _json(piece.keyboard) if piece.keyboard is not None else None)
+                for piece in render_reply(Reply(text=text, choices=choices))]
 
     # ---- ChannelSender ----
     async def send(self, message: OutboundMessage) -> SendResult:
         if self.paused_for > 0:
             return self._paused_result()
         chat_id = chat_id_of(message.external_id)
+        chat = _json(chat_id)
         for text, markup in self._pieces(message):
             await self._take_slot(chat_id)
             if self.paused_for > 0:  # a 429 arrived while this one waited for its slot
                 return self._paused_result()
-            body: dict[str, Any] = {"chat_id": chat_id, "text": text}
-            if markup is not None:
-                body["reply_markup"] = markup
+            # the body as bytes: a broadcast's text (and keyboard) is encoded once, not once per message
+            if markup is None:
+                body = b'{"chat_id":%b,"text":%b}' % (chat, text)
+            else:
+                body = b'{"chat_id":%b,"text":%b,"reply_markup":%b}' % (chat, text, markup)
             result = await self._post(body)
             if result is not None:
                 return result
         return SendResult("sent")
 
-    async def _post(self, body: dict[str, Any]) -> SendResult | None:
-        """One sendMessage; None when it was delivered, else what to do with the row."""
+    async def _post(self, body: bytes) -> SendResult | None:
+        """One sendMessage (its JSON body); None when it was delivered, else what to do with the row.
+        A delivered message's answer is not parsed: its first bytes say so."""
         self.calls += 1
         try:
             status, raw = await self._api.post("sendMessage", body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return SendResult("retry", retry_after=TRANSIENT_RETRY_SECONDS,
                               error=f"{exc.__class__.__name__}: {exc}"[:500])
+        if status == 200 and raw.startswith(_OK):
+            return None
         try:
             answer = json.loads(raw)
             if not isinstance(answer, dict):

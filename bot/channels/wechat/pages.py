@@ -19,10 +19,15 @@ from services.wechat_state import save_reply_pages, take_next_page
 PASSIVE_LIMIT_BYTES = 2047
 WORDS_FILE = Path(__file__).resolve().parents[2] / "data" / "wechat_words.json"
 NEXT_PAGE_WORDS = frozenset(json.loads(WORDS_FILE.read_text(encoding="utf-8"))["next_page"])
+# a text longer than this is no next-page word in either script: most messages skip the 繁→简 conversion
+_LONGEST_NEXT_PAGE_WORD = 2 * max(len(word) for word in NEXT_PAGE_WORDS)
 
 
 def asks_next_page(text: str | None) -> bool:
-    return text is not None and to_simplified(text.strip()).lower() in NEXT_PAGE_WORDS
+    if text is None:
+        return False
+    text = text.strip()
+    return len(text) <= _LONGEST_NEXT_PAGE_WORD and to_simplified(text).lower() in NEXT_PAGE_WORDS
 
 
 def more_hint(lang: str | None) -> str:
