@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bot.channels.telegram import channel as telegram
 from bot.cli import app as cli_app
 from bot.runtime import upgrade_schema
 from models import Signup
@@ -47,6 +48,17 @@ async def test_polling_conversation_registers_and_joins(api: FakeTelegramAPI, co
     assert len(api.calls) == calls
     async with sessions() as session:
         assert len(list(await session.exec(select(Signup)))) == 1
+
+
+async def test_polling_goes_on_after_a_failed_get_updates(api: FakeTelegramAPI, core, sessions, db_url,  # noqa: ANN001
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram, "POLL_RETRY", 0.05)
+    api.fail("getUpdates", status=502, description="Bad Gateway", times=2)
+    async with TelegramHarness(api, core, sessions, db_url, webhook=False) as tg:
+        assert "志愿助手" in texts(await tg.say(ALICE, "/help"))
+        # an update the channel cannot read is skipped (and confirmed), the next one is answered
+        api.queue_update({"update_id": tg.next_update_id(), "message": {"chat": {"id": "x"}}})
+        assert "志愿助手" in texts(await tg.say(ALICE, "/help"))
 
 
 @pytest.fixture

@@ -213,3 +213,23 @@ async def test_without_a_token_telegram_is_off(db_url: str, sessions, core, capl
     assert telegram.TELEGRAM_KEY not in app
     assert all(r.resource is None or r.resource.canonical != "/telegram" for r in app.router.routes())
     await runtime.db.dispose()
+
+
+async def test_an_update_of_a_kind_the_channel_does_not_handle_is_acknowledged_and_dropped(
+        tg: TelegramHarness, api: FakeTelegramAPI) -> None:
+    # (setWebhook's allowed_updates leaves them out; a forged or future one is not an error)
+    await tg.deliver({"update_id": tg.next_update_id(), "edited_message": {"message_id": 1, "text": "改了"}})
+    await tg.deliver({"update_id": tg.next_update_id(), "my_chat_member": {
+        "chat": {"id": ALICE, "type": "private"}, "from": {"id": ALICE, "is_bot": False, "first_name": "小王"},
+        "new_chat_member": {"status": "member"}}})
+    assert api.sent() == [] and tg.channel.updates.finished == 2
+
+
+async def test_each_press_is_answered_in_its_senders_language(tg: TelegramHarness, api: FakeTelegramAPI) -> None:
+    group = {"chat_id": -100123, "chat_type": "supergroup"}
+    english = await tg.press(ALICE, "help", language_code="en", **group)
+    assert [m["chat_id"] for m in english] == [ALICE] and "register as a volunteer" in texts(english)
+    assert api.calls_to("answerCallbackQuery")[-1].params["text"] == "I've replied in a private chat."
+    simplified = await tg.press(ALICE, "help", language_code="zh-hans", **group)
+    assert "注册成为志愿者" in texts(simplified)
+    assert api.calls_to("answerCallbackQuery")[-1].params["text"] == "已私信回复你。"

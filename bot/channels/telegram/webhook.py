@@ -1,16 +1,16 @@
-"""``POST /telegram``: who may post an update, and what a well-formed one is, before aiogram sees it.
+"""``POST /telegram``: who may post an update, what a well-formed one is, and admitting it.
 
-aiogram's ``SimpleRequestHandler`` compares the secret header with ``secrets.compare_digest`` on
-``str`` (a non-ASCII header raised ``TypeError``: a 500 before authentication) and parses the JSON
-inside the request (malformed JSON: a 500). Here the header is compared as bytes (401 when it
-differs), the body must be a JSON object that validates as an ``Update`` whose integers fit in 64
-bits (else 400, one log line), and only then is the update handled in the background while Telegram
-gets its 200 at once.
+The secret header is compared as bytes (401 when it differs or is not ASCII: aiohttp hands header bytes
+that are not UTF-8 over as surrogates, encoded back here the same way); the body is capped (413), must be
+JSON (400 otherwise, deep nesting included) and is read for the fields the channel uses (``convert``:
+wrong types, ids beyond 64 bits → 400, one log line). Nothing else of the update is parsed, no aiogram
+object is built: the update goes to the channel's handler as ``convert.Update``.
 
 Handled means admitted (``bot.admission``, as WeChat's turns): at most ``concurrency`` updates run at once
-and the rest wait in a bounded queue, so a burst never piles up unbounded tasks. Past the queue's bound
-(or its expected wait past ``max_wait``) the POST is answered 503 and Telegram delivers the update again
-later; a redelivery of an update still queued or running joins it (the core's dedupe covers the rest).
+and the rest wait in a bounded queue, so a burst never piles up unbounded tasks; Telegram gets its 200 at
+once. Past the queue's bound (or its expected wait past ``max_wait``) the POST is answered 503 and Telegram
+delivers the update again later; a redelivery of an update still queued or running joins it (the core's
+dedupe covers the rest).
 """
 
 from __future__ import annotations
@@ -20,105 +20,70 @@ import hmac
 import json
 import logging
 import math
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from aiogram import Bot, Dispatcher
-from aiogram.types import Update
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from pydantic import ValidationError
 
 from bot.admission import Admission, Decision
+from bot.channels.telegram.convert import Malformed, Update, parse_update
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024  # Telegram's updates are a few kB; the web app's own cap is the same
-# Telegram's ids and dates fit in a signed 64-bit integer (ids use at most 52 bits); anything wider
-# cannot reach a BIGINT column and is not from Telegram
-INT64 = 2**63
+ACKNOWLEDGED = b"{}"  # the 200's body (Telegram reads only the status)
+
+UpdateHandler = Callable[[Update], Awaitable[None]]
 
 
-class Malformed(ValueError):
-    pass
-
-
-def _check_integers(value: Any) -> None:
-    """Walks the parsed JSON iteratively (its depth is the sender's choice, the stack is ours)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, bool):
-            continue
-        if isinstance(item, int):
-            if not -INT64 <= item < INT64:
-                raise Malformed("integer out of range")
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def parse_update(body: bytes, bot: Bot) -> Update:
-    """The update in a webhook body; raises ``Malformed`` (or a subclass of ValueError) when it is not one."""
+def parse_body(body: bytes) -> Update:
+    """The update in a webhook body; raises ``Malformed`` when it is not one the channel can read."""
     try:
         raw = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Malformed(f"not JSON ({exc.__class__.__name__})") from None
-    if not isinstance(raw, dict):
-        raise Malformed("not a JSON object")
-    _check_integers(raw)
-    try:
-        return Update.model_validate(raw, context={"bot": bot})
-    except (ValidationError, RecursionError) as exc:
-        raise Malformed(f"not an Update ({exc.__class__.__name__})") from None
+    return parse_update(raw)
 
 
 async def _nothing(_result: None) -> None:
     """An update is never 'late': its replies go out by the Bot API whenever it finishes."""
 
 
-class WebhookHandler(SimpleRequestHandler):
-    """aiogram's webhook handler with the secret check and the body parsing made total, and admission."""
-
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, *, admission: Admission, secret_token: str | None = None,
-                 **data: Any) -> None:
-        super().__init__(dispatcher=dispatcher, bot=bot, secret_token=secret_token, **data)
+class WebhookHandler:
+    def __init__(self, handle_update: UpdateHandler, *, admission: Admission, secret_token: str | None = None) -> None:
+        """``handle_update`` runs one admitted update to its end (it logs its own failures)."""
+        self.handle_update = handle_update
         self.admission = admission
+        self._secret = secret_token.encode("utf-8") if secret_token else None
 
-    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
-        if not self.secret_token:
+    def register(self, app: web.Application, *, path: str) -> None:
+        app.router.add_post(path, self.handle)
+
+    def verify_secret(self, given: str) -> bool:
+        if self._secret is None:
             return True
-        # aiohttp decodes header bytes that are not UTF-8 as surrogates: encode them back the same way
-        given = telegram_secret_token.encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(given, self.secret_token.encode("utf-8"))
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._secret)
 
     async def handle(self, request: web.Request) -> web.Response:
-        bot = await self.resolve_bot(request)
-        if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), bot):
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, "")):
             log.info("telegram POST from %s rejected (401): wrong secret token", request.remote)
-            return web.Response(body="Unauthorized", status=401)
+            return web.Response(body=b"Unauthorized", status=401)
         if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
             log.info("telegram POST from %s rejected (413): body too large", request.remote)
             return web.Response(status=413, text="body too large")
         try:
-            update = parse_update(await request.read(), bot)
+            update = parse_body(await request.read())
         except web.HTTPRequestEntityTooLarge:
             log.info("telegram POST from %s rejected (413): body too large", request.remote)
             return web.Response(status=413, text="body too large")
         except Malformed as exc:
             log.warning("telegram POST from %s rejected (400): %s", request.remote, exc)
             return web.Response(status=400, text=str(exc))
-        key = f"u{update.update_id}"
+        key = update.key
         if self.admission.job(key) is None:  # else a redelivery of an update still queued or running
             if self.admission.decide(math.inf) is Decision.BUSY:
                 self.admission.refused()
                 return web.Response(status=503, text="busy")  # not acknowledged: Telegram sends it again later
-            self.admission.submit(key, functools.partial(self._feed, bot, update), late=False, finish_late=_nothing)
-        return web.json_response({})
-
-    async def _feed(self, bot: Bot, update: Update) -> None:
-        try:
-            await self.dispatcher.feed_update(bot, update, **self.data)
-        except Exception:  # the update was accepted (200): a failure is logged, never an unhandled task
-            log.exception("telegram update %s failed", update.update_id)
+            self.admission.submit(key, functools.partial(self.handle_update, update), late=False,
+                                  finish_late=_nothing)
+        return web.Response(body=ACKNOWLEDGED, content_type="application/json")
