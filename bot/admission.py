@@ -199,11 +199,19 @@ class Admission:
         return self._jobs.get(key)
 
     # ---- running ----------------------------------------------------------------------------
+    def idle_slots(self, max_lag: float) -> int:
+        """Slots free for background work (a queued message's turn): none while any turn waits for a slot
+        or the loop lags past ``max_lag`` (the live requests need the CPU first)."""
+        if self._waiting or self.lag() > max_lag:
+            return 0
+        return self.concurrency - self._running
+
     def submit(self, key: str, work: Callable[[], Awaitable[T]], *, late: bool,
-               finish_late: Callable[[T], Awaitable[None]]) -> Job[T]:
-        job: Job[T] = Job(key, late=late)
+               finish_late: Callable[[T], Awaitable[None]], background: bool = False) -> Job[T]:
+        """``background``: a turn of a message answered earlier (not counted as answered early again)."""
+        job: Job[T] = Job(key, late=late or background)
         self._waiting += 1  # counted now: several messages may arrive before the first task runs
-        if late:
+        if late and not background:
             self._answered_early()
         job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
         self._jobs[key] = job
@@ -263,6 +271,10 @@ class Admission:
             return None
         return job.task.result()
 
+    def acknowledged(self) -> None:
+        """The channel answered a message at once and keeps it for later (e.g. in a durable queue)."""
+        self._answered_early()
+
     def _answered_early(self) -> None:
         if self.metrics is not None:
             self.metrics.answered_early.labels(self.channel).inc()
@@ -281,7 +293,7 @@ class Admission:
         if now - self._last_log < LOG_EVERY_SECONDS:
             return
         log.warning("%s overloaded: %d message(s) answered at once (replies follow through the outbox), "
-                    "%d refused; queued %d, running %d, mean turn %.3f s, expected wait %.1f s", self.channel,
+                    "%d refused (please resend); queued %d, running %d, mean turn %.3f s, expected wait %.1f s", self.channel,
                     self._early_since_log, self._refused_since_log, self._waiting, self._running, self.mean_turn,
                     self.expected_wait())
         self._early_since_log = self._refused_since_log = 0
