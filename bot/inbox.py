@@ -40,11 +40,13 @@ from services.inbound_queue import ClaimedItem, Queued, QueueItem, claim, enqueu
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_ROWS = 5000  # per channel; at ~100 background turns/s about a minute of work
+# per channel: a bound on the table (the age bound below is the one that holds when the drain is slow)
+MAX_ROWS = 20000
 MAX_AGE = timedelta(minutes=5)  # an older oldest row: the drain is not keeping up, refuse new ones
 LEASE = timedelta(minutes=2)  # a claimed row's turn and delivery take seconds; past this it is taken again
 DRAIN_MAX_LAG = 0.1  # the drain takes rows only while the loop's lag stays under this (seconds)
-BUSY_POLL = 0.1  # seconds between looks for idle slots while rows wait
+BUSY_POLL = 0.1  # at most this long between looks for idle slots while rows wait (a finished row wakes it)
+LIVE_SLOTS = 2  # admission slots the drain leaves to live turns (it takes the others only while they idle)
 IDLE_POLL = 5.0  # seconds between looks for rows queued by another worker (or before a restart)
 STOP_GRACE = 10.0  # shutdown waits this long for running rows; the rest keep their lease
 
@@ -95,7 +97,7 @@ class Inbox(Generic[T]):
         self.max_rows = max_rows
         self.max_age = max_age
         self.lease = lease
-        self.slots = slots  # None: half the admission's slots (at least one), the rest stay for live turns
+        self.slots = slots  # None: admission's slots but LIVE_SLOTS (at least one)
         self.max_lag = max_lag
         self.monotonic = monotonic
         self._waiting: dict[str, _Waiting] = {}
@@ -189,7 +191,7 @@ class Inbox(Generic[T]):
 
     def _free_slots(self) -> int:
         admission = self.admission()
-        slots = self.slots if self.slots is not None else max(1, admission.concurrency // 2)
+        slots = self.slots if self.slots is not None else max(1, admission.concurrency - LIVE_SLOTS)
         return min(slots - len(self._running), admission.idle_slots(self.max_lag))
 
     async def _run(self) -> None:
@@ -201,8 +203,10 @@ class Inbox(Generic[T]):
                 self._maybe_rows = True
                 continue
             free = self._free_slots()
-            if free <= 0:
-                await asyncio.sleep(BUSY_POLL)
+            if free <= 0:  # woken by a finished row of ours; admission's own slots are looked at again soon
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), BUSY_POLL)
+                self._wake.clear()
                 continue
             try:
                 async with self.write_slot(), self.database.connect() as connection:
