@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest import approx
 from sqlmodel import select
 
-from bot.admission import PRE_HANDLER_ROUNDS, Admission, Decision, LoopLag
+from bot.admission import PRE_HANDLER_ROUNDS, Admission, Decision, LoopLag, TurnSlots
 from handlers.engine import Engine, Handled
 from handlers.messages import Inbound
 from models import Delivery, InboundSeen
@@ -289,3 +289,26 @@ async def test_overloaded_queues_without_a_turn_and_a_retry_joins_its_queued_mes
         assert samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "queued")))] == 1
         assert samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "handled")))] == 1
         assert samples.get(("volunteer_inbound_queue_depth", (("channel", "wechat"),)), 0) == 0  # none left
+
+
+async def test_the_channels_of_a_process_share_one_pool_of_turn_slots() -> None:
+    slots = TurnSlots(2)
+    wechat = Admission(channel="wechat", concurrency=8, max_wait=30.0, slots=slots)
+    telegram = Admission(channel="telegram", concurrency=8, max_wait=30.0, slots=slots)
+    assert wechat.concurrency == telegram.concurrency == 2  # the pool's, not each channel's own
+    held = HeldWork()
+    for n in range(3):  # Telegram's burst: two turns run, one waits
+        telegram.submit(f"t{n}", held.work, late=False, finish_late=held.finish_late)
+    await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (2, 1)
+    wechat.mean_turn = 1.0
+    assert wechat.expected_wait() == approx(2.0)  # behind Telegram's turns: a second round
+    assert wechat.idle_slots(max_lag=1.0) == 0  # no background work while a turn waits
+    wechat.submit("w0", held.work, late=False, finish_late=held.finish_late)
+    await asyncio.sleep(0)
+    assert slots.running == 2  # still two turns in the process, not 2 + 1
+    held.release.set()
+    await telegram.wait_idle()
+    await wechat.wait_idle()
+    assert (slots.running, slots.waiting) == (0, 0)
+    assert wechat.idle_slots(max_lag=1.0) == 2

@@ -86,7 +86,7 @@ class WeChatChannel:
         # turns queue here, bounded; the ones expected past the deadline are answered at once
         self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
                                    max_wait=settings.admission_max_wait, loop_lag=LoopLag(),
-                                   metrics=runtime.metrics)
+                                   slots=runtime.turn_slots, metrics=runtime.metrics)
         self._answered_late: dict[str, float] = {}
         # messages acknowledged under overload, handled when the process has room (replies via the outbox)
         self.inbox: Inbox[_TurnAnswer] = Inbox(
