@@ -167,7 +167,7 @@ class WeChatChannel:
             return self._success()
         if overloaded:
             try:
-                content = await self._answer_overloaded(converted.inbound, request.query, body)
+                content = await self._answer_overloaded(converted.inbound, request.query, body, opened)
             except Rejected as exc:
                 log.info("wechat POST from %s rejected (%s): %s", request.remote, exc.status, exc.reason)
                 return web.Response(status=exc.status, text=exc.reason)
@@ -198,7 +198,8 @@ class WeChatChannel:
                 return page
         return await self._run_core(inbound, opened)
 
-    async def _answer_overloaded(self, inbound: Inbound, query: Mapping[str, str], body: bytes) -> str | None:
+    async def _answer_overloaded(self, inbound: Inbound, query: Mapping[str, str], body: bytes,
+                                 opened: OpenRequest) -> str | None:
         """No turn now: a retry of a message queued or running here gets `success` (its reply follows
         through the outbox), as does a message answered late; anything else is kept in the inbound queue
         (`success`) or, past its bound, "please resend". Never reply content: the turn runs later."""
@@ -209,10 +210,15 @@ class WeChatChannel:
             return None
         # the queued message runs later as this user: its body must be the one the signature was given for
         await self.replay.check(query, body)
-        return await self._queue(inbound)
+        return await self._queue(inbound, opened)
 
-    async def _queue(self, inbound: Inbound) -> str | None:
-        """Keep the message for a background turn (`success`), or "please resend" past the queue's bound."""
+    async def _queue(self, inbound: Inbound, opened: OpenRequest) -> str | None:
+        """Keep the message for a background turn (`success`), or "please resend" past the queue's bound.
+
+        The request stops counting as open (``overloaded``'s bound): it waits only for its batch's commit, a
+        short write per batch, not for a turn — counted, requests waiting for the commit kept the process
+        "overloaded" and sent every next message to the queue as well."""
+        opened.close()
         if await self.inbox.put(inbound) is Queued.FULL:
             self.admission.refused()
             return render(BUSY_TEXT, inbound.language)
@@ -234,10 +240,10 @@ class WeChatChannel:
         job = self.admission.job(key)
         if job is None:
             if self.inbox.holds_user(inbound.user_id):  # behind the user's queued message: a dialog keeps its order
-                return await self._queue(inbound)
+                return await self._queue(inbound, opened)
             decision = self.admission.decide(self.admission.time_left(opened, self.reply_deadline) * ADMISSION_SHARE)
             if decision is not Decision.NOW:  # not in time: later, without taking a slot from the live turns
-                return await self._queue(inbound)
+                return await self._queue(inbound, opened)
             job = self.admission.submit(
                 key, lambda: self._turn(inbound), late=False,
                 finish_late=lambda answer: self._deliver_late(key, inbound.user_id, answer))
