@@ -13,8 +13,9 @@ answers do (open loop); each has a 15 s client timeout.
 Per run it prints: answered in time (HTTP 200 within 4.5 s: a passive reply or ``success``), passive
 replies past 4.5 s (WeChat has given up on them: those replies are lost), ``success`` past 4.5 s,
 "please resend" answers (queue full), errors (non-200, timeouts), p50/p99, replies delivered through the
-outbox (customer-service messages received by the fake API, of the messages answered ``success``) and the
-server's peak RSS (all its processes).
+outbox (customer-service messages received by the fake API, of the messages answered ``success``; the
+rest are lost), the server's peak RSS (all its processes) and its inbound-queue counters (GET /metrics:
+messages queued, joined, refused as full, handled later).
 """
 
 from __future__ import annotations
@@ -183,7 +184,9 @@ async def wait_outbox(api: FakeWeChatAPI, expected: int, quiet: float = 30.0, pa
 
 def report(label: str, total: int, outcome: Outcome, delivered: int | None, rss: float) -> None:
     lat = outcome.latencies or [0.0]
-    outbox = "" if delivered is None else f"; via outbox {delivered} of {outcome.success} answered success"
+    # every message gets a reply: one answered `success` whose reply never came through the outbox is lost
+    outbox = ("" if delivered is None else f"; via outbox {delivered} of {outcome.success} answered success "
+              f"(lost {max(0, outcome.success - delivered)})")
     print(f"{label:<22} {total} offered: in time {outcome.in_time}, passive past {IN_TIME}s {outcome.passive_late}, "
           f"success past {IN_TIME}s {outcome.success_late}, please-resend {outcome.busy} ({outcome.busy_late} past "
           f"{IN_TIME}s), errors {outcome.errors}; "
@@ -221,6 +224,23 @@ def stop_server(server: Server) -> str:
         return server.log.read().decode(errors="replace")
 
 
+async def inbound_counts(base: str) -> str:
+    """The server's inbound-queue and refusal counters (GET /metrics), summed over its workers."""
+    totals: dict[str, float] = {}
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return "metrics unavailable"
+    for line in text.splitlines():
+        if line.startswith(("volunteer_inbound_total", "volunteer_admission_refused_total",
+                            "volunteer_deadline_misses_total")):
+            name, value = line.rsplit(" ", 1)
+            name = name.replace('channel="wechat"', "").replace("{,", "{").replace(",}", "}").replace("{}", "")
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return ", ".join(f"{name} {value:.0f}" for name, value in sorted(totals.items())) or "no inbound counters"
+
+
 async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace, run: int) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -235,12 +255,14 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
                 await wait_healthy(base, server.process)
                 outcome, rss = await offer_load(base, args.rate, args.seconds, run, server.process.pid)
                 delivered = await wait_outbox(api, outcome.success)
+                counters = await inbound_counts(base)
             finally:
                 log = stop_server(server)
                 if args.logs is not None:
                     args.logs.mkdir(parents=True, exist_ok=True)
                     (args.logs / f"{label.split(',')[0].lower()}-{workers}.log").write_text(log)
             report(label, int(args.rate * args.seconds), outcome, delivered, rss)
+            print(f"{'':<22} server counters: {counters}", flush=True)
             problems = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
             overload = [line for line in log.splitlines() if "overloaded" in line]
             print(f"{'':<22} server log: {len(overload)} overload line(s), {len(problems)} error line(s)"

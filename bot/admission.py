@@ -1,8 +1,8 @@
 """Admission control in front of the core: acknowledge in time, finish later.
 
 A webhook platform waits a few seconds for its answer (WeChat 5 s, we keep 4 s). Each process runs at
-most ``concurrency`` turns at once (so turns never queue for database connections) and keeps a bounded
-queue of admitted turns. For each new message the expected time to its answer is
+most ``concurrency`` turns at once (so turns never queue for database connections) — one pool of slots
+(``TurnSlots``) shared by its channels — and keeps a bounded queue of admitted turns per channel. For each new message the expected time to its answer is
 
     ceil((queued + running + 1) / concurrency) × recent mean turn time
 
@@ -118,13 +118,27 @@ class OpenRequest:
             self.admission._open_requests -= 1
 
 
+class TurnSlots:
+    """The turn slots of one process, shared by its channels' admissions (``Runtime.turn_slots``): WeChat and
+    Telegram together run at most ``concurrency`` turns (the database pool is sized for one such set, not
+    one per channel), and each channel's expected wait counts the other's turns too."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+        self.semaphore = asyncio.Semaphore(self.concurrency)
+        self.waiting = 0  # every channel's turns admitted and waiting for a slot
+        self.running = 0
+
+
 class Admission:
     def __init__(self, *, channel: str, concurrency: int, max_wait: float, max_queue: int = 5000,
                  max_open_requests: int | None = None, loop_lag: LoopLag | None = None,
-                 max_lag: float = MAX_LOOP_LAG,
+                 max_lag: float = MAX_LOOP_LAG, slots: TurnSlots | None = None,
                  metrics: Metrics | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``slots``: the process's shared turn slots (then ``concurrency`` is theirs); None: this channel's own."""
         self.channel = channel
-        self.concurrency = max(1, concurrency)
+        self.pool = slots if slots is not None else TurnSlots(concurrency)
+        self.concurrency = self.pool.concurrency
         self.max_wait = max_wait
         self.max_queue = max_queue
         self.max_open_requests = max_open_requests or max(MIN_OPEN_REQUESTS,
@@ -135,7 +149,6 @@ class Admission:
         self.monotonic = monotonic
         self._open_requests = 0
         self.mean_turn = INITIAL_TURN_SECONDS
-        self._slots = asyncio.Semaphore(self.concurrency)
         self._jobs: dict[str, Job] = {}
         self._waiting = 0
         self._running = 0
@@ -154,7 +167,7 @@ class Admission:
 
     def expected_wait(self) -> float:
         """Seconds until a message admitted now would be answered (its answer's way out through the loop too)."""
-        rounds = math.ceil((self._waiting + self._running + 1) / self.concurrency)
+        rounds = math.ceil((self.pool.waiting + self.pool.running + 1) / self.concurrency)
         return rounds * self.mean_turn + self.lag()
 
     def decide(self, budget: float) -> Decision:
@@ -199,11 +212,20 @@ class Admission:
         return self._jobs.get(key)
 
     # ---- running ----------------------------------------------------------------------------
+    def idle_slots(self, max_lag: float) -> int:
+        """Slots free for background work (a queued message's turn): none while any turn waits for a slot
+        or the loop lags past ``max_lag`` (the live requests need the CPU first)."""
+        if self.pool.waiting or self.lag() > max_lag:
+            return 0
+        return self.concurrency - self.pool.running
+
     def submit(self, key: str, work: Callable[[], Awaitable[T]], *, late: bool,
-               finish_late: Callable[[T], Awaitable[None]]) -> Job[T]:
-        job: Job[T] = Job(key, late=late)
+               finish_late: Callable[[T], Awaitable[None]], background: bool = False) -> Job[T]:
+        """``background``: a turn of a message answered earlier (not counted as answered early again)."""
+        job: Job[T] = Job(key, late=late or background)
         self._waiting += 1  # counted now: several messages may arrive before the first task runs
-        if late:
+        self.pool.waiting += 1
+        if late and not background:
             self._answered_early()
         job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
         self._jobs[key] = job
@@ -214,10 +236,12 @@ class Admission:
 
     async def _run(self, job: Job[T], work: Callable[[], Awaitable[T]],
                    finish_late: Callable[[T], Awaitable[None]]) -> T:
-        async with self._slots:
+        async with self.pool.semaphore:
             job.started = True
             self._waiting -= 1
             self._running += 1
+            self.pool.waiting -= 1
+            self.pool.running += 1
             started = self.monotonic()
             try:
                 result = await work()
@@ -228,6 +252,7 @@ class Admission:
                 return result
             finally:
                 self._running -= 1
+                self.pool.running -= 1
                 # the whole slot (a late delivery too) is what the next message waits for
                 self.mean_turn += MEAN_WEIGHT * (self.monotonic() - started - self.mean_turn)
 
@@ -236,6 +261,7 @@ class Admission:
             del self._jobs[job.key]
         if not job.started:
             self._waiting -= 1  # cancelled while queued
+            self.pool.waiting -= 1
         if self.metrics is not None:
             self.metrics.queued.labels(self.channel).dec()
         # read the outcome without raising here: a done callback must not raise (a cancelled task's
@@ -263,6 +289,10 @@ class Admission:
             return None
         return job.task.result()
 
+    def acknowledged(self) -> None:
+        """The channel answered a message at once and keeps it for later (e.g. in a durable queue)."""
+        self._answered_early()
+
     def _answered_early(self) -> None:
         if self.metrics is not None:
             self.metrics.answered_early.labels(self.channel).inc()
@@ -281,7 +311,7 @@ class Admission:
         if now - self._last_log < LOG_EVERY_SECONDS:
             return
         log.warning("%s overloaded: %d message(s) answered at once (replies follow through the outbox), "
-                    "%d refused; queued %d, running %d, mean turn %.3f s, expected wait %.1f s", self.channel,
+                    "%d refused (please resend); queued %d, running %d, mean turn %.3f s, expected wait %.1f s", self.channel,
                     self._early_since_log, self._refused_since_log, self._waiting, self._running, self.mean_turn,
                     self.expected_wait())
         self._early_since_log = self._refused_since_log = 0

@@ -6,6 +6,10 @@
   answered at once (the reply follows through the outbox);
 - ``volunteer_admission_refused_total{channel}``: the queue was full; the user was asked to resend;
 - ``volunteer_admission_queued{channel}``: turns admitted and not finished (this process / all workers);
+- ``volunteer_inbound_total{channel,outcome}``: messages answered at once under overload and kept in the
+  inbound queue (``queued``), retries that joined a queued one (``joined``), refused past the queue's bound
+  (``full``: the user was asked to resend), queued ones whose turn ran later (``handled``);
+- ``volunteer_inbound_queue_depth{channel}``: rows in the inbound queue, read at scrape time like the outbox;
 - ``volunteer_scheduler_job_seconds{job}``: reminder scheduler job durations;
 - ``volunteer_outbox_depth{channel,status}`` and ``volunteer_outbox_sent_total{channel}``: read from
   the ``delivery`` table at scrape time, so they are the deployment's and any worker can answer them.
@@ -28,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from models import Delivery
 from models.db import SessionFactory
+from models.inbound_queue import InboundQueued
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -56,6 +61,8 @@ class Metrics:
                                ["channel"], registry=r)
         self.queued = Gauge("volunteer_admission_queued", "Turns admitted and not finished", ["channel"],
                             registry=r, multiprocess_mode="livesum")
+        self.inbound = Counter("volunteer_inbound", "Messages kept in the inbound queue under overload, by outcome",
+                               ["channel", "outcome"], registry=r)
         self.job_seconds = Histogram("volunteer_scheduler_job_seconds", "Reminder scheduler job durations",
                                      ["job"], buckets=JOB_BUCKETS, registry=r)
 
@@ -70,7 +77,7 @@ class Metrics:
             body = generate_latest(self.registry)
         if sessions is not None:
             outbox = CollectorRegistry()
-            outbox.register(OutboxSnapshot(await outbox_counts(sessions)))
+            outbox.register(OutboxSnapshot(await outbox_counts(sessions), await inbound_depth(sessions)))
             body += generate_latest(outbox)
         return body
 
@@ -86,9 +93,18 @@ async def outbox_counts(sessions: SessionFactory) -> dict[tuple[str, str], int]:
         return {(channel, status): int(count) for channel, status, count in result}
 
 
+async def inbound_depth(sessions: SessionFactory) -> dict[str, int]:
+    """Rows in the inbound queue per channel (messages acknowledged and not handled yet)."""
+    table = InboundQueued.__table__  # type: ignore[attr-defined]
+    async with sessions() as session:
+        result = await session.exec(sa.select(table.c.channel, sa.func.count()).group_by(table.c.channel))
+        return {channel: int(count) for channel, count in result}
+
+
 class OutboxSnapshot(Collector):
-    def __init__(self, counts: dict[tuple[str, str], int]) -> None:
+    def __init__(self, counts: dict[tuple[str, str], int], inbound: dict[str, int] | None = None) -> None:
         self.counts = counts
+        self.inbound = inbound or {}
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("volunteer_outbox_depth", "Outbox rows not yet sent, by channel and status",
@@ -99,4 +115,9 @@ class OutboxSnapshot(Collector):
                 sent.add_metric([channel], count)
             else:
                 depth.add_metric([channel, status], count)
-        return [depth, sent]
+        inbound = GaugeMetricFamily("volunteer_inbound_queue_depth",
+                                    "Messages acknowledged under overload and not handled yet, by channel",
+                                    labels=["channel"])
+        for channel, count in sorted(self.inbound.items()):
+            inbound.add_metric([channel], count)
+        return [depth, sent, inbound]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.admission import TurnSlots
 from bot.config import Settings
 from bot.metrics import Metrics
 from handlers.engine import Engine
@@ -79,6 +80,12 @@ class Runtime:
     sessions: SessionFactory
     core: Engine
     metrics: Metrics = field(default_factory=Metrics)  # this runtime's own registry (GET /metrics)
+    # every channel's turns in this process (WeChat, Telegram): one pool of CORE_CONCURRENCY slots
+    turn_slots: TurnSlots | None = None
+
+    def __post_init__(self) -> None:
+        if self.turn_slots is None:
+            self.turn_slots = TurnSlots(self.settings.core_concurrency)
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Runtime:

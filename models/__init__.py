@@ -234,6 +234,7 @@ __all__ = [
 import models.activity_changes  # noqa: E402,F401  (edits and cancellations of activities)
 import models.certificates  # noqa: E402,F401  (志愿服务证明 issued)
 import models.corrections  # noqa: E402,F401  (corrections of hour records)
+import models.inbound_queue  # noqa: E402,F401  (messages acknowledged under overload, handled later)
 import models.membership  # noqa: E402,F401  (a volunteer's organization)
 import models.reminders  # noqa: E402,F401  (observances, reminder preferences, broadcasts)
 import models.requests  # noqa: E402,F401  (service requests, offers, pairings)

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest import approx
 from sqlmodel import select
 
-from bot.admission import PRE_HANDLER_ROUNDS, Admission, Decision, LoopLag
+from bot.admission import PRE_HANDLER_ROUNDS, Admission, Decision, LoopLag, TurnSlots
 from handlers.engine import Engine, Handled
 from handlers.messages import Inbound
 from models import Delivery, InboundSeen
@@ -208,20 +208,27 @@ async def test_overload_answers_at_once_and_every_reply_arrives_once_through_the
         assert samples[("volunteer_admission_queued", wechat_label)] == 0
 
 
-async def test_a_full_queue_asks_the_user_to_send_again(sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+async def test_a_full_inbound_queue_asks_the_user_to_send_again(sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
     slow = SlowEngine(sessions, options, clock=clock, delay=0.3)
     async with WeChatHarness(slow, sessions, api, reply_deadline=1.0) as wx:
         wx.channel.admission = Admission(channel="wechat", concurrency=1, max_wait=0.7,
                                          metrics=wx.runtime.metrics)
         wx.channel.admission.mean_turn = slow.delay
+        wx.channel.inbox.max_rows = 2  # the inbound queue keeps two messages, no more
         answers = await asyncio.gather(*[wx.post(text_xml(f"o_full{n}", "帮助")) for n in range(6)])
         busy = [a for a in answers if a.content and "请过一分钟再发一次" in a.content]
-        assert busy  # beyond two queued turns the expected wait passes 0.7 s
+        assert busy  # past the queue's bound: please resend
         await wx.channel.wait_idle()
         samples = await scrape(wx)
         assert samples[("volunteer_admission_refused_total", (("channel", "wechat"),))] == len(busy)
+        assert samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "full")))] == len(busy)
+        assert 1 <= samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "queued")))] <= 2
         async with sessions() as session:  # a refused message never reached the core
             assert len((await session.exec(select(InboundSeen))).all()) == 6 - len(busy)
+        for n in range(6):  # every message not refused was answered: passively or through the outbox
+            answer = answers[n]
+            if answer.body == "success":
+                assert len(api.sent_texts(f"o_full{n}")) == 1
 
 
 async def test_metrics_after_a_few_turns(core, sessions, api: FakeWeChatAPI) -> None:  # noqa: ANN001
@@ -245,12 +252,14 @@ async def test_a_request_that_waited_in_a_lagging_loop_gets_success_and_its_repl
                                          max_lag=2.0, metrics=wx.runtime.metrics)
         answer = await wx.post(text_xml("o_lagged", "帮助"))
         assert answer.status == 200 and answer.body == "success"
+        assert wx.channel.inbox.holds_user("o_lagged")  # kept: the queue runs nothing while the loop lags
+        wx.channel.admission.loop_lag.seconds = 0.0  # type: ignore[union-attr]  # the loop caught up
         await wx.channel.wait_idle()
         replies = api.sent_texts("o_lagged")
         assert len(replies) == 1 and "我是志愿助手" in replies[0]
 
 
-async def test_overloaded_answers_without_the_database_and_a_retry_joins_its_queued_message(
+async def test_overloaded_queues_without_a_turn_and_a_retry_joins_its_queued_message(
         sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
     gated = GatedEngine(sessions, options, clock=clock)
     async with WeChatHarness(gated, sessions, api) as wx:
@@ -264,14 +273,42 @@ async def test_overloaded_answers_without_the_database_and_a_retry_joins_its_que
         retry = await wx.post(queued)  # WeChat's retry: same MsgId, another nonce
         assert retry.body == "success"  # joins the queued message, whose reply now follows through the outbox
         other = await wx.post(text_xml("o_other", "帮助"))
-        assert other.content is not None and "请过一分钟再发一次" in other.content
+        assert other.body == "success"  # kept in the inbound queue, no turn now
+        async with sessions() as session:
+            assert len((await session.exec(select(InboundSeen))).all()) == 0  # neither turn has run
         gated.gate.set()
         assert (await first).body == "success"
-        await wx.channel.wait_idle()
-        replies = api.sent_texts("o_queued")
-        assert len(replies) == 1 and "我是志愿助手" in replies[0]  # exactly once
-        assert api.sent_texts("o_other") == []
-        async with sessions() as session:  # the refused message never reached the core
-            assert len((await session.exec(select(InboundSeen))).all()) == 1
+        await wx.channel.wait_idle()  # the slot is free again: the queued message runs in the background
+        for user in ("o_queued", "o_other"):
+            replies = api.sent_texts(user)
+            assert len(replies) == 1 and "我是志愿助手" in replies[0]  # exactly once each
+        async with sessions() as session:
+            assert len((await session.exec(select(InboundSeen))).all()) == 2
         samples = await scrape(wx)
-        assert samples[("volunteer_admission_refused_total", (("channel", "wechat"),))] == 1
+        assert samples.get(("volunteer_admission_refused_total", (("channel", "wechat"),)), 0) == 0
+        assert samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "queued")))] == 1
+        assert samples[("volunteer_inbound_total", (("channel", "wechat"), ("outcome", "handled")))] == 1
+        assert samples.get(("volunteer_inbound_queue_depth", (("channel", "wechat"),)), 0) == 0  # none left
+
+
+async def test_the_channels_of_a_process_share_one_pool_of_turn_slots() -> None:
+    slots = TurnSlots(2)
+    wechat = Admission(channel="wechat", concurrency=8, max_wait=30.0, slots=slots)
+    telegram = Admission(channel="telegram", concurrency=8, max_wait=30.0, slots=slots)
+    assert wechat.concurrency == telegram.concurrency == 2  # the pool's, not each channel's own
+    held = HeldWork()
+    for n in range(3):  # Telegram's burst: two turns run, one waits
+        telegram.submit(f"t{n}", held.work, late=False, finish_late=held.finish_late)
+    await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (2, 1)
+    wechat.mean_turn = 1.0
+    assert wechat.expected_wait() == approx(2.0)  # behind Telegram's turns: a second round
+    assert wechat.idle_slots(max_lag=1.0) == 0  # no background work while a turn waits
+    wechat.submit("w0", held.work, late=False, finish_late=held.finish_late)
+    await asyncio.sleep(0)
+    assert slots.running == 2  # still two turns in the process, not 2 + 1
+    held.release.set()
+    await telegram.wait_idle()
+    await wechat.wait_idle()
+    assert (slots.running, slots.waiting) == (0, 0)
+    assert wechat.idle_slots(max_lag=1.0) == 2

@@ -334,7 +334,7 @@ async def setup(app: web.Application, runtime: Runtime) -> None:
         return
     files = CertificateFiles(runtime.sessions, settings)
     admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
-                          max_wait=settings.admission_max_wait, metrics=runtime.metrics)
+                          max_wait=settings.admission_max_wait, slots=runtime.turn_slots, metrics=runtime.metrics)
     channel = TelegramChannel(runtime.core, settings, documents=files.load, admission=admission)
     app[TELEGRAM_KEY] = channel
     app.on_shutdown.append(channel.on_shutdown)

@@ -11,9 +11,11 @@ message through the outbox: a ``Delivery`` row, sent right away with the outbox'
 possible now the row stays for the drain loop or is held for the user's next reply.
 
 Overload: the deadline counts from the request's arrival, estimated from the event loop's lag
-(``bot.admission``): a request that waited in the loop gets `success` sooner. When admission would
-refuse anyway or too many requests are open, a message is answered before any database work: a
-retry of a queued message gets `success` (its reply follows through the outbox), others "please resend".
+(``bot.admission``). A message admission would not run in time — or any message while the process is
+overloaded (the loop lags, too many requests are open) — is answered `success` once it is kept in the
+durable inbound queue (``bot.inbox``: one group-committed write per batch, no turn); a background
+worker runs it when the process has room and its reply follows through the outbox. A retry of a queued
+message joins it. Only past the queue's bound (rows, age) does the user get "please resend".
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +35,7 @@ from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replie
 from bot.channels.wechat.pages import ReplyPageStore, asks_next_page, paginate
 from bot.channels.wechat.security import Rejected, ReplayGuard, Security
 from bot.channels.wechat.sender import WeChatSender, wechat_sender
+from bot.inbox import Inbox
 from bot.outbox import OutboxDrainer
 from bot.runtime import Runtime
 from common.i18n import _, render
@@ -40,6 +43,7 @@ from handlers.engine import Handled
 from handlers.messages import Inbound
 from models import utcnow
 from models.wechat import WeChatTemplateJob
+from services.inbound_queue import ClaimedItem, Queued, forget_in
 from services.outbox_rows import identity_by_external_id, queue_late_reply
 from services.wechat_replay import answered_late, claim_late_answer
 from services.wechat_state import record_template_job
@@ -82,13 +86,19 @@ class WeChatChannel:
         # turns queue here, bounded; the ones expected past the deadline are answered at once
         self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
                                    max_wait=settings.admission_max_wait, loop_lag=LoopLag(),
-                                   metrics=runtime.metrics)
+                                   slots=runtime.turn_slots, metrics=runtime.metrics)
         self._answered_late: dict[str, float] = {}
+        # messages acknowledged under overload, handled when the process has room (replies via the outbox)
+        self.inbox: Inbox[_TurnAnswer] = Inbox(
+            channel=CHANNEL, database=runtime.db, cipher=runtime.core.cipher, admission=lambda: self.admission,
+            run=self._turn, finish=self._finish_queued, clock=runtime.core.clock,
+            write_slot=runtime.core.write_slot, metrics=runtime.metrics)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
         if self.admission.loop_lag is not None:
             self.admission.loop_lag.start()
+        self.inbox.start()
         self.sender = wechat_sender(self.runtime)
         if self.sender is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET not set: late replies wait in the outbox")
@@ -97,6 +107,8 @@ class WeChatChannel:
         self.outbox = OutboxDrainer(self.runtime.sessions, self.sender, clock=self.runtime.core.clock)
 
     async def stop(self, _app: web.Application) -> None:
+        # queued rows not started stay in the inbound queue for the next start; the running ones finish
+        await self.inbox.stop()
         # every admitted message was acknowledged: let the queue finish its replies before closing
         await self.admission.drain(grace=self.admission.max_wait + SHUTDOWN_GRACE_SECONDS)
         if self.admission.loop_lag is not None:
@@ -154,7 +166,11 @@ class WeChatChannel:
         if converted.inbound is None:
             return self._success()
         if overloaded:
-            content = self._answer_overloaded(converted.inbound)
+            try:
+                content = await self._answer_overloaded(converted.inbound, request.query, body, opened)
+            except Rejected as exc:
+                log.info("wechat POST from %s rejected (%s): %s", request.remote, exc.status, exc.reason)
+                return web.Response(status=exc.status, text=exc.reason)
         else:
             content = await self._answer(converted.inbound, opened)
         if content is None:
@@ -182,18 +198,32 @@ class WeChatChannel:
                 return page
         return await self._run_core(inbound, opened)
 
-    def _answer_overloaded(self, inbound: Inbound) -> str | None:
-        """Without the database (the signature was checked, the replay guard was not): a retry of a message
-        queued here gets `success` and that message's reply follows through the outbox; a message answered
-        late gets `success` again; anything else "please resend". No reply content: this request's body
-        was not checked against replays."""
+    async def _answer_overloaded(self, inbound: Inbound, query: Mapping[str, str], body: bytes,
+                                 opened: OpenRequest) -> str | None:
+        """No turn now: a retry of a message queued or running here gets `success` (its reply follows
+        through the outbox), as does a message answered late; anything else is kept in the inbound queue
+        (`success`) or, past its bound, "please resend". Never reply content: the turn runs later."""
         key = inbound.message_id or ""
         self._forget_old_late_answers()
         job = self.admission.job(key)
-        if key in self._answered_late or (job is not None and self.admission.make_late(job)):
+        if key in self._answered_late or self.inbox.holds(key) or (job is not None and self.admission.make_late(job)):
             return None
-        self.admission.refused()
-        return render(BUSY_TEXT, inbound.language)
+        # the queued message runs later as this user: its body must be the one the signature was given for
+        await self.replay.check(query, body)
+        return await self._queue(inbound, opened)
+
+    async def _queue(self, inbound: Inbound, opened: OpenRequest) -> str | None:
+        """Keep the message for a background turn (`success`), or "please resend" past the queue's bound.
+
+        The request stops counting as open (``overloaded``'s bound): it waits only for its batch's commit, a
+        short write per batch, not for a turn — counted, requests waiting for the commit kept the process
+        "overloaded" and sent every next message to the queue as well."""
+        opened.close()
+        if await self.inbox.put(inbound) is Queued.FULL:
+            self.admission.refused()
+            return render(BUSY_TEXT, inbound.language)
+        self.admission.acknowledged()
+        return None
 
     async def _run_core(self, inbound: Inbound, opened: OpenRequest) -> str | None:
         """The first page of the core's reply, or None when it will not be ready by the deadline
@@ -205,16 +235,17 @@ class WeChatChannel:
         # this process's recent late answers here; every process's (and before a restart) in the database
         key = inbound.message_id or ""
         self._forget_old_late_answers()
-        if key in self._answered_late:
+        if key in self._answered_late or self.inbox.holds(key):
             return None
         job = self.admission.job(key)
         if job is None:
+            if self.inbox.holds_user(inbound.user_id):  # behind the user's queued message: a dialog keeps its order
+                return await self._queue(inbound, opened)
             decision = self.admission.decide(self.admission.time_left(opened, self.reply_deadline) * ADMISSION_SHARE)
-            if decision is Decision.BUSY:
-                self.admission.refused()
-                return render(BUSY_TEXT, inbound.language)
+            if decision is not Decision.NOW:  # not in time: later, without taking a slot from the live turns
+                return await self._queue(inbound, opened)
             job = self.admission.submit(
-                key, lambda: self._turn(inbound), late=decision is Decision.LATE,
+                key, lambda: self._turn(inbound), late=False,
                 finish_late=lambda answer: self._deliver_late(key, inbound.user_id, answer))
         answer = await self.admission.wait(job, self.admission.time_left(opened, self.reply_deadline))
         return answer.pages[0] if answer is not None and answer.pages else None
@@ -236,7 +267,8 @@ class WeChatChannel:
             del self._answered_late[key]
 
     async def wait_idle(self) -> None:
-        """Until every admitted turn and its late delivery has finished (tests, shutdown)."""
+        """Until every admitted turn and its late delivery, and every message queued here, has finished (tests)."""
+        await self.inbox.wait_idle()
         await self.admission.wait_idle()
 
     # ---- late replies through the outbox ----------------------------------------------------
@@ -244,7 +276,11 @@ class WeChatChannel:
         async with self.runtime.sessions() as session:
             return await answered_late(session, message_key=key)
 
-    async def _deliver_late(self, key: str, openid: str, answer: _TurnAnswer) -> None:
+    async def _finish_queued(self, item: ClaimedItem, inbound: Inbound, answer: _TurnAnswer) -> None:
+        """A queued message's turn ran: its reply through the outbox, the queue's row deleted with it."""
+        await self._deliver_late(item.message_key, inbound.user_id, answer, inbox_id=item.id)
+
+    async def _deliver_late(self, key: str, openid: str, answer: _TurnAnswer, *, inbox_id: int | None = None) -> None:
         """An outbox row like any notice, sent now through the outbox's one-row path (inside the
         turn's admission slot, so late deliveries never outnumber the database pool); the message is
         marked answered late in the same commit (a retry after a restart gets `success`)."""
@@ -252,11 +288,13 @@ class WeChatChannel:
         # a retry of a message answered passively is answered passively again when in time, but its
         # reply is never pushed as a customer-service message as well
         if answer.repeat or not answer.pages:
+            if inbox_id is not None:
+                await self.inbox.forget(inbox_id)
             return
         now = self.runtime.core.clock()  # outbox times on the core's clock, as its notices are
         for attempt in range(1, LATE_WRITE_ATTEMPTS + 1):
             try:
-                row_id = await self._queue_late(key, openid, answer.pages[0], now)
+                row_id = await self._queue_late(key, openid, answer.pages[0], now, inbox_id=inbox_id)
                 break
             except OperationalError as error:
                 # SQLite under load: the write slot keeps this process's turns out of the way, but another
@@ -269,14 +307,22 @@ class WeChatChannel:
         if self.outbox is not None and row_id is not None:
             await self.outbox.send_now(row_id)
 
-    async def _queue_late(self, key: str, openid: str, text: str, now: datetime) -> int | None:
+    async def _queue_late(self, key: str, openid: str, text: str, now: datetime, *,
+                          inbox_id: int | None = None) -> int | None:
         """The outbox row of a late reply (None: no such identity, or another process answers it). In the
-        core's write slot, as the channel's other writes next to the turns (on SQLite: queued with them)."""
+        core's write slot, as the channel's other writes next to the turns (on SQLite: queued with them).
+        ``inbox_id``: the inbound queue's row of the message, deleted in the same commit."""
         async with self.runtime.core.write_slot(), self.runtime.sessions() as session:
+            if inbox_id is not None:
+                await forget_in(session, ids=[inbox_id])
             identity = await identity_by_external_id(session, channel=CHANNEL, external_id=openid)
             if identity is None or identity.id is None:
+                await session.commit()  # the queue's row, if any: nobody to send to
                 return None
             if key and not await claim_late_answer(session, message_key=key, now=now):
+                if inbox_id is not None:  # the claim's rollback undid the row's delete
+                    await forget_in(session, ids=[inbox_id])
+                    await session.commit()
                 return None  # another process answers this message late
             row = await queue_late_reply(session, identity_id=identity.id, channel=CHANNEL, text=text, now=now)
             await session.commit()
