@@ -49,7 +49,7 @@ JOIN_ERRORS: dict[str, Text] = {
 MY_STATUS: dict[str, Text] = {"confirmed": _("你已报名"), "waitlist": _("你在候补名单上")}
 
 
-def _open_choice(activity: Activity) -> Choice:
+def _open_choice(activity: Activity | service.ActivityLine) -> Choice:
     return Choice(label=activity.title[:30], value=OpenActivity(activity.id).pack())
 
 
@@ -58,14 +58,15 @@ def _open_choice(activity: Activity) -> Choice:
 async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
     page = max(requested.page, 1) if requested else 1
     size = turn.options.page_size
-    rows, total = await service.list_upcoming(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
+    # list lines as rows (no Activity entity loaded): the page and its total in one statement
+    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
     if total == 0:
         turn.say(_("近期还没有志愿活动，有新活动时我会通知你。"))
         return
     pages = math.ceil(total / size)
     if not rows:
-        page, rows = pages, (await service.list_upcoming(turn.session, now=turn.now,
-                                                         offset=(pages - 1) * size, limit=size))[0]
+        page, rows = pages, (await service.upcoming_lines(turn.session, now=turn.now,
+                                                          offset=(pages - 1) * size, limit=size))[0]
     text = join([_("近期志愿活动（第 {page}/{pages} 页）：", page=page, pages=pages),
                  *(line(turn, i, a) for i, a in enumerate(rows, 1)), _("回复序号查看详情和报名。")])
     choices = [_open_choice(a) for a in rows]
