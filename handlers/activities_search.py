@@ -115,11 +115,17 @@ def _described(turn: Turn, query: Query, window: tuple[date, date] | None) -> Te
     return join(parts, sep=turn.text(_("，")))
 
 
+# the filter buttons' labels and values: the values packed once, not under every list of activities
+_FILTERS: tuple[tuple[Text, str], ...] = (
+    (_("按类别"), FindCategory().pack()),
+    (_("本周"), FindActivities("", "week", "", 1).pack()),
+    (_("周末"), FindActivities("", "weekend", "", 1).pack()),
+)
+
+
 def filter_choices(turn: Turn) -> list[Choice]:
     """The filter buttons under a list of activities."""
-    return [turn.choice(_("按类别"), FindCategory().pack()),
-            turn.choice(_("本周"), FindActivities("", "week", "", 1).pack()),
-            turn.choice(_("周末"), FindActivities("", "weekend", "", 1).pack())]
+    return [turn.choice(label, value) for label, value in _FILTERS]
 
 
 async def show_results(turn: Turn, query: Query, page: int) -> None:
