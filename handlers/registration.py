@@ -7,6 +7,7 @@ The draft never holds a plain ID number or phone: only their ciphertext, digest 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -150,20 +151,32 @@ class RegistrationFlow(Flow[RegistrationDraft]):
 
 
 # ---- parsers: each returns the value the field stores ---------------------------------------------
-def parse_id(turn: Turn, text: str) -> RegistrationDraft:
+@dataclass(frozen=True, slots=True)
+class IdReading:
+    """What an ID number gives the draft: its ciphertext, digest and mask, never the number itself."""
+
+    id_enc: str
+    id_digest: str
+    id_masked: str
+    birth_year: int
+    gender: str
+    minor: bool
+
+
+def parse_id(turn: Turn, text: str) -> IdReading:
     id_number = parse_id_number(text, today=turn.today)
     age = id_number.age_on(turn.today)
     if age < MIN_AGE:
         raise TooYoung
     # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
-    return RegistrationDraft(
+    return IdReading(
         id_enc=turn.cipher.encrypt(id_number.value), id_digest=turn.cipher.digest(id_number.value),
         id_masked=mask_id_number(id_number.value), birth_year=id_number.birth_date.year,
         gender=id_number.gender, minor=age < ADULT_AGE,
     )
 
 
-def store_id(draft: RegistrationDraft, value: RegistrationDraft) -> None:
+def store_id(draft: RegistrationDraft, value: IdReading) -> None:
     for name in ("id_enc", "id_digest", "id_masked", "birth_year", "gender", "minor"):
         setattr(draft, name, getattr(value, name))
 
