@@ -92,9 +92,9 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
     activity = await load(turn, p.activity_id)
     if activity is None:
         return
-    confirmed = await service.count_confirmed(turn.session, activity_id=activity.id)
-    mine = next((s for s, _a in await service.my_signups(turn.session, person_id=turn.person.id, now=turn.now)
-                 if s.activity_id == activity.id), None)
+    # the places and the reader's own sign-up in one statement (not every sign-up of theirs loaded)
+    confirmed, mine = await service.places_and_mine(turn.session, activity_id=activity.id,
+                                                    person_id=turn.person.id, now=turn.now)
     full = confirmed >= activity.capacity
     places = (_("名额：{confirmed}/{capacity}（已满，可候补）", confirmed=confirmed, capacity=activity.capacity) if full
               else _("名额：{confirmed}/{capacity}", confirmed=confirmed, capacity=activity.capacity))
@@ -106,7 +106,7 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
         places,
         activity.description or None,
         _("此活动已取消。") if activity.status == "cancelled" else None,
-        MY_STATUS.get(mine.status) if mine else None,
+        MY_STATUS.get(mine) if mine else None,
     )
     choices: list[Choice] = []
     if activity.status == "open" and activity.start_at > turn.now:

@@ -173,6 +173,27 @@ async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
     return int(result.one())
 
 
+# the details page's figures in one statement: the confirmed places, and the reader's sign-up while the
+# activity is open and not over (as 我的报名 lists it); built once
+_CONFIRMED = (select(func.count()).select_from(Signup)
+              .where(Signup.activity_id == bindparam("activity_id"), Signup.status == "confirmed")
+              .scalar_subquery())
+_MY_STATUS = (select(Signup.status).join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
+              .where(Signup.activity_id == bindparam("activity_id"), Signup.person_id == bindparam("person_id"),
+                     Signup.status != "cancelled", Activity.status == "open", Activity.end_at > bindparam("now"))
+              .limit(1).scalar_subquery())
+_PLACES = select(_CONFIRMED.label("confirmed"), _MY_STATUS.label("mine"))
+
+
+async def places_and_mine(session: AsyncSession, *, activity_id: int, person_id: int,
+                          now: datetime) -> tuple[int, str | None]:
+    """How many are confirmed for the activity, and the person's sign-up status (confirmed / waitlist) while
+    it is open and not over, else None: one statement, no entity loaded."""
+    confirmed, mine = (await fetch_rows(session, _PLACES, {"activity_id": activity_id, "person_id": person_id,
+                                                           "now": now}))[0]
+    return int(confirmed), mine
+
+
 async def _lock_activity(session: AsyncSession, activity_id: int) -> Activity:
     # FOR UPDATE serialises sign-ups for one activity on PostgreSQL; SQLite has one writer anyway
     activity = (

@@ -70,6 +70,9 @@ async def test_join_full_waitlist_and_cancel_promotes_first_in_line(console, ses
     await people["ben"].send("活动")
     await people["ben"].send("1")
     assert "候补名单（第 1 位）" in await people["ben"].send("加入候补")
+    await people["ben"].send("活动")
+    details = await people["ben"].send("1")
+    assert "名额：1/1（已满，可候补）" in details and "你在候补名单上" in details and "取消报名" in details
     await people["cat"].send("活动")
     await people["cat"].send("1")
     assert "第 2 位" in await people["cat"].send("加入候补")
