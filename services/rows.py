@@ -8,7 +8,8 @@ so values convert as through the ORM) and run by the driver in the session's con
 transaction, after the flush the ORM's autoflush would have made (it sees what the session holds).
 
 ``before_cursor_execute`` listeners still see each statement (statement counts, tracing).
-Statements with expanding IN parameters do not fit (their SQL depends on the values).
+Statements with expanding IN parameters do not fit (their SQL depends on the values), nor Numeric result
+columns on asyncpg (``compiled`` gives result processors no column type, and Numeric's needs it).
 """
 
 from __future__ import annotations
