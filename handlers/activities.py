@@ -185,12 +185,10 @@ async def nearby(turn: Turn, arg: str) -> None:
     except InvalidInput:
         turn.say(_("没能读出位置。"))
         return
-    rows, _total = await service.list_upcoming(turn.session, now=turn.now, offset=0, limit=500)
-    located = sorted(
-        ((haversine_km(lat, lon, a.latitude, a.longitude), a) for a in rows
-         if a.latitude is not None and a.longitude is not None),
-        key=lambda pair: pair[0],
-    )[: turn.options.page_size]
+    # the located activities as rows (lines and coordinates), not every upcoming activity as an entity
+    rows = await service.located_upcoming(turn.session, now=turn.now)
+    located = sorted(((haversine_km(lat, lon, r.latitude, r.longitude), r.line) for r in rows),
+                     key=lambda pair: pair[0])[: turn.options.page_size]
     if not located:
         turn.say(_("附近暂时没有标注位置的志愿活动。"), [turn.choice(_("全部活动"), ActivityPage(1).pack())])
         return

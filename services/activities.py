@@ -8,7 +8,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_
+from sqlalchemy import bindparam, exists, func, or_, type_coerce
+from sqlalchemy.types import NullType
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -156,6 +157,33 @@ async def upcoming_lines(session: AsyncSession, *, now: datetime, offset: int, l
         return [], total
     return ([ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place)
              for id_, title, start_at, end_at, place, _total in rows], int(rows[0][5]))
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedLine:
+    """A list line of an activity that has coordinates, with them (for 附近的活动)."""
+
+    line: ActivityLine
+    latitude: float
+    longitude: float
+
+
+# the located upcoming activities, soonest first (their distance is reckoned in Python); built once. The
+# coordinates untyped: both drivers give floats, and Float's result processor needs a column type that
+# models.hotpath.compiled does not pass (a TypeError on asyncpg)
+_LOCATED = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place,
+                   type_coerce(Activity.latitude, NullType()), type_coerce(Activity.longitude, NullType()))
+            .where(Activity.status == "open", Activity.end_at > bindparam("now"),
+                   col(Activity.latitude).is_not(None), col(Activity.longitude).is_not(None))
+            .order_by(Activity.start_at, Activity.id).limit(bindparam("limit")))
+
+
+async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
+    """Open activities not yet over that have coordinates (at most ``limit``, soonest first), as rows."""
+    return [LocatedLine(ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place),
+                        float(latitude), float(longitude))
+            for id_, title, start_at, end_at, place, latitude, longitude
+            in await fetch_rows(session, _LOCATED, {"now": now, "limit": limit})]
 
 
 async def area_known(session: AsyncSession, *, area: str) -> bool:
