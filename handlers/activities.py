@@ -49,7 +49,7 @@ JOIN_ERRORS: dict[str, Text] = {
 MY_STATUS: dict[str, Text] = {"confirmed": _("你已报名"), "waitlist": _("你在候补名单上")}
 
 
-def _open_choice(activity: Activity) -> Choice:
+def _open_choice(activity: Activity | service.ActivityLine) -> Choice:
     return Choice(label=activity.title[:30], value=OpenActivity(activity.id).pack())
 
 
@@ -58,14 +58,15 @@ def _open_choice(activity: Activity) -> Choice:
 async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
     page = max(requested.page, 1) if requested else 1
     size = turn.options.page_size
-    rows, total = await service.list_upcoming(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
+    # list lines as rows (no Activity entity loaded): the page and its total in one statement
+    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
     if total == 0:
         turn.say(_("近期还没有志愿活动，有新活动时我会通知你。"))
         return
     pages = math.ceil(total / size)
     if not rows:
-        page, rows = pages, (await service.list_upcoming(turn.session, now=turn.now,
-                                                         offset=(pages - 1) * size, limit=size))[0]
+        page, rows = pages, (await service.upcoming_lines(turn.session, now=turn.now,
+                                                          offset=(pages - 1) * size, limit=size))[0]
     text = join([_("近期志愿活动（第 {page}/{pages} 页）：", page=page, pages=pages),
                  *(line(turn, i, a) for i, a in enumerate(rows, 1)), _("回复序号查看详情和报名。")])
     choices = [_open_choice(a) for a in rows]
@@ -91,9 +92,9 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
     activity = await load(turn, p.activity_id)
     if activity is None:
         return
-    confirmed = await service.count_confirmed(turn.session, activity_id=activity.id)
-    mine = next((s for s, _a in await service.my_signups(turn.session, person_id=turn.person.id, now=turn.now)
-                 if s.activity_id == activity.id), None)
+    # the places and the reader's own sign-up in one statement (not every sign-up of theirs loaded)
+    confirmed, mine = await service.places_and_mine(turn.session, activity_id=activity.id,
+                                                    person_id=turn.person.id, now=turn.now)
     full = confirmed >= activity.capacity
     places = (_("名额：{confirmed}/{capacity}（已满，可候补）", confirmed=confirmed, capacity=activity.capacity) if full
               else _("名额：{confirmed}/{capacity}", confirmed=confirmed, capacity=activity.capacity))
@@ -105,7 +106,7 @@ async def show_activity(turn: Turn, p: OpenActivity) -> None:
         places,
         activity.description or None,
         _("此活动已取消。") if activity.status == "cancelled" else None,
-        MY_STATUS.get(mine.status) if mine else None,
+        MY_STATUS.get(mine) if mine else None,
     )
     choices: list[Choice] = []
     if activity.status == "open" and activity.start_at > turn.now:
@@ -184,12 +185,10 @@ async def nearby(turn: Turn, arg: str) -> None:
     except InvalidInput:
         turn.say(_("没能读出位置。"))
         return
-    rows, _total = await service.list_upcoming(turn.session, now=turn.now, offset=0, limit=500)
-    located = sorted(
-        ((haversine_km(lat, lon, a.latitude, a.longitude), a) for a in rows
-         if a.latitude is not None and a.longitude is not None),
-        key=lambda pair: pair[0],
-    )[: turn.options.page_size]
+    # the located activities as rows (lines and coordinates), not every upcoming activity as an entity
+    rows = await service.located_upcoming(turn.session, now=turn.now)
+    located = sorted(((haversine_km(lat, lon, r.latitude, r.longitude), r.line) for r in rows),
+                     key=lambda pair: pair[0])[: turn.options.page_size]
     if not located:
         turn.say(_("附近暂时没有标注位置的志愿活动。"), [turn.choice(_("全部活动"), ActivityPage(1).pack())])
         return

@@ -12,6 +12,7 @@ from handlers.payloads import EXPIRED, Payload
 from handlers.permissions import ORG_DENIED
 from handlers.turn import FeatureRouter, Turn
 from models import Activity, Organization
+from services.activities import ActivityLine
 from services.activity_changes import managed_activities
 from services.people import PermissionDenied, managed_organizations, require_manager
 
@@ -62,7 +63,7 @@ async def managed_activity(turn: Turn, activity_id: int) -> Activity | None:
     return activity
 
 
-def line(turn: Turn, index: int, activity: Activity) -> str:
+def line(turn: Turn, index: int, activity: Activity | ActivityLine) -> str:
     return f"{index}. {activity.title}\n   {turn.fmt_span(activity.start_at, activity.end_at)} · {activity.place}"
 
 

@@ -1,6 +1,6 @@
 """Finding activities by category, date words and area: typed ("周末的助老活动", "12月的活动", "搜索活动 助老",
 "花家地的活动") or by buttons (a category, this week, the weekend). The filtering is one SQL query
-(services.activities.list_upcoming with an ActivityFilter), paginated like the plain list.
+(services.activities.upcoming_lines with an ActivityFilter), paginated like the plain list.
 """
 
 from __future__ import annotations
@@ -115,11 +115,17 @@ def _described(turn: Turn, query: Query, window: tuple[date, date] | None) -> Te
     return join(parts, sep=turn.text(_("，")))
 
 
+# the filter buttons' labels and values: the values packed once, not under every list of activities
+_FILTERS: tuple[tuple[Text, str], ...] = (
+    (_("按类别"), FindCategory().pack()),
+    (_("本周"), FindActivities("", "week", "", 1).pack()),
+    (_("周末"), FindActivities("", "weekend", "", 1).pack()),
+)
+
+
 def filter_choices(turn: Turn) -> list[Choice]:
     """The filter buttons under a list of activities."""
-    return [turn.choice(_("按类别"), FindCategory().pack()),
-            turn.choice(_("本周"), FindActivities("", "week", "", 1).pack()),
-            turn.choice(_("周末"), FindActivities("", "weekend", "", 1).pack())]
+    return [turn.choice(label, value) for label, value in _FILTERS]
 
 
 async def show_results(turn: Turn, query: Query, page: int) -> None:
@@ -130,8 +136,8 @@ async def show_results(turn: Turn, query: Query, page: int) -> None:
         window_end=turn.to_utc(datetime.combine(window[1] + timedelta(days=1), time.min)) if window else None)
     size = turn.options.page_size
     page = max(page, 1)
-    rows, total = await service.list_upcoming(turn.session, now=turn.now, offset=(page - 1) * size, limit=size,
-                                              filters=filters)
+    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size,
+                                               filters=filters)
     described = _described(turn, query, window)
     if total == 0:
         turn.say(_("没有找到符合条件的活动（{filters}）。", filters=described),
@@ -140,12 +146,12 @@ async def show_results(turn: Turn, query: Query, page: int) -> None:
     pages = math.ceil(total / size)
     if not rows:
         page = pages
-        rows, _total = await service.list_upcoming(turn.session, now=turn.now, offset=(page - 1) * size,
-                                                   limit=size, filters=filters)
+        rows, _total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size,
+                                                    limit=size, filters=filters)
     text = join([_("符合条件的活动（{filters}）：{total} 个，第 {page}/{pages} 页", filters=described, total=total,
                    page=page, pages=pages),
                  *(line(turn, i, a) for i, a in enumerate(rows, 1)), _("回复序号查看详情和报名。")])
-    choices = [Choice(label=a.title[:30], value=OpenActivity(a.id).pack()) for a in rows if a.id is not None]
+    choices = [Choice(label=a.title[:30], value=OpenActivity(a.id).pack()) for a in rows]
     area = pack_area(query.area)
     if page > 1:
         choices.append(turn.choice(_("上一页"), FindActivities(query.category, query.period, area, page - 1).pack()))

@@ -7,7 +7,9 @@ The draft never holds a plain ID number or phone: only their ciphertext, digest 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -25,8 +27,14 @@ from handlers.validation import (
     parse_number_list,
 )
 from handlers.words import load_words
-from models import Organization, Person
-from services.orgs import all_organizations, best_match, match_organization, membership_of
+from models import Person
+from services.orgs import (
+    best_match,
+    match_organization,
+    membership_of,
+    organization_choice,
+    organization_choices,
+)
 from services.registration import (
     RegistrationError,
     register_person,
@@ -93,6 +101,14 @@ class RegistrationDraft(BaseModel):
     def guardian_phone(self) -> str | None:
         return self.guardian_phone_enc
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RegistrationDraft:
+        """A deep copy (the flow copies the draft at every answer) without ``copy.deepcopy`` walking every
+        field: the values are strings, numbers and tuples, which a copy may share; only the two lists are
+        mutable, so they alone are copied."""
+        copied = self.model_copy()  # its own __dict__ (and fields set), the values shared
+        copied.__dict__.update(skills=list(self.skills), org_options=list(self.org_options))
+        return copied
+
     def form(self) -> dict:
         """What services.registration.register_person saves (a guardian only for a minor)."""
         data = self.model_dump(exclude={"minor", "guardian_phone_masked", "org_name", "org_options"})
@@ -135,20 +151,32 @@ class RegistrationFlow(Flow[RegistrationDraft]):
 
 
 # ---- parsers: each returns the value the field stores ---------------------------------------------
-def parse_id(turn: Turn, text: str) -> RegistrationDraft:
+@dataclass(frozen=True, slots=True)
+class IdReading:
+    """What an ID number gives the draft: its ciphertext, digest and mask, never the number itself."""
+
+    id_enc: str
+    id_digest: str
+    id_masked: str
+    birth_year: int
+    gender: str
+    minor: bool
+
+
+def parse_id(turn: Turn, text: str) -> IdReading:
     id_number = parse_id_number(text, today=turn.today)
     age = id_number.age_on(turn.today)
     if age < MIN_AGE:
         raise TooYoung
     # never keep the plain ID number in dialog state: only its ciphertext, digest and mask
-    return RegistrationDraft(
+    return IdReading(
         id_enc=turn.cipher.encrypt(id_number.value), id_digest=turn.cipher.digest(id_number.value),
         id_masked=mask_id_number(id_number.value), birth_year=id_number.birth_date.year,
         gender=id_number.gender, minor=age < ADULT_AGE,
     )
 
 
-def store_id(draft: RegistrationDraft, value: RegistrationDraft) -> None:
+def store_id(draft: RegistrationDraft, value: IdReading) -> None:
     for name in ("id_enc", "id_digest", "id_masked", "birth_year", "gender", "minor"):
         setattr(draft, name, getattr(value, name))
 
@@ -199,22 +227,22 @@ async def parse_area(turn: Turn, text: str, draft: RegistrationDraft) -> str:
 
 async def load_org_options(turn: Turn, draft: RegistrationDraft, area: str | None) -> None:
     """The organizations offered as buttons (the one the community names first); a match becomes the choice."""
-    organizations = await all_organizations(turn.session)
+    organizations = await organization_choices(turn.session)  # ids and names only: all a button shows
     match = best_match(organizations, area)
-    if match is not None and match.id is not None:
+    if match is not None:
         draft.org, draft.org_name = match.id, match.name
     first = [match] if match is not None else []
     draft.org_options = [(o.id, o.name) for o in [*first, *[o for o in organizations if o is not match]]
-                         if o.id is not None][:MAX_ORG_BUTTONS]
+                         ][:MAX_ORG_BUTTONS]
 
 
 async def parse_org(turn: Turn, text: str, draft: RegistrationDraft) -> tuple[int, str]:
     if text.startswith(ORG):
         org_id = parse_int(text.removeprefix(ORG))
-        org = await turn.session.get(Organization, org_id) if org_id is not None else None
+        org = await organization_choice(turn.session, organization_id=org_id) if org_id is not None else None
     else:
         org = await match_organization(turn.session, place=text)
-    if org is None or org.id is None:
+    if org is None:
         raise InvalidInput("org_unknown")
     return org.id, org.name
 
@@ -224,9 +252,15 @@ def store_org(draft: RegistrationDraft, value: tuple[int, str]) -> None:
 
 
 # ---- how fields look ------------------------------------------------------------------------------
+# each skill's code, label and button value, made once (not at every skills question)
+_SKILL_BUTTONS: tuple[tuple[str, Text, str], ...] = tuple((s.code, s.label, f"a:{SKILL}{s.code}")
+                                                          for s in skills_catalog())
+
+
 def skill_choices(turn: Turn, draft: RegistrationDraft) -> list[Choice]:
-    choices = [Choice(label=("✓ " if s.code in draft.skills else "") + turn.text(s.label), value=f"a:{SKILL}{s.code}")
-               for s in skills_catalog()]
+    chosen = draft.skills
+    choices = [Choice(label=("✓ " if code in chosen else "") + turn.text(label), value=value)
+               for code, label, value in _SKILL_BUTTONS]
     return [*choices, turn.choice(_("选好了"), "a:" + SKILLS_DONE)]
 
 

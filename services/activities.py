@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, exists, func, or_, type_coerce
+from sqlalchemy.types import NullType
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +17,7 @@ from common.i18n import _
 from models import Activity, ActivityBase, HourRecord, Organization, Person, Signup
 from services.hours import COUNTED_HOURS
 from services.notify import notify_person
+from services.rows import fetch_rows
 
 
 class ActivityError(Exception):
@@ -59,7 +62,7 @@ def _upcoming_statements(*, by_organization: bool) -> tuple[Any, Any]:
     return count, page
 
 
-# the statements and their cache keys are not rebuilt on every "活动"
+# the statements and their cache keys are not rebuilt on every call (the dashboard, announcements, nearby)
 _UPCOMING = _upcoming_statements(by_organization=False)
 _UPCOMING_BY_ORGANIZATION = _upcoming_statements(by_organization=True)
 
@@ -74,30 +77,12 @@ class ActivityFilter:
     area: str | None = None  # part of the place or of the organization's name
 
 
-def _filtered_statements(filters: ActivityFilter) -> tuple[Any, Any]:
-    query = select(Activity).where(Activity.status == "open", Activity.end_at > bindparam("now"))
-    if filters.category:
-        query = query.where(Activity.category == filters.category)
-    if filters.window_start is not None:
-        query = query.where(Activity.end_at > filters.window_start)
-    if filters.window_end is not None:
-        query = query.where(Activity.start_at < filters.window_end)
-    if filters.area:
-        organizations = select(Organization.id).where(col(Organization.name).contains(filters.area, autoescape=True))
-        query = query.where(or_(col(Activity.place).contains(filters.area, autoescape=True),
-                                col(Activity.organization_id).in_(organizations)))
-    count = select(func.count()).select_from(query.subquery())
-    page = query.order_by(Activity.start_at, Activity.id).offset(bindparam("offset")).limit(bindparam("limit"))
-    return count, page
-
-
 async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, limit: int,
-                        organization_ids: list[int] | None = None,
-                        filters: ActivityFilter | None = None) -> tuple[list[Activity], int]:
+                        organization_ids: list[int] | None = None) -> tuple[list[Activity], int]:
+    """Open activities not yet over, as entities (for callers that need more than a list line: the
+    dashboard, announcements, nearby); the lists of 活动 and of a search use :func:`upcoming_lines`."""
     params: dict[str, Any] = {"now": now, "offset": offset, "limit": limit}
-    if filters is not None:
-        count, page = _filtered_statements(filters)
-    elif organization_ids is None:
+    if organization_ids is None:
         count, page = _UPCOMING
     else:
         count, page = _UPCOMING_BY_ORGANIZATION
@@ -107,12 +92,104 @@ async def list_upcoming(session: AsyncSession, *, now: datetime, offset: int, li
     return list(rows), int(total)
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityLine:
+    """What a list of activities shows of one (its line and its button): read as a row, no entity."""
+
+    id: int
+    title: str
+    start_at: datetime
+    end_at: datetime
+    place: str
+
+
+def _like_contains(value: str) -> str:
+    """``value`` as a LIKE pattern for "contains", escaped as ``contains(autoescape=True)`` does (with ``/``):
+    a typed ``%`` or ``_`` matches itself. The pattern is a parameter, so the statement stays the same."""
+    return "%" + value.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+# an organization or a place containing the area: as bound parameters, so each statement is built once
+_ORGANIZATION_IN_AREA = col(Organization.name).like(bindparam("area_like"), escape="/")
+_PLACE_IN_AREA = col(Activity.place).like(bindparam("area_like"), escape="/")
+# one statement, one round trip: does some organization or some place contain the word?
+_AREA_KNOWN = select(exists().where(_ORGANIZATION_IN_AREA) | exists().where(_PLACE_IN_AREA))
+
+
+@cache
+def _line_statements(category: bool, window_start: bool, window_end: bool, area: bool) -> tuple[Any, Any]:
+    """(the page with the total beside each row, the count alone) of open activities not yet over, narrowed
+    by the filters present; one variant per combination, built and compiled once, the values bound per call.
+
+    ``count(*) OVER ()`` is the total before OFFSET and LIMIT: the page and its page count in one statement
+    (the count alone only for a page past the end, e.g. an old 下一页 button)."""
+    conditions = [Activity.status == "open", Activity.end_at > bindparam("now")]
+    if category:
+        conditions.append(Activity.category == bindparam("category"))
+    if window_start:
+        conditions.append(Activity.end_at > bindparam("window_start"))
+    if window_end:
+        conditions.append(Activity.start_at < bindparam("window_end"))
+    if area:
+        conditions.append(or_(_PLACE_IN_AREA, col(Activity.organization_id).in_(
+            select(Organization.id).where(_ORGANIZATION_IN_AREA))))
+    page = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place,
+                   func.count().over().label("total"))
+            .where(*conditions).order_by(Activity.start_at, Activity.id)
+            .offset(bindparam("offset")).limit(bindparam("limit")))
+    count = select(func.count()).select_from(Activity).where(*conditions)
+    return page, count
+
+
+async def upcoming_lines(session: AsyncSession, *, now: datetime, offset: int, limit: int,
+                         filters: ActivityFilter | None = None) -> tuple[list[ActivityLine], int]:
+    """A page of the open activities not yet over (all, or those ``filters`` narrows to) as list lines,
+    soonest first, and how many there are in all."""
+    filters = filters or ActivityFilter()
+    page, count = _line_statements(bool(filters.category), filters.window_start is not None,
+                                   filters.window_end is not None, bool(filters.area))
+    values: dict[str, Any] = {"now": now, "offset": offset, "limit": limit, "category": filters.category,
+                              "window_start": filters.window_start, "window_end": filters.window_end,
+                              "area_like": _like_contains(filters.area) if filters.area else None}
+    rows = await fetch_rows(session, page, values)
+    if not rows:
+        total = 0 if offset == 0 else int((await fetch_rows(session, count, values))[0][0])
+        return [], total
+    return ([ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place)
+             for id_, title, start_at, end_at, place, _total in rows], int(rows[0][5]))
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedLine:
+    """A list line of an activity that has coordinates, with them (for 附近的活动)."""
+
+    line: ActivityLine
+    latitude: float
+    longitude: float
+
+
+# the located upcoming activities, soonest first (their distance is reckoned in Python); built once. The
+# coordinates untyped: both drivers give floats, and Float's result processor needs a column type that
+# models.hotpath.compiled does not pass (a TypeError on asyncpg)
+_LOCATED = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place,
+                   type_coerce(Activity.latitude, NullType()), type_coerce(Activity.longitude, NullType()))
+            .where(Activity.status == "open", Activity.end_at > bindparam("now"),
+                   col(Activity.latitude).is_not(None), col(Activity.longitude).is_not(None))
+            .order_by(Activity.start_at, Activity.id).limit(bindparam("limit")))
+
+
+async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
+    """Open activities not yet over that have coordinates (at most ``limit``, soonest first), as rows."""
+    return [LocatedLine(ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place),
+                        float(latitude), float(longitude))
+            for id_, title, start_at, end_at, place, latitude, longitude
+            in await fetch_rows(session, _LOCATED, {"now": now, "limit": limit})]
+
+
 async def area_known(session: AsyncSession, *, area: str) -> bool:
     """Whether some organization's name or some activity's place contains ``area`` (a search word that is
     a place, not a stray word)."""
-    organization = select(Organization.id).where(col(Organization.name).contains(area, autoescape=True)).limit(1)
-    place = select(Activity.id).where(col(Activity.place).contains(area, autoescape=True)).limit(1)
-    return (await session.exec(organization)).first() is not None or (await session.exec(place)).first() is not None
+    return bool((await fetch_rows(session, _AREA_KNOWN, {"area_like": _like_contains(area)}))[0][0])
 
 
 async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
@@ -122,6 +199,27 @@ async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
         )
     )
     return int(result.one())
+
+
+# the details page's figures in one statement: the confirmed places, and the reader's sign-up while the
+# activity is open and not over (as 我的报名 lists it); built once
+_CONFIRMED = (select(func.count()).select_from(Signup)
+              .where(Signup.activity_id == bindparam("activity_id"), Signup.status == "confirmed")
+              .scalar_subquery())
+_MY_STATUS = (select(Signup.status).join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
+              .where(Signup.activity_id == bindparam("activity_id"), Signup.person_id == bindparam("person_id"),
+                     Signup.status != "cancelled", Activity.status == "open", Activity.end_at > bindparam("now"))
+              .limit(1).scalar_subquery())
+_PLACES = select(_CONFIRMED.label("confirmed"), _MY_STATUS.label("mine"))
+
+
+async def places_and_mine(session: AsyncSession, *, activity_id: int, person_id: int,
+                          now: datetime) -> tuple[int, str | None]:
+    """How many are confirmed for the activity, and the person's sign-up status (confirmed / waitlist) while
+    it is open and not over, else None: one statement, no entity loaded."""
+    confirmed, mine = (await fetch_rows(session, _PLACES, {"activity_id": activity_id, "person_id": person_id,
+                                                           "now": now}))[0]
+    return int(confirmed), mine
 
 
 async def _lock_activity(session: AsyncSession, activity_id: int) -> Activity:

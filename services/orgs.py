@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.sql.selectable import CTE
@@ -22,6 +24,7 @@ from common.pinyin import pinyin_matches
 from common.resources import load_json
 from models import Organization, Role
 from models.membership import Membership
+from services.rows import fetch_rows
 
 
 # ---- the tree -------------------------------------------------------------------------------------
@@ -120,8 +123,10 @@ def _fold(text: str | None) -> str:
     return re.sub(r"\s+", "", text or "")
 
 
+@lru_cache(maxsize=4096)
 def station_core(name: str) -> str:
-    """An organization name without its station word: 「花家地社区志愿服务站」 → 「花家地社区」."""
+    """An organization name without its station word: 「花家地社区志愿服务站」 → 「花家地社区」.
+    Cached: every community typed is matched against every organization's name."""
     return _station_words().sub("", _fold(name))
 
 
@@ -134,7 +139,15 @@ def matches(org_name: str, place: str | None) -> bool:
             or pinyin_matches(typed, core) or pinyin_matches(core, typed))
 
 
-def best_match(organizations: list[Organization], place: str | None) -> Organization | None:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
+
+
+def best_match(organizations: Sequence[NamedT], place: str | None) -> NamedT | None:
     """The organization a community names; the longest name wins (「花家地社区站」 over 「花家地站」)."""
     found = [o for o in organizations if matches(o.name, place)]
     return max(found, key=lambda o: len(station_core(o.name))) if found else None
@@ -144,15 +157,44 @@ async def all_organizations(session: AsyncSession) -> list[Organization]:
     return list(await session.exec(select(Organization).order_by(col(Organization.id))))
 
 
-async def match_organization(session: AsyncSession, *, place: str | None) -> Organization | None:
-    typed = (await session.exec(select(Organization).where(Organization.name == _fold(place)))).first()
-    return typed or best_match(await all_organizations(session), place)
+@dataclass(frozen=True, slots=True)
+class OrgChoice:
+    """An organization as a volunteer chooses it (a button, a name on the profile): read as a row."""
+
+    id: int
+    name: str
+
+
+_ORG_CHOICE = sa.select(col(Organization.id), col(Organization.name))
+# statements built once (their SQL compiled once per dialect: services/rows.py)
+_ALL_CHOICES = _ORG_CHOICE.order_by(col(Organization.id))
+_CHOICE_BY_ID = _ORG_CHOICE.where(col(Organization.id) == sa.bindparam("id"))
+_CHOICE_BY_NAME = _ORG_CHOICE.where(col(Organization.name) == sa.bindparam("name")).limit(1)
+_MEMBERSHIP = _ORG_CHOICE.join(Membership, col(Membership.organization_id) == col(Organization.id)).where(
+    col(Membership.person_id) == sa.bindparam("person_id"))
+
+
+async def organization_choices(session: AsyncSession) -> list[OrgChoice]:
+    """Every organization's id and name, oldest first (no entity loaded: the buttons show nothing more)."""
+    return [OrgChoice(org_id, name) for org_id, name in await fetch_rows(session, _ALL_CHOICES, {})]
+
+
+async def organization_choice(session: AsyncSession, *, organization_id: int) -> OrgChoice | None:
+    rows = await fetch_rows(session, _CHOICE_BY_ID, {"id": organization_id})
+    return OrgChoice(*rows[0]) if rows else None
+
+
+async def match_organization(session: AsyncSession, *, place: str | None) -> OrgChoice | None:
+    """The organization of this name (as typed, spaces left out), else the one the community names."""
+    rows = await fetch_rows(session, _CHOICE_BY_NAME, {"name": _fold(place)})
+    return OrgChoice(*rows[0]) if rows else best_match(await organization_choices(session), place)
 
 
 # ---- membership -----------------------------------------------------------------------------------
-async def membership_of(session: AsyncSession, *, person_id: int) -> Organization | None:
-    row = await session.get(Membership, person_id)
-    return await session.get(Organization, row.organization_id) if row is not None else None
+async def membership_of(session: AsyncSession, *, person_id: int) -> OrgChoice | None:
+    """The organization the person belongs to (one statement: the membership joined to its name)."""
+    rows = await fetch_rows(session, _MEMBERSHIP, {"person_id": person_id})
+    return OrgChoice(*rows[0]) if rows else None
 
 
 async def set_membership(session: AsyncSession, *, person_id: int, organization_id: int | None,

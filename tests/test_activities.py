@@ -49,6 +49,11 @@ async def test_list_is_paginated_and_details_offer_join(console, sessions, clock
     details = await alice.send("1")
     assert "活动4" in details and "名额：0/10" in details and "报名参加" in details
     assert "先完成志愿者实名注册" in await alice.send("报名参加")
+    # a page past the end (an old 下一页 button after activities ended): the last page
+    stale = await alice.send("/acts 9")
+    assert "第 2/2 页" in stale and "活动5" in stale and "活动1" not in stale and "下一页" not in stale
+    clock.advance(days=10)
+    assert "近期还没有志愿活动" in await alice.send("/acts 2")
 
 
 async def test_join_full_waitlist_and_cancel_promotes_first_in_line(console, sessions, clock) -> None:
@@ -65,6 +70,9 @@ async def test_join_full_waitlist_and_cancel_promotes_first_in_line(console, ses
     await people["ben"].send("活动")
     await people["ben"].send("1")
     assert "候补名单（第 1 位）" in await people["ben"].send("加入候补")
+    await people["ben"].send("活动")
+    details = await people["ben"].send("1")
+    assert "名额：1/1（已满，可候补）" in details and "你在候补名单上" in details and "取消报名" in details
     await people["cat"].send("活动")
     await people["cat"].send("1")
     assert "第 2 位" in await people["cat"].send("加入候补")

@@ -82,6 +82,8 @@ async def test_search_in_words(console, sessions, clock) -> None:
     place = await amy.send("搜索活动 亮马河")
     assert "周日河道清洁" in place and "1 个" in place
     assert "没有找到符合条件的活动" in await amy.send("搜索活动 火星")
+    # a LIKE wildcard typed in a search matches itself (望_ would match 望京活动中心)
+    assert "没有找到符合条件的活动" in await amy.send("搜索活动 望_活动")
     everything = await amy.send("最近有什么志愿活动?")  # no filter in it: the plain list
     assert "近期志愿活动" in everything and "第 1/2 页" in everything
 

@@ -107,7 +107,8 @@ async def volunteer(core: Engine, sessions: SessionFactory, clock: Clock) -> str
 
 # the upper bounds; before issue 11 they were 10 / 10 / 11 / 9 / 13; then 4 / 6 / 5 / 4 / 9 on SQLite,
 # one fewer each on PostgreSQL; now 4 / 6 / 5 / 4 / 9 on SQLite, 2 / 4 / 3 / 2 / 7 on PostgreSQL
-@pytest.mark.parametrize(("text", "reads"), [("帮助", 0), ("活动", 2), ("我的时长", 1)])
+# 活动: the page of list lines and its total in one statement (was a count and the page of entities)
+@pytest.mark.parametrize(("text", "reads"), [("帮助", 0), ("活动", 1), ("我的时长", 1)])
 async def test_a_known_volunteers_turn(core: Engine, sessions: SessionFactory, clock: Clock, volunteer: str,
                                        text: str, reads: int) -> None:
     statements = await counted(core, sessions, clock, volunteer, text)

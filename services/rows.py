@@ -1,0 +1,67 @@
+"""A feature's read as plain rows on the driver: a Core statement compiled once, no ORM entity loaded.
+
+A list the reply shows (the upcoming activities, the organizations to choose from) needs a few
+columns, not entities: through ``AsyncSession.exec`` the ORM's execution (compile cache key, result
+and loading machinery, identity map) cost more CPU than the database. Here the statement is compiled
+once per dialect by :func:`models.hotpath.compiled` (SQLAlchemy's own SQL, bind and result processors,
+so values convert as through the ORM) and run by the driver in the session's connection and
+transaction, after the flush the ORM's autoflush would have made (it sees what the session holds).
+
+``before_cursor_execute`` listeners still see each statement (statement counts, tracing).
+Statements with expanding IN parameters do not fit (their SQL depends on the values), nor Numeric result
+columns on asyncpg (``compiled`` gives result processors no column type, and Numeric's needs it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.hotpath import compiled
+
+
+def _sqlite_fetch(connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    """On aiosqlite's worker thread: the statement and its rows in one trip."""
+    cursor = connection.execute(sql, parameters)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+async def session_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, after the flush its own execution would have made (autoflush)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
+
+
+async def fetch_rows(session: AsyncSession, statement: ClauseElement,
+                     values: Mapping[str, Any]) -> list[Sequence[Any]]:
+    """``statement`` (a module constant or a cached variant: compiled once) with ``values`` bound."""
+    conn = await session_connection(session)
+    dialect = conn.dialect
+    if dialect.driver not in ("asyncpg", "aiosqlite"):  # another driver: SQLAlchemy's Core execution
+        return list((await conn.execute(statement, dict(values))).all())
+    done = compiled(statement, dialect)
+    parameters = done.parameters(values)
+    sync = conn.sync_connection
+    assert sync is not None
+    sync.dispatch.before_cursor_execute(sync, None, done.sql, parameters, None, False)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    if dialect.driver == "aiosqlite":
+        raw = await driver._execute(_sqlite_fetch, driver._conn, done.sql, parameters)
+    else:
+        try:
+            raw = await driver.fetch(done.sql, *parameters)
+        except Exception:
+            if driver.is_closed():  # gone: SQLAlchemy's own statements would have invalidated it for the pool
+                await conn.invalidate()
+            raise
+    return [done.row(row) for row in raw] if done.processed else list(raw)
