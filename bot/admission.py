@@ -146,6 +146,10 @@ class Admission:
         self.loop_lag = loop_lag
         self.max_lag = max_lag
         self.metrics = metrics
+        # the channel's metric children, looked up once: ``labels()`` hashes and locks on every call, and a
+        # request would do it three times (queued up, turn time, queued down)
+        self._queued_gauge = metrics.queued.labels(channel) if metrics is not None else None
+        self._turn_seconds = metrics.turn_seconds.labels(channel) if metrics is not None else None
         self.monotonic = monotonic
         self._open_requests = 0
         self.mean_turn = INITIAL_TURN_SECONDS
@@ -229,8 +233,8 @@ class Admission:
             self._answered_early()
         job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
         self._jobs[key] = job
-        if self.metrics is not None:
-            self.metrics.queued.labels(self.channel).inc()
+        if self._queued_gauge is not None:
+            self._queued_gauge.inc()
         job.task.add_done_callback(lambda task: self._done(job))
         return job
 
@@ -245,8 +249,8 @@ class Admission:
             started = self.monotonic()
             try:
                 result = await work()
-                if self.metrics is not None:
-                    self.metrics.turn_seconds.labels(self.channel).observe(self.monotonic() - started)
+                if self._turn_seconds is not None:
+                    self._turn_seconds.observe(self.monotonic() - started)
                 if job.late:  # no await between the check and the return: wait() cannot slip in
                     await finish_late(result)
                 return result
@@ -262,8 +266,8 @@ class Admission:
         if not job.started:
             self._waiting -= 1  # cancelled while queued
             self.pool.waiting -= 1
-        if self.metrics is not None:
-            self.metrics.queued.labels(self.channel).dec()
+        if self._queued_gauge is not None:
+            self._queued_gauge.dec()
         # read the outcome without raising here: a done callback must not raise (a cancelled task's
         # exception() raises CancelledError)
         if job.task.cancelled():
