@@ -286,8 +286,12 @@ class WeChatChannel:
         marked answered late in the same commit (a retry after a restart gets `success`)."""
         self._answered_late[key] = time.monotonic()
         # a retry of a message answered passively is answered passively again when in time, but its
-        # reply is never pushed as a customer-service message as well
-        if answer.repeat or not answer.pages:
+        # reply is never pushed as a customer-service message as well. A queued row's repeat is different:
+        # the row was answered `success`, so its reply goes out only from here. A repeat with pages means
+        # no customer-service message was written for it (``_turn`` finds the late answer of the one that
+        # was and returns none): an earlier run committed the turn and died before its outbox row. The
+        # stored replies go now; ``claim_late_answer`` keeps it to one message when two workers race.
+        if not answer.pages or (answer.repeat and inbox_id is None):
             if inbox_id is not None:
                 await self.inbox.forget(inbox_id)
             return
