@@ -169,15 +169,16 @@ class Admission:
         """The event loop's recent lag, seconds (0 without a ``LoopLag``)."""
         return self.loop_lag.seconds if self.loop_lag is not None else 0.0
 
-    def expected_wait(self) -> float:
-        """Seconds until a message admitted now would be answered (its answer's way out through the loop too)."""
+    def expected_wait(self, turns: int = 1) -> float:
+        """Seconds until a message admitted now would be answered (its answer's way out through the loop too).
+        ``turns``: its job runs that many turns one after the other in its slot (a user's queued messages first)."""
         rounds = math.ceil((self.pool.waiting + self.pool.running + 1) / self.concurrency)
-        return rounds * self.mean_turn + self.lag()
+        return (rounds + max(turns, 1) - 1) * self.mean_turn + self.lag()
 
-    def decide(self, budget: float) -> Decision:
+    def decide(self, budget: float, turns: int = 1) -> Decision:
         if self._waiting >= self.max_queue:
             return Decision.BUSY
-        expected = self.expected_wait()
+        expected = self.expected_wait(turns)
         if expected > self.max_wait:
             return Decision.BUSY
         return Decision.NOW if expected <= budget else Decision.LATE

@@ -35,7 +35,7 @@ from bot.admission import Admission, Job
 from bot.metrics import Metrics
 from handlers.messages import Inbound, Location
 from handlers.privacy import FieldCipher, open_json, seal_json
-from services.inbound_queue import ClaimedItem, Queued, QueueItem, claim, enqueue, forget
+from services.inbound_queue import ClaimedItem, Queued, QueueItem, claim, claim_user, enqueue, forget
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class Inbox(Generic[T]):
         self._changed = asyncio.Event()  # a row was handled or a write ended (``wait_idle``)
         self._maybe_rows = True  # at start: rows left by a previous process
         self._drain: asyncio.Task[None] | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()  # deletes of rows answered ahead (``forget_later``)
 
     # ---- queueing (the request path) --------------------------------------------------------------
     def holds(self, message_key: str) -> bool:
@@ -120,6 +121,62 @@ class Inbox(Generic[T]):
     def holds_user(self, user_id: str) -> bool:
         """A message of this user is queued here: the next one queues behind it (the order of a dialog)."""
         return bool(self._local_users) and self._local_users[user_key(self.cipher, self.channel, user_id)] > 0
+
+    def queued_of(self, user_id: str) -> int:
+        """How many of this user's messages this process has queued (and not yet handled)."""
+        if not self._local_users:
+            return 0
+        return self._local_users[user_key(self.cipher, self.channel, user_id)]
+
+    async def take_user(self, user_id: str, *, limit: int) -> list[tuple[ClaimedItem, Inbound]] | None:
+        """The user's queued rows, oldest first, leased to the caller to run ahead of their new message (then
+        ``untake`` them); None when that would break their order (``services.inbound_queue.claim_user``)."""
+        async with self.write_slot(), self.database.connect() as connection:
+            items = await claim_user(connection, channel=self.channel,
+                                     user_key=user_key(self.cipher, self.channel, user_id), now=self.clock(),
+                                     lease=self.lease, limit=limit)
+        if items is None:
+            return None
+        taken: list[tuple[ClaimedItem, Inbound]] = []
+        for item in items:
+            try:
+                taken.append((item, inbound_from_json(open_json(self.cipher, item.payload))))
+            except Exception:  # e.g. sealed under another key: it can never run
+                log.error("%s: queued message %s cannot be read; dropped", self.channel, item.id)
+                await self._forget(item.id)
+                self._unlocal(item.message_key)
+        return taken
+
+    def untake(self, items: list[tuple[ClaimedItem, Inbound]], *, handled: bool) -> None:
+        """Rows taken with ``take_user`` are no longer this process's to wait for; ``handled``: their turns ran
+        (their rows go with the reply's outbox row, or ``forget_later``), else they stay leased and run again."""
+        for item, _inbound in items:
+            self._unlocal(item.message_key)
+            if handled and self.metrics is not None:
+                self.metrics.inbound.labels(self.channel, "handled").inc()
+        self._maybe_rows = True
+        self._wake.set()
+        self._changed.set()
+
+    def forget_later(self, ids: list[int]) -> None:
+        """Deletes rows whose replies went out passively, without holding up that reply: if the process dies
+        first, the rows run again as repeats and their stored replies follow as a customer-service message."""
+        task = asyncio.create_task(self._forget_quietly(ids), name=f"{self.channel}-inbox-forget")
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)  # also when cancelled before it ran
+
+    async def _forget_quietly(self, ids: list[int]) -> None:
+        try:
+            async with self.write_slot(), self.database.connect() as connection:
+                await forget(connection, ids=ids)
+        except Exception:
+            log.exception("%s: answered queued messages %s not deleted; they run again after their lease",
+                          self.channel, ids)
+        finally:
+            current = asyncio.current_task()
+            if current is not None:
+                self._forgetting.discard(current)  # before the wake-up: ``wait_idle`` must see it gone
+            self._changed.set()
 
     async def put(self, inbound: Inbound) -> Queued:
         """Keeps the message (committed when this returns ``QUEUED`` or ``JOINED``), or ``FULL``."""
@@ -279,7 +336,7 @@ class Inbox(Generic[T]):
     async def wait_idle(self) -> None:
         """Until every row this process queued has been handled (tests); with the drain stopped, until the
         writes and running rows have ended."""
-        while self._running or self._waiting or (self._local and self._drain is not None):
+        while self._running or self._waiting or self._forgetting or (self._local and self._drain is not None):
             self._changed.clear()
             await self._changed.wait()
 

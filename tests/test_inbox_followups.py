@@ -17,7 +17,7 @@ from models import Delivery, InboundSeen
 from models.inbound_queue import InboundQueued
 from services.inbound_queue import claim
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.wechat_harness import WeChatHarness, text_xml
+from tests.wechat_harness import SlowEngine, WeChatHarness, text_xml
 
 
 async def overloaded(wx: WeChatHarness) -> Admission:
@@ -88,3 +88,18 @@ def test_start_up_objects_are_frozen_out_of_the_collector() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # the other tests' objects stay collectable
+
+
+async def test_queued_messages_run_ahead_that_miss_the_deadline_follow_in_one_message(
+        sessions, options, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    # each turn takes 0.3 s (admission expects 0.05 s): two turns run past the 0.4 s deadline
+    slow = SlowEngine(sessions, options, clock=clock, delay=0.3)
+    async with WeChatHarness(slow, sessions, api, reply_deadline=0.4) as wx:
+        admission = await overloaded(wx)
+        assert (await wx.post(text_xml("o_late", "帮助"))).body == "success"
+        admission.max_queue = 5000
+        assert (await wx.post(text_xml("o_late", "我的时长"))).body == "success"  # late: no passive reply
+        await wx.channel.wait_idle()
+        assert await queued_rows(sessions) == []  # deleted with the reply's outbox row
+    [reply] = api.sent_texts("o_late")  # one customer-service message for both
+    assert reply.startswith("我是志愿助手") and "累计志愿服务时长" in reply
