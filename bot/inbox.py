@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.admission import Admission, Job
 from bot.metrics import Metrics
@@ -72,8 +72,15 @@ def inbound_from_json(data: dict[str, Any]) -> Inbound:
 
 @dataclass(slots=True)
 class _Waiting:
+    """One request waiting for the next write (a retry of the same message too: it joins in ``enqueue``)."""
     item: QueueItem
+    check: Any  # for ``precheck`` (None: nothing to check)
     outcome: asyncio.Future[Queued]
+
+
+# ``precheck``: written in the queue's write (its write slot and connection, before the rows), one verdict per
+# check in order; False refuses that request (``REFUSED``, not kept). WeChat: the replay guard's nonces
+Precheck = Callable[[AsyncConnection, list[Any]], Awaitable[list[bool]]]
 
 
 class Inbox(Generic[T]):
@@ -82,7 +89,7 @@ class Inbox(Generic[T]):
                  finish: Callable[[ClaimedItem, Inbound, T], Awaitable[None]],
                  clock: Callable[[], datetime],
                  write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
-                 metrics: Metrics | None = None, max_rows: int = MAX_ROWS, max_age: timedelta = MAX_AGE,
+                 precheck: Precheck | None = None, metrics: Metrics | None = None, max_rows: int = MAX_ROWS, max_age: timedelta = MAX_AGE,
                  lease: timedelta = LEASE, slots: int | None = None, max_lag: float = DRAIN_MAX_LAG,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.channel = channel
@@ -93,6 +100,7 @@ class Inbox(Generic[T]):
         self.finish = finish
         self.clock = clock
         self.write_slot = write_slot
+        self.precheck = precheck
         self.metrics = metrics
         self.max_rows = max_rows
         self.max_age = max_age
@@ -100,7 +108,7 @@ class Inbox(Generic[T]):
         self.slots = slots  # None: admission's slots but LIVE_SLOTS (at least one)
         self.max_lag = max_lag
         self.monotonic = monotonic
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         # this process's rows not yet handled: a retry joins without the database, a user's next message
         # queues behind them (rows another worker takes are forgotten after max_age + lease)
@@ -178,42 +186,46 @@ class Inbox(Generic[T]):
                 self._forgetting.discard(current)  # before the wake-up: ``wait_idle`` must see it gone
             self._changed.set()
 
-    async def put(self, inbound: Inbound) -> Queued:
-        """Keeps the message (committed when this returns ``QUEUED`` or ``JOINED``), or ``FULL``."""
+    async def put(self, inbound: Inbound, *, check: Any = None) -> Queued:
+        """Keeps the message (committed when this returns ``QUEUED`` or ``JOINED``), or ``FULL``. ``check``:
+        written by ``precheck`` in the same write (on SQLite one wait for the writer, not two); ``REFUSED``
+        when it fails. A retry the process holds already joins at once (its check was written before)."""
         key = inbound.message_id or f"noid-{uuid.uuid4().hex}"  # no id: nothing can join it anyway
-        if key in self._local:
+        if key in self._local and check is None:
             return Queued.JOINED
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            item = QueueItem(key, user_key(self.cipher, self.channel, inbound.user_id),
-                             seal_json(self.cipher, inbound_to_json(inbound)))
-            waiting = _Waiting(item, asyncio.get_running_loop().create_future())
-            self._waiting[key] = waiting
-            if self._writer is None or self._writer.done():
-                self._writer = asyncio.create_task(self._write_waiting(), name=f"{self.channel}-inbox-writer")
+        item = QueueItem(key, user_key(self.cipher, self.channel, inbound.user_id),
+                         seal_json(self.cipher, inbound_to_json(inbound)))
+        waiting = _Waiting(item, check, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name=f"{self.channel}-inbox-writer")
         # shielded: a request that goes away must not cancel the write others wait for
         outcome = await asyncio.shield(waiting.outcome)
-        if self.metrics is not None:
+        if self.metrics is not None and outcome is not Queued.REFUSED:  # a refused one is the channel's to count
             self.metrics.inbound.labels(self.channel, outcome.value).inc()
         return outcome
 
     async def _write_waiting(self) -> None:
         while self._waiting:
             async with self.write_slot():
-                batch, self._waiting = self._waiting, {}  # taken once the slot is ours: what came meanwhile joins
+                batch, self._waiting = self._waiting, []  # taken once the slot is ours: what came meanwhile joins
                 try:
                     async with self.database.connect() as connection:
+                        kept = await self._prechecked(connection, batch)
                         outcomes = await enqueue(connection, channel=self.channel,
-                                                 items=[waiting.item for waiting in batch.values()],
-                                                 now=self.clock(), max_rows=self.max_rows, max_age=self.max_age)
+                                                 items=[waiting.item for waiting in kept],
+                                                 now=self.clock(), max_rows=self.max_rows,
+                                                 max_age=self.max_age) if kept else {}
                 except Exception as exc:  # every request of the batch fails, as its own write would have
-                    for waiting in batch.values():
-                        waiting.outcome.set_exception(exc)
+                    for waiting in batch:
+                        if not waiting.outcome.done():
+                            waiting.outcome.set_exception(exc)
                 else:
                     now = self.monotonic()
-                    for key, waiting in batch.items():
+                    for waiting in kept:
+                        key = waiting.item.message_key
                         outcome = outcomes.get(key[:160], Queued.JOINED)
-                        if outcome is Queued.QUEUED:
+                        if outcome is Queued.QUEUED and key not in self._local:  # a retry in the batch: once
                             self._local[key] = (waiting.item.user_key, now)
                             self._local_users[waiting.item.user_key] += 1
                         waiting.outcome.set_result(outcome)
@@ -221,10 +233,22 @@ class Inbox(Generic[T]):
                         self._maybe_rows = True
                         self._wake.set()
                 finally:  # cancelled (shutdown): the requests waiting for this write end too
-                    for waiting in batch.values():
+                    for waiting in batch:
                         if not waiting.outcome.done():
                             waiting.outcome.cancel()
                     self._changed.set()
+
+    async def _prechecked(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[_Waiting]:
+        """The requests whose checks pass (written first, same slot); the others are answered ``REFUSED``."""
+        checked = [waiting for waiting in batch if waiting.check is not None]
+        if not checked or self.precheck is None:
+            return batch
+        verdicts = await self.precheck(connection, [waiting.check for waiting in checked])
+        refused = {id(waiting) for waiting, passed in zip(checked, verdicts, strict=True) if not passed}
+        for waiting in checked:
+            if id(waiting) in refused:
+                waiting.outcome.set_result(Queued.REFUSED)
+        return [waiting for waiting in batch if id(waiting) not in refused]
 
     # ---- draining (background) ---------------------------------------------------------------------
     def start(self) -> None:

@@ -30,6 +30,7 @@ class Queued(enum.Enum):
     QUEUED = "queued"  # a new row
     JOINED = "joined"  # the message was queued already (a retry)
     FULL = "full"  # past the bound: not kept
+    REFUSED = "refused"  # the caller's check failed (WeChat: a replayed signature with another body): not kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,3 +103,34 @@ async def test_queued_messages_run_ahead_that_miss_the_deadline_follow_in_one_me
         assert await queued_rows(sessions) == []  # deleted with the reply's outbox row
     [reply] = api.sent_texts("o_late")  # one customer-service message for both
     assert reply.startswith("我是志愿助手") and "累计志愿服务时长" in reply
+
+
+async def test_a_queued_request_waits_once_for_the_writer_and_a_replay_is_still_refused(
+        core, sessions, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    async with WeChatHarness(core, sessions, api) as wx:
+        await overloaded(wx)
+        channel = wx.channel
+        taken: list[str] = []
+
+        def counted(name: str, slot):  # noqa: ANN001, ANN202
+            def acquire():  # noqa: ANN202
+                taken.append(name)
+                return slot()
+            return acquire
+
+        channel.inbox.write_slot = counted("inbox", channel.inbox.write_slot)
+        channel.replay.write_slot = counted("replay", channel.replay.write_slot)
+        message = text_xml("o_once", "帮助", msg_id=880101)
+        query = wx.query(message)
+        assert (await wx.post(message, query=query)).body == "success"
+        assert taken == ["inbox"]  # the signed pair went with the row: one wait for SQLite's writer
+        # the same signature with another body: a replay, refused and not kept
+        forged = await wx.post(text_xml("o_evil", "我的时长", msg_id=880102), query=query)
+        assert forged.status == 403
+        assert [row.message_key for row in await queued_rows(sessions)] == ["880101"]
+        channel.admission = Admission(channel="wechat", concurrency=2, max_wait=30.0, metrics=wx.runtime.metrics)
+        # not overloaded any more: the guard itself knows the pair too
+        again = await wx.post(text_xml("o_evil", "我的时长", msg_id=880103), query=query)
+        assert again.status == 403
+        await drain(wx, sessions)
+    assert len(api.sent_texts("o_once")) == 1 and api.sent_texts("o_evil") == []

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.admission import Admission, Decision, Job, LoopLag, OpenRequest
 from bot.channels.wechat.convert import CHANNEL, MALFORMED, parse, render_replies, text_reply_xml, to_inbound
@@ -45,7 +46,7 @@ from models import utcnow
 from models.wechat import WeChatTemplateJob
 from services.inbound_queue import ClaimedItem, Queued, forget_in
 from services.outbox_rows import identity_by_external_id, queue_late_reply
-from services.wechat_replay import answered_late, claim_late_answer
+from services.wechat_replay import SignedCallback, answered_late, claim_late_answer
 from services.wechat_state import record_template_job
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class WeChatChannel:
         self.inbox: Inbox[_TurnAnswer] = Inbox(
             channel=CHANNEL, database=runtime.db, cipher=runtime.core.cipher, admission=lambda: self.admission,
             run=self._turn, finish=self._finish_queued, clock=runtime.core.clock,
-            write_slot=runtime.core.write_slot, metrics=runtime.metrics)
+            write_slot=runtime.core.write_slot, precheck=self._remember_signed, metrics=runtime.metrics)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, _app: web.Application) -> None:
@@ -214,18 +215,27 @@ class WeChatChannel:
         job = self.admission.job(key)
         if key in self._answered_late or self.inbox.holds(key) or (job is not None and self.admission.make_late(job)):
             return None
-        # the queued message runs later as this user: its body must be the one the signature was given for
-        await self.replay.check(query, body)
-        return await self._queue(inbound, opened)
+        # the queued message runs later as this user: its body must be the one the signature was given for.
+        # The signed pair is written with the queue's row (one write, on SQLite one wait for the writer)
+        return await self._queue(inbound, opened, signed=self.replay.signed(query, body))
 
-    async def _queue(self, inbound: Inbound, opened: OpenRequest) -> str | None:
+    async def _remember_signed(self, connection: AsyncConnection, callbacks: list[SignedCallback]) -> list[bool]:
+        """The inbox's precheck: the replay guard's pairs, written in the queue's write slot on its connection."""
+        stored = await self.replay.write_on(connection, callbacks)
+        return [stored.get(callback.nonce_key) == callback.body_digest for callback in callbacks]
+
+    async def _queue(self, inbound: Inbound, opened: OpenRequest, *, signed: SignedCallback | None = None) -> str | None:
         """Keep the message for a background turn (`success`), or "please resend" past the queue's bound.
 
         The request stops counting as open (``overloaded``'s bound): it waits only for its batch's commit, a
         short write per batch, not for a turn — counted, requests waiting for the commit kept the process
-        "overloaded" and sent every next message to the queue as well."""
+        "overloaded" and sent every next message to the queue as well. ``signed``: the request's signed pair,
+        not checked yet; written in the same write as the row, and a replay (another body) is refused (403)."""
         opened.close()
-        if await self.inbox.put(inbound) is Queued.FULL:
+        outcome = await self.inbox.put(inbound, check=signed)
+        if outcome is Queued.REFUSED:
+            raise Rejected(403, "signature already used for another body (replay)")
+        if outcome is Queued.FULL:
             self.admission.refused()
             return render(BUSY_TEXT, inbound.language)
         self.admission.acknowledged()
