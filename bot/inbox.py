@@ -12,6 +12,9 @@ row's turn runs in an admission slot (so live decisions see it); the channel's `
 reply (WeChat: through the outbox) and deletes the row in that transaction. A row whose worker died is
 taken again when its lease ends; the core's message dedupe keeps that to one effect.
 
+A user's queued rows may also run ahead of their next message, in that message's slot (``take_user``):
+the channel answers them together (WeChat: one passive reply instead of one customer-service message each).
+
 Bounded by rows and age (``services.inbound_queue``): past the bound ``put`` says ``FULL`` and the
 channel answers "please resend" — the honest answer when even the queue cannot keep up.
 """
@@ -89,8 +92,8 @@ class Inbox(Generic[T]):
                  finish: Callable[[ClaimedItem, Inbound, T], Awaitable[None]],
                  clock: Callable[[], datetime],
                  write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
-                 precheck: Precheck | None = None, metrics: Metrics | None = None, max_rows: int = MAX_ROWS, max_age: timedelta = MAX_AGE,
-                 lease: timedelta = LEASE, slots: int | None = None, max_lag: float = DRAIN_MAX_LAG,
+                 precheck: Precheck | None = None, metrics: Metrics | None = None, max_rows: int = MAX_ROWS,
+                 max_age: timedelta = MAX_AGE, lease: timedelta = LEASE, slots: int | None = None, max_lag: float = DRAIN_MAX_LAG,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.channel = channel
         self.database = database  # connections, not sessions: the rows are never ORM objects
@@ -160,8 +163,9 @@ class Inbox(Generic[T]):
         (their rows go with the reply's outbox row, or ``forget_later``), else they stay leased and run again."""
         for item, _inbound in items:
             self._unlocal(item.message_key)
-            if handled and self.metrics is not None:
-                self.metrics.inbound.labels(self.channel, "handled").inc()
+        if handled and items and self.metrics is not None:
+            self.metrics.inbound.labels(self.channel, "handled").inc(len(items))
+            self.metrics.inbound.labels(self.channel, "ahead").inc(len(items))
         self._maybe_rows = True
         self._wake.set()
         self._changed.set()

@@ -70,13 +70,16 @@ async def test_a_users_next_message_runs_their_queued_one_first_and_answers_both
         assert "我是志愿助手" in await wx.say("o_someone", "帮助")
         # … and this user's next message runs after their queued one, both replies in its passive reply
         # (customer-service messages are rationed: none is used)
-        both = await wx.say("o_order", "我的时长")
+        both = await wx.say("o_order", "我的时长", msg_id=770101)
         assert both.startswith("我是志愿助手") and "累计志愿服务时长" in both  # in the order they were sent
+        # WeChat's retry (that reply did not arrive) gets the same page, not only its own message's reply
+        assert await wx.say("o_order", "我的时长", msg_id=770101) == both
         await wx.channel.wait_idle()
         assert await queued_rows(sessions) == []
         async with sessions() as session:
             assert len((await session.exec(select(InboundSeen))).all()) == 3
         assert wx.runtime.metrics.inbound.labels("wechat", "handled")._value.get() == 1
+        assert wx.runtime.metrics.inbound.labels("wechat", "ahead")._value.get() == 1
     assert api.sent_texts("o_order") == []
 
 

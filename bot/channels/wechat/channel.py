@@ -21,11 +21,13 @@ message joins it. Only past the queue's bound (rows, age) does the user get "ple
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
@@ -50,6 +52,7 @@ from services.wechat_replay import SignedCallback, answered_late, claim_late_ans
 from services.wechat_state import record_template_job
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 PATH = "/wechat"
 MAX_BODY_BYTES = 64 * 1024
@@ -94,7 +97,10 @@ class WeChatChannel:
         self.admission = Admission(channel=CHANNEL, concurrency=settings.core_concurrency,
                                    max_wait=settings.admission_max_wait, loop_lag=LoopLag(),
                                    slots=runtime.turn_slots, metrics=runtime.metrics)
-        self._answered_late: dict[str, float] = {}
+        self._answered_late: dict[str, float] = {}  # in the order answered (``_forget_old_late_answers``)
+        # the passive first page of a message answered with its user's queued ones (``_run_behind_queued``): a
+        # WeChat retry of it (the reply did not arrive) gets the same page, not only its own message's replies
+        self._answered_ahead: dict[str, tuple[str, float]] = {}
         # messages acknowledged under overload, handled when the process has room (replies via the outbox)
         self.inbox: Inbox[_TurnAnswer] = Inbox(
             channel=CHANNEL, database=runtime.db, cipher=runtime.core.cipher, admission=lambda: self.admission,
@@ -212,6 +218,8 @@ class WeChatChannel:
         (`success`) or, past its bound, "please resend". Never reply content: the turn runs later."""
         key = inbound.message_id or ""
         self._forget_old_late_answers()
+        if key in self._answered_ahead:
+            return self._answered_ahead[key][0]
         job = self.admission.job(key)
         if key in self._answered_late or self.inbox.holds(key) or (job is not None and self.admission.make_late(job)):
             return None
@@ -251,6 +259,8 @@ class WeChatChannel:
         # this process's recent late answers here; every process's (and before a restart) in the database
         key = inbound.message_id or ""
         self._forget_old_late_answers()
+        if key in self._answered_ahead:
+            return self._answered_ahead[key][0]
         if key in self._answered_late or self.inbox.holds(key):
             return None
         job = self.admission.job(key)
@@ -292,7 +302,12 @@ class WeChatChannel:
 
         job.task.add_done_callback(settled)
         answer = await self.admission.wait(job, self.admission.time_left(opened, self.reply_deadline))
-        return answer.pages[0] if answer is not None and answer.pages else None
+        if answer is None or not answer.pages:
+            return None
+        if key and taken:
+            self._answered_ahead.pop(key, None)  # to the end: the dict stays in the order answered
+            self._answered_ahead[key] = (answer.pages[0], time.monotonic())
+        return answer.pages[0]
 
     async def _turn(self, inbound: Inbound) -> _TurnAnswer:
         """One admitted turn: the core, then its pages (the ones after the first kept for "下一页")."""
@@ -320,9 +335,12 @@ class WeChatChannel:
         return handled.replies, handled.repeat
 
     def _forget_old_late_answers(self) -> None:
+        """Drops what is older than ``LATE_MEMORY_SECONDS``. The dicts are in the order answered, so only their
+        expired front is looked at: under overload they hold thousands of keys, and a scan of all of them on
+        every request cost the loop more than the request itself."""
         horizon = time.monotonic() - LATE_MEMORY_SECONDS
-        for key in [k for k, at in self._answered_late.items() if at < horizon]:
-            del self._answered_late[key]
+        _drop_front(self._answered_late, lambda at: at < horizon)
+        _drop_front(self._answered_ahead, lambda page_at: page_at[1] < horizon)
 
     async def wait_idle(self) -> None:
         """Until every admitted turn and its late delivery, and every message queued here, has finished (tests)."""
@@ -344,6 +362,7 @@ class WeChatChannel:
         marked answered late in the same commit (a retry after a restart gets `success`). ``inbox_ids``, and
         the answer's own: the inbound queue's rows it answers, deleted in that commit."""
         inbox_ids = inbox_ids + answer.inbox_ids
+        self._answered_late.pop(key, None)  # to the end: the dict stays in the order answered
         self._answered_late[key] = time.monotonic()
         # a retry of a message answered passively is answered passively again when in time, but its
         # reply is never pushed as a customer-service message as well. A queued row's repeat is different:
@@ -395,6 +414,12 @@ class WeChatChannel:
         async with self.runtime.sessions() as session:
             await record_template_job(session, msg_id=job.msg_id, openid=job.openid, status=job.status,
                                       now=utcnow())
+
+
+def _drop_front(memory: dict[str, V], expired: Callable[[V], bool]) -> None:
+    """Deletes ``memory``'s leading entries while ``expired`` (a dict in insertion order, oldest first)."""
+    for key in [key for key, _value in itertools.takewhile(lambda item: expired(item[1]), memory.items())]:
+        del memory[key]
 
 
 WECHAT_CHANNEL_KEY = web.AppKey("wechat_channel", WeChatChannel)
