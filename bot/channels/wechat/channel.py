@@ -16,6 +16,9 @@ overloaded (the loop lags, too many requests are open) — is answered `success`
 durable inbound queue (``bot.inbox``: one group-committed write per batch, no turn); a background
 worker runs it when the process has room and its reply follows through the outbox. A retry of a queued
 message joins it. Only past the queue's bound (rows, age) does the user get "please resend".
+Customer-service messages are rationed (5 per user in 48 h): when a user with queued messages writes again
+and all of them fit the deadline, they run first, in order, and the new message's passive reply carries
+every reply (``_run_behind_queued``).
 """
 
 from __future__ import annotations
