@@ -146,6 +146,10 @@ class Admission:
         self.loop_lag = loop_lag
         self.max_lag = max_lag
         self.metrics = metrics
+        # the channel's metric children, looked up once: ``labels()`` hashes and locks on every call, and a
+        # request would do it three times (queued up, turn time, queued down)
+        self._queued_gauge = metrics.queued.labels(channel) if metrics is not None else None
+        self._turn_seconds = metrics.turn_seconds.labels(channel) if metrics is not None else None
         self.monotonic = monotonic
         self._open_requests = 0
         self.mean_turn = INITIAL_TURN_SECONDS
@@ -165,15 +169,16 @@ class Admission:
         """The event loop's recent lag, seconds (0 without a ``LoopLag``)."""
         return self.loop_lag.seconds if self.loop_lag is not None else 0.0
 
-    def expected_wait(self) -> float:
-        """Seconds until a message admitted now would be answered (its answer's way out through the loop too)."""
+    def expected_wait(self, turns: int = 1) -> float:
+        """Seconds until a message admitted now would be answered (its answer's way out through the loop too).
+        ``turns``: its job runs that many turns one after the other in its slot (a user's queued messages first)."""
         rounds = math.ceil((self.pool.waiting + self.pool.running + 1) / self.concurrency)
-        return rounds * self.mean_turn + self.lag()
+        return (rounds + max(turns, 1) - 1) * self.mean_turn + self.lag()
 
-    def decide(self, budget: float) -> Decision:
+    def decide(self, budget: float, turns: int = 1) -> Decision:
         if self._waiting >= self.max_queue:
             return Decision.BUSY
-        expected = self.expected_wait()
+        expected = self.expected_wait(turns)
         if expected > self.max_wait:
             return Decision.BUSY
         return Decision.NOW if expected <= budget else Decision.LATE
@@ -229,8 +234,8 @@ class Admission:
             self._answered_early()
         job.task = asyncio.create_task(self._run(job, work, finish_late), name=f"{self.channel}-turn-{key}")
         self._jobs[key] = job
-        if self.metrics is not None:
-            self.metrics.queued.labels(self.channel).inc()
+        if self._queued_gauge is not None:
+            self._queued_gauge.inc()
         job.task.add_done_callback(lambda task: self._done(job))
         return job
 
@@ -245,8 +250,8 @@ class Admission:
             started = self.monotonic()
             try:
                 result = await work()
-                if self.metrics is not None:
-                    self.metrics.turn_seconds.labels(self.channel).observe(self.monotonic() - started)
+                if self._turn_seconds is not None:
+                    self._turn_seconds.observe(self.monotonic() - started)
                 if job.late:  # no await between the check and the return: wait() cannot slip in
                     await finish_late(result)
                 return result
@@ -262,8 +267,8 @@ class Admission:
         if not job.started:
             self._waiting -= 1  # cancelled while queued
             self.pool.waiting -= 1
-        if self.metrics is not None:
-            self.metrics.queued.labels(self.channel).dec()
+        if self._queued_gauge is not None:
+            self._queued_gauge.dec()
         # read the outcome without raising here: a done callback must not raise (a cancelled task's
         # exception() raises CancelledError)
         if job.task.cancelled():

@@ -12,6 +12,9 @@ row's turn runs in an admission slot (so live decisions see it); the channel's `
 reply (WeChat: through the outbox) and deletes the row in that transaction. A row whose worker died is
 taken again when its lease ends; the core's message dedupe keeps that to one effect.
 
+A user's queued rows may also run ahead of their next message, in that message's slot (``take_user``):
+the channel answers them together (WeChat: one passive reply instead of one customer-service message each).
+
 Bounded by rows and age (``services.inbound_queue``): past the bound ``put`` says ``FULL`` and the
 channel answers "please resend" — the honest answer when even the queue cannot keep up.
 """
@@ -29,13 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.admission import Admission, Job
 from bot.metrics import Metrics
 from handlers.messages import Inbound, Location
 from handlers.privacy import FieldCipher, open_json, seal_json
-from services.inbound_queue import ClaimedItem, Queued, QueueItem, claim, enqueue, forget
+from services.inbound_queue import ClaimedItem, Queued, QueueItem, claim, claim_user, enqueue, forget
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +75,15 @@ def inbound_from_json(data: dict[str, Any]) -> Inbound:
 
 @dataclass(slots=True)
 class _Waiting:
+    """One request waiting for the next write (a retry of the same message too: it joins in ``enqueue``)."""
     item: QueueItem
+    check: Any  # for ``precheck`` (None: nothing to check)
     outcome: asyncio.Future[Queued]
+
+
+# ``precheck``: written in the queue's write (its write slot and connection, before the rows), one verdict per
+# check in order; False refuses that request (``REFUSED``, not kept). WeChat: the replay guard's nonces
+Precheck = Callable[[AsyncConnection, list[Any]], Awaitable[list[bool]]]
 
 
 class Inbox(Generic[T]):
@@ -82,8 +92,8 @@ class Inbox(Generic[T]):
                  finish: Callable[[ClaimedItem, Inbound, T], Awaitable[None]],
                  clock: Callable[[], datetime],
                  write_slot: Callable[[], contextlib.AbstractAsyncContextManager[None]] = contextlib.nullcontext,
-                 metrics: Metrics | None = None, max_rows: int = MAX_ROWS, max_age: timedelta = MAX_AGE,
-                 lease: timedelta = LEASE, slots: int | None = None, max_lag: float = DRAIN_MAX_LAG,
+                 precheck: Precheck | None = None, metrics: Metrics | None = None, max_rows: int = MAX_ROWS,
+                 max_age: timedelta = MAX_AGE, lease: timedelta = LEASE, slots: int | None = None, max_lag: float = DRAIN_MAX_LAG,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.channel = channel
         self.database = database  # connections, not sessions: the rows are never ORM objects
@@ -93,6 +103,7 @@ class Inbox(Generic[T]):
         self.finish = finish
         self.clock = clock
         self.write_slot = write_slot
+        self.precheck = precheck
         self.metrics = metrics
         self.max_rows = max_rows
         self.max_age = max_age
@@ -100,7 +111,7 @@ class Inbox(Generic[T]):
         self.slots = slots  # None: admission's slots but LIVE_SLOTS (at least one)
         self.max_lag = max_lag
         self.monotonic = monotonic
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         # this process's rows not yet handled: a retry joins without the database, a user's next message
         # queues behind them (rows another worker takes are forgotten after max_age + lease)
@@ -111,6 +122,7 @@ class Inbox(Generic[T]):
         self._changed = asyncio.Event()  # a row was handled or a write ended (``wait_idle``)
         self._maybe_rows = True  # at start: rows left by a previous process
         self._drain: asyncio.Task[None] | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()  # deletes of rows answered ahead (``forget_later``)
 
     # ---- queueing (the request path) --------------------------------------------------------------
     def holds(self, message_key: str) -> bool:
@@ -121,42 +133,103 @@ class Inbox(Generic[T]):
         """A message of this user is queued here: the next one queues behind it (the order of a dialog)."""
         return bool(self._local_users) and self._local_users[user_key(self.cipher, self.channel, user_id)] > 0
 
-    async def put(self, inbound: Inbound) -> Queued:
-        """Keeps the message (committed when this returns ``QUEUED`` or ``JOINED``), or ``FULL``."""
+    def queued_of(self, user_id: str) -> int:
+        """How many of this user's messages this process has queued (and not yet handled)."""
+        if not self._local_users:
+            return 0
+        return self._local_users[user_key(self.cipher, self.channel, user_id)]
+
+    async def take_user(self, user_id: str, *, limit: int) -> list[tuple[ClaimedItem, Inbound]] | None:
+        """The user's queued rows, oldest first, leased to the caller to run ahead of their new message (then
+        ``untake`` them); None when that would break their order (``services.inbound_queue.claim_user``)."""
+        async with self.write_slot(), self.database.connect() as connection:
+            items = await claim_user(connection, channel=self.channel,
+                                     user_key=user_key(self.cipher, self.channel, user_id), now=self.clock(),
+                                     lease=self.lease, limit=limit)
+        if items is None:
+            return None
+        taken: list[tuple[ClaimedItem, Inbound]] = []
+        for item in items:
+            try:
+                taken.append((item, inbound_from_json(open_json(self.cipher, item.payload))))
+            except Exception:  # e.g. sealed under another key: it can never run
+                log.error("%s: queued message %s cannot be read; dropped", self.channel, item.id)
+                await self._forget(item.id)
+                self._unlocal(item.message_key)
+        return taken
+
+    def untake(self, items: list[tuple[ClaimedItem, Inbound]], *, handled: bool) -> None:
+        """Rows taken with ``take_user`` are no longer this process's to wait for; ``handled``: their turns ran
+        (their rows go with the reply's outbox row, or ``forget_later``), else they stay leased and run again."""
+        for item, _inbound in items:
+            self._unlocal(item.message_key)
+        if handled and items and self.metrics is not None:
+            self.metrics.inbound.labels(self.channel, "handled").inc(len(items))
+            self.metrics.inbound.labels(self.channel, "ahead").inc(len(items))
+        self._maybe_rows = True
+        self._wake.set()
+        self._changed.set()
+
+    def forget_later(self, ids: list[int]) -> None:
+        """Deletes rows whose replies went out passively, without holding up that reply: if the process dies
+        first, the rows run again as repeats and their stored replies follow as a customer-service message."""
+        task = asyncio.create_task(self._forget_quietly(ids), name=f"{self.channel}-inbox-forget")
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)  # also when cancelled before it ran
+
+    async def _forget_quietly(self, ids: list[int]) -> None:
+        try:
+            async with self.write_slot(), self.database.connect() as connection:
+                await forget(connection, ids=ids)
+        except Exception:
+            log.exception("%s: answered queued messages %s not deleted; they run again after their lease",
+                          self.channel, ids)
+        finally:
+            current = asyncio.current_task()
+            if current is not None:
+                self._forgetting.discard(current)  # before the wake-up: ``wait_idle`` must see it gone
+            self._changed.set()
+
+    async def put(self, inbound: Inbound, *, check: Any = None) -> Queued:
+        """Keeps the message (committed when this returns ``QUEUED`` or ``JOINED``), or ``FULL``. ``check``:
+        written by ``precheck`` in the same write (on SQLite one wait for the writer, not two); ``REFUSED``
+        when it fails. A retry the process holds already joins at once (its check was written before)."""
         key = inbound.message_id or f"noid-{uuid.uuid4().hex}"  # no id: nothing can join it anyway
-        if key in self._local:
+        if key in self._local and check is None:
             return Queued.JOINED
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            item = QueueItem(key, user_key(self.cipher, self.channel, inbound.user_id),
-                             seal_json(self.cipher, inbound_to_json(inbound)))
-            waiting = _Waiting(item, asyncio.get_running_loop().create_future())
-            self._waiting[key] = waiting
-            if self._writer is None or self._writer.done():
-                self._writer = asyncio.create_task(self._write_waiting(), name=f"{self.channel}-inbox-writer")
+        item = QueueItem(key, user_key(self.cipher, self.channel, inbound.user_id),
+                         seal_json(self.cipher, inbound_to_json(inbound)))
+        waiting = _Waiting(item, check, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting(), name=f"{self.channel}-inbox-writer")
         # shielded: a request that goes away must not cancel the write others wait for
         outcome = await asyncio.shield(waiting.outcome)
-        if self.metrics is not None:
+        if self.metrics is not None and outcome is not Queued.REFUSED:  # a refused one is the channel's to count
             self.metrics.inbound.labels(self.channel, outcome.value).inc()
         return outcome
 
     async def _write_waiting(self) -> None:
         while self._waiting:
             async with self.write_slot():
-                batch, self._waiting = self._waiting, {}  # taken once the slot is ours: what came meanwhile joins
+                batch, self._waiting = self._waiting, []  # taken once the slot is ours: what came meanwhile joins
                 try:
                     async with self.database.connect() as connection:
+                        kept = await self._prechecked(connection, batch)
                         outcomes = await enqueue(connection, channel=self.channel,
-                                                 items=[waiting.item for waiting in batch.values()],
-                                                 now=self.clock(), max_rows=self.max_rows, max_age=self.max_age)
+                                                 items=[waiting.item for waiting in kept],
+                                                 now=self.clock(), max_rows=self.max_rows,
+                                                 max_age=self.max_age) if kept else {}
                 except Exception as exc:  # every request of the batch fails, as its own write would have
-                    for waiting in batch.values():
-                        waiting.outcome.set_exception(exc)
+                    for waiting in batch:
+                        if not waiting.outcome.done():
+                            waiting.outcome.set_exception(exc)
                 else:
                     now = self.monotonic()
-                    for key, waiting in batch.items():
+                    for waiting in kept:
+                        key = waiting.item.message_key
                         outcome = outcomes.get(key[:160], Queued.JOINED)
-                        if outcome is Queued.QUEUED:
+                        if outcome is Queued.QUEUED and key not in self._local:  # a retry in the batch: once
                             self._local[key] = (waiting.item.user_key, now)
                             self._local_users[waiting.item.user_key] += 1
                         waiting.outcome.set_result(outcome)
@@ -164,10 +237,22 @@ class Inbox(Generic[T]):
                         self._maybe_rows = True
                         self._wake.set()
                 finally:  # cancelled (shutdown): the requests waiting for this write end too
-                    for waiting in batch.values():
+                    for waiting in batch:
                         if not waiting.outcome.done():
                             waiting.outcome.cancel()
                     self._changed.set()
+
+    async def _prechecked(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[_Waiting]:
+        """The requests whose checks pass (written first, same slot); the others are answered ``REFUSED``."""
+        checked = [waiting for waiting in batch if waiting.check is not None]
+        if not checked or self.precheck is None:
+            return batch
+        verdicts = await self.precheck(connection, [waiting.check for waiting in checked])
+        refused = {id(waiting) for waiting, passed in zip(checked, verdicts, strict=True) if not passed}
+        for waiting in checked:
+            if id(waiting) in refused:
+                waiting.outcome.set_result(Queued.REFUSED)
+        return [waiting for waiting in batch if id(waiting) not in refused]
 
     # ---- draining (background) ---------------------------------------------------------------------
     def start(self) -> None:
@@ -279,7 +364,7 @@ class Inbox(Generic[T]):
     async def wait_idle(self) -> None:
         """Until every row this process queued has been handled (tests); with the drain stopped, until the
         writes and running rows have ended."""
-        while self._running or self._waiting or (self._local and self._drain is not None):
+        while self._running or self._waiting or self._forgetting or (self._local and self._drain is not None):
             self._changed.clear()
             await self._changed.wait()
 

@@ -8,7 +8,8 @@
 - ``volunteer_admission_queued{channel}``: turns admitted and not finished (this process / all workers);
 - ``volunteer_inbound_total{channel,outcome}``: messages answered at once under overload and kept in the
   inbound queue (``queued``), retries that joined a queued one (``joined``), refused past the queue's bound
-  (``full``: the user was asked to resend), queued ones whose turn ran later (``handled``);
+  (``full``: the user was asked to resend), queued ones whose turn ran later (``handled``), of them the ones
+  answered together with their user's next message (``ahead``: no customer-service message of their own);
 - ``volunteer_inbound_queue_depth{channel}``: rows in the inbound queue, read at scrape time like the outbox;
 - ``volunteer_scheduler_job_seconds{job}``: reminder scheduler job durations;
 - ``volunteer_outbox_depth{channel,status}`` and ``volunteer_outbox_sent_total{channel}``: read from

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,19 @@ async def start_runtime(settings: Settings, *, attempts: int = DB_ATTEMPTS, dela
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def freeze_start_up_objects() -> int:
+    """Moves every object alive now into the collector's permanent generation; returns how many.
+
+    Called once the app is set up (channels mounted, their start-up hooks run). The ~300k objects of
+    start-up (modules, the ORM's mappings, catalogs, compiled statements) live as long as the process,
+    yet every full collection under load walked them all: a stall of the event loop of 0.25–0.6 s while
+    requests wait for their deadline. Start-up's garbage is collected first, so none of it is kept forever.
+    Each ``serve --workers`` process runs this itself (they are spawned, not forked)."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def channel_setups(settings: Settings) -> list[ChannelSetup]:
     """Every enabled channel of the registry mounts itself, then the background services."""
     setups: list[ChannelSetup] = [channel.mount for channel in enabled_channels(settings)]
@@ -73,6 +87,8 @@ async def run_server(settings: Settings, *, host: str, port: int, db_attempts: i
     app = await create_app(runtime, channels=channel_setups(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    frozen = freeze_start_up_objects()  # before the first request: a full collection no longer walks them
+    log.debug("%d start-up objects exempt from garbage collection", frozen)
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)  # serve --workers: one port, N processes
     await site.start()
     log.info("serving on http://%s:%s (GET /healthz)", host, port)

@@ -30,6 +30,7 @@ class Queued(enum.Enum):
     QUEUED = "queued"  # a new row
     JOINED = "joined"  # the message was queued already (a retry)
     FULL = "full"  # past the bound: not kept
+    REFUSED = "refused"  # the caller's check failed (WeChat: a replayed signature with another body): not kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,32 @@ async def claim(connection: AsyncConnection, *, channel: str, now: datetime, lea
         update(_TABLE).where(and_(_C.id.in_(ids), free)).values(claimed_until=now + lease)
         .returning(_C.id, _C.message_key, _C.user_key, _C.payload, _C.created_at))
     claimed = sorted((ClaimedItem(*row) for row in result), key=lambda item: item.id)
+    await connection.commit()
+    return claimed
+
+
+async def claim_user(connection: AsyncConnection, *, channel: str, user_key: str, now: datetime,
+                     lease: timedelta, limit: int) -> list[ClaimedItem] | None:
+    """Every row of one user, oldest first, leased until ``now + lease`` (to run ahead of their new message);
+    None, with nothing claimed, when that cannot keep their order: one of the rows is being handled, there
+    are more than ``limit``, or another worker took one meanwhile. Commits itself."""
+    rows = (await connection.execute(
+        select(_C.id, _C.claimed_until).where(_C.channel == channel, _C.user_key == user_key)
+        .order_by(_C.id).limit(limit + 1))).all()
+    if len(rows) > limit or any(until is not None and until >= now for _, until in rows):
+        await connection.commit()
+        return None
+    if not rows:
+        await connection.commit()
+        return []
+    free = or_(_C.claimed_until.is_(None), _C.claimed_until < now)
+    result = await connection.execute(
+        update(_TABLE).where(and_(_C.id.in_([row_id for row_id, _ in rows]), free)).values(claimed_until=now + lease)
+        .returning(_C.id, _C.message_key, _C.user_key, _C.payload, _C.created_at))
+    claimed = sorted((ClaimedItem(*row) for row in result), key=lambda item: item.id)
+    if len(claimed) < len(rows):  # another worker took one: all or none, or the user's order breaks
+        await connection.rollback()
+        return None
     await connection.commit()
     return claimed
 

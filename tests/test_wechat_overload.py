@@ -10,6 +10,7 @@ from sqlmodel import select
 from bot.admission import Admission
 from models import InboundSeen
 from models.inbound_queue import InboundQueued
+from services.inbound_queue import claim
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.wechat_harness import WeChatHarness, text_xml
 
@@ -60,18 +61,46 @@ async def test_a_queued_message_survives_a_restart_and_its_retries_join_it(
         assert len((await session.exec(select(InboundSeen))).all()) == 1
 
 
-async def test_a_users_next_message_waits_behind_the_queued_one(core, sessions, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+async def test_a_users_next_message_runs_their_queued_one_first_and_answers_both(
+        core, sessions, api: FakeWeChatAPI) -> None:  # noqa: ANN001
     async with WeChatHarness(core, sessions, api) as wx:
         admission = await overloaded(wx)
         assert (await wx.post(text_xml("o_order", "帮助"))).body == "success"
         admission.max_queue = 5000  # room again: another user is answered passively at once …
         assert "我是志愿助手" in await wx.say("o_someone", "帮助")
-        # … but this user's next message queues behind the first: a dialog keeps its order
-        assert (await wx.post(text_xml("o_order", "我的时长"))).body == "success"
-        assert len(await queued_rows(sessions)) == 2
-        wx.channel.inbox.start()
+        # … and this user's next message runs after their queued one, both replies in its passive reply
+        # (customer-service messages are rationed: none is used)
+        both = await wx.say("o_order", "我的时长", msg_id=770101)
+        assert both.startswith("我是志愿助手") and "累计志愿服务时长" in both  # in the order they were sent
+        # WeChat's retry (that reply did not arrive) gets the same page, not only its own message's reply
+        assert await wx.say("o_order", "我的时长", msg_id=770101) == both
         await wx.channel.wait_idle()
         assert await queued_rows(sessions) == []
+        async with sessions() as session:
+            assert len((await session.exec(select(InboundSeen))).all()) == 3
+        assert wx.runtime.metrics.inbound.labels("wechat", "handled")._value.get() == 1
+        assert wx.runtime.metrics.inbound.labels("wechat", "ahead")._value.get() == 1
+    assert api.sent_texts("o_order") == []
+
+
+async def test_a_users_next_message_waits_behind_the_queued_one_being_handled(
+        core, sessions, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
+    async with WeChatHarness(core, sessions, api) as wx:
+        admission = await overloaded(wx)
+        assert (await wx.post(text_xml("o_order", "帮助"))).body == "success"
+        admission.max_queue = 5000
+        async with wx.runtime.db.connect() as connection:  # another worker is handling the queued message
+            assert len(await claim(connection, channel="wechat", now=clock(), lease=wx.channel.inbox.lease,
+                                   limit=1)) == 1
+        # this user's next message queues behind it: a dialog keeps its order
+        assert (await wx.post(text_xml("o_order", "我的时长"))).body == "success"
+        assert len(await queued_rows(sessions)) == 2
+        clock.advance(seconds=wx.channel.inbox.lease.total_seconds() + 1)  # that worker died
+        wx.channel.inbox.start()
+        while await queued_rows(sessions):
+            await wx.channel.admission.wait_idle()
+            await wx.channel.inbox.wait_idle()
+        await wx.channel.wait_idle()
     replies = api.sent_texts("o_order")
     assert len(replies) == 2 and replies[0].startswith("我是志愿助手") and not replies[1].startswith("我是志愿助手")
 

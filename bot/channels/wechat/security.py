@@ -158,6 +158,22 @@ class ReplayGuard:
         self._stored: dict[str, tuple[str, float]] = {}
         self._sweep_at = 0.0
 
+    def signed(self, query: Mapping[str, str], body: bytes) -> SignedCallback:
+        """The callback ``check`` remembers (computed as there, where a memory hit skips it): for a caller that
+        writes it with its own write (``write_on``)."""
+        timestamp = query["timestamp"]
+        expires = int(timestamp) + REPLAY_WINDOW_SECONDS + 1
+        return SignedCallback(nonce_key(timestamp, query["nonce"]), body_digest(body),
+                              datetime.fromtimestamp(expires, UTC))
+
+    async def write_on(self, connection: AsyncConnection, callbacks: list[SignedCallback]) -> dict[str, str]:
+        """Remembers ``callbacks`` on the caller's connection and write slot (on SQLite one wait for the writer
+        with the caller's own write, e.g. the inbound queue's); commits. Per nonce key the body digest stored
+        for it: another one than the callback's is a replay, as in ``check``."""
+        stored = await self._write(connection, callbacks)
+        self._remember({callback.nonce_key: callback for callback in callbacks}, stored)
+        return stored
+
     async def check(self, query: Mapping[str, str], body: bytes) -> None:
         """Call after the signature was checked. Raises ``Rejected(403)`` for a seen signature with another body."""
         timestamp = query["timestamp"]
