@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
@@ -116,11 +117,15 @@ def _sqlite_rollback(connection: sqlite3.Connection) -> None:
         connection.rollback()
 
 
+_LIGHT_COMMIT = "SET LOCAL synchronous_commit TO off"
+
+
 class TurnConnection:
     """One turn's connection, checked out of the engine's pool: the driver's for the turn's own
     statements and, made on first use, SQLAlchemy's (for a session when a feature needs one)."""
 
-    __slots__ = ("_adapter", "_connection", "_driver", "_engine", "_fairy", "_listeners", "_sqlite", "dialect")
+    __slots__ = ("_adapter", "_connection", "_driver", "_engine", "_fairy", "_listeners", "_sqlite", "dialect",
+                 "durable")
 
     def __init__(self, engine: AsyncEngine, fairy: Any) -> None:
         self._engine = engine
@@ -131,6 +136,9 @@ class TurnConnection:
         self._driver: Any = fairy.driver_connection
         self._sqlite = self.dialect.name == "sqlite"
         self._listeners = engine.sync_engine.dispatch.before_cursor_execute
+        # whether the COMMIT must wait for the WAL to reach the disk (see :meth:`commit`): a feature's write
+        # through SQLAlchemy's connection sets it, as may a caller for a write of its own on the driver
+        self.durable = False
 
     @classmethod
     async def open(cls, engine: AsyncEngine) -> TurnConnection:
@@ -142,8 +150,16 @@ class TurnConnection:
     def connection(self) -> AsyncConnection:
         """SQLAlchemy's connection on the same driver connection, hence in the same transaction."""
         if self._connection is None:
-            self._connection = AsyncConnection(self._engine, Connection(self._engine.sync_engine, connection=self._fairy))
+            sync = Connection(self._engine.sync_engine, connection=self._fairy)
+            event.listen(sync, "before_cursor_execute", self._saw_statement)
+            self._connection = AsyncConnection(self._engine, sync)
         return self._connection
+
+    def _saw_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        """Anything but a plain read through SQLAlchemy (the ORM's flush, a Core write, a savepoint) makes
+        the turn's COMMIT durable."""
+        if not self.durable and statement.lstrip()[:6].upper() != "SELECT":
+            self.durable = True
 
     async def close(self) -> None:
         """Back to the pool (in a greenlet: a checkin may close an overflow connection)."""
@@ -217,9 +233,18 @@ class TurnConnection:
         return self._adapter.dbapi.asyncpg.UniqueViolationError  # type: ignore[no-any-return]
 
     async def commit(self) -> None:
+        """COMMIT. On PostgreSQL a turn that wrote only its own bookkeeping (the message id's claim, the
+        stored replies, the dialog state, the identity's last contact) does not wait for the WAL's flush
+        to disk (``synchronous_commit = off`` for this transaction): that wait was most of a read-only
+        turn's p99. A crash can lose the last fraction of a second of such commits, never a partial
+        one — the same trade SQLite makes here with WAL and ``synchronous=NORMAL`` — and what it loses
+        is harmless: a platform's retry runs the read again, "2" may pick from the previous menu. Any
+        other write (a feature's, through the session) keeps the commit durable."""
         if self._sqlite:
             await self._driver._execute(self._driver._conn.commit)
         elif self._adapter._transaction is not None:
+            if not self.durable:
+                await self._driver.execute(_LIGHT_COMMIT)
             await self._adapter._call_and_discard(self._adapter._transaction.commit)
 
     async def rollback(self) -> None:
