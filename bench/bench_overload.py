@@ -182,11 +182,12 @@ async def wait_outbox(api: FakeWeChatAPI, expected: int, quiet: float = 30.0, pa
     return len(api.calls_to("message/custom/send"))
 
 
-def report(label: str, total: int, outcome: Outcome, delivered: int | None, rss: float) -> None:
+def report(label: str, total: int, outcome: Outcome, delivered: int | None, rss: float, ahead: int = 0) -> None:
     lat = outcome.latencies or [0.0]
-    # every message gets a reply: one answered `success` whose reply never came through the outbox is lost
-    outbox = ("" if delivered is None else f"; via outbox {delivered} of {outcome.success} answered success "
-              f"(lost {max(0, outcome.success - delivered)})")
+    # every message gets a reply: one answered `success` whose reply came neither through the outbox nor in
+    # the passive reply to the same user's next message (a queued message run ahead of it: ``ahead``) is lost
+    outbox = ("" if delivered is None else f"; via outbox {delivered}, with a later passive reply {ahead}, of "
+              f"{outcome.success} answered success (lost {max(0, outcome.success - delivered - ahead)})")
     print(f"{label:<22} {total} offered: in time {outcome.in_time}, passive past {IN_TIME}s {outcome.passive_late}, "
           f"success past {IN_TIME}s {outcome.success_late}, please-resend {outcome.busy} ({outcome.busy_late} past "
           f"{IN_TIME}s), errors {outcome.errors}; "
@@ -224,21 +225,33 @@ def stop_server(server: Server) -> str:
         return server.log.read().decode(errors="replace")
 
 
-async def inbound_counts(base: str) -> str:
+async def inbound_counts(base: str) -> dict[str, float] | None:
     """The server's inbound-queue and refusal counters (GET /metrics), summed over its workers."""
     totals: dict[str, float] = {}
     try:
         async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as response:
             text = await response.text()
     except (aiohttp.ClientError, TimeoutError):
-        return "metrics unavailable"
+        return None
     for line in text.splitlines():
         if line.startswith(("volunteer_inbound_total", "volunteer_admission_refused_total",
                             "volunteer_deadline_misses_total")):
             name, value = line.rsplit(" ", 1)
             name = name.replace('channel="wechat"', "").replace("{,", "{").replace(",}", "}").replace("{}", "")
             totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
+def counters_text(totals: dict[str, float] | None) -> str:
+    if totals is None:
+        return "metrics unavailable"
     return ", ".join(f"{name} {value:.0f}" for name, value in sorted(totals.items())) or "no inbound counters"
+
+
+def ran_ahead(totals: dict[str, float] | None) -> int:
+    """Queued messages whose replies went out in the passive reply to their user's next message."""
+    return int(sum(value for name, value in (totals or {}).items()
+                   if name.startswith("volunteer_inbound_total") and 'outcome="ahead"' in name))
 
 
 async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace, run: int) -> None:
@@ -261,8 +274,8 @@ async def run_serve(label: str, url: str, workers: int, args: argparse.Namespace
                 if args.logs is not None:
                     args.logs.mkdir(parents=True, exist_ok=True)
                     (args.logs / f"{label.split(',')[0].lower()}-{workers}.log").write_text(log)
-            report(label, int(args.rate * args.seconds), outcome, delivered, rss)
-            print(f"{'':<22} server counters: {counters}", flush=True)
+            report(label, int(args.rate * args.seconds), outcome, delivered, rss, ran_ahead(counters))
+            print(f"{'':<22} server counters: {counters_text(counters)}", flush=True)
             problems = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
             overload = [line for line in log.splitlines() if "overloaded" in line]
             print(f"{'':<22} server log: {len(overload)} overload line(s), {len(problems)} error line(s)"
