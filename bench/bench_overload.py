@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 THIS_FILE = str(Path(__file__).resolve())
 sys.path.insert(0, str(REPO))
 
-from bench.harness import PG_BASE, free_port, percentile, rss_mib, scratch_pg_database  # noqa: E402
+from bench.harness import PG_BASE, free_port, migrate_checkout, percentile, rss_mib, scratch_pg_database  # noqa: E402
 from tests.fakes.wechat_api import FakeWeChatAPI  # noqa: E402
 
 TOKEN = "bench-token"
@@ -314,12 +314,9 @@ async def main() -> None:
         if f"pg{workers}" not in runs:
             continue
         async with scratch_pg_database("overload", args.postgres) as url:
-            from bot.runtime import upgrade_schema
-            from models.db import create_engine
-
-            engine = create_engine(url)
-            await upgrade_schema(engine)
-            await engine.dispose()
+            # the schema of the checkout being measured (another checkout's serve refuses revisions it
+            # does not know)
+            await asyncio.to_thread(migrate_checkout, args.source, url)
             await run_serve(f"PostgreSQL, {workers} worker(s)", url, workers, args, 1 + workers)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
