@@ -193,3 +193,25 @@ async def test_concurrent_first_contacts_of_one_user_make_one_person(sessions: S
     assert all("志愿助手" in replies[-1].text for replies in results)
     assert await people_and_identities(sessions) == (1, 1)
 
+
+
+async def test_a_first_contact_that_loses_the_race_uses_the_winners_identity(
+        sessions: SessionFactory, options: CoreOptions, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other first contact commits between this turn's speaker SELECT (no row) and its INSERTs: this
+    turn's person is dropped and the winner's identity, person and dialog state are used."""
+    import services.conversation as conversation
+
+    core = engine(sessions, options, clock, asyncio.Event())
+    original = conversation._first_contact
+    raced = []
+
+    async def racing(*args: Any, **kw: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            await core._turn(msg("注册"))  # the winner, in its own transaction (not a turn slot: this one holds it)
+        return await original(*args, **kw)
+
+    monkeypatch.setattr(conversation, "_first_contact", racing)
+    replies = await core.handle(msg("张三"))  # no message id: on SQLite nothing holds the write lock
+    assert raced and "身份证号" in replies[-1].text  # the winner's registration goes on
+    assert await people_and_identities(sessions) == (1, 1)
