@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, inspect, literal_column, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, inspect, literal_column, select, true, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +26,6 @@ from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
 from models.db import SessionFactory
 from models.hotpath import Conflict, TurnConnection
 from models.wechat import WeChatReplyPages
-from services.people import create_identity
 from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
 
 MAX_MESSAGE_KEY = 160
@@ -154,11 +156,72 @@ _SPEAKER = (
 _SPEAKER_CLAIMING = _SPEAKER.add_cte(_CLAIM.cte("claim"))
 
 
+
+
+def _scalar_defaults(table: Any) -> dict[str, Any]:
+    """The table's Python-side constant defaults (person.status "guest", identity.active, …): the ORM
+    applies them on ``add``; a Core INSERT run by the driver sends them as the statement's literals."""
+    return {column.name: column.default.arg for column in table.c
+            if column.default is not None and column.default.is_scalar}
+
+
+# A first contact: the person and their identity. The identity's INSERT does nothing when a concurrent
+# first contact of the same external id committed it first (on PostgreSQL it waits for that
+# transaction): then this turn's person is an orphan, deleted, and the speaker read again.
+_NEW_PERSON = insert(_PERSON).values(created_at=bindparam("new_at"), **_scalar_defaults(_PERSON))
+_NEW_IDENTITY = {"channel": bindparam("channel"), "external_id": bindparam("external_id"),
+                 "display_name": bindparam("new_display_name"), "language": bindparam("new_language"),
+                 "last_inbound_at": bindparam("new_at"), "created_at": bindparam("new_at"),
+                 **_scalar_defaults(_IDENTITY)}
+_IDENTITY_KEY = (_IDENTITY.c.channel, _IDENTITY.c.external_id)
+# SQLite: two statements in one worker-thread trip, the identity pointing at the person just inserted
+_SQLITE_PERSON = _NEW_PERSON.returning(*_PERSON.c)
+_SQLITE_IDENTITY = (sqlite_insert(_IDENTITY).values(person_id=func.last_insert_rowid(), **_NEW_IDENTITY)
+                    .on_conflict_do_nothing(index_elements=_IDENTITY_KEY).returning(*_IDENTITY.c))
+# PostgreSQL: one statement; the row's identity columns are NULL when the identity already existed
+_PG_PERSON = _NEW_PERSON.returning(*_PERSON.c).cte("new_person")
+_PG_IDENTITY = (postgresql_insert(_IDENTITY).values(person_id=select(_PG_PERSON.c.id).scalar_subquery(), **_NEW_IDENTITY)
+                .on_conflict_do_nothing(index_elements=_IDENTITY_KEY).returning(*_IDENTITY.c).cte("new_identity"))
+_PG_FIRST_CONTACT = select(*_PG_IDENTITY.c, *_PG_PERSON.c).select_from(_PG_PERSON.outerjoin(_PG_IDENTITY, true()))
+_DROP_PERSON = delete(_PERSON).where(_PERSON.c.id == bindparam("orphan_id"))
+
+
+async def _first_contact(db: TurnConnection, params: dict[str, Any], *, now: datetime, display_name: str | None,
+                         language: str | None) -> Sequence[Any]:
+    """The new speaker's row, shaped like the speaker's SELECT's: identity, person, no dialog state,
+    no notices or pages, no role. Or, when a concurrent first contact made the identity, that SELECT's."""
+    params.update(new_at=now, new_display_name=display_name[:MAX_DISPLAY_NAME] if display_name else None,
+                  new_language=language or None)
+    n_identity = len(_IDENTITY_COLUMNS)
+    if db.dialect.name == "postgresql":
+        ((row,),) = await db.run([(_PG_FIRST_CONTACT, params)], fetch=(True,))
+        identity_row, person_row = row[:n_identity], row[n_identity:]
+        made = identity_row[0] is not None
+    else:
+        (person_row,), identities = await db.run([(_SQLITE_PERSON, params), (_SQLITE_IDENTITY, params)],
+                                                 fetch=(True, True))
+        made = bool(identities)
+        identity_row = identities[0] if made else ()
+    if made:
+        return [*identity_row, *person_row, *(None,) * (1 + len(_STATE_COLUMNS)), False, False, False]
+    params["orphan_id"] = person_row[_PERSON_COLUMNS.index("id")]
+    _dropped, rows = await db.run([(_DROP_PERSON, params), (_SPEAKER, params)], fetch=(False, True))
+    return rows[0]
+
+
+@functools.cache
+def _configured(model: type[Any]) -> Any:
+    """The model's mapper, configured: its attributes work only then, and without a session (which
+    configures the mappers on its first use) a process's first turn may be the first to build an entity."""
+    configure_mappers()
+    return model.__mapper__  # type: ignore[attr-defined]
+
+
 def _detached(model: type[Any], values: dict[str, Any]) -> Any:
     """An entity from a row's values without the ORM's loading (or SQLModel's validation): detached,
     with a clean history, so a feature's session takes it in as persistent (``session.add``) and its
     later changes are flushed like a loaded entity's."""
-    mapper = model.__mapper__  # type: ignore[attr-defined]
+    mapper = _configured(model)
     entity = mapper.class_manager.new_instance()
     entity.__dict__.update(values)
     # what make_transient_to_detached does for a fresh entity with every column set: its identity key
@@ -182,7 +245,9 @@ async def open_turn(
 
     With ``claim`` the message id is claimed first: in the speaker's statement on PostgreSQL, in the
     same worker-thread trip on SQLite. :class:`MessageTaken` when another delivery has it (rolled back).
-    ``session`` opens the turn's ORM session: only a first contact or waiting reply pages need it here.
+    ``session`` opens the turn's ORM session: only waiting reply pages need it here. A first contact's
+    person and identity are inserted on the driver too (one more statement on PostgreSQL, one more
+    worker-thread trip on SQLite), and built like a known speaker's.
 
     Reply pages an earlier long answer left for "下一页" are dropped: this message was not "下一页"
     (the channel serves those before the core), so they no longer follow on from anything.
@@ -200,19 +265,13 @@ async def open_turn(
     except Conflict:
         raise MessageTaken from None
     changes: dict[str, Any] = {}
-    if not rows:
-        identity, person = await create_identity(session(), channel=channel, external_id=external_id, now=now,
-                                                 last_inbound_at=now)
-        # has_roles unknown: a concurrent first contact may have made the person (create_identity)
-        state_row: Sequence[Any] = (None,) * (1 + len(_STATE_COLUMNS))
-        held, pages, has_roles = False, False, True
-    else:
-        row = rows[0]
-        n_identity, n_person = len(_IDENTITY_COLUMNS), len(_PERSON_COLUMNS)
-        identity = _detached(Identity, dict(zip(_IDENTITY_COLUMNS, row[:n_identity], strict=True)))
-        person = _detached(Person, dict(zip(_PERSON_COLUMNS, row[n_identity:n_identity + n_person], strict=True)))
-        state_row = row[n_identity + n_person:-3]
-        held, pages, has_roles = row[-3:]
+    row = rows[0] if rows else await _first_contact(db, params, now=now, display_name=display_name,
+                                                    language=language)
+    n_identity, n_person = len(_IDENTITY_COLUMNS), len(_PERSON_COLUMNS)
+    identity = _detached(Identity, dict(zip(_IDENTITY_COLUMNS, row[:n_identity], strict=True)))
+    person = _detached(Person, dict(zip(_PERSON_COLUMNS, row[n_identity:n_identity + n_person], strict=True)))
+    state_row = row[n_identity + n_person:-3]
+    held, pages, has_roles = row[-3:]
     if pages:
         await forget_reply_pages(session(), openid=external_id)
     last = identity.last_inbound_at

@@ -11,14 +11,14 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import select
 
 from handlers.context import CoreOptions
 from handlers.engine import Engine, default_routers
 from handlers.messages import Inbound
 from handlers.turn import FeatureRouter, Turn
-from models import Identity, InboundSeen, Person
+from models import DialogState, Identity, InboundSeen, Person
 from models.db import SessionFactory, create_engine
 from services.people import grant_role
 from tests.conftest import Clock
@@ -78,9 +78,10 @@ async def area_of(sessions: SessionFactory, user: str = "u1") -> str | None:
 async def test_a_roleless_volunteers_help_opens_no_session(sessions: SessionFactory, options: CoreOptions,
                                                            clock: Clock) -> None:
     core = engine(sessions, options, clock, asyncio.Event())
-    await core.handle(msg("帮助", message_id="h-1"))  # first contact: the new person is made by the ORM
     counting = CountingFactory(sessions)
     core.sessions = counting  # type: ignore[assignment]
+    # a first contact: the new person and identity are inserted on the driver too
+    assert "志愿助手" in (await core.handle(msg("帮助", message_id="h-1")))[-1].text and counting.opened == 0
     replies = await core.handle(msg("帮助", message_id="h-2"))
     assert "志愿助手" in replies[-1].text and counting.opened == 0
     # a person holding a role has it read through the session, in the turn's transaction
@@ -148,3 +149,69 @@ async def test_a_lost_postgresql_connection_fails_one_turn_only(sessions: Sessio
     await core.handle(msg("帮助", message_id="d-2"))  # may fail (an apology): its connection was cut
     replies = await core.handle(msg("帮助", message_id="d-3"))
     assert "出了点问题" not in replies[0].text and "志愿助手" in replies[-1].text
+
+
+async def people_and_identities(sessions: SessionFactory) -> tuple[int, int]:
+    async with sessions() as session:
+        people = (await session.exec(select(func.count()).select_from(Person))).one()
+        identities = (await session.exec(select(func.count()).select_from(Identity))).one()
+    return people, identities
+
+
+async def test_a_first_contact_is_made_with_the_inbound_values(sessions: SessionFactory, options: CoreOptions,
+                                                               clock: Clock) -> None:
+    core = engine(sessions, options, clock, asyncio.Event())
+    inbound = Inbound(channel="test", user_id="u1", text="help", message_id="n-1", display_name="小王",
+                      language="en")
+    await core.handle(inbound)
+    async with sessions() as session:
+        identity = (await session.exec(select(Identity))).one()
+        person = await session.get(Person, identity.person_id)
+        state = await session.get(DialogState, identity.id)
+    assert (identity.channel, identity.external_id, identity.active) == ("test", "u1", True)
+    assert (identity.display_name, identity.language) == ("小王", "en")
+    assert identity.last_inbound_at == clock() and identity.created_at == clock()
+    assert person is not None and person.status == "guest" and person.skills == "" and person.created_at == clock()
+    assert state is not None and state.choices  # the menu's choices, for "2" to pick one
+
+
+async def test_a_first_contact_that_unsubscribes_leaves_the_identity_inactive(
+        sessions: SessionFactory, options: CoreOptions, clock: Clock) -> None:
+    core = engine(sessions, options, clock, asyncio.Event())
+    await core.handle(Inbound(channel="test", user_id="u1", event="unsubscribe", message_id="un-1"))
+    async with sessions() as session:
+        assert (await session.exec(select(Identity.active))).one() is False
+    await core.handle(Inbound(channel="test", user_id="u1", event="subscribe", message_id="un-2"))
+    async with sessions() as session:
+        assert (await session.exec(select(Identity.active))).one() is True
+
+
+async def test_concurrent_first_contacts_of_one_user_make_one_person(sessions: SessionFactory,
+                                                                    options: CoreOptions, clock: Clock) -> None:
+    core = engine(sessions, options, clock, asyncio.Event())
+    results = await asyncio.gather(*(core.handle(msg("帮助", message_id=f"cc-{n}")) for n in range(4)))
+    assert all("志愿助手" in replies[-1].text for replies in results)
+    assert await people_and_identities(sessions) == (1, 1)
+
+
+
+async def test_a_first_contact_that_loses_the_race_uses_the_winners_identity(
+        sessions: SessionFactory, options: CoreOptions, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other first contact commits between this turn's speaker SELECT (no row) and its INSERTs: this
+    turn's person is dropped and the winner's identity, person and dialog state are used."""
+    import services.conversation as conversation
+
+    core = engine(sessions, options, clock, asyncio.Event())
+    original = conversation._first_contact
+    raced = []
+
+    async def racing(*args: Any, **kw: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            await core._turn(msg("注册"))  # the winner, in its own transaction (not a turn slot: this one holds it)
+        return await original(*args, **kw)
+
+    monkeypatch.setattr(conversation, "_first_contact", racing)
+    replies = await core.handle(msg("张三"))  # no message id: on SQLite nothing holds the write lock
+    assert raced and "身份证号" in replies[-1].text  # the winner's registration goes on
+    assert await people_and_identities(sessions) == (1, 1)
