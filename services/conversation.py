@@ -192,6 +192,7 @@ async def _first_contact(db: TurnConnection, params: dict[str, Any], *, now: dat
     no notices or pages, no role. Or, when a concurrent first contact made the identity, that SELECT's."""
     params.update(new_at=now, new_display_name=display_name[:MAX_DISPLAY_NAME] if display_name else None,
                   new_language=language or None)
+    db.durable = True  # a person is made: the turn's COMMIT waits for the disk (TurnConnection.commit)
     n_identity = len(_IDENTITY_COLUMNS)
     if db.dialect.name == "postgresql":
         ((row,),) = await db.run([(_PG_FIRST_CONTACT, params)], fetch=(True,))

@@ -65,7 +65,10 @@ def pg_only(db_url: str) -> None:
 
 async def test_a_read_only_turn_commits_without_waiting_for_the_disk(pg_only: None, core: Engine,
                                                                      sessions: SessionFactory, clock: Clock) -> None:
-    await say(core, clock, "u1", "帮助")  # first contact: the person and identity are written
+    with received(sessions) as queries:
+        await say(core, clock, "u1", "帮助")  # first contact: a person is made, the commit stays durable
+    assert queries
+    assert _LIGHT_COMMIT not in queries
     with received(sessions) as queries:
         await say(core, clock, "u1", "帮助")
     assert queries, "the turn's queries were observed"
