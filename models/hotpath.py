@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util.concurrency import greenlet_spawn
@@ -64,6 +65,15 @@ class Compiled:
 _compiled: dict[tuple[int, str], tuple[ClauseElement, Compiled]] = {}
 
 
+def _result_processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's converter of a result column, or None where it needs the column's wire type, which a
+    statement compiled ahead has not seen (asyncpg's Numeric): then the driver's own value (a Decimal)."""
+    try:
+        return column_type._cached_result_processor(dialect, None)  # type: ignore[no-any-return]
+    except (TypeError, InvalidRequestError):
+        return None
+
+
 def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
     """The statement's SQL for this dialect, compiled on first use (statements are module constants or
     cached per variant: the key holds the statement itself, so an id is never reused)."""
@@ -74,8 +84,7 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
     done = statement.compile(dialect=dialect)
     names = tuple(done.positiontup or ())
     binds = tuple(done.binds[name].type._cached_bind_processor(dialect) for name in names)
-    results = [column.type._cached_result_processor(dialect, None)
-               for column in getattr(done, "_result_columns", ()) or ()]
+    results = [_result_processor(column.type, dialect) for column in getattr(done, "_result_columns", ()) or ()]
     processed = tuple((index, process) for index, process in enumerate(results) if process is not None)
     # a bindparam() of ours has no value (the caller's); an anonymous one holds the statement's literal
     literals = {name: done.binds[name].effective_value for name in names

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, true
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Activity, HourRecord, Person, Signup
 from models.corrections import HourCorrection
 from services.people import PermissionDenied, require_manager
+from services.rows import fetch_rows, session_connection
 
 # 星级志愿者: cumulative hours for one to five stars
 STAR_THRESHOLDS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
@@ -245,72 +244,13 @@ _SUMMARY = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _DriverStatement:
-    """A SQLAlchemy statement compiled once to the driver's own SQL: its text, and for each ``$n`` the name
-    of the bound parameter or the constant the statement itself binds (``'approved'``, ``0``, ``true``)."""
-
-    sql: str
-    slots: tuple[tuple[str, object], ...]  # (parameter name, constant) in ``$n`` order
-
-    @classmethod
-    def compile(cls, statement: Any, dialect: Any, caller_params: tuple[str, ...]) -> _DriverStatement:
-        compiled = statement.compile(dialect=dialect)
-        constants = compiled.construct_params(dict.fromkeys(caller_params))
-        return cls(str(compiled), tuple((name, None if name in caller_params else constants[name])
-                                        for name in compiled.positiontup))
-
-    def arguments(self, params: dict[str, object]) -> tuple[object, ...]:
-        return tuple(params[name] if name in params else constant for name, constant in self.slots)
-
-
-@cache
-def _summary_for_asyncpg() -> _DriverStatement:
-    """Compiled at the first summary, not at import (9 ms; a SQLite deployment never needs it)."""
-    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-
-    return _DriverStatement.compile(_SUMMARY, asyncpg_dialect(), ("person_id", "year_start", "year_end", "recent"))
-
-
-async def _fetch_asyncpg(conn: AsyncConnection, statement: _DriverStatement,
-                         params: dict[str, object]) -> list[Any]:
-    """``statement`` on asyncpg itself, in the session's connection and transaction (the same connection:
-    it sees what the session flushed). asyncpg keeps it prepared per connection, and after five runs
-    PostgreSQL reuses its generic plan (no planning per run); SQLAlchemy's execution around one statement
-    (compile cache, execution context, result processing) cost more CPU than the statement.
-
-    ``before_cursor_execute`` listeners still see it (the statement counts of tests, the bench's EXPLAIN),
-    without a cursor or execution context."""
-    args = statement.arguments(params)
-    sync = conn.sync_connection
-    assert sync is not None
-    sync.dispatch.before_cursor_execute(sync, None, statement.sql, args, None, False)
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    try:
-        return await driver.fetch(statement.sql, *args)  # type: ignore[no-any-return]
-    except Exception:
-        if driver.is_closed():  # gone: SQLAlchemy's own statements would have invalidated it for the pool
-            await conn.invalidate()
-        raise
-
-
-async def _flushed_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, after the flush the ORM's own execution would have made (autoflush): the
-    statements below read records the session may hold unflushed."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    return await session.connection()
-
-
 async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
     params: dict[str, object] = {"person_id": person_id, "year_start": date(year, 1, 1),
                                  "year_end": date(year, 12, 31), "recent": recent}
-    conn = await _flushed_connection(session)
-    if conn.dialect.driver == "asyncpg":  # at a million volunteers, the turn's one statement beyond 帮助
-        rows = await _fetch_asyncpg(conn, _summary_for_asyncpg(), params)
-    else:  # Core rows: no ORM entity is loaded, so the ORM's execution adds nothing but CPU
-        rows = list((await conn.execute(_SUMMARY, params)).all())
+    # on the driver, compiled once (asyncpg keeps it prepared per connection and PostgreSQL then reuses its
+    # generic plan): at a million volunteers the turn's one statement beyond 帮助, and SQLAlchemy's execution
+    # around it cost more CPU than the statement
+    rows = await fetch_rows(session, _SUMMARY, params)
     total, this_year, pending = (float(figure) for figure in rows[0][:3])
     stars, to_next = star_level(total)
     return HoursSummary(
@@ -324,7 +264,7 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
 
 async def hours_in_period(session: AsyncSession, *, person_id: int, first: date, last: date) -> float:
     """Approved hours served from ``first`` to ``last`` (inclusive)."""
-    conn = await _flushed_connection(session)  # Core: a figure, no ORM entity to load
+    conn = await session_connection(session)  # Core: a figure, no ORM entity to load
     total = (await conn.execute(select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
         HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
         HourRecord.served_on >= first, HourRecord.served_on <= last))).scalar_one()
@@ -334,7 +274,7 @@ async def hours_in_period(session: AsyncSession, *, person_id: int, first: date,
 async def hours_for_activity(session: AsyncSession, *, person_id: int, title_part: str,
                              limit: int = 3) -> list[tuple[str, float, date]]:
     """The person's approved hours for activities whose title contains ``title_part``, newest first."""
-    conn = await _flushed_connection(session)  # Core: figures, no ORM entity to load
+    conn = await session_connection(session)  # Core: figures, no ORM entity to load
     rows = await conn.execute(
         select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
         .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]

@@ -86,7 +86,7 @@ async def test_sums_count_corrections_and_the_newest_records_come_first(sessions
 
 
 async def test_the_summary_is_one_statement_that_listeners_see(sessions) -> None:
-    """On PostgreSQL the summary runs on asyncpg itself (services.hours._fetch_asyncpg); statement counts and
+    """On PostgreSQL the summary runs on asyncpg itself (services.rows.fetch_rows); statement counts and
     the bench's EXPLAIN still see it, with the arguments it was sent."""
     engine = sessions.kw["bind"].sync_engine
     seen: list[tuple[str, object]] = []
@@ -132,7 +132,7 @@ async def test_a_connection_lost_under_the_summary_is_invalidated(db_url: str) -
 
 
 async def test_records_the_session_holds_unflushed_are_counted(sessions) -> None:
-    """The summary is not an ORM query, yet it flushes first as one would (services.hours._flushed_connection)."""
+    """The summary is not an ORM query, yet it flushes first as one would (services.rows.session_connection)."""
     async with sessions() as session:
         volunteer = await _person(session, "老孙")
         session.add(_record(volunteer, 2.5, date(2026, 2, 1)))  # no flush
