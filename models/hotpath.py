@@ -101,7 +101,7 @@ Step = tuple[ClauseElement, Mapping[str, Any]]
 _SQLITE_UNIQUE = frozenset({1555, 2067})
 
 
-def _sqlite_steps(connection: sqlite3.Connection, steps: list[tuple[str, tuple[Any, ...], bool]],
+def sqlite_steps(connection: sqlite3.Connection, steps: list[tuple[str, tuple[Any, ...], bool]],
                   commit: bool) -> list[list[Any]] | None:
     """On aiosqlite's worker thread: every statement, their rows, and the COMMIT. ``None`` when one
     broke a unique constraint (then everything is rolled back)."""
@@ -202,7 +202,7 @@ class TurnConnection:
 
     async def _run_sqlite(self, plans: list[tuple[Compiled, tuple[Any, ...], bool]],
                           commit: bool) -> list[list[list[Any]]]:
-        raw = await self._driver._execute(_sqlite_steps, self._driver._conn,
+        raw = await self._driver._execute(sqlite_steps, self._driver._conn,
                                           [(done.sql, parameters, want) for done, parameters, want in plans], commit)
         if raw is None:
             raise Conflict

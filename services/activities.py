@@ -8,8 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, type_coerce
-from sqlalchemy.types import NullType
+from sqlalchemy import bindparam, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -168,11 +167,9 @@ class LocatedLine:
     longitude: float
 
 
-# the located upcoming activities, soonest first (their distance is reckoned in Python); built once. The
-# coordinates untyped: both drivers give floats, and Float's result processor needs a column type that
-# models.hotpath.compiled does not pass (a TypeError on asyncpg)
+# the located upcoming activities, soonest first (their distance is reckoned in Python); built once
 _LOCATED = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place,
-                   type_coerce(Activity.latitude, NullType()), type_coerce(Activity.longitude, NullType()))
+                   Activity.latitude, Activity.longitude)
             .where(Activity.status == "open", Activity.end_at > bindparam("now"),
                    col(Activity.latitude).is_not(None), col(Activity.longitude).is_not(None))
             .order_by(Activity.start_at, Activity.id).limit(bindparam("limit")))

@@ -8,13 +8,12 @@ so values convert as through the ORM) and run by the driver in the session's con
 transaction, after the flush the ORM's autoflush would have made (it sees what the session holds).
 
 ``before_cursor_execute`` listeners still see each statement (statement counts, tracing).
-Statements with expanding IN parameters do not fit (their SQL depends on the values), nor Numeric result
-columns on asyncpg (``compiled`` gives result processors no column type, and Numeric's needs it).
+Statements with expanding IN parameters do not fit (their SQL depends on the values). A result column whose
+converter needs its wire type (Numeric on asyncpg) comes as the driver's own value (a Decimal).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,16 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.hotpath import compiled
-
-
-def _sqlite_fetch(connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
-    """On aiosqlite's worker thread: the statement and its rows in one trip."""
-    cursor = connection.execute(sql, parameters)
-    try:
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+from models.hotpath import compiled, sqlite_steps
 
 
 async def session_connection(session: AsyncSession) -> AsyncConnection:
@@ -56,7 +46,8 @@ async def fetch_rows(session: AsyncSession, statement: ClauseElement,
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     if dialect.driver == "aiosqlite":
-        raw = await driver._execute(_sqlite_fetch, driver._conn, done.sql, parameters)
+        # a read: one step, fetched, no COMMIT (a unique-constraint None cannot come of it)
+        (raw,) = await driver._execute(sqlite_steps, driver._conn, [(done.sql, parameters, True)], False)
     else:
         try:
             raw = await driver.fetch(done.sql, *parameters)
