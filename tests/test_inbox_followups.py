@@ -14,23 +14,9 @@ from bot.inbox import inbound_from_json
 from bot.serve import freeze_start_up_objects
 from handlers.privacy import open_json
 from models import Delivery, InboundSeen
-from models.inbound_queue import InboundQueued
 from services.inbound_queue import claim
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.wechat_harness import SlowEngine, WeChatHarness, text_xml
-
-
-async def overloaded(wx: WeChatHarness) -> Admission:
-    """Admission refuses every new turn and the drain is stopped: messages stay queued."""
-    await wx.channel.inbox.stop()
-    admission = wx.channel.admission = Admission(channel="wechat", concurrency=2, max_wait=30.0, max_queue=0,
-                                                 metrics=wx.runtime.metrics)
-    return admission
-
-
-async def queued_rows(sessions) -> list[InboundQueued]:  # noqa: ANN001
-    async with sessions() as session:
-        return list((await session.exec(select(InboundQueued).order_by(InboundQueued.id))).all())
+from tests.wechat_harness import SlowEngine, WeChatHarness, overloaded, queued_rows, text_xml
 
 
 async def drain(wx: WeChatHarness, sessions) -> None:  # noqa: ANN001

@@ -7,27 +7,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.admission import Admission
 from models import InboundSeen
-from models.inbound_queue import InboundQueued
 from services.inbound_queue import claim
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.wechat_harness import WeChatHarness, text_xml
+from tests.wechat_harness import WeChatHarness, overloaded, queued_rows, text_xml
 
 BUSY = "请过一分钟再发一次"
-
-
-async def overloaded(wx: WeChatHarness) -> Admission:
-    """Admission refuses every new turn (the process is overloaded) and the drain is stopped: messages stay queued."""
-    await wx.channel.inbox.stop()
-    admission = wx.channel.admission = Admission(channel="wechat", concurrency=2, max_wait=30.0, max_queue=0,
-                                                 metrics=wx.runtime.metrics)
-    return admission
-
-
-async def queued_rows(sessions) -> list[InboundQueued]:  # noqa: ANN001
-    async with sessions() as session:
-        return list((await session.exec(select(InboundQueued).order_by(InboundQueued.id))).all())
 
 
 async def test_a_queued_message_survives_a_restart_and_its_retries_join_it(

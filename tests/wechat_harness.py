@@ -14,8 +14,10 @@ from typing import Any
 
 import xmltodict
 from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import select
 from wechatpy.crypto import WeChatCrypto
 
+from bot.admission import Admission
 from bot.app import create_app
 from bot.channels.wechat import channel as wechat
 from bot.config import Settings
@@ -23,6 +25,7 @@ from bot.runtime import Runtime
 from handlers.engine import Engine, Handled
 from handlers.messages import Inbound
 from models.db import SessionFactory
+from models.inbound_queue import InboundQueued
 from tests.conftest import TEST_KEY
 from tests.fakes.wechat_api import FakeWeChatAPI
 
@@ -171,3 +174,18 @@ class SlowEngine(Engine):
     async def handle_delivery(self, inbound: Inbound) -> Handled:  # what the channels call
         await asyncio.sleep(self.delay)
         return await super().handle_delivery(inbound)
+
+
+async def overloaded(wx: WeChatHarness) -> Admission:
+    """Admission refuses every new turn (the process is overloaded) and the drain is stopped: messages stay queued."""
+    await wx.channel.inbox.stop()
+    admission = wx.channel.admission = Admission(channel="wechat", concurrency=2, max_wait=30.0, max_queue=0,
+                                                 metrics=wx.runtime.metrics)
+    return admission
+
+
+async def queued_rows(sessions: SessionFactory) -> list[InboundQueued]:
+    """The inbound queue's rows, oldest first."""
+    async with sessions() as session:
+        return list((await session.exec(select(InboundQueued).order_by(InboundQueued.id))).all())
+
