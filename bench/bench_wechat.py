@@ -10,6 +10,9 @@ Each round starts two servers, one after the other, each in its own process:
 
 * bare — an aiohttp endpoint doing only what any WeChat endpoint must: ``check_signature`` +
   ``parse_message`` + ``create_reply(...).render()`` (wechatpy), no database;
+* bare+db (``--with-db-floor``) — the bare endpoint plus one transaction per message on the same database
+  (claim the message id, commit: the least an endpoint that answers each message once must write), on the
+  driver itself; a floor for any endpoint with a database, beside the issue's bare baseline;
 * full — ``volunteer-bot serve`` with the WeChat channel on: signature, XML, dedupe, the core's turn
   on the database, pagination, the passive reply.
 
@@ -41,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,8 +67,8 @@ SCRIPTS: tuple[tuple[str, ...], ...] = (
 )
 
 
-# ---- the bare endpoint (run in its own process: --bare PORT) --------------------------------------
-def run_bare(port: int) -> None:
+# ---- the bare endpoint (run in its own process: --bare PORT [--bare-db URL]) ---------------------
+def run_bare(port: int, database_url: str | None = None) -> None:
     from aiohttp import web
     from wechatpy import create_reply, parse_message
     from wechatpy.exceptions import InvalidSignatureException
@@ -77,16 +81,60 @@ def run_bare(port: int) -> None:
         except (InvalidSignatureException, KeyError):
             return web.Response(status=403)
         message = parse_message(await request.read())
+        if claim is not None and not await claim(f"{message.source}:{message.id}"):
+            return web.Response(text="success")  # a retry of a message already answered
         xml = create_reply(f"收到：{getattr(message, 'content', '')}", message).render()
         return web.Response(text=xml, content_type="application/xml")
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    claim = None
     app = web.Application()
+    if database_url is not None:
+        async def open_claims(app: web.Application) -> None:
+            nonlocal claim
+            claim = await message_claims(database_url)
+        app.on_startup.append(open_claims)
     app.router.add_post("/wechat", handle)
     app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+
+async def message_claims(database_url: str) -> Callable[[str], Awaitable[bool]]:
+    """The bare+db floor's one transaction per message: claim its id (a retry finds it taken) and commit,
+    on the driver itself (asyncpg's pool / one aiosqlite connection in WAL, as ``serve`` runs SQLite) — the
+    least an endpoint that answers each message once, across restarts, must write."""
+    url = make_url(database_url)
+    create = "CREATE TABLE IF NOT EXISTS bench_claim (key VARCHAR(200) PRIMARY KEY)"
+    if url.drivername.startswith("postgresql"):
+        import asyncpg
+
+        pool = await asyncpg.create_pool(host=url.host, port=url.port or 5432, user=url.username,
+                                         database=url.database, min_size=4, max_size=8)
+        await pool.execute(create)
+
+        async def claim_pg(key: str) -> bool:
+            async with pool.acquire() as connection, connection.transaction():
+                return await connection.execute(
+                    "INSERT INTO bench_claim (key) VALUES ($1) ON CONFLICT DO NOTHING", key) == "INSERT 0 1"
+        return claim_pg
+    import aiosqlite
+
+    connection = await aiosqlite.connect(url.database or "")
+    await connection.execute("PRAGMA journal_mode=WAL")
+    await connection.execute("PRAGMA synchronous=NORMAL")
+    await connection.execute(create)
+    await connection.commit()
+    lock = asyncio.Lock()  # one writer at a time, as on any SQLite connection
+
+    async def claim_sqlite(key: str) -> bool:
+        async with lock:
+            cursor = await connection.execute("INSERT OR IGNORE INTO bench_claim (key) VALUES (?)", (key,))
+            await connection.commit()
+            return cursor.rowcount == 1
+    return claim_sqlite
 
 
 # ---- the load ---------------------------------------------------------------------------------------
@@ -221,6 +269,8 @@ def start_server(kind: str, port: int, *, database_url: str, source: Path, data_
                  profile: Path | None = None, stub_core: bool = False) -> subprocess.Popen[bytes]:
     if kind == "bare":
         return subprocess.Popen([sys.executable, __file__, "--bare", str(port)])
+    if kind == "bare+db":
+        return subprocess.Popen([sys.executable, __file__, "--bare", str(port), "--bare-db", database_url])
     env = {**os.environ, "DATABASE_URL": database_url, "WECHAT_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
            "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
            "TELEGRAM_BOT_TOKEN": "", "WECHAT_APP_ID": "", "WECHAT_APP_SECRET": ""}
@@ -312,25 +362,35 @@ async def main(args: argparse.Namespace) -> None:
             await prepare_database(url, args.source)
             print(f"WeChat: {args.requests} signed texts, {args.concurrency} in flight, {args.db}, "
                   f"serve from {args.source}{' (engine stubbed)' if args.stub_core else ''}; load average {os.getloadavg()[0]:.1f}")
-            ratios, p99s = [], []
+            ratios, p99s, floor_ratios = [], [], []
             for round_no in range(1, args.rounds + 1):
                 tag = uuid.uuid4().hex[:6]
                 users, warmup = messages(args.requests, tag), messages(40, f"w{tag}")
                 bare = await measure("bare", users, warmup, args, url, data_dir)
+                floor = await measure("bare+db", users, warmup, args, url, data_dir) if args.with_db_floor else None
                 full = await measure("full", users, warmup, args, url, data_dir)
                 ratio = full.rate / bare.rate
                 ratios.append(ratio)
                 p99s.append(full.pct(0.99))
-                for name, result in (("bare", bare), ("full", full)):
-                    print(f"  round {round_no} {name}: {result.rate:7.1f} req/s  p50 {result.pct(0.5):6.1f} ms  "
+                for name, result in (("bare", bare), ("bare+db", floor), ("full", full)):
+                    if result is None:
+                        continue
+                    print(f"  round {round_no} {name:7}: {result.rate:7.1f} req/s  p50 {result.pct(0.5):6.1f} ms  "
                           f"p99 {result.pct(0.99):6.1f} ms  server CPU {result.cpu_ms_per_request:5.2f} ms/req  "
                           f"errors {result.errors}")
-                print(f"  round {round_no} full : bare = {ratio:.0%}")
+                print(f"  round {round_no} full : bare = {ratio:.0%}"
+                      + (f"; full : bare+db = {full.rate / floor.rate:.0%}, bare+db : bare = {floor.rate / bare.rate:.0%}"
+                         if floor is not None else ""))
+                if floor is not None:
+                    floor_ratios.append(full.rate / floor.rate)
                 if args.profile is not None:
                     print_profile(args.profile, requests=len(full.latencies))
             print(f"median full : bare = {statistics.median(ratios):.0%} (rounds: "
                   f"{', '.join(f'{r:.0%}' for r in ratios)}); full p99 median {statistics.median(p99s):.1f} ms; "
                   f"load average {os.getloadavg()[0]:.1f}")
+            if floor_ratios:
+                print(f"median full : bare+db = {statistics.median(floor_ratios):.0%} (rounds: "
+                      f"{', '.join(f'{r:.0%}' for r in floor_ratios)})")
         finally:
             if args.db == "postgresql":
                 await pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
@@ -347,9 +407,12 @@ if __name__ == "__main__":
                         help="run the full server under cProfile (main thread) and write its stats here")
     parser.add_argument("--stub-core", action="store_true",
                         help="replace the engine's turn by a canned reply: the channel's own cost per request")
+    parser.add_argument("--with-db-floor", action="store_true",
+                        help="also measure bare+db: the bare endpoint plus one message-id claim and commit")
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-db", metavar="URL", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.bare:
-        run_bare(arguments.bare)
+        run_bare(arguments.bare, arguments.bare_db)
     else:
         asyncio.run(main(arguments))
