@@ -11,7 +11,8 @@ process start to the first ``200`` of ``GET /healthz``; the resident set (VmRSS)
 base that refuses connections, so nothing waits on the network; WeChat is on in both. ``--telegram``
 picks the modes: off, webhook, polling (no webhook URL: getUpdates, failing and backing off).
 Several ``--source`` checkouts are measured interleaved (one start of each in turn, each on its own
-database), so a change in the machine's load falls on all of them alike.
+database), so a change in the machine's load falls on all of them alike; each checkout is started once
+unmeasured first (``--warmup``): a fresh export has no bytecode caches yet, and its first start compiles them.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def main() -> None:
                              "measure several interleaved (default: this checkout)")
     parser.add_argument("--telegram", type=modes, default=["off", "webhook"],
                         help="Telegram modes to start, comma-separated: off, webhook, polling (default: off,webhook)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured starts of each checkout first")
     args = parser.parse_args()
     sources: list[Path] = [s.resolve() for s in args.source or [REPO]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +125,8 @@ def main() -> None:
             else:  # one database: the checkouts must share its schema
                 urls.append(PG_URL)
             asyncio.run(migrate(urls[-1], source))
+            for _ in range(args.warmup):
+                start_once(environment(urls[-1], telegram=args.telegram[-1], data_dir=Path(tmp)), 0, Path(tmp), source)
         print(f"serve start, {args.db}, {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
         for telegram in args.telegram:
             results: dict[Path, list[tuple[float, float]]] = {source: [] for source in sources}

@@ -12,7 +12,7 @@ Why no aiogram Dispatcher: its routers, filters, middlewares and the pydantic ``
 object were about a third of the channel's CPU per update (0.65 → 0.45 ms, 1,110 → 713 Python calls in
 ``bench/bench_telegram.py``'s adapter), for a handful of fields. Nor aiogram's ``Bot`` for the start-up
 calls (setWebhook, setMyCommands, deleteWebhook, getMe): they are four JSON POSTs through ``api.BotApi``
-like every other call, and importing aiogram for them cost ``serve`` ~125 MiB and seconds of start-up
+like every other call, and importing aiogram for them cost ``serve`` ~120 MiB and ~4.5 s of start-up
 (``tests/test_lean_start.py`` keeps it out).
 
 Running (``setup(app, runtime)`` for bot/serve.py):
