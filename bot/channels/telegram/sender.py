@@ -17,8 +17,9 @@ Outcomes:
 
 Why not ``bot.send_message``: building aiogram method and result objects costs ~1.6 ms of CPU per
 message, four times a plain JSON POST, which capped the outbox at ~370/s on one core. The sender POSTs
-the Bot API JSON through ``api.BotApi`` (one aiohttp session) as bytes, a broadcast's text and keyboard encoded once; a delivered answer is recognised by its first
-bytes, an error answer is read as JSON and mapped to an outcome, never into a Message.
+the Bot API JSON through ``api.BotApi`` (one aiohttp session) as bytes, a broadcast's text and keyboard
+encoded once; a delivered answer is recognised by its first bytes, an error answer is read as JSON and
+mapped to an outcome, never into a Message.
 
 Rates: ``rate_per_second`` (TELEGRAM_GLOBAL_RATE, default 25/s) and ``per_chat_interval`` (1 s) are
 declared for the drain loop, which schedules by them. The sender is also safe to call directly: while a
