@@ -1,13 +1,18 @@
 """Lean start: how long ``volunteer-bot serve`` takes to answer /healthz, and its idle memory.
 
-    .venv/bin/python bench/bench_start.py                # SQLite, Telegram off and on, 3 starts each
+    .venv/bin/python bench/bench_start.py                # SQLite, Telegram off and on (webhook), 3 starts each
     .venv/bin/python bench/bench_start.py --db postgresql --runs 5
+    .venv/bin/python bench/bench_start.py --telegram off,webhook,polling --source /tmp/main --source .
 
 Each start is a fresh ``volunteer-bot serve`` process on a free port; the clock runs from the
 process start to the first ``200`` of ``GET /healthz``; the resident set (VmRSS) is read after
 ``--idle`` seconds without traffic. The database is migrated once before the first measured start
 (SQLite migrates on start; PostgreSQL must be current). "Telegram on" uses a webhook URL and an API
-base that refuses connections, so nothing waits on the network; WeChat is on in both.
+base that refuses connections, so nothing waits on the network; WeChat is on in both. ``--telegram``
+picks the modes: off, webhook, polling (no webhook URL: getUpdates, failing and backing off).
+Several ``--source`` checkouts are measured interleaved (one start of each in turn, each on its own
+database), so a change in the machine's load falls on all of them alike; each checkout is started once
+unmeasured first (``--warmup``): a fresh export has no bytecode caches yet, and its first start compiles them.
 """
 
 from __future__ import annotations
@@ -32,14 +37,27 @@ from harness import free_port, rss_mib  # noqa: E402
 PG_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/vb_bench")
 
 
-def environment(database_url: str, *, telegram: bool, data_dir: Path) -> dict[str, str]:
+MODES = ("off", "webhook", "polling")
+
+
+def environment(database_url: str, *, telegram: str, data_dir: Path) -> dict[str, str]:
+    """``telegram``: one of ``MODES``."""
     env = {**os.environ, "DATABASE_URL": database_url, "ID_ENCRYPTION_KEY": "bench-key-0123456789abcdef",
            "WECHAT_TOKEN": "benchtoken", "LOG_LEVEL": "WARNING", "SCHEDULER_LOCK_FILE": str(data_dir / "lock"),
            "TELEGRAM_BOT_TOKEN": "", "TELEGRAM_WEBHOOK_URL": ""}
-    if telegram:
-        env.update(TELEGRAM_BOT_TOKEN="123456:bench", TELEGRAM_WEBHOOK_URL="https://bench.invalid/telegram",
-                   TELEGRAM_API_BASE="http://127.0.0.1:9")
+    if telegram != "off":
+        env.update(TELEGRAM_BOT_TOKEN="123456:bench", TELEGRAM_API_BASE="http://127.0.0.1:9")
+    if telegram == "webhook":
+        env.update(TELEGRAM_WEBHOOK_URL="https://bench.invalid/telegram")
     return env
+
+
+def modes(value: str) -> list[str]:
+    chosen = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = set(chosen) - set(MODES)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(MODES)} (comma-separated)")
+    return chosen
 
 
 def serve_command(source: Path) -> list[str]:
@@ -91,22 +109,38 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds idle before reading RSS")
-    parser.add_argument("--source", type=Path, default=REPO,
-                        help="the checkout whose serve to start (e.g. an export of an older commit)")
+    parser.add_argument("--source", type=Path, action="append",
+                        help="the checkout whose serve to start (e.g. an export of an older commit); repeat it to "
+                             "measure several interleaved (default: this checkout)")
+    parser.add_argument("--telegram", type=modes, default=["off", "webhook"],
+                        help="Telegram modes to start, comma-separated: off, webhook, polling (default: off,webhook)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured starts of each checkout first")
     args = parser.parse_args()
+    sources: list[Path] = [s.resolve() for s in args.source or [REPO]]
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        url = f"sqlite+aiosqlite:///{data_dir / 'bench.db'}" if args.db == "sqlite" else PG_URL
-        asyncio.run(migrate(url, args.source))
-        print(f"serve start ({args.source}), {args.db}, {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
-        for telegram in (False, True):
-            env = environment(url, telegram=telegram, data_dir=data_dir)
-            results = [start_once(env, args.idle, data_dir, args.source) for _ in range(args.runs)]
-            ready = [r for r, _ in results]
-            rss = [m for _, m in results]
-            print(f"  Telegram {'on ' if telegram else 'off'}: /healthz after {statistics.median(ready):.2f} s "
-                  f"(min {min(ready):.2f}, max {max(ready):.2f}); idle RSS {statistics.median(rss):.0f} MiB "
-                  f"(min {min(rss):.0f}, max {max(rss):.0f})")
+        urls: list[str] = []
+        for n, source in enumerate(sources):
+            if args.db == "sqlite":
+                urls.append(f"sqlite+aiosqlite:///{Path(tmp) / f'bench{n}.db'}")
+            else:  # one database: the checkouts must share its schema
+                urls.append(PG_URL)
+            asyncio.run(migrate(urls[-1], source))
+            for _ in range(args.warmup):
+                start_once(environment(urls[-1], telegram=args.telegram[-1], data_dir=Path(tmp)), 0, Path(tmp), source)
+        print(f"serve start, {args.db}, {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
+        for telegram in args.telegram:
+            results: dict[Path, list[tuple[float, float]]] = {source: [] for source in sources}
+            for _ in range(args.runs):
+                for source, url in zip(sources, urls, strict=True):
+                    data_dir = Path(tmp)
+                    env = environment(url, telegram=telegram, data_dir=data_dir)
+                    results[source].append(start_once(env, args.idle, data_dir, source))
+            for source in sources:
+                ready = [r for r, _ in results[source]]
+                rss = [m for _, m in results[source]]
+                print(f"  Telegram {telegram:<7} {source}: /healthz after {statistics.median(ready):.2f} s "
+                      f"(min {min(ready):.2f}, max {max(ready):.2f}); idle RSS {statistics.median(rss):.0f} MiB "
+                      f"(min {min(rss):.0f}, max {max(rss):.0f})")
 
 
 if __name__ == "__main__":

@@ -73,12 +73,12 @@ QUIET_SECONDS = 0.3  # warm-up: a chat with no new message for this long has its
 
 # ---- the bare endpoint (run in its own process: --bare PORT API_BASE) ------------------------------
 def run_bare(port: int, api_base: str) -> None:
-    from aiogram import Dispatcher, Router
+    from aiogram import Bot, Dispatcher, Router
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
     from aiogram.types import Message
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
     from aiohttp import web
-
-    from bot.channels.telegram.sender import make_bot
 
     router = Router()
 
@@ -92,7 +92,8 @@ def run_bare(port: int, api_base: str) -> None:
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dispatcher, bot=make_bot(DEFAULT_TOKEN, api_base),
+    bot = Bot(token=DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot,
                          secret_token=SECRET).register(app, path="/telegram")
     app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)

@@ -1,8 +1,8 @@
 """A local fake of the Telegram Bot API: a real aiohttp server on 127.0.0.1 speaking the Bot API protocol.
 
-Point a bot at it with ``TELEGRAM_API_BASE=api.base_url`` (aiogram:
+Point a bot at it with ``TELEGRAM_API_BASE=api.base_url`` (``api.BotApi(token, api.base_url)``; aiogram:
 ``AiohttpSession(api=TelegramAPIServer.from_base(api.base_url))``). Only the HTTP API is fake; everything
-that talks to it (aiogram, our sender) is real.
+that talks to it (our channel and sender, aiogram in the bench) is real.
 
 Interface (all you need)::
 
@@ -20,6 +20,7 @@ Interface (all you need)::
         #   while that retry_after lasts EVERY method answers 429 (as Telegram does); calls made during the
         #   pause are counted in api.flood_violations
         api.fail("sendMessage", status=400, description="Bad Request: chat not found")
+        api.fail("setWebhook", status=502, body="<html>Bad Gateway</html>")  # not the Bot API's JSON (a proxy's page)
         api.block(chat_id=42)                            # every sendMessage to 42 → 403 "bot was blocked by the user"
 
         # long polling: queued updates are served by getUpdates (offset honoured, long-poll wait)
@@ -30,7 +31,8 @@ Interface (all you need)::
 Methods answered: getMe, setMyCommands, deleteMyCommands, getMyCommands, setWebhook, deleteWebhook,
 getWebhookInfo, getUpdates, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
 sendChatAction, sendDocument, close, logOut. A wrong token answers 401; an unknown method 404 (like Telegram).
-Parameters arrive as aiogram sends them (form fields, JSON-encoded when structured); ``ApiCall.params``
+Parameters arrive as JSON bodies (the channel, the sender) or as aiogram sends them (form fields, JSON-encoded
+when structured); ``ApiCall.params``
 holds them decoded (``reply_markup``, ``commands``… as dicts/lists, ``chat_id`` as int when numeric).
 Files come as Telegram takes them: multipart/form-data, the file either in the parameter's own field or
 in a field named by an ``attach://<name>`` value (as aiogram sends them); ``params["document"]`` is
@@ -77,6 +79,7 @@ class _ScriptedFailure:
     retry_after: int | None
     times: int
     chat_id: int | str | None
+    body: str | None = None
 
 
 @dataclass
@@ -146,13 +149,14 @@ class FakeTelegramAPI:
 
     # ---- scripting ----
     def fail(self, method: str, *, status: int, description: str | None = None, retry_after: int | None = None,
-             times: int = 1, chat_id: int | str | None = None) -> None:
-        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) answer ``status``."""
+             times: int = 1, chat_id: int | str | None = None, body: str | None = None) -> None:
+        """The next ``times`` calls of ``method`` (to ``chat_id`` if given) answer ``status``: the Bot API's
+        error JSON, or ``body`` as it is (text/html) when given."""
         if description is None:
             description = {429: f"Too Many Requests: retry after {retry_after}",
                            403: "Forbidden: bot was blocked by the user",
                            400: "Bad Request: chat not found"}.get(status, "Error")
-        self._failures.append(_ScriptedFailure(method, status, description, retry_after, times, chat_id))
+        self._failures.append(_ScriptedFailure(method, status, description, retry_after, times, chat_id, body))
 
     def block(self, chat_id: int | str) -> None:
         self._blocked.add(chat_id)
@@ -260,6 +264,8 @@ class FakeTelegramAPI:
             if failure.chat_id is not None and params.get("chat_id") != failure.chat_id:
                 continue
             failure.times -= 1
+            if failure.body is not None:
+                return web.Response(status=failure.status, text=failure.body, content_type="text/html")
             if failure.status == 429:
                 retry_after = failure.retry_after or 1
                 self._flood_until = now + retry_after

@@ -1,1 +1,1 @@
-"""Telegram channel (aiogram 3): convert, render, sender, channel, settings."""
+"""Telegram channel (the Bot API as JSON over aiohttp): convert, render, api, sender, channel, settings."""

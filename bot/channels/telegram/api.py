@@ -1,21 +1,27 @@
-"""The Bot API as plain JSON on one aiohttp session: how replies (``channel.deliver``) and the outbox
-(``sender.TelegramSender``) reach Telegram.
+"""The Bot API as plain JSON on one aiohttp session: every call the Telegram channel makes at run time —
+the start-up calls (setMyCommands, setWebhook / deleteWebhook), getMe, polling's getUpdates, replies
+(``channel.deliver``), files (sendDocument) and the outbox (``sender.TelegramSender``).
 
-Why not aiogram's methods (``bot.send_message``): a method object, its form-field serialisation and the
-answer validated into a ``Message`` cost ~1.6 ms of CPU per message, several times a JSON POST — on the
-conversation path that was a third of an update's cost. The token and API address come from the aiogram
-``Bot`` (its other uses — setWebhook, setMyCommands, the dispatcher — stay aiogram's).
+Why not aiogram: importing it cost ``serve`` ~120 MiB and ~4.5 s of start-up (hundreds of pydantic models;
+``bench/bench_start.py``: 246 → 124 MiB, 6.7 → 1.9 s to /healthz), and its methods (``bot.send_message``: a
+method object, form-field serialisation, the answer validated into a ``Message``) ~1.6 ms of CPU per
+message, several times a JSON POST. The channel reads updates itself (``convert``) and needs no more of
+the Bot API than "POST JSON, read ``result``".
 
-    api = BotApi(bot)
+    api = BotApi(token, "https://api.telegram.org")     # InvalidToken unless "<digits>:<secret>", as aiogram checks
+    api.id                                              # the bot's user id (the token's digits)
     await api.call("sendMessage", {"chat_id": 42, "text": "…"})     # the answer's "result"; raises BotApiError
     status, raw = await api.post("sendMessage", {...})               # the raw answer (the outbox maps it itself)
     status, raw = await api.post("sendMessage", b'{"chat_id":42,…}')  # a body already serialised as JSON
     await api.call_with_file("sendDocument", {"chat_id": 42}, "document", data, "a.pdf")
     await api.close()
 
+URLs as aiogram's ``TelegramAPIServer.from_base`` builds them: ``{base}/bot{token}/{method}`` (the base's
+trailing "/" dropped), so ``TELEGRAM_API_BASE`` means what it meant (a local Bot API server, the tests' fake).
+
 Errors (``call``): ``BotRetryAfter`` (429, ``retry_after`` seconds), ``BotForbidden`` (403: blocked, or
 never started), ``BotBadRequest`` (400), ``BotApiError`` (anything else, an undecodable answer too);
-network failures raise aiohttp's own exceptions.
+network failures raise aiohttp's own exceptions (``TRANSPORT_ERRORS`` catches them all).
 """
 
 from __future__ import annotations
@@ -24,10 +30,25 @@ import json
 from typing import Any
 
 import aiohttp
-from aiogram import Bot
 
 REQUEST_TIMEOUT = 30.0
 JSON_HEADERS = {"Content-Type": "application/json"}
+DEFAULT_API_BASE = "https://api.telegram.org"
+# what a call raises when Telegram could not be reached or did not answer in time (no Bot API answer)
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+class InvalidToken(ValueError):
+    """TELEGRAM_BOT_TOKEN is not "<bot id>:<secret>": no call could succeed, so the channel does not start."""
+
+
+def bot_id_of(token: str) -> int:
+    """The bot's user id, the token's part before ":" (aiogram's ``validate_token`` rules: no whitespace,
+    digits, a colon, a non-empty secret)."""
+    left, colon, right = token.partition(":")
+    if any(c.isspace() for c in token) or not colon or not left.isdigit() or not right:
+        raise InvalidToken("TELEGRAM_BOT_TOKEN is invalid: expected <bot id>:<secret> without spaces")
+    return int(left)
 
 
 class BotApiError(Exception):
@@ -65,16 +86,14 @@ def error_of(method: str, status: int, answer: dict[str, Any]) -> BotApiError:
 
 
 class BotApi:
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
-        self._urls: dict[str, str] = {}
+    def __init__(self, token: str, api_base: str = DEFAULT_API_BASE) -> None:
+        self.id = bot_id_of(token)
+        self.token = token
+        self._prefix = f"{api_base.rstrip('/')}/bot{token}/"
         self._http: aiohttp.ClientSession | None = None
 
     def url(self, method: str) -> str:
-        url = self._urls.get(method)
-        if url is None:
-            url = self._urls[method] = self._bot.session.api.api_url(token=self._bot.token, method=method)
-        return url
+        return self._prefix + method
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:

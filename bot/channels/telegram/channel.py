@@ -10,8 +10,10 @@ or a button means (a typed payload, a forged one) is the core's business.
 
 Why no aiogram Dispatcher: its routers, filters, middlewares and the pydantic ``Update`` with every nested
 object were about a third of the channel's CPU per update (0.65 → 0.45 ms, 1,110 → 713 Python calls in
-``bench/bench_telegram.py``'s adapter), for a handful of fields. aiogram stays for the ``Bot`` (token, API address) and the start-up calls (setWebhook,
-setMyCommands, deleteWebhook, getMe).
+``bench/bench_telegram.py``'s adapter), for a handful of fields. Nor aiogram's ``Bot`` for the start-up
+calls (setWebhook, setMyCommands, deleteWebhook, getMe): they are four JSON POSTs through ``api.BotApi``
+like every other call, and importing aiogram for them cost ``serve`` ~120 MiB and ~4.5 s of start-up
+(``tests/test_lean_start.py`` keeps it out).
 
 Running (``setup(app, runtime)`` for bot/serve.py):
 - no ``TELEGRAM_BOT_TOKEN`` → logs "Telegram is off" and adds nothing;
@@ -35,14 +37,11 @@ import asyncio
 import logging
 from typing import Any
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommand
 from aiohttp import web
 
 from bot.admission import Admission
 from bot.certificates.web import CertificateFiles
-from bot.channels.telegram.api import BotApi, BotApiError, BotBadRequest, BotForbidden
+from bot.channels.telegram.api import TRANSPORT_ERRORS, BotApi, BotApiError, BotBadRequest, BotForbidden
 from bot.channels.telegram.convert import (
     CHANNEL,
     UPDATE_TYPES,
@@ -56,7 +55,6 @@ from bot.channels.telegram.convert import (
     parse_update,
 )
 from bot.channels.telegram.replies import DocumentLoader, deliver
-from bot.channels.telegram.sender import make_bot
 from bot.channels.telegram.settings import TelegramSettings
 from bot.channels.telegram.webhook import WebhookHandler
 from bot.runtime import Runtime
@@ -98,8 +96,14 @@ MENU_COMMANDS: dict[str, Msg] = {
 MENU_LANGUAGES: tuple[tuple[str | None, str], ...] = ((None, "zh-Hans"), ("zh", "zh-Hans"), ("en", "en"))
 
 
-def menu_commands(lang: str) -> list[BotCommand]:
-    return [BotCommand(command=name, description=render(text, lang)) for name, text in MENU_COMMANDS.items()]
+# a start-up call that fails so is logged and the channel goes on (the webhook endpoint serves, polling
+# polls): Telegram unreachable or slow, or it answered an error or something that is not the Bot API's JSON
+SETUP_ERRORS = (BotApiError, *TRANSPORT_ERRORS)
+
+
+def menu_commands(lang: str) -> list[dict[str, str]]:
+    """setMyCommands' ``commands`` (BotCommand objects as JSON)."""
+    return [{"command": name, "description": render(text, lang)} for name, text in MENU_COMMANDS.items()]
 
 
 
@@ -153,13 +157,13 @@ class UpdateTracker:
 
 # ---- running ------------------------------------------------------------------------------------
 class TelegramChannel:
-    def __init__(self, core: Engine, settings: TelegramSettings, *, bot: Bot | None = None,
+    def __init__(self, core: Engine, settings: TelegramSettings, *, api: BotApi | None = None,
                  documents: DocumentLoader | None = None, admission: Admission | None = None) -> None:
         self.core = core
         self.settings = settings
         self.documents = documents
-        self.bot = bot or make_bot(settings.telegram_bot_token, settings.telegram_api_base)
-        self.api = BotApi(self.bot)  # replies go out as Bot API JSON (replies.deliver)
+        # every Bot API call of the channel (start-up, getUpdates, replies); closed on cleanup
+        self.api = api or BotApi(settings.telegram_bot_token, settings.telegram_api_base)
         self.updates = UpdateTracker()
         # webhook updates: answered at once, handled at most ``concurrency`` at a time (webhook.WebhookHandler)
         self.admission = admission or Admission(channel=CHANNEL, concurrency=DEFAULT_CONCURRENCY,
@@ -188,14 +192,14 @@ class TelegramChannel:
 
     async def bot_username(self) -> str | None:
         if self._username is None:
-            me = await self.bot.me()  # one getMe (aiogram keeps it too)
-            self._username = me.username or ""
+            me = await self.api.call("getMe", {})  # once: the name does not change while the bot runs
+            self._username = str(me.get("username") or "") if isinstance(me, dict) else ""
         return self._username or None
 
     async def on_message(self, message: Message, update_id: int) -> None:
         # the bot's name matters only where it can occur: groups, and a text naming a bot ("/help@volunteer_bot")
         username = await self.bot_username() if message.is_group or "@" in (message.text or "") else None
-        if not addressed_to_bot(message, username, self.bot.id):
+        if not addressed_to_bot(message, username, self.api.id):
             return
         inbound = message_to_inbound(message, update_id, bot_username=username)
         handled = await self.core.handle_delivery(inbound)
@@ -240,26 +244,30 @@ class TelegramChannel:
     # ---- start and stop ---------------------------------------------------------------------------
     async def set_commands(self) -> None:
         for language_code, lang in MENU_LANGUAGES:
-            await self.bot.set_my_commands(commands=menu_commands(lang), language_code=language_code)
+            body: dict[str, Any] = {"commands": menu_commands(lang)}
+            if language_code is not None:  # absent: the menu of every language without its own
+                body["language_code"] = language_code
+            await self.api.call("setMyCommands", body)
 
     async def _prepare_webhook(self) -> None:
         try:
             await self.set_commands()
-            await self.bot.set_webhook(
-                url=self.settings.telegram_webhook_url, secret_token=self.settings.webhook_secret(),
-                allowed_updates=list(UPDATE_TYPES), drop_pending_updates=False)
+            await self.api.call("setWebhook", {
+                "url": self.settings.telegram_webhook_url, "secret_token": self.settings.webhook_secret(),
+                "allowed_updates": list(UPDATE_TYPES), "drop_pending_updates": False})
             log.info("Telegram webhook set to %s", self.settings.telegram_webhook_url)
-        except TelegramAPIError as exc:
-            log.error("Telegram setup failed (%s); the webhook endpoint still serves", exc)
+        except SETUP_ERRORS as exc:
+            log.error("Telegram setup failed (%s); the webhook endpoint still serves", _describe(exc))
 
     async def _poll(self) -> None:
         """getUpdates in a loop; each update runs as its own task, at most ``concurrency`` at once (the
         next getUpdates waits for a free one). Cancelled at shutdown; the tasks it started finish."""
         try:
             await self.set_commands()
-            await self.bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
-        except TelegramAPIError as exc:
-            log.error("Telegram setup failed (%s); polling anyway", exc)
+            # polling and a webhook exclude each other
+            await self.api.call("deleteWebhook", {"drop_pending_updates": False})
+        except SETUP_ERRORS as exc:
+            log.error("Telegram setup failed (%s); polling anyway", _describe(exc))
         slots = asyncio.Semaphore(self.admission.concurrency)
         offset = 0
         retry = POLL_RETRY
@@ -321,7 +329,14 @@ class TelegramChannel:
 
     async def on_cleanup(self, _app: web.Application) -> None:
         await self.api.close()
-        await self.bot.session.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the log: a Bot API error says itself; a network error by its class too (a timeout's
+    text is empty)."""
+    if isinstance(exc, BotApiError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}".rstrip(": ")
 
 
 TELEGRAM_KEY = web.AppKey("telegram", TelegramChannel)

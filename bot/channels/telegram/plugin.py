@@ -1,7 +1,8 @@
 """The Telegram registry entry (``bot/channels/registry.py``).
 
-Light on purpose: aiogram costs ~150 MiB and seconds to import, so the channel module (and with it
-aiogram) is imported only when Telegram is switched on and mounted, or its sender is needed.
+Light on purpose: the channel module (its web endpoint, the Bot API client, the certificate files
+behind documents) is imported only when Telegram is switched on and mounted, or its sender is needed.
+No aiogram either way (``tests/test_lean_start.py``).
 """
 
 from __future__ import annotations

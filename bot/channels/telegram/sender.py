@@ -3,10 +3,10 @@
 Interface (bot/sender.py ``ChannelSender``)::
 
     sender = TelegramSender.from_settings(settings)     # None when TELEGRAM_BOT_TOKEN is empty
-    # or TelegramSender(make_bot(token, api_base), global_rate=25, per_chat_interval=1.0, owns_bot=True)
+    # or TelegramSender(BotApi(token, api_base), global_rate=25, per_chat_interval=1.0, owns_bot=True)
     result = await sender.send(OutboundMessage(delivery_id=1, channel="telegram", external_id="42",
                                                text="…", choices=[{"label": "报名", "value": "join:3"}]))
-    await sender.close()                                 # closes the HTTP session (and the bot's, when it owns it)
+    await sender.close()                                 # closes the API's HTTP session when it owns it
 
 Outcomes:
     sent                       delivered (every piece of a long text; choices as an inline keyboard)
@@ -17,9 +17,9 @@ Outcomes:
 
 Why not ``bot.send_message``: building aiogram method and result objects costs ~1.6 ms of CPU per
 message, four times a plain JSON POST, which capped the outbox at ~370/s on one core. The sender POSTs
-the Bot API JSON through ``api.BotApi`` (one aiohttp session; token and address from the aiogram ``Bot``)
-as bytes, a broadcast's text and keyboard encoded once; a delivered answer is recognised by its first
-bytes, an error answer is read as JSON and mapped to an outcome, never into a Message.
+the Bot API JSON through ``api.BotApi`` (one aiohttp session) as bytes, a broadcast's text and keyboard
+encoded once; a delivered answer is recognised by its first bytes, an error answer is read as JSON and
+mapped to an outcome, never into a Message.
 
 Rates: ``rate_per_second`` (TELEGRAM_GLOBAL_RATE, default 25/s) and ``per_chat_interval`` (1 s) are
 declared for the drain loop, which schedules by them. The sender is also safe to call directly: while a
@@ -40,12 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-
-from bot.channels.telegram.api import BotApi
+from bot.channels.telegram.api import TRANSPORT_ERRORS, BotApi
 from bot.channels.telegram.render import MAX_MESSAGE_CHARS, fits_callback_data, keyboard_for, render_reply
 from bot.channels.telegram.settings import TelegramSettings
 from bot.sender import OutboundMessage, SendResult, lateness_credit, paced_start
@@ -65,9 +60,10 @@ _OK = (b'{"ok":true', b'{"ok": true')
 Piece = tuple[bytes, bytes | None]  # the text and the reply_markup, each as JSON
 
 
-def make_bot(token: str, api_base: str) -> Bot:
-    """A Bot on its own aiohttp session pointed at ``api_base`` (the real Bot API or a local server)."""
-    return Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+def make_bot(token: str, api_base: str) -> BotApi:
+    """The bot's Bot API client, pointed at ``api_base`` (the real Bot API or a local server); its own
+    HTTP session, opened on the first call."""
+    return BotApi(token, api_base)
 
 
 def _json(value: object) -> bytes:
@@ -85,14 +81,14 @@ def chat_id_of(external_id: str) -> int | str:
 class TelegramSender:
     channel = CHANNEL
 
-    def __init__(self, bot: Bot, *, global_rate: float = 25.0, per_chat_interval: float = 1.0,
+    def __init__(self, api: BotApi, *, global_rate: float = 25.0, per_chat_interval: float = 1.0,
                  owns_bot: bool = False, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.bot = bot
+        """``owns_bot``: ``close`` closes ``api`` (else whoever made it does)."""
         self.rate_per_second = global_rate
         self.per_chat_interval = per_chat_interval
         self._owns_bot = owns_bot
         self._monotonic = monotonic
-        self._api = BotApi(bot)
+        self._api = api
         self._paused_until = 0.0
         self._next_global = 0.0
         self._credit = lateness_credit(global_rate)
@@ -106,8 +102,8 @@ class TelegramSender:
     def from_settings(cls, settings: TelegramSettings) -> TelegramSender | None:
         if not settings.telegram_bot_token:
             return None
-        bot = make_bot(settings.telegram_bot_token, settings.telegram_api_base)
-        return cls(bot, global_rate=settings.telegram_global_rate, owns_bot=True)
+        api = BotApi(settings.telegram_bot_token, settings.telegram_api_base)
+        return cls(api, global_rate=settings.telegram_global_rate, owns_bot=True)
 
     # ---- the 429 pause (shared by every send of this sender) ----
     @property
@@ -202,7 +198,7 @@ class TelegramSender:
         self.calls += 1
         try:
             status, raw = await self._api.post("sendMessage", body)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except TRANSPORT_ERRORS as exc:
             return SendResult("retry", retry_after=TRANSIENT_RETRY_SECONDS,
                               error=f"{exc.__class__.__name__}: {exc}"[:500])
         if status == 200 and raw.startswith(_OK):
@@ -219,9 +215,8 @@ class TelegramSender:
         return outcome_of_error(status, answer, self)
 
     async def close(self) -> None:
-        await self._api.close()
         if self._owns_bot:
-            await self.bot.session.close()
+            await self._api.close()
 
 
 def outcome_of_error(status: int, answer: dict[str, Any], sender: TelegramSender) -> SendResult:
