@@ -59,13 +59,13 @@ async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
     page = max(requested.page, 1) if requested else 1
     size = turn.options.page_size
     # list lines as rows (no Activity entity loaded): the page and its total in one statement
-    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
+    rows, total = await service.upcoming_lines(turn.reads, now=turn.now, offset=(page - 1) * size, limit=size)
     if total == 0:
         turn.say(_("近期还没有志愿活动，有新活动时我会通知你。"))
         return
     pages = math.ceil(total / size)
     if not rows:
-        page, rows = pages, (await service.upcoming_lines(turn.session, now=turn.now,
+        page, rows = pages, (await service.upcoming_lines(turn.reads, now=turn.now,
                                                           offset=(pages - 1) * size, limit=size))[0]
     text = join([_("近期志愿活动（第 {page}/{pages} 页）：", page=page, pages=pages),
                  *(line(turn, i, a) for i, a in enumerate(rows, 1)), _("回复序号查看详情和报名。")])
@@ -186,7 +186,7 @@ async def nearby(turn: Turn, arg: str) -> None:
         turn.say(_("没能读出位置。"))
         return
     # the located activities as rows (lines and coordinates), not every upcoming activity as an entity
-    rows = await service.located_upcoming(turn.session, now=turn.now)
+    rows = await service.located_upcoming(turn.reads, now=turn.now)
     located = sorted(((haversine_km(lat, lon, r.latitude, r.longitude), r.line) for r in rows),
                      key=lambda pair: pair[0])[: turn.options.page_size]
     if not located:

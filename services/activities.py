@@ -16,7 +16,7 @@ from common.i18n import _
 from models import Activity, ActivityBase, HourRecord, Organization, Person, Signup
 from services.hours import COUNTED_HOURS
 from services.notify import notify_person
-from services.rows import fetch_rows
+from services.rows import Reads, fetch_rows
 
 
 class ActivityError(Exception):
@@ -140,7 +140,7 @@ def _line_statements(category: bool, window_start: bool, window_end: bool, area:
     return page, count
 
 
-async def upcoming_lines(session: AsyncSession, *, now: datetime, offset: int, limit: int,
+async def upcoming_lines(session: Reads, *, now: datetime, offset: int, limit: int,
                          filters: ActivityFilter | None = None) -> tuple[list[ActivityLine], int]:
     """A page of the open activities not yet over (all, or those ``filters`` narrows to) as list lines,
     soonest first, and how many there are in all."""
@@ -175,7 +175,7 @@ _LOCATED = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_
             .order_by(Activity.start_at, Activity.id).limit(bindparam("limit")))
 
 
-async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
+async def located_upcoming(session: Reads, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
     """Open activities not yet over that have coordinates (at most ``limit``, soonest first), as rows."""
     return [LocatedLine(ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place),
                         float(latitude), float(longitude))
@@ -183,7 +183,7 @@ async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int =
             in await fetch_rows(session, _LOCATED, {"now": now, "limit": limit})]
 
 
-async def area_known(session: AsyncSession, *, area: str) -> bool:
+async def area_known(session: Reads, *, area: str) -> bool:
     """Whether some organization's name or some activity's place contains ``area`` (a search word that is
     a place, not a stray word)."""
     return bool((await fetch_rows(session, _AREA_KNOWN, {"area_like": _like_contains(area)}))[0][0])
@@ -210,7 +210,7 @@ _MY_STATUS = (select(Signup.status).join(Activity, Activity.id == Signup.activit
 _PLACES = select(_CONFIRMED.label("confirmed"), _MY_STATUS.label("mine"))
 
 
-async def places_and_mine(session: AsyncSession, *, activity_id: int, person_id: int,
+async def places_and_mine(session: Reads, *, activity_id: int, person_id: int,
                           now: datetime) -> tuple[int, str | None]:
     """How many are confirmed for the activity, and the person's sign-up status (confirmed / waitlist) while
     it is open and not over, else None: one statement, no entity loaded."""
