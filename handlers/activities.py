@@ -89,12 +89,13 @@ async def find_in_words(turn: Turn, text: str) -> None:
 
 @router.command("act", payload=OpenActivity)
 async def show_activity(turn: Turn, p: OpenActivity) -> None:
-    activity = await load(turn, p.activity_id)
+    # the activity, its places and the reader's own sign-up in one row: a volunteer's look opens no session
+    activity = await service.activity_details(turn.reads, activity_id=p.activity_id, person_id=turn.person.id,
+                                              now=turn.now)
     if activity is None:
+        turn.say(JOIN_ERRORS["not_found"])
         return
-    # the places and the reader's own sign-up in one statement (not every sign-up of theirs loaded)
-    confirmed, mine = await service.places_and_mine(turn.session, activity_id=activity.id,
-                                                    person_id=turn.person.id, now=turn.now)
+    confirmed, mine = activity.confirmed, activity.mine
     full = confirmed >= activity.capacity
     places = (_("名额：{confirmed}/{capacity}（已满，可候补）", confirmed=confirmed, capacity=activity.capacity) if full
               else _("名额：{confirmed}/{capacity}", confirmed=confirmed, capacity=activity.capacity))

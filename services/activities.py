@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_
+from sqlalchemy import bindparam, case, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -198,25 +198,52 @@ async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
     return int(result.one())
 
 
-# the details page's figures in one statement: the confirmed places, and the reader's sign-up while the
-# activity is open and not over (as 我的报名 lists it); built once
-_CONFIRMED = (select(func.count()).select_from(Signup)
-              .where(Signup.activity_id == bindparam("activity_id"), Signup.status == "confirmed")
-              .scalar_subquery())
-_MY_STATUS = (select(Signup.status).join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
-              .where(Signup.activity_id == bindparam("activity_id"), Signup.person_id == bindparam("person_id"),
-                     Signup.status != "cancelled", Activity.status == "open", Activity.end_at > bindparam("now"))
-              .limit(1).scalar_subquery())
-_PLACES = select(_CONFIRMED.label("confirmed"), _MY_STATUS.label("mine"))
+@dataclass(frozen=True, slots=True)
+class ActivityDetails:
+    """What the details page shows of an activity: its columns, its confirmed places and the reader's
+    sign-up, read as one row (no entity: the page is a read, and a turn reading rows opens no session)."""
+
+    id: int
+    title: str
+    description: str
+    category: str
+    place: str
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    organization_id: int
+    status: str
+    confirmed: int
+    mine: str | None  # the reader's sign-up (confirmed / waitlist) while the activity is open and not over
 
 
-async def places_and_mine(session: Reads, *, activity_id: int, person_id: int,
-                          now: datetime) -> tuple[int, str | None]:
-    """How many are confirmed for the activity, and the person's sign-up status (confirmed / waitlist) while
-    it is open and not over, else None: one statement, no entity loaded."""
-    confirmed, mine = (await fetch_rows(session, _PLACES, {"activity_id": activity_id, "person_id": person_id,
-                                                           "now": now}))[0]
-    return int(confirmed), mine
+# the confirmed places and the reader's live sign-up, each a probe of the activity's sign-ups
+_CONFIRMED_HERE = (select(func.count()).select_from(Signup)
+                   .where(Signup.activity_id == Activity.id, Signup.status == "confirmed")
+                   .correlate(Activity).scalar_subquery())
+_MINE_HERE = (select(Signup.status)
+              .where(Signup.activity_id == Activity.id, Signup.person_id == bindparam("person_id"),
+                     Signup.status != "cancelled")
+              .correlate(Activity).limit(1).scalar_subquery())
+# the details page in one statement, built once (as 我的报名 lists it, a sign-up counts while the activity is
+# open and not over)
+_DETAILS = (select(Activity.id, Activity.title, Activity.description, Activity.category, Activity.place,
+                   Activity.start_at, Activity.end_at, Activity.capacity, Activity.organization_id, Activity.status,
+                   _CONFIRMED_HERE.label("confirmed"),
+                   case(((Activity.status == "open") & (Activity.end_at > bindparam("now")), _MINE_HERE))
+                   .label("mine"))
+            .where(Activity.id == bindparam("activity_id")))
+
+
+async def activity_details(session: Reads, *, activity_id: int, person_id: int,
+                           now: datetime) -> ActivityDetails | None:
+    """The activity as its details page shows it, with how many are confirmed and the person's sign-up
+    status; None when there is no such activity. One statement, no entity loaded."""
+    rows = await fetch_rows(session, _DETAILS, {"activity_id": activity_id, "person_id": person_id, "now": now})
+    if not rows:
+        return None
+    *columns, confirmed, mine = rows[0]
+    return ActivityDetails(*columns, confirmed=int(confirmed), mine=mine)
 
 
 async def _lock_activity(session: AsyncSession, activity_id: int) -> Activity:

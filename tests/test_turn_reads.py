@@ -76,7 +76,8 @@ async def say(core: Engine, clock: Clock, user: str, text: str | None = None, **
     clock.advance(minutes=1)
     replies = await core.handle(Inbound(channel="console", user_id=user, text=text,
                                         message_id=f"{user}-{clock.now.timestamp()}", **fields))
-    return "\n".join(reply.text for reply in replies)
+    # the texts and the choices' labels (a page's buttons are part of what it shows)
+    return "\n".join([*(reply.text for reply in replies), *(c.label for reply in replies for c in reply.choices)])
 
 
 @pytest.fixture
@@ -122,6 +123,14 @@ async def test_activities_search_and_nearby_open_no_session(engine: Engine, cloc
     assert "符合条件的活动" in found and "社区敬老院探访" in found
     near = await say(engine, clock, "vol", event="location", location=Location(latitude=39.98, longitude=116.48))
     assert "离你最近的志愿活动" in near and "社区敬老院探访" in near
+    details = await say(engine, clock, "vol", "1")  # the nearest one's details page
+    assert "【社区敬老院探访】" in details and "名额：0/10" in details and "报名参加" in details
+    assert counting.opened == 0
+    assert "报名成功" in await say(engine, clock, "vol", "报名参加")  # a write: through the session
+    counting.opened = 0
+    await say(engine, clock, "vol", "活动")
+    details = await say(engine, clock, "vol", "1")
+    assert "【社区敬老院探访】" in details and "名额：1/10" in details and "你已报名" in details
     assert counting.opened == 0
 
 
