@@ -166,16 +166,16 @@ async def leave(turn: Turn, p: LeaveActivity) -> None:
 
 @router.command("mine", words=words("activities", "mine"))
 async def my_signups(turn: Turn, _arg: str) -> None:
-    rows = await service.my_signups(turn.session, person_id=turn.person.id, now=turn.now)
+    rows = await service.my_signups(turn.reads, person_id=turn.person.id, now=turn.now)
     if not rows:
         turn.say(_("你目前没有报名的活动。"), [turn.choice(_("看看活动"), ActivityPage(1).pack())])
         return
     items: list[Text] = [_("我的报名：")]
-    for i, (signup, activity) in enumerate(rows, 1):
-        mark = turn.text(_("（候补）")) if signup.status == "waitlist" else ""
+    for i, (status, activity) in enumerate(rows, 1):
+        mark = turn.text(_("（候补）")) if status == "waitlist" else ""
         items.append(line(turn, i, activity) + mark)
     items.append(_("回复序号查看详情或取消。"))
-    turn.say(join(items), [_open_choice(a) for _signup, a in rows])
+    turn.say(join(items), [_open_choice(a) for _status, a in rows])
 
 
 @router.command("near")

@@ -389,12 +389,17 @@ async def roster_entries(session: AsyncSession, *, activity_id: int) -> list[Ros
             for signup, person in await roster(session, activity_id=activity_id)]
 
 
-async def my_signups(session: AsyncSession, *, person_id: int, now: datetime) -> list[tuple[Signup, Activity]]:
-    rows = await session.exec(
-        select(Signup, Activity)
-        .join(Activity, Activity.id == Signup.activity_id)
-        .where(Signup.person_id == person_id, Signup.status != "cancelled", Activity.status == "open",
-               Activity.end_at > now)
-        .order_by(Activity.start_at)
-    )
-    return list(rows)
+# 我的报名: the person's live sign-ups (their status) with the activities' list lines, soonest first; built once
+_MY_SIGNUPS = (select(Signup.status, Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place)
+               .join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
+               .where(Signup.person_id == bindparam("person_id"), Signup.status != "cancelled",
+                      Activity.status == "open", Activity.end_at > bindparam("now"))
+               .order_by(Activity.start_at, Activity.id))
+
+
+async def my_signups(session: Reads, *, person_id: int, now: datetime) -> list[tuple[str, ActivityLine]]:
+    """The person's sign-ups (confirmed / waitlist) to open activities not yet over, as (status, list line)
+    rows: no entity loaded (a volunteer's 我的报名 opens no session)."""
+    return [(status, ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place))
+            for status, id_, title, start_at, end_at, place
+            in await fetch_rows(session, _MY_SIGNUPS, {"person_id": person_id, "now": now})]

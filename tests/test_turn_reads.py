@@ -2,8 +2,9 @@
 
 ``Turn.reads`` (services/rows.py ``RowSource``, the engine's ``TurnSession``) runs a feature's read in
 the turn's transaction without the session; these check that 我的时长 (and its questions), 活动, its
-search and 附近, and a coordinator's roles open none and still show the right figures, and that a read
-sees what the same turn changed before it (the flush the session's autoflush would have made).
+search, 附近, an activity's details, 我的报名 and a coordinator's roles open none and still show the
+right figures, and that a read sees what the same turn changed before it (the flush the session's
+autoflush would have made).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ async def test_my_hours_and_its_questions_open_no_session(engine: Engine, clock:
     assert counting.opened == 0
 
 
-async def test_activities_search_and_nearby_open_no_session(engine: Engine, clock: Clock, counting: CountingFactory,
+async def test_activities_search_nearby_details_and_mine_open_no_session(engine: Engine, clock: Clock, counting: CountingFactory,
                                                             volunteer: int) -> None:
     counting.opened = 0
     listing = await say(engine, clock, "vol", "活动")
@@ -131,6 +132,8 @@ async def test_activities_search_and_nearby_open_no_session(engine: Engine, cloc
     await say(engine, clock, "vol", "活动")
     details = await say(engine, clock, "vol", "1")
     assert "【社区敬老院探访】" in details and "名额：1/10" in details and "你已报名" in details
+    mine = await say(engine, clock, "vol", "我的报名")
+    assert "我的报名：" in mine and "社区敬老院探访" in mine and "（候补）" not in mine
     assert counting.opened == 0
 
 
