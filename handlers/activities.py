@@ -59,13 +59,13 @@ async def list_activities(turn: Turn, requested: ActivityPage | None) -> None:
     page = max(requested.page, 1) if requested else 1
     size = turn.options.page_size
     # list lines as rows (no Activity entity loaded): the page and its total in one statement
-    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size)
+    rows, total = await service.upcoming_lines(turn.reads, now=turn.now, offset=(page - 1) * size, limit=size)
     if total == 0:
         turn.say(_("近期还没有志愿活动，有新活动时我会通知你。"))
         return
     pages = math.ceil(total / size)
     if not rows:
-        page, rows = pages, (await service.upcoming_lines(turn.session, now=turn.now,
+        page, rows = pages, (await service.upcoming_lines(turn.reads, now=turn.now,
                                                           offset=(pages - 1) * size, limit=size))[0]
     text = join([_("近期志愿活动（第 {page}/{pages} 页）：", page=page, pages=pages),
                  *(line(turn, i, a) for i, a in enumerate(rows, 1)), _("回复序号查看详情和报名。")])
@@ -89,12 +89,13 @@ async def find_in_words(turn: Turn, text: str) -> None:
 
 @router.command("act", payload=OpenActivity)
 async def show_activity(turn: Turn, p: OpenActivity) -> None:
-    activity = await load(turn, p.activity_id)
+    # the activity, its places and the reader's own sign-up in one row: a volunteer's look opens no session
+    activity = await service.activity_details(turn.reads, activity_id=p.activity_id, person_id=turn.person.id,
+                                              now=turn.now)
     if activity is None:
+        turn.say(JOIN_ERRORS["not_found"])
         return
-    # the places and the reader's own sign-up in one statement (not every sign-up of theirs loaded)
-    confirmed, mine = await service.places_and_mine(turn.session, activity_id=activity.id,
-                                                    person_id=turn.person.id, now=turn.now)
+    confirmed, mine = activity.confirmed, activity.mine
     full = confirmed >= activity.capacity
     places = (_("名额：{confirmed}/{capacity}（已满，可候补）", confirmed=confirmed, capacity=activity.capacity) if full
               else _("名额：{confirmed}/{capacity}", confirmed=confirmed, capacity=activity.capacity))
@@ -165,16 +166,16 @@ async def leave(turn: Turn, p: LeaveActivity) -> None:
 
 @router.command("mine", words=words("activities", "mine"))
 async def my_signups(turn: Turn, _arg: str) -> None:
-    rows = await service.my_signups(turn.session, person_id=turn.person.id, now=turn.now)
+    rows = await service.my_signups(turn.reads, person_id=turn.person.id, now=turn.now)
     if not rows:
         turn.say(_("你目前没有报名的活动。"), [turn.choice(_("看看活动"), ActivityPage(1).pack())])
         return
     items: list[Text] = [_("我的报名：")]
-    for i, (signup, activity) in enumerate(rows, 1):
-        mark = turn.text(_("（候补）")) if signup.status == "waitlist" else ""
+    for i, (status, activity) in enumerate(rows, 1):
+        mark = turn.text(_("（候补）")) if status == "waitlist" else ""
         items.append(line(turn, i, activity) + mark)
     items.append(_("回复序号查看详情或取消。"))
-    turn.say(join(items), [_open_choice(a) for _signup, a in rows])
+    turn.say(join(items), [_open_choice(a) for _status, a in rows])
 
 
 @router.command("near")
@@ -186,7 +187,7 @@ async def nearby(turn: Turn, arg: str) -> None:
         turn.say(_("没能读出位置。"))
         return
     # the located activities as rows (lines and coordinates), not every upcoming activity as an entity
-    rows = await service.located_upcoming(turn.session, now=turn.now)
+    rows = await service.located_upcoming(turn.reads, now=turn.now)
     located = sorted(((haversine_km(lat, lon, r.latitude, r.longitude), r.line) for r in rows),
                      key=lambda pair: pair[0])[: turn.options.page_size]
     if not located:

@@ -29,9 +29,14 @@ async def managed(turn: Turn) -> list[Organization]:
 
 
 async def can_manage(turn: Turn, organization_id: int) -> bool:
-    try:
-        await require_manager(turn.session, person_id=turn.person.id, admin=await turn.admin(),
-                              organization_id=organization_id)
+    # the turn's roles answer most cases without the session: an admin, a coordinator of this very
+    # organization, and anyone coordinating nothing (a volunteer's details page then opens no session)
+    if await turn.admin() or organization_id in (roles := await turn.roles()).coordinates:
+        return True
+    if not roles.coordinates:
+        return False
+    try:  # a coordinator of another organization: maybe one above this one
+        await require_manager(turn.session, person_id=turn.person.id, admin=False, organization_id=organization_id)
     except PermissionDenied:
         return False
     return True

@@ -75,7 +75,7 @@ async def read_query(turn: Turn, text: str, *, explicit: bool) -> Query:
         rest = rest.replace(filler, " ")
     leftover = max(rest.split(), key=len, default="")
     area = ""
-    if len(leftover) >= 2 and (explicit or await service.area_known(turn.session, area=leftover)):
+    if len(leftover) >= 2 and (explicit or await service.area_known(turn.reads, area=leftover)):
         area = _fit_area(leftover)
     return Query(category=category, period=period, area=area)
 
@@ -136,7 +136,7 @@ async def show_results(turn: Turn, query: Query, page: int) -> None:
         window_end=turn.to_utc(datetime.combine(window[1] + timedelta(days=1), time.min)) if window else None)
     size = turn.options.page_size
     page = max(page, 1)
-    rows, total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size, limit=size,
+    rows, total = await service.upcoming_lines(turn.reads, now=turn.now, offset=(page - 1) * size, limit=size,
                                                filters=filters)
     described = _described(turn, query, window)
     if total == 0:
@@ -146,7 +146,7 @@ async def show_results(turn: Turn, query: Query, page: int) -> None:
     pages = math.ceil(total / size)
     if not rows:
         page = pages
-        rows, _total = await service.upcoming_lines(turn.session, now=turn.now, offset=(page - 1) * size,
+        rows, _total = await service.upcoming_lines(turn.reads, now=turn.now, offset=(page - 1) * size,
                                                     limit=size, filters=filters)
     text = join([_("符合条件的活动（{filters}）：{total} 个，第 {page}/{pages} 页", filters=described, total=total,
                    page=page, pages=pages),

@@ -41,7 +41,7 @@ class PickAttendee(Payload):  # answers the menu step: "a:p:<person id>"
 @router.command("hrs", words=words("hours", "hrs"))
 async def my_hours(turn: Turn, question: str) -> None:
     """The hours summary; a question that names a star level, a period or an activity gets that figure first."""
-    summary = await hours_summary(turn.session, person_id=turn.person.id, year=turn.today.year)
+    summary = await hours_summary(turn.reads, person_id=turn.person.id, year=turn.today.year)
     exact = await exact_answers(turn, question, summary.total) if question else []
     stars = "★" * summary.stars if summary.stars else _("暂无星级")
     if summary.to_next_star is None:

@@ -88,12 +88,12 @@ async def exact_answers(turn: Turn, text: str, total: float) -> list[Text]:
     if period is not None:
         said, first, last = period
         assert turn.person.id is not None
-        hours = await hours_in_period(turn.session, person_id=turn.person.id, first=first, last=last)
+        hours = await hours_in_period(turn.reads, person_id=turn.person.id, first=first, last=last)
         rows.append(_("{period}（{first} 至 {last}）你服务了 {hours} 小时。", period=said,
                       first=f"{first:%Y-%m-%d}", last=f"{last:%Y-%m-%d}", hours=f"{hours:g}"))
     if name is not None:
         assert turn.person.id is not None
-        found = await hours_for_activity(turn.session, person_id=turn.person.id, title_part=name)
+        found = await hours_for_activity(turn.reads, person_id=turn.person.id, title_part=name)
         if not found:
             rows.append(_("没有找到「{name}」的时长记录。", name=name))
         for title, hours, served_on in found:

@@ -19,6 +19,7 @@ from handlers.privacy import FieldCipher
 from models import Identity, Person
 from services.conversation import DialogRow
 from services.people import NO_ROLES, Roles, roles_of
+from services.rows import Reads, RowSource
 
 WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 
@@ -41,12 +42,21 @@ class Turn:
     # the person the speaker's SELECT found holding no role: their roles() needs no query
     roleless_person_id: int | None = None
     _roles: Roles | None = field(default=None, repr=False)  # read once per turn, when first needed
+    # the turn's reads without its session (the engine's TurnSession); None: reads go through the session
+    row_source: RowSource | None = field(default=None, repr=False)
 
     @property
     def session(self) -> AsyncSession:
         """The turn's session, in the turn's transaction, with the speaker's identity and person in it.
         Opened on first use: a turn whose feature reads nothing more (a volunteer's 帮助) has none."""
         return self.open_session()
+
+    @property
+    def reads(self) -> Reads:
+        """Where a read-only feature's rows come from (services/rows.py): the turn's connection, in its
+        transaction, without opening the session (after flushing it when it is open). A feature that
+        needs the session anyway in this turn gains nothing from it, but loses nothing either."""
+        return self.row_source if self.row_source is not None else self.session
 
     @property
     def typed(self) -> bool:
@@ -60,7 +70,7 @@ class Turn:
             if self.person.id == self.roleless_person_id:  # not after a link made this turn's person another
                 self._roles = NO_ROLES
             else:
-                self._roles = await roles_of(self.session, person_id=self.person.id)
+                self._roles = await roles_of(self.reads, person_id=self.person.id)
         return self._roles
 
     async def admin(self) -> bool:

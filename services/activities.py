@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_
+from sqlalchemy import bindparam, case, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,7 +16,7 @@ from common.i18n import _
 from models import Activity, ActivityBase, HourRecord, Organization, Person, Signup
 from services.hours import COUNTED_HOURS
 from services.notify import notify_person
-from services.rows import fetch_rows
+from services.rows import Reads, fetch_rows
 
 
 class ActivityError(Exception):
@@ -140,7 +140,7 @@ def _line_statements(category: bool, window_start: bool, window_end: bool, area:
     return page, count
 
 
-async def upcoming_lines(session: AsyncSession, *, now: datetime, offset: int, limit: int,
+async def upcoming_lines(session: Reads, *, now: datetime, offset: int, limit: int,
                          filters: ActivityFilter | None = None) -> tuple[list[ActivityLine], int]:
     """A page of the open activities not yet over (all, or those ``filters`` narrows to) as list lines,
     soonest first, and how many there are in all."""
@@ -175,7 +175,7 @@ _LOCATED = (select(Activity.id, Activity.title, Activity.start_at, Activity.end_
             .order_by(Activity.start_at, Activity.id).limit(bindparam("limit")))
 
 
-async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
+async def located_upcoming(session: Reads, *, now: datetime, limit: int = 500) -> list[LocatedLine]:
     """Open activities not yet over that have coordinates (at most ``limit``, soonest first), as rows."""
     return [LocatedLine(ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place),
                         float(latitude), float(longitude))
@@ -183,7 +183,7 @@ async def located_upcoming(session: AsyncSession, *, now: datetime, limit: int =
             in await fetch_rows(session, _LOCATED, {"now": now, "limit": limit})]
 
 
-async def area_known(session: AsyncSession, *, area: str) -> bool:
+async def area_known(session: Reads, *, area: str) -> bool:
     """Whether some organization's name or some activity's place contains ``area`` (a search word that is
     a place, not a stray word)."""
     return bool((await fetch_rows(session, _AREA_KNOWN, {"area_like": _like_contains(area)}))[0][0])
@@ -198,25 +198,52 @@ async def count_confirmed(session: AsyncSession, *, activity_id: int) -> int:
     return int(result.one())
 
 
-# the details page's figures in one statement: the confirmed places, and the reader's sign-up while the
-# activity is open and not over (as 我的报名 lists it); built once
-_CONFIRMED = (select(func.count()).select_from(Signup)
-              .where(Signup.activity_id == bindparam("activity_id"), Signup.status == "confirmed")
-              .scalar_subquery())
-_MY_STATUS = (select(Signup.status).join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
-              .where(Signup.activity_id == bindparam("activity_id"), Signup.person_id == bindparam("person_id"),
-                     Signup.status != "cancelled", Activity.status == "open", Activity.end_at > bindparam("now"))
-              .limit(1).scalar_subquery())
-_PLACES = select(_CONFIRMED.label("confirmed"), _MY_STATUS.label("mine"))
+@dataclass(frozen=True, slots=True)
+class ActivityDetails:
+    """What the details page shows of an activity: its columns, its confirmed places and the reader's
+    sign-up, read as one row (no entity: the page is a read, and a turn reading rows opens no session)."""
+
+    id: int
+    title: str
+    description: str
+    category: str
+    place: str
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    organization_id: int
+    status: str
+    confirmed: int
+    mine: str | None  # the reader's sign-up (confirmed / waitlist) while the activity is open and not over
 
 
-async def places_and_mine(session: AsyncSession, *, activity_id: int, person_id: int,
-                          now: datetime) -> tuple[int, str | None]:
-    """How many are confirmed for the activity, and the person's sign-up status (confirmed / waitlist) while
-    it is open and not over, else None: one statement, no entity loaded."""
-    confirmed, mine = (await fetch_rows(session, _PLACES, {"activity_id": activity_id, "person_id": person_id,
-                                                           "now": now}))[0]
-    return int(confirmed), mine
+# the confirmed places and the reader's live sign-up, each a probe of the activity's sign-ups
+_CONFIRMED_HERE = (select(func.count()).select_from(Signup)
+                   .where(Signup.activity_id == Activity.id, Signup.status == "confirmed")
+                   .correlate(Activity).scalar_subquery())
+_MINE_HERE = (select(Signup.status)
+              .where(Signup.activity_id == Activity.id, Signup.person_id == bindparam("person_id"),
+                     Signup.status != "cancelled")
+              .correlate(Activity).limit(1).scalar_subquery())
+# the details page in one statement, built once (as 我的报名 lists it, a sign-up counts while the activity is
+# open and not over)
+_DETAILS = (select(Activity.id, Activity.title, Activity.description, Activity.category, Activity.place,
+                   Activity.start_at, Activity.end_at, Activity.capacity, Activity.organization_id, Activity.status,
+                   _CONFIRMED_HERE.label("confirmed"),
+                   case(((Activity.status == "open") & (Activity.end_at > bindparam("now")), _MINE_HERE))
+                   .label("mine"))
+            .where(Activity.id == bindparam("activity_id")))
+
+
+async def activity_details(session: Reads, *, activity_id: int, person_id: int,
+                           now: datetime) -> ActivityDetails | None:
+    """The activity as its details page shows it, with how many are confirmed and the person's sign-up
+    status; None when there is no such activity. One statement, no entity loaded."""
+    rows = await fetch_rows(session, _DETAILS, {"activity_id": activity_id, "person_id": person_id, "now": now})
+    if not rows:
+        return None
+    *columns, confirmed, mine = rows[0]
+    return ActivityDetails(*columns, confirmed=int(confirmed), mine=mine)
 
 
 async def _lock_activity(session: AsyncSession, activity_id: int) -> Activity:
@@ -362,12 +389,17 @@ async def roster_entries(session: AsyncSession, *, activity_id: int) -> list[Ros
             for signup, person in await roster(session, activity_id=activity_id)]
 
 
-async def my_signups(session: AsyncSession, *, person_id: int, now: datetime) -> list[tuple[Signup, Activity]]:
-    rows = await session.exec(
-        select(Signup, Activity)
-        .join(Activity, Activity.id == Signup.activity_id)
-        .where(Signup.person_id == person_id, Signup.status != "cancelled", Activity.status == "open",
-               Activity.end_at > now)
-        .order_by(Activity.start_at)
-    )
-    return list(rows)
+# 我的报名: the person's live sign-ups (their status) with the activities' list lines, soonest first; built once
+_MY_SIGNUPS = (select(Signup.status, Activity.id, Activity.title, Activity.start_at, Activity.end_at, Activity.place)
+               .join(Activity, Activity.id == Signup.activity_id)  # type: ignore[arg-type]
+               .where(Signup.person_id == bindparam("person_id"), Signup.status != "cancelled",
+                      Activity.status == "open", Activity.end_at > bindparam("now"))
+               .order_by(Activity.start_at, Activity.id))
+
+
+async def my_signups(session: Reads, *, person_id: int, now: datetime) -> list[tuple[str, ActivityLine]]:
+    """The person's sign-ups (confirmed / waitlist) to open activities not yet over, as (status, list line)
+    rows: no entity loaded (a volunteer's 我的报名 opens no session)."""
+    return [(status, ActivityLine(id=id_, title=title, start_at=start_at, end_at=end_at, place=place))
+            for status, id_, title, start_at, end_at, place
+            in await fetch_rows(session, _MY_SIGNUPS, {"person_id": person_id, "now": now})]

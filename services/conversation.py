@@ -9,7 +9,7 @@ feature opens one (handlers/engine.py): a roleless volunteer's 帮助 creates no
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -365,7 +365,8 @@ async def finish_turn(db: TurnConnection, sessions: TurnSession, *, speaker: Spe
 class TurnSession:
     """A turn's ORM session, opened on first use on the turn's connection (inside its transaction), with
     the speaker's detached identity and person taken in as persistent. Most turns of most people need
-    none: the engine's own statements run on the driver (models/hotpath.py)."""
+    none: the engine's own statements run on the driver (models/hotpath.py), and so do a feature's reads
+    (:meth:`fetch_rows`: it is the turn's ``services.rows.RowSource``)."""
 
     __slots__ = ("_db", "_entities", "_factory", "session")
 
@@ -393,6 +394,20 @@ class TurnSession:
     def modified(self) -> bool:
         """A feature changed the identity or person without opening the session: they need a flush."""
         return any(inspect(entity).modified for entity in self._entities)
+
+    async def fetch_rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """A feature's read (services/rows.py) on the turn's connection, in its transaction, without opening
+        the session: opening it (the session, its transaction on SQLAlchemy's connection, the speaker's
+        entities added) cost a read-only turn more CPU than the read. What the read must see is flushed
+        first, as the session's autoflush would: the open session's pending changes, or a change to the
+        speaker's identity or person made without one (that opens the session: their UPDATE is its flush)."""
+        session = self.session
+        if session is None and self.modified():
+            session = self()
+        if session is not None and (session.new or session.dirty or session.deleted):
+            await session.flush()
+        (rows,) = await self._db.run([(statement, values)], fetch=(True,))
+        return rows
 
 
 def unsubscribe(speaker: Speaker) -> None:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Activity, HourRecord, Person, Signup
 from models.corrections import HourCorrection
 from services.people import PermissionDenied, require_manager
-from services.rows import fetch_rows, session_connection
+from services.rows import Reads, fetch_rows
 
 # 星级志愿者: cumulative hours for one to five stars
 STAR_THRESHOLDS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
@@ -244,7 +244,7 @@ _SUMMARY = (
 )
 
 
-async def hours_summary(session: AsyncSession, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
+async def hours_summary(session: Reads, *, person_id: int, year: int, recent: int = 5) -> HoursSummary:
     params: dict[str, object] = {"person_id": person_id, "year_start": date(year, 1, 1),
                                  "year_end": date(year, 12, 31), "recent": recent}
     # on the driver, compiled once (asyncpg keeps it prepared per connection and PostgreSQL then reuses its
@@ -262,23 +262,29 @@ async def hours_summary(session: AsyncSession, *, person_id: int, year: int, rec
                 if served_on is not None])
 
 
-async def hours_in_period(session: AsyncSession, *, person_id: int, first: date, last: date) -> float:
+# the questions' figures, built once (their SQL compiled once per dialect: services/rows.py): approved hours
+# in a period, and the newest approved records of activities whose title contains a word (as ``contains``
+# does: a typed % or _ is a wildcard, as it was when the word was a literal)
+_IN_PERIOD = select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
+    HourRecord.person_id == bindparam("person_id"), HourRecord.approved == True,  # noqa: E712
+    HourRecord.served_on >= bindparam("first"), HourRecord.served_on <= bindparam("last"))
+_FOR_ACTIVITY = (
+    select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
+    .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
+    .where(HourRecord.person_id == bindparam("person_id"), HourRecord.approved == True,  # noqa: E712
+           col(Activity.title).contains(bindparam("title_part")))
+    .order_by(col(HourRecord.served_on).desc()).limit(bindparam("limit")))
+
+
+async def hours_in_period(session: Reads, *, person_id: int, first: date, last: date) -> float:
     """Approved hours served from ``first`` to ``last`` (inclusive)."""
-    conn = await session_connection(session)  # Core: a figure, no ORM entity to load
-    total = (await conn.execute(select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
-        HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
-        HourRecord.served_on >= first, HourRecord.served_on <= last))).scalar_one()
-    return round(float(total), 2)
+    rows = await fetch_rows(session, _IN_PERIOD, {"person_id": person_id, "first": first, "last": last})
+    return round(float(rows[0][0]), 2)
 
 
-async def hours_for_activity(session: AsyncSession, *, person_id: int, title_part: str,
+async def hours_for_activity(session: Reads, *, person_id: int, title_part: str,
                              limit: int = 3) -> list[tuple[str, float, date]]:
     """The person's approved hours for activities whose title contains ``title_part``, newest first."""
-    conn = await session_connection(session)  # Core: figures, no ORM entity to load
-    rows = await conn.execute(
-        select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
-        .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]
-        .where(HourRecord.person_id == person_id, HourRecord.approved == True,  # noqa: E712
-               col(Activity.title).contains(title_part))
-        .order_by(col(HourRecord.served_on).desc()).limit(limit))
+    rows = await fetch_rows(session, _FOR_ACTIVITY, {"person_id": person_id, "title_part": title_part,
+                                                      "limit": limit})
     return [(title, float(hours), served_on) for title, hours, served_on in rows]

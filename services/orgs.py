@@ -24,7 +24,7 @@ from common.pinyin import pinyin_matches
 from common.resources import load_json
 from models import Organization, Role
 from models.membership import Membership
-from services.rows import fetch_rows
+from services.rows import Reads, fetch_rows
 
 
 # ---- the tree -------------------------------------------------------------------------------------
@@ -174,24 +174,24 @@ _MEMBERSHIP = _ORG_CHOICE.join(Membership, col(Membership.organization_id) == co
     col(Membership.person_id) == sa.bindparam("person_id"))
 
 
-async def organization_choices(session: AsyncSession) -> list[OrgChoice]:
+async def organization_choices(session: Reads) -> list[OrgChoice]:
     """Every organization's id and name, oldest first (no entity loaded: the buttons show nothing more)."""
     return [OrgChoice(org_id, name) for org_id, name in await fetch_rows(session, _ALL_CHOICES, {})]
 
 
-async def organization_choice(session: AsyncSession, *, organization_id: int) -> OrgChoice | None:
+async def organization_choice(session: Reads, *, organization_id: int) -> OrgChoice | None:
     rows = await fetch_rows(session, _CHOICE_BY_ID, {"id": organization_id})
     return OrgChoice(*rows[0]) if rows else None
 
 
-async def match_organization(session: AsyncSession, *, place: str | None) -> OrgChoice | None:
+async def match_organization(session: Reads, *, place: str | None) -> OrgChoice | None:
     """The organization of this name (as typed, spaces left out), else the one the community names."""
     rows = await fetch_rows(session, _CHOICE_BY_NAME, {"name": _fold(place)})
     return OrgChoice(*rows[0]) if rows else best_match(await organization_choices(session), place)
 
 
 # ---- membership -----------------------------------------------------------------------------------
-async def membership_of(session: AsyncSession, *, person_id: int) -> OrgChoice | None:
+async def membership_of(session: Reads, *, person_id: int) -> OrgChoice | None:
     """The organization the person belongs to (one statement: the membership joined to its name)."""
     rows = await fetch_rows(session, _MEMBERSHIP, {"person_id": person_id})
     return OrgChoice(*rows[0]) if rows else None

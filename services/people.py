@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Identity, Organization, Person, Role
 from services.orgs import managed_org_ids, managed_subtree
+from services.rows import Reads, fetch_rows
 
 
 class PermissionDenied(Exception):
@@ -122,9 +123,10 @@ NO_ROLES = Roles(admin=False, coordinates=frozenset())
 _ROLES = select(Role.role, Role.organization_id).where(Role.person_id == bindparam("person_id"))  # built once
 
 
-async def roles_of(session: AsyncSession, *, person_id: int) -> Roles:
-    """Every role of the person in one query (the menu and role checks of a turn share it)."""
-    rows = (await session.exec(_ROLES, params={"person_id": person_id})).all()
+async def roles_of(session: Reads, *, person_id: int) -> Roles:
+    """Every role of the person in one query (the menu and role checks of a turn share it): rows on the
+    driver, so a coordinator's 帮助 or 活动 opens no session for them."""
+    rows = await fetch_rows(session, _ROLES, {"person_id": person_id})
     return Roles(admin=any(role == "admin" for role, _org in rows),
                  coordinates=frozenset(org for role, org in rows if role == "coordinator" and org is not None))
 

@@ -7,6 +7,12 @@ once per dialect by :func:`models.hotpath.compiled` (SQLAlchemy's own SQL, bind 
 so values convert as through the ORM) and run by the driver in the session's connection and
 transaction, after the flush the ORM's autoflush would have made (it sees what the session holds).
 
+A read needs no session at all: :func:`fetch_rows` takes a :data:`Reads`, either an ``AsyncSession``
+(the web console, the scheduler, tests) or a :class:`RowSource`, which a chat turn gives
+(``Turn.reads``: services/conversation.py ``TurnSession``). A turn's read then runs on the turn's own
+connection without opening the ORM session, which for 我的时长 or 活动 was most of the CPU the feature
+cost beyond the turn's skeleton; when the turn's session is open it is flushed first, as here.
+
 ``before_cursor_execute`` listeners still see each statement (statement counts, tracing).
 Statements with expanding IN parameters do not fit (their SQL depends on the values). A result column whose
 converter needs its wire type (Numeric on asyncpg) comes as the driver's own value (a Decimal).
@@ -15,13 +21,25 @@ converter needs its wire type (Numeric on asyncpg) comes as the driver's own val
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncSession as CoreAsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.hotpath import compiled, sqlite_steps
+
+
+class RowSource(Protocol):
+    """Where a read-only feature's rows come from without an ORM session: it runs the statement in the
+    transaction the caller's session (if any) would use, after that session's pending changes are flushed."""
+
+    async def fetch_rows(self, statement: ClauseElement, values: Mapping[str, Any]) -> list[Sequence[Any]]: ...
+
+
+# what the read services take: a session (any caller) or a turn's row source (no session opened)
+Reads = AsyncSession | RowSource
 
 
 async def session_connection(session: AsyncSession) -> AsyncConnection:
@@ -31,10 +49,12 @@ async def session_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection()
 
 
-async def fetch_rows(session: AsyncSession, statement: ClauseElement,
+async def fetch_rows(source: Reads, statement: ClauseElement,
                      values: Mapping[str, Any]) -> list[Sequence[Any]]:
     """``statement`` (a module constant or a cached variant: compiled once) with ``values`` bound."""
-    conn = await session_connection(session)
+    if not isinstance(source, CoreAsyncSession):  # SQLModel's session is one too
+        return await source.fetch_rows(statement, values)
+    conn = await session_connection(source)
     dialect = conn.dialect
     if dialect.driver not in ("asyncpg", "aiosqlite"):  # another driver: SQLAlchemy's Core execution
         return list((await conn.execute(statement, dict(values))).all())

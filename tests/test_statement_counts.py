@@ -120,6 +120,16 @@ async def test_a_known_volunteers_turn(core: Engine, sessions: SessionFactory, c
     assert not touching(statements, "role")
 
 
+async def test_a_volunteers_activity_details_are_one_read(core: Engine, sessions: SessionFactory, clock: Clock,
+                                                          volunteer: str) -> None:
+    """The details page reads the activity, its confirmed places and the reader's sign-up in one statement
+    (it was the activity's entity, then the figures: two), and no role for a person holding none."""
+    await turn(core, clock, volunteer, "活动")
+    statements = await counted(core, sessions, clock, volunteer, "1")
+    assert len(statements) <= skeleton(sessions) + 1, "\n".join(statements)
+    assert len(touching(statements, "activity")) == 1 and not touching(statements, "role")
+
+
 async def test_a_coordinators_roles_are_read_once(core: Engine, sessions: SessionFactory, clock: Clock,
                                                   volunteer: str) -> None:
     """Only a person holding a role has them queried, once per turn: the menu shows what they coordinate."""
