@@ -227,7 +227,7 @@ async def parse_area(turn: Turn, text: str, draft: RegistrationDraft) -> str:
 
 async def load_org_options(turn: Turn, draft: RegistrationDraft, area: str | None) -> None:
     """The organizations offered as buttons (the one the community names first); a match becomes the choice."""
-    organizations = await organization_choices(turn.session)  # ids and names only: all a button shows
+    organizations = await organization_choices(turn.reads)  # ids and names only: all a button shows
     match = best_match(organizations, area)
     if match is not None:
         draft.org, draft.org_name = match.id, match.name
@@ -239,9 +239,9 @@ async def load_org_options(turn: Turn, draft: RegistrationDraft, area: str | Non
 async def parse_org(turn: Turn, text: str, draft: RegistrationDraft) -> tuple[int, str]:
     if text.startswith(ORG):
         org_id = parse_int(text.removeprefix(ORG))
-        org = await organization_choice(turn.session, organization_id=org_id) if org_id is not None else None
+        org = await organization_choice(turn.reads, organization_id=org_id) if org_id is not None else None
     else:
-        org = await match_organization(turn.session, place=text)
+        org = await match_organization(turn.reads, place=text)
     if org is None:
         raise InvalidInput("org_unknown")
     return org.id, org.name
@@ -349,7 +349,7 @@ async def show_profile(turn: Turn, _arg: str) -> None:
                  [turn.choice(_("现在注册"), "reg")])
         return
     skills = skills_shown([c for c in person.skills.split(",") if c]) or "-"
-    org = await membership_of(turn.session, person_id=person.id)
+    org = await membership_of(turn.reads, person_id=person.id)
     turn.say(
         _("我的资料\n姓名：{name}\n身份证号：{id_number_masked}\n手机号：{phone_masked}\n技能：{skills}\n社区：{area}"
           "\n所属组织：{org}",
@@ -390,7 +390,7 @@ async def profile_draft(turn: Turn) -> RegistrationDraft | None:
         return None
     turn.state.data = {}
     draft = RegistrationDraft.of(turn.person, turn.today, turn.cipher)
-    org = await membership_of(turn.session, person_id=turn.person.id)
+    org = await membership_of(turn.reads, person_id=turn.person.id)
     await load_org_options(turn, draft, draft.area)
     draft.org, draft.org_name = (org.id, org.name) if org is not None else (None, None)
     return draft
