@@ -180,10 +180,11 @@ async def explain(url: str, person_id: int, year: int, people: int, cold: int) -
                 reads[-1] += top["Plan"]["Shared Read Blocks"]
                 hits[-1] += top["Plan"]["Shared Hit Blocks"]
                 executions[-1] += top["Execution Time"]
-    print(f"{cold} volunteers not asked before, per summary: pages read from outside shared buffers "
-          f"p50 {percentile(reads, 0.5)}, max {max(reads)}; pages hit p50 {percentile(hits, 0.5)}; "
-          f"execution p50 {percentile(executions, 0.5):.2f} ms, p99 {percentile(executions, 0.99):.2f} ms "
-          f"({len(statements)} statement(s) per summary)")
+    if cold:  # --cold 0: no such sample
+        print(f"{cold} volunteers not asked before, per summary: pages read from outside shared buffers "
+              f"p50 {percentile(reads, 0.5)}, max {max(reads)}; pages hit p50 {percentile(hits, 0.5)}; "
+              f"execution p50 {percentile(executions, 0.5):.2f} ms, p99 {percentile(executions, 0.99):.2f} ms "
+              f"({len(statements)} statement(s) per summary)")
     await engine.dispose()
 
 
