@@ -12,7 +12,8 @@ Semantics, the same for every user:
 - each request gets its own outcome, or the write's exception: a failed write fails every request of
   that batch (as each one's own write would have), and the next batch is written as if nothing happened;
   ``write`` may also answer one request with an exception of its own (its place in the outcomes);
-- waits are shielded: a request that goes away does not cancel the write others wait for;
+- waits are shielded: a request that goes away does not cancel the write others wait for (each request
+  waits on a future of its own, which is all its cancellation reaches);
 - the writer cancelled (``close``, or the loop's shutdown): the requests of its batch and those still
   waiting are cancelled too, none is left waiting for a write that will not come.
 """
@@ -103,9 +104,9 @@ class GroupCommit(Generic[Item, Outcome]):
         entry.futures.append(future)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting(), name=self._name)
-        # shielded: a request that goes away must not cancel the write others wait for (its own future is
-        # still settled by the writer, and shield marks an exception there as retrieved)
-        return await asyncio.shield(future)
+        # a future of its own: a request that goes away cancels only that, never the write others wait for
+        # (what ``asyncio.shield`` would give, without a second future per request)
+        return await future
 
     async def close(self) -> None:
         """Cancels the write in progress and every request waiting; later ``submit``s raise ``RuntimeError``."""

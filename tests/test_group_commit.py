@@ -79,10 +79,10 @@ async def test_a_failed_write_fails_exactly_its_batch_and_the_next_write_works()
 
 async def test_an_exception_in_one_place_fails_that_request_alone() -> None:
     commits: GroupCommit[int, int] = GroupCommit(Writes())
-    outcomes = await asyncio.gather(commits.submit(1), commits.submit(-1), commits.submit(2),
-                                    return_exceptions=True)
-    assert outcomes[0] == 2 and outcomes[2] == 4
-    assert isinstance(outcomes[1], ValueError) and str(outcomes[1]) == "no -1"
+    alone = asyncio.create_task(commits.submit(-1))
+    assert await asyncio.gather(commits.submit(1), commits.submit(2)) == [2, 4]
+    with pytest.raises(ValueError, match="no -1"):
+        await alone
 
 
 async def test_a_write_with_too_few_outcomes_fails_its_batch() -> None:
@@ -234,3 +234,32 @@ async def test_a_failing_slot_fails_the_waiting_requests_instead_of_stranding_th
     outcomes = await asyncio.gather(commits.submit(1), commits.submit(2), return_exceptions=True)
     assert all(isinstance(outcome, OSError) for outcome in outcomes)
     assert commits.pending == 0
+
+
+async def test_a_cancelled_writer_cancels_the_requests_still_waiting() -> None:
+    """The loop's shutdown cancels the writer task: none of its requests is left waiting for ever."""
+    writes = Writes()
+    writes.release.clear()
+    commits: GroupCommit[int, int] = GroupCommit(writes, name="cancelled-writer")
+    in_write = asyncio.create_task(commits.submit(1))
+    await until(lambda: writes.writing)
+    next_batch = asyncio.create_task(commits.submit(2))
+    await until(lambda: commits.pending == 2)
+    [writer] = [task for task in asyncio.all_tasks() if task.get_name() == "cancelled-writer"]
+    writer.cancel()
+    await until(lambda: in_write.done() and next_batch.done())
+    assert in_write.cancelled() and next_batch.cancelled()
+    assert commits.pending == 0
+    writes.release.set()
+    assert await commits.submit(3) == 6  # not closed: the next request gets a new writer
+
+
+async def test_close_before_the_writer_ran_cancels_the_request() -> None:
+    writes = Writes()
+    commits: GroupCommit[int, int] = GroupCommit(writes)
+    request = asyncio.create_task(commits.submit(1))
+    await asyncio.sleep(0)  # the request is waiting; its writer task is created but has not run yet
+    assert commits.pending == 1
+    await commits.close()  # cancels a task that never started: its own clean-up never runs
+    await until(request.done)
+    assert request.cancelled() and writes.batches == []
