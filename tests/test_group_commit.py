@@ -26,10 +26,11 @@ async def until(condition: Callable[[], bool]) -> None:
 class Writes:
     """A ``write`` that records its batches, answers each item doubled, and can be held or made to fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, held: bool = False) -> None:
         self.batches: list[list[int]] = []
-        self.release = asyncio.Event()
-        self.release.set()
+        self.release = asyncio.Event()  # set: the writes go through; clear: each waits for it
+        if not held:
+            self.release.set()
         self.writing = False
         self.fail_next: Exception | None = None
 
@@ -47,8 +48,7 @@ class Writes:
 
 
 async def test_concurrent_submits_share_writes_and_each_gets_its_own_outcome() -> None:
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
     first = asyncio.create_task(commits.submit(1))
     await until(lambda: writes.writing)  # the first write holds item 1; the next ones wait for it
@@ -62,8 +62,7 @@ async def test_concurrent_submits_share_writes_and_each_gets_its_own_outcome() -
 
 
 async def test_a_failed_write_fails_exactly_its_batch_and_the_next_write_works() -> None:
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
     failing = [asyncio.create_task(commits.submit(n)) for n in (1, 2, 3)]
     await until(lambda: writes.writing)
@@ -95,8 +94,7 @@ async def test_a_write_with_too_few_outcomes_fails_its_batch() -> None:
 
 
 async def test_a_request_that_goes_away_does_not_cancel_the_write_the_others_wait_for() -> None:
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
     gone = asyncio.create_task(commits.submit(1))
     stays = asyncio.create_task(commits.submit(2))
@@ -112,8 +110,7 @@ async def test_a_request_that_goes_away_does_not_cancel_the_write_the_others_wai
 
 
 async def test_requests_with_one_key_share_the_item_waiting_for_its_write() -> None:
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
     first = asyncio.create_task(commits.submit(1, key="a"))
     await until(lambda: writes.writing)
@@ -166,8 +163,7 @@ async def test_the_slot_is_held_while_a_batch_is_taken_and_written() -> None:
 async def test_a_writers_run_is_entered_once_around_its_batches_and_what_comes_while_it_ends_is_written() -> None:
     events: list[str] = []
     leaving = asyncio.Event()
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
 
     @contextlib.asynccontextmanager
     async def run() -> AsyncIterator[None]:
@@ -206,8 +202,7 @@ async def test_settled_is_called_after_each_batch_with_nothing_pending_of_it() -
 
 
 async def test_close_cancels_the_write_and_every_waiting_request() -> None:
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
     in_write = [asyncio.create_task(commits.submit(n)) for n in (1, 2)]
     await until(lambda: writes.writing)
@@ -238,8 +233,7 @@ async def test_a_failing_slot_fails_the_waiting_requests_instead_of_stranding_th
 
 async def test_a_cancelled_writer_cancels_the_requests_still_waiting() -> None:
     """The loop's shutdown cancels the writer task: none of its requests is left waiting for ever."""
-    writes = Writes()
-    writes.release.clear()
+    writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes, name="cancelled-writer")
     in_write = asyncio.create_task(commits.submit(1))
     await until(lambda: writes.writing)
