@@ -65,13 +65,13 @@ class GroupCommit(Generic[Item, Outcome]):
     ``write(items)``: writes a batch in one trip, returns one outcome per item (see ``Write``).
     ``slot``: entered around each batch, taking it and writing it (SQLite: the single writer's turn); read
     at each use, so a caller may pass ``lambda: self.write_slot()`` and replace its slot later.
-    ``run``: entered once by each writer task around its batches, e.g. to keep one connection while
+    ``run``: if given, entered once by each writer task around its batches, e.g. to keep one connection while
     requests keep coming and give it back once none wait (it should not raise on leaving).
     ``settled``: called after each batch is answered (wake-ups of whoever watches ``pending``).
     """
 
     def __init__(self, write: Write[Item, Outcome], *, slot: Context = contextlib.nullcontext,
-                 run: Context = contextlib.nullcontext, settled: Callable[[], None] | None = None,
+                 run: Context | None = None, settled: Callable[[], None] | None = None,
                  name: str = "group-commit") -> None:
         self._write = write
         self._slot = slot
@@ -89,9 +89,10 @@ class GroupCommit(Generic[Item, Outcome]):
         """Requests not answered yet: waiting for a batch or in the one being written."""
         return sum(len(entry.futures) for entry in self._waiting) + sum(len(entry.futures) for entry in self._batch)
 
-    async def submit(self, item: Item, *, key: Hashable | None = None) -> Outcome:
-        """The item's outcome once its batch is written (or that write's exception). ``key``: a request with
-        the key of an item still waiting for its batch joins it (gets its outcome; its own item is not written)."""
+    def submit(self, item: Item, *, key: Hashable | None = None) -> asyncio.Future[Outcome]:
+        """Await it: the item's outcome once its batch is written (or that write's exception). ``key``: a request
+        with the key of an item still waiting for its batch joins it (gets its outcome; its item is not written).
+        A future, not a coroutine: no frame of its own to resume on the request path (about one a request)."""
         if self._closed:
             raise RuntimeError(f"{self._name} is closed")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -106,7 +107,7 @@ class GroupCommit(Generic[Item, Outcome]):
             self._writer = asyncio.create_task(self._write_waiting(), name=self._name)
         # a future of its own: a request that goes away cancels only that, never the write others wait for
         # (what ``asyncio.shield`` would give, without a second future per request)
-        return await future
+        return future
 
     async def close(self) -> None:
         """Cancels the write in progress and every request waiting; later ``submit``s raise ``RuntimeError``."""
@@ -122,6 +123,9 @@ class GroupCommit(Generic[Item, Outcome]):
             # the outer loop: what arrived while ``run`` was being left (which may wait, e.g. closing a
             # connection) gets a new run; this task ends only with nothing waiting, with no wait in between
             while self._waiting:
+                if self._run is None:
+                    await self._write_batch()
+                    continue
                 async with self._run():
                     while self._waiting:
                         await self._write_batch()
@@ -138,6 +142,7 @@ class GroupCommit(Generic[Item, Outcome]):
             # taken once the slot is ours: what comes meanwhile joins the next batch
             batch, self._waiting, self._keyed = self._waiting, [], {}
             self._batch = batch
+            answered = False
             try:
                 outcomes = await self._write([entry.item for entry in batch])
                 if len(outcomes) != len(batch):
@@ -145,12 +150,15 @@ class GroupCommit(Generic[Item, Outcome]):
             except Exception as exc:  # every request of the batch fails, as its own write would have
                 for entry in batch:
                     entry.settle(exc)
+                answered = True
             else:
                 for entry, outcome in zip(batch, outcomes, strict=True):
                     entry.settle(outcome)
-            finally:  # cancelled: the requests waiting for this write end too
-                for entry in batch:
-                    entry.cancel()
+                answered = True
+            finally:
+                if not answered:  # cancelled: the requests waiting for this write end too
+                    for entry in batch:
+                        entry.cancel()
                 self._batch = []
                 if self._settled is not None:
                     self._settled()

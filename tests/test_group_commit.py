@@ -23,6 +23,13 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never held")
 
 
+def request(commits: GroupCommit[int, int], item: int, *, key: str | None = None) -> asyncio.Task[int]:
+    """A request waiting for its outcome in a task of its own (as a web request's handler does)."""
+    async def wait() -> int:
+        return await commits.submit(item, key=key)
+    return asyncio.create_task(wait())
+
+
 class Writes:
     """A ``write`` that records its batches, answers each item doubled, and can be held or made to fail."""
 
@@ -50,9 +57,9 @@ class Writes:
 async def test_concurrent_submits_share_writes_and_each_gets_its_own_outcome() -> None:
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    first = asyncio.create_task(commits.submit(1))
+    first = request(commits, 1)
     await until(lambda: writes.writing)  # the first write holds item 1; the next ones wait for it
-    rest = [asyncio.create_task(commits.submit(n)) for n in range(2, 12)]
+    rest = [request(commits, n) for n in range(2, 12)]
     await until(lambda: commits.pending == 11)
     writes.release.set()
     assert await first == 2
@@ -64,10 +71,10 @@ async def test_concurrent_submits_share_writes_and_each_gets_its_own_outcome() -
 async def test_a_failed_write_fails_exactly_its_batch_and_the_next_write_works() -> None:
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    failing = [asyncio.create_task(commits.submit(n)) for n in (1, 2, 3)]
+    failing = [request(commits, n) for n in (1, 2, 3)]
     await until(lambda: writes.writing)
     writes.fail_next = ConnectionError("database gone")
-    later = [asyncio.create_task(commits.submit(n)) for n in (4, 5)]  # the next batch
+    later = [request(commits, n) for n in (4, 5)]  # the next batch
     await until(lambda: commits.pending == 5)
     writes.release.set()
     outcomes = await asyncio.gather(*failing, return_exceptions=True)
@@ -78,7 +85,7 @@ async def test_a_failed_write_fails_exactly_its_batch_and_the_next_write_works()
 
 async def test_an_exception_in_one_place_fails_that_request_alone() -> None:
     commits: GroupCommit[int, int] = GroupCommit(Writes())
-    alone = asyncio.create_task(commits.submit(-1))
+    alone = request(commits, -1)
     assert await asyncio.gather(commits.submit(1), commits.submit(2)) == [2, 4]
     with pytest.raises(ValueError, match="no -1"):
         await alone
@@ -96,8 +103,8 @@ async def test_a_write_with_too_few_outcomes_fails_its_batch() -> None:
 async def test_a_request_that_goes_away_does_not_cancel_the_write_the_others_wait_for() -> None:
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    gone = asyncio.create_task(commits.submit(1))
-    stays = asyncio.create_task(commits.submit(2))
+    gone = request(commits, 1)
+    stays = request(commits, 2)
     await until(lambda: writes.writing)
     gone.cancel()
     await until(gone.done)
@@ -112,14 +119,14 @@ async def test_a_request_that_goes_away_does_not_cancel_the_write_the_others_wai
 async def test_requests_with_one_key_share_the_item_waiting_for_its_write() -> None:
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    first = asyncio.create_task(commits.submit(1, key="a"))
+    first = request(commits, 1, key="a")
     await until(lambda: writes.writing)
     # item 1 is being written: a request with its key now waits for the next write, with its own item
-    again = [asyncio.create_task(commits.submit(n, key="a")) for n in (2, 3)]
-    other = asyncio.create_task(commits.submit(4, key="b"))
-    unkeyed = asyncio.create_task(commits.submit(2))
+    again = [request(commits, n, key="a") for n in (2, 3)]
+    other = request(commits, 4, key="b")
+    unkeyed = request(commits, 2)
     await until(lambda: commits.pending == 5)
-    gone = asyncio.create_task(commits.submit(9, key="a"))  # joins and goes away: the others still get theirs
+    gone = request(commits, 9, key="a")  # joins and goes away: the others still get theirs
     await until(lambda: commits.pending == 6)
     gone.cancel()
     writes.release.set()
@@ -146,10 +153,10 @@ async def test_the_slot_is_held_while_a_batch_is_taken_and_written() -> None:
 
     commits: GroupCommit[int, int] = GroupCommit(write, slot=write_slot)
     await slot.acquire()  # another writer (SQLite: a turn) holds it: the requests wait, none is taken yet
-    waiting = [asyncio.create_task(commits.submit(0))]
+    waiting = [request(commits, 0)]
     for _ in range(10):  # the writer task is waiting for the slot now
         await asyncio.sleep(0)
-    waiting += [asyncio.create_task(commits.submit(n)) for n in range(1, 5)]
+    waiting += [request(commits, n) for n in range(1, 5)]
     await until(lambda: commits.pending == 5)
     for _ in range(10):
         await asyncio.sleep(0)
@@ -175,15 +182,15 @@ async def test_a_writers_run_is_entered_once_around_its_batches_and_what_comes_w
             await leaving.wait()  # e.g. a connection going back to the pool
 
     commits: GroupCommit[int, int] = GroupCommit(writes, run=run)
-    first = asyncio.create_task(commits.submit(1))
+    first = request(commits, 1)
     await until(lambda: writes.writing)
-    second = asyncio.create_task(commits.submit(2))
+    second = request(commits, 2)
     await until(lambda: commits.pending == 2)
     writes.release.set()
     assert await first == 2 and await second == 4
     await until(lambda: events[-1:] == ["leave"])
     assert events == ["enter", "leave"]  # one run around both batches
-    late = asyncio.create_task(commits.submit(3))  # arrives while the run is being left
+    late = request(commits, 3)  # arrives while the run is being left
     for _ in range(10):
         await asyncio.sleep(0)
     assert len(writes.batches) == 2 and not late.done()  # the writer is still leaving its run
@@ -204,9 +211,9 @@ async def test_settled_is_called_after_each_batch_with_nothing_pending_of_it() -
 async def test_close_cancels_the_write_and_every_waiting_request() -> None:
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    in_write = [asyncio.create_task(commits.submit(n)) for n in (1, 2)]
+    in_write = [request(commits, n) for n in (1, 2)]
     await until(lambda: writes.writing)
-    next_batch = [asyncio.create_task(commits.submit(n)) for n in (3, 4)]
+    next_batch = [request(commits, n) for n in (3, 4)]
     await until(lambda: commits.pending == 4)
     await commits.close()
     assert not writes.writing  # the write itself was cancelled
@@ -235,9 +242,9 @@ async def test_a_cancelled_writer_cancels_the_requests_still_waiting() -> None:
     """The loop's shutdown cancels the writer task: none of its requests is left waiting for ever."""
     writes = Writes(held=True)
     commits: GroupCommit[int, int] = GroupCommit(writes, name="cancelled-writer")
-    in_write = asyncio.create_task(commits.submit(1))
+    in_write = request(commits, 1)
     await until(lambda: writes.writing)
-    next_batch = asyncio.create_task(commits.submit(2))
+    next_batch = request(commits, 2)
     await until(lambda: commits.pending == 2)
     [writer] = [task for task in asyncio.all_tasks() if task.get_name() == "cancelled-writer"]
     writer.cancel()
@@ -251,9 +258,9 @@ async def test_a_cancelled_writer_cancels_the_requests_still_waiting() -> None:
 async def test_close_before_the_writer_ran_cancels_the_request() -> None:
     writes = Writes()
     commits: GroupCommit[int, int] = GroupCommit(writes)
-    request = asyncio.create_task(commits.submit(1))
+    waiting = request(commits, 1)
     await asyncio.sleep(0)  # the request is waiting; its writer task is created but has not run yet
     assert commits.pending == 1
     await commits.close()  # cancels a task that never started: its own clean-up never runs
-    await until(request.done)
-    assert request.cancelled() and writes.batches == []
+    await until(waiting.done)
+    assert waiting.cancelled() and writes.batches == []
