@@ -133,8 +133,8 @@ class ReplayGuard:
     - group commit (``bot.group_commit``): the callbacks that arrive while one write is queued or
       running are written together by the next one (one transaction: an INSERT … RETURNING, and a
       SELECT only when a pair was seen before), and each request waits for the write that holds its
-      pair. On SQLite the write
-      queues with the turns for the single writer (``write_slot``), and what arrives meanwhile joins it;
+      pair. On SQLite the write queues with the turns for the single writer (``write_slot``), and what
+      arrives meanwhile joins it;
     - one connection for a run of writes: the writer keeps its connection while callbacks keep coming
       and gives it back to the pool when none are waiting; on PostgreSQL in autocommit, so a write is
       one round trip instead of three; on SQLite the whole write is one trip to the driver's thread
