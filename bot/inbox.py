@@ -3,8 +3,8 @@
 When admission would not run a message in time (``bot.admission``), a webhook channel answers at once
 (WeChat: ``success``) and ``put``s the message here instead of asking the user to send it again. The
 request waits only for the row's commit (the message survives a restart), and the rows that arrive
-while one write is queued or running are written together by the next one (group commit, as the replay
-guard's nonces): under a burst that is one short transaction per batch, not one per message.
+while one write is queued or running are written together by the next one (``bot.group_commit``, as the
+replay guard's nonces): under a burst that is one short transaction per batch, not one per message.
 
 A background task (``run``) takes rows while admission has idle slots and the loop does not lag (the
 live requests come first), at most ``slots`` at once, oldest first, one user's messages in order. Each
@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.admission import Admission, Job
+from bot.group_commit import GroupCommit
 from bot.metrics import Metrics
 from handlers.messages import Inbound, Location
 from handlers.privacy import FieldCipher, open_json, seal_json
@@ -75,10 +76,9 @@ def inbound_from_json(data: dict[str, Any]) -> Inbound:
 
 @dataclass(slots=True)
 class _Waiting:
-    """One request waiting for the next write (a retry of the same message too: it joins in ``enqueue``)."""
+    """One request's row for the next write (a retry of the same message too: it joins in ``enqueue``)."""
     item: QueueItem
     check: Any  # for ``precheck`` (None: nothing to check)
-    outcome: asyncio.Future[Queued]
 
 
 # ``precheck``: written in the queue's write (its write slot and connection, before the rows), one verdict per
@@ -111,8 +111,6 @@ class Inbox(Generic[T]):
         self.slots = slots  # None: admission's slots but LIVE_SLOTS (at least one)
         self.max_lag = max_lag
         self.monotonic = monotonic
-        self._waiting: list[_Waiting] = []
-        self._writer: asyncio.Task[None] | None = None
         # this process's rows not yet handled: a retry joins without the database, a user's next message
         # queues behind them (rows another worker takes are forgotten after max_age + lease)
         self._local: dict[str, tuple[str, float]] = {}
@@ -120,6 +118,10 @@ class Inbox(Generic[T]):
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()  # the drain looks for rows again
         self._changed = asyncio.Event()  # a row was handled or a write ended (``wait_idle``)
+        # the request path's writes; the slot read at each write (the channel, or a test, may replace it)
+        self._commits: GroupCommit[_Waiting, Queued] = GroupCommit(
+            self._write_batch, slot=lambda: self.write_slot(), settled=self._changed.set,
+            name=f"{channel}-inbox-writer")
         self._maybe_rows = True  # at start: rows left by a previous process
         self._drain: asyncio.Task[None] | None = None
         self._forgetting: set[asyncio.Task[None]] = set()  # deletes of rows answered ahead (``forget_later``)
@@ -199,60 +201,50 @@ class Inbox(Generic[T]):
             return Queued.JOINED
         item = QueueItem(key, user_key(self.cipher, self.channel, inbound.user_id),
                          seal_json(self.cipher, inbound_to_json(inbound)))
-        waiting = _Waiting(item, check, asyncio.get_running_loop().create_future())
-        self._waiting.append(waiting)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting(), name=f"{self.channel}-inbox-writer")
-        # shielded: a request that goes away must not cancel the write others wait for
-        outcome = await asyncio.shield(waiting.outcome)
+        outcome = await self._commits.submit(_Waiting(item, check))
         if self.metrics is not None and outcome is not Queued.REFUSED:  # a refused one is the channel's to count
             self.metrics.inbound.labels(self.channel, outcome.value).inc()
         return outcome
 
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            async with self.write_slot():
-                batch, self._waiting = self._waiting, []  # taken once the slot is ours: what came meanwhile joins
-                try:
-                    async with self.database.connect() as connection:
-                        kept = await self._prechecked(connection, batch)
-                        outcomes = await enqueue(connection, channel=self.channel,
-                                                 items=[waiting.item for waiting in kept],
-                                                 now=self.clock(), max_rows=self.max_rows,
-                                                 max_age=self.max_age) if kept else {}
-                except Exception as exc:  # every request of the batch fails, as its own write would have
-                    for waiting in batch:
-                        if not waiting.outcome.done():
-                            waiting.outcome.set_exception(exc)
-                else:
-                    now = self.monotonic()
-                    for waiting in kept:
-                        key = waiting.item.message_key
-                        outcome = outcomes.get(key[:160], Queued.JOINED)
-                        if outcome is Queued.QUEUED and key not in self._local:  # a retry in the batch: once
-                            self._local[key] = (waiting.item.user_key, now)
-                            self._local_users[waiting.item.user_key] += 1
-                        waiting.outcome.set_result(outcome)
-                    if any(outcome is Queued.QUEUED for outcome in outcomes.values()):
-                        self._maybe_rows = True
-                        self._wake.set()
-                finally:  # cancelled (shutdown): the requests waiting for this write end too
-                    for waiting in batch:
-                        if not waiting.outcome.done():
-                            waiting.outcome.cancel()
-                    self._changed.set()
+    async def _write_batch(self, batch: list[_Waiting]) -> list[Queued | Exception]:
+        """One write for the batch (``GroupCommit``): the checks first, then the rows of the requests that passed."""
+        refused: set[int] = set()  # places in the batch
+        try:
+            async with self.database.connect() as connection:
+                refused = await self._refused(connection, batch)
+                kept = [waiting for place, waiting in enumerate(batch) if place not in refused]
+                outcomes = await enqueue(connection, channel=self.channel, items=[waiting.item for waiting in kept],
+                                         now=self.clock(), max_rows=self.max_rows,
+                                         max_age=self.max_age) if kept else {}
+        except Exception as exc:
+            if not refused:
+                raise  # every request of the batch fails, as its own write would have
+            # the refused ones were answered by their checks, written before the rows failed: they stay refused
+            return [Queued.REFUSED if place in refused else exc for place in range(len(batch))]
+        now = self.monotonic()
+        answers: list[Queued | Exception] = []
+        for place, waiting in enumerate(batch):
+            if place in refused:
+                answers.append(Queued.REFUSED)
+                continue
+            key = waiting.item.message_key
+            outcome = outcomes.get(key[:160], Queued.JOINED)
+            if outcome is Queued.QUEUED and key not in self._local:  # a retry in the batch: once
+                self._local[key] = (waiting.item.user_key, now)
+                self._local_users[waiting.item.user_key] += 1
+            answers.append(outcome)
+        if any(outcome is Queued.QUEUED for outcome in outcomes.values()):
+            self._maybe_rows = True
+            self._wake.set()
+        return answers
 
-    async def _prechecked(self, connection: AsyncConnection, batch: list[_Waiting]) -> list[_Waiting]:
-        """The requests whose checks pass (written first, same slot); the others are answered ``REFUSED``."""
-        checked = [waiting for waiting in batch if waiting.check is not None]
+    async def _refused(self, connection: AsyncConnection, batch: list[_Waiting]) -> set[int]:
+        """The places of the requests whose checks fail (written first, same slot): answered ``REFUSED``."""
+        checked = [place for place, waiting in enumerate(batch) if waiting.check is not None]
         if not checked or self.precheck is None:
-            return batch
-        verdicts = await self.precheck(connection, [waiting.check for waiting in checked])
-        refused = {id(waiting) for waiting, passed in zip(checked, verdicts, strict=True) if not passed}
-        for waiting in checked:
-            if id(waiting) in refused:
-                waiting.outcome.set_result(Queued.REFUSED)
-        return [waiting for waiting in batch if id(waiting) not in refused]
+            return set()
+        verdicts = await self.precheck(connection, [batch[place].check for place in checked])
+        return {place for place, passed in zip(checked, verdicts, strict=True) if not passed}
 
     # ---- draining (background) ---------------------------------------------------------------------
     def start(self) -> None:
@@ -364,7 +356,7 @@ class Inbox(Generic[T]):
     async def wait_idle(self) -> None:
         """Until every row this process queued has been handled (tests); with the drain stopped, until the
         writes and running rows have ended."""
-        while self._running or self._waiting or self._forgetting or (self._local and self._drain is not None):
+        while self._running or self._commits.pending or self._forgetting or (self._local and self._drain is not None):
             self._changed.clear()
             await self._changed.wait()
 

@@ -11,7 +11,6 @@ without a second effect, the same signature with another body is refused.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -26,6 +25,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
 from bot.channels.wechat.settings import WeChatSettings
+from bot.group_commit import GroupCommit
 from services.wechat_replay import SignedCallback, body_digest, nonce_key, remember_nonces
 
 REPLAY_WINDOW_SECONDS = 300
@@ -130,10 +130,11 @@ class ReplayGuard:
 
     What makes it cheap instead:
 
-    - group commit: the callbacks that arrive while one write is queued or running are written
-      together by the next one (one transaction: an INSERT … RETURNING, and a SELECT only when a pair
-      was seen before), and each request waits for the write that holds its pair. On SQLite the write
-      queues with the turns for the single writer (``write_slot``), and what arrives meanwhile joins it;
+    - group commit (``bot.group_commit``): the callbacks that arrive while one write is queued or
+      running are written together by the next one (one transaction: an INSERT … RETURNING, and a
+      SELECT only when a pair was seen before), and each request waits for the write that holds its
+      pair. On SQLite the write queues with the turns for the single writer (``write_slot``), and what
+      arrives meanwhile joins it;
     - one connection for a run of writes: the writer keeps its connection while callbacks keep coming
       and gives it back to the pool when none are waiting; on PostgreSQL in autocommit, so a write is
       one round trip instead of three; on SQLite the whole write is one trip to the driver's thread
@@ -149,10 +150,12 @@ class ReplayGuard:
         self.database = database  # a connection, not a session: the pairs are never ORM objects
         self.clock = clock
         self.write_slot = write_slot
-        # per nonce key: the callback to write and the requests waiting for its write (each its own future,
-        # so a request that goes away cancels only its own)
-        self._waiting: dict[str, tuple[SignedCallback, list[asyncio.Future[str | None]]]] = {}
-        self._writer: asyncio.Task[None] | None = None
+        # the same pair twice before its write (WeChat's retry, or a replay) joins by nonce key: both get what
+        # the first one's write stored. The slot is read at each write (a test may replace it)
+        kept = _KeptConnection(self)
+        self._commits: GroupCommit[SignedCallback, str | None] = GroupCommit(
+            self._write_batch, slot=lambda: self.write_slot(), run=lambda: kept, name="wechat-replay-guard")
+        self._connection: AsyncConnection | None = None  # the writer's, while batches keep coming
         self._since_purge = 0
         # nonce key → (body digest stored for it, when to forget it); swept every STORED_MEMORY_SECONDS
         self._stored: dict[str, tuple[str, float]] = {}
@@ -171,7 +174,7 @@ class ReplayGuard:
         with the caller's own write, e.g. the inbound queue's); commits. Per nonce key the body digest stored
         for it: another one than the callback's is a replay, as in ``check``."""
         stored = await self._write(connection, callbacks)
-        self._remember({callback.nonce_key: callback for callback in callbacks}, stored)
+        self._remember(callbacks, stored)
         return stored
 
     async def check(self, query: Mapping[str, str], body: bytes) -> None:
@@ -183,52 +186,25 @@ class ReplayGuard:
         if known is not None and known[1] > self.clock():
             stored: str | None = known[0]
         else:
-            # the same pair twice before its write (WeChat's retry, or a replay): both wait for the first one's
-            future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-            waiting = self._waiting.get(key)
-            if waiting is None:
-                expires = int(timestamp) + REPLAY_WINDOW_SECONDS + 1
-                self._waiting[key] = (SignedCallback(key, digest, datetime.fromtimestamp(expires, UTC)), [future])
-                if self._writer is None or self._writer.done():
-                    self._writer = asyncio.create_task(self._write_waiting(), name="wechat-replay-guard")
-            else:
-                waiting[1].append(future)
-            stored = await future
+            expires = int(timestamp) + REPLAY_WINDOW_SECONDS + 1
+            stored = await self._commits.submit(SignedCallback(key, digest, datetime.fromtimestamp(expires, UTC)),
+                                                key=key)
         if stored != digest:
             raise Rejected(403, "signature already used for another body (replay)")
 
-    async def _write_waiting(self) -> None:
-        connection: AsyncConnection | None = None
+    async def _write_batch(self, callbacks: list[SignedCallback]) -> list[str | None]:
+        """One write for the batch (``GroupCommit``), on the writer's connection: per callback the digest stored."""
         try:
-            while self._waiting:
-                async with self.write_slot():
-                    batch, self._waiting = self._waiting, {}  # taken once the slot is ours: what came meanwhile joins
-                    try:
-                        if connection is None:
-                            connection = await self._connect()
-                        stored = await self._write(connection, [callback for callback, _futures in batch.values()])
-                    except Exception as exc:  # every request of the batch fails, as its own write would have
-                        if connection is not None:
-                            await _close_quietly(connection)  # a failed connection is not used again
-                            connection = None
-                        for _callback, futures in batch.values():
-                            for future in futures:
-                                if not future.done():
-                                    future.set_exception(exc)
-                    else:
-                        self._remember(batch, stored)
-                        for key, (_callback, futures) in batch.items():
-                            for future in futures:
-                                if not future.done():  # its request went away meanwhile
-                                    future.set_result(stored.get(key))
-                    finally:  # cancelled (shutdown): the requests waiting for this write end too
-                        for _callback, futures in batch.values():
-                            for future in futures:
-                                if not future.done():
-                                    future.cancel()
-        finally:
+            if self._connection is None:
+                self._connection = await self._connect()
+            stored = await self._write(self._connection, callbacks)
+        except Exception:
+            connection, self._connection = self._connection, None
             if connection is not None:
-                await _close_quietly(connection)
+                await _close_quietly(connection)  # a failed connection is not used again
+            raise
+        self._remember(callbacks, stored)
+        return [stored.get(callback.nonce_key) for callback in callbacks]
 
     async def _connect(self) -> AsyncConnection:
         connection = await self.database.connect()
@@ -240,16 +216,16 @@ class ReplayGuard:
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection
 
-    def _remember(self, batch: Mapping[str, object], stored: Mapping[str, str]) -> None:
+    def _remember(self, callbacks: list[SignedCallback], stored: Mapping[str, str]) -> None:
         now = self.clock()
         if now >= self._sweep_at:
             self._stored = {key: known for key, known in self._stored.items() if known[1] > now}
             self._sweep_at = now + STORED_MEMORY_SECONDS
         until = now + STORED_MEMORY_SECONDS
-        for key in batch:
-            digest = stored.get(key)
+        for callback in callbacks:
+            digest = stored.get(callback.nonce_key)
             if digest is not None:
-                self._stored[key] = (digest, until)
+                self._stored[callback.nonce_key] = (digest, until)
 
     async def _write(self, connection: AsyncConnection, callbacks: list[SignedCallback]) -> dict[str, str]:
         self._since_purge += len(callbacks)
@@ -258,6 +234,24 @@ class ReplayGuard:
             self._since_purge = 0
         return await remember_nonces(connection, callbacks=callbacks,
                                      now=datetime.fromtimestamp(self.clock(), UTC), purge=purge)
+
+
+class _KeptConnection:
+    """Around a writer's batches (``GroupCommit``'s ``run``): the guard's connection goes back to the pool once
+    no callback waits any more. A class, not ``asynccontextmanager``: a third of the calls per writer run."""
+
+    __slots__ = ("guard",)
+
+    def __init__(self, guard: ReplayGuard) -> None:
+        self.guard = guard
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_exc: object) -> None:
+        connection, self.guard._connection = self.guard._connection, None
+        if connection is not None:
+            await _close_quietly(connection)
 
 
 async def _close_quietly(connection: AsyncConnection) -> None:
