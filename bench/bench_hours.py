@@ -108,9 +108,10 @@ async def fill(url: str, people: int, records: int, corrections: int = 0) -> Non
         async with engine.begin() as conn:
             # every ``corrections``-th record has an approved correction in effect (one in ten of them a void)
             await conn.execute(sa.text(
-                "INSERT INTO hour_correction (record_id, organization_id, old_hours, hours, reason, requested_by, "
-                "requested_at, status, decided_at, decision_note) "
-                "SELECT id, 1, hours, CASE WHEN id % (10 * CAST(:every AS integer)) = 0 THEN NULL ELSE hours + 0.5 END, "
+                "INSERT INTO hour_correction (record_id, person_id, organization_id, old_hours, hours, reason, "
+                "requested_by, requested_at, status, decided_at, decision_note) "
+                "SELECT id, person_id, 1, hours, "
+                "CASE WHEN id % (10 * CAST(:every AS integer)) = 0 THEN NULL ELSE hours + 0.5 END, "
                 "'bench', person_id, now(), 'approved', now(), '' FROM hour_record WHERE id % CAST(:every AS integer) = 0"),
                 {"every": corrections})
         print(f"  corrections (every {corrections}th record): {time.perf_counter() - step:.0f} s", flush=True)
@@ -216,6 +217,32 @@ async def heavy(url: str, people: int, records: int, rounds: int) -> None:
             walls.append(time.perf_counter() - started)
     print(f"the hours statement for volunteers with {records:,} records (held connection): "
           f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms")
+    # the statement as sent, for the first of them: its plan, then PostgreSQL's execution time for each in turn
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(conn: object, cursor: object, statement: str, params: tuple[object, ...], context: object,
+                executemany: bool) -> None:
+        statements.append((statement, tuple(params)))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    async with sessions() as session:
+        await hours_summary(session, person_id=heavy_ids[0], year=year)
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    statement, params = next((s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT"))
+    executions: list[float] = []
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        plan = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *params)  # type: ignore[union-attr]
+        print(f"EXPLAIN ANALYZE for volunteer {heavy_ids[0]} ({records:,} records):")
+        print("    " + "\n    ".join(row[0] for row in plan))
+        for n in range(rounds):
+            who = heavy_ids[n % len(heavy_ids)]
+            raw = (await driver.fetch(  # type: ignore[union-attr]
+                "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement,
+                *(who if value == heavy_ids[0] else value for value in params)))[0][0]
+            executions.append((json.loads(raw) if isinstance(raw, str) else raw)[0]["Execution Time"])
+    print(f"its execution in PostgreSQL ({rounds} runs): p50 {percentile(executions, 0.5):.2f} ms, "
+          f"p99 {percentile(executions, 0.99):.2f} ms")
     await engine.dispose()
 
 

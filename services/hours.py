@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, true
+from sqlalchemy import bindparam, case, func, literal_column, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -220,22 +220,26 @@ def _in_year(served_on: Any) -> Any:
     return (served_on >= bindparam("year_start")) & (served_on <= bindparam("year_end"))
 
 
-# a person's corrections in effect, each beside its record (ix_hour_correction_person_approved, migration 0019,
-# then one primary-key probe per correction): what they change is the corrected hours (0: voided) less the record's
+# a person's corrections in effect, each beside its record: found by person (ix_hour_correction_person_approved,
+# migration 0019), then one primary-key probe of hour_record each. What one changes is its hours (0: voided) less
+# the record's. The record's person is deliberately not compared with the correction's (it is the same: the
+# migration copied it, services/corrections.py and the model write it, and a record's person never changes):
+# PostgreSQL would carry ``person_id = $1`` over to hour_record and probe hour_correction per record again.
+# 'approved' is a literal, not a parameter: a generic plan may use the partial index only for a literal.
 _CORRECTED = HourRecord.__table__.alias("corrected")  # type: ignore[attr-defined]
 _CHANGE = func.coalesce(HourCorrection.hours, 0) - _CORRECTED.c.hours
+_IN_EFFECT_OF_PERSON = (HourCorrection.person_id == bindparam("person_id")) & (
+    HourCorrection.status == literal_column("'approved'"))
 
 
 def _changes(*figures: tuple[str, Any]) -> Any:
-    """Per label, the sum of the changes of the person's corrections in effect whose record meets the condition
-    (``_CORRECTED``'s columns); the record's person is checked too, so a correction can only move its own
-    person's figures."""
+    """Per label, the sum of the changes of the person's corrections in effect whose record meets the
+    condition (on ``_CORRECTED``'s columns)."""
     return (select(*(func.coalesce(func.sum(case((condition, _CHANGE), else_=0)), 0).label(label)
                      for label, condition in figures))
             .select_from(HourCorrection.__table__.join(  # type: ignore[attr-defined]
                 _CORRECTED, _CORRECTED.c.id == HourCorrection.record_id))
-            .where(HourCorrection.person_id == bindparam("person_id"), HourCorrection.status == "approved",
-                   _CORRECTED.c.person_id == bindparam("person_id"))
+            .where(_IN_EFFECT_OF_PERSON)
             .subquery("changes"))
 
 
