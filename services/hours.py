@@ -245,8 +245,8 @@ def _changes(*figures: tuple[str, Any]) -> Any:
 
 # the three sums: the person's records as recorded (one pass over ix_hour_record_person_served, index-only on
 # PostgreSQL), plus what their few corrections in effect change — not a probe of hour_correction per record,
-# which made a volunteer with 1,000 records cost 1.2 ms (the rejected and still waiting records have no
-# correction: only counted records can be corrected, services/corrections.py)
+# which made a volunteer with 1,000 records cost 1.2 ms. As before, a correction counts only where its record
+# does (services/corrections.py corrects only counted records; the condition keeps the figures the same anyway)
 _RECORD_SUMS = select(
     func.coalesce(func.sum(case((HourRecord.approved == True, HourRecord.hours), else_=0)), 0).label("total"),  # noqa: E712
     func.coalesce(func.sum(case((_APPROVED & _in_year(HourRecord.served_on), HourRecord.hours), else_=0)), 0).label("this_year"),
@@ -306,9 +306,15 @@ async def hours_summary(session: Reads, *, person_id: int, year: int, recent: in
 # the questions' figures, built once (their SQL compiled once per dialect: services/rows.py): approved hours
 # in a period, and the newest approved records of activities whose title contains a word (as ``contains``
 # does: a typed % or _ is a wildcard, as it was when the word was a literal)
-_IN_PERIOD = select(func.coalesce(func.sum(COUNTED_HOURS), 0)).where(
+# (the period's sum as 我的时长's: the records as recorded plus their corrections' changes)
+_PERIOD_RECORDS = select(func.coalesce(func.sum(HourRecord.hours), 0).label("hours")).where(
     HourRecord.person_id == bindparam("person_id"), HourRecord.approved == True,  # noqa: E712
-    HourRecord.served_on >= bindparam("first"), HourRecord.served_on <= bindparam("last"))
+    HourRecord.served_on >= bindparam("first"), HourRecord.served_on <= bindparam("last")).subquery("records")
+_PERIOD_CHANGES = _changes(("hours", (_CORRECTED.c.approved == True)  # noqa: E712
+                            & (_CORRECTED.c.served_on >= bindparam("first"))
+                            & (_CORRECTED.c.served_on <= bindparam("last"))))
+_IN_PERIOD = select(_PERIOD_RECORDS.c.hours + _PERIOD_CHANGES.c.hours).select_from(
+    _PERIOD_RECORDS.join(_PERIOD_CHANGES, true()))
 _FOR_ACTIVITY = (
     select(Activity.title, COUNTED_HOURS, HourRecord.served_on)
     .join(Activity, Activity.id == HourRecord.activity_id)  # type: ignore[arg-type]

@@ -136,6 +136,8 @@ async def test_the_sums_equal_counting_each_records_correction(sessions) -> None
                 summary = await hours_summary(session, person_id=person, year=year)
                 assert summary.total == await _counted_per_record(session, person)
                 assert summary.this_year == await _counted_per_record(session, person, year)
+                assert await hours_in_period(session, person_id=person, first=date(year, 1, 1),
+                                             last=date(year, 12, 31)) == summary.this_year
         assert (await session.exec(select(sa.func.count()).select_from(HourCorrection))).one() > 100
 
 
