@@ -280,3 +280,38 @@ async def test_the_sums_probe_no_correction_per_record(db_url: str, sessions) ->
     assert summary.total == 300 * 2 - 6
     probes = loops((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
     assert probes and max(probes) <= 5, probes
+
+
+async def test_the_prepared_summary_keeps_its_generic_plan(db_url: str, sessions) -> None:  # noqa: ANN001
+    """A community whose few corrected volunteers are all in PostgreSQL's statistics: the summary of the others,
+    prepared on the connection, still settles on a generic plan instead of being planned anew each time."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's plan cache")
+    async with sessions() as session:
+        # as bench/bench_hours.py makes them, small: 400 volunteers with 20 records each, every record of every
+        # 20th volunteer corrected (generated in SQL: thousands of rows)
+        await session.exec(sa.text(  # type: ignore[call-overload]
+            "INSERT INTO person (id, name, skills, status, created_at) "
+            "SELECT g, 'v' || g, '', 'active', now() FROM generate_series(1, 400) g"))
+        await session.exec(sa.text(  # type: ignore[call-overload]
+            "INSERT INTO hour_record (person_id, hours, served_on, approved, source, note, created_at) "
+            "SELECT g % 400 + 1, 2, date '2024-01-01' + g % 700, true, 'activity', '', now() "
+            "FROM generate_series(1, 8000) g"))
+        await session.exec(sa.text(  # type: ignore[call-overload]
+            "INSERT INTO hour_correction (record_id, person_id, old_hours, hours, reason, requested_by, requested_at, "
+            "status, decision_note) SELECT id, person_id, 2, 1, '更正', person_id, now(), 'approved', '' "
+            "FROM hour_record WHERE person_id % 20 = 1"))
+        await session.commit()
+    corrected, others = [1, 21], [n for n in range(2, 400) if n % 20 != 1]
+    async with sessions() as session:
+        await session.exec(sa.text("ANALYZE hour_record"))  # type: ignore[call-overload]
+        await session.exec(sa.text("ANALYZE hour_correction"))  # type: ignore[call-overload]
+        await session.commit()
+    async with sessions() as session:
+        for person in others[:12]:
+            assert (await hours_summary(session, person_id=person, year=2026)).total == 40
+        assert (await hours_summary(session, person_id=corrected[0], year=2026)).total == 20
+        plans = (await session.exec(sa.text(  # type: ignore[call-overload]
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%sums.total%' "
+            "AND statement NOT LIKE '%pg_prepared_statements%'"))).all()
+    assert plans and plans[0][0] > 0, plans
