@@ -27,6 +27,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -50,6 +51,15 @@ async def admin(url: str, sql: str) -> None:
         await conn.execution_options(isolation_level="AUTOCOMMIT")  # CREATE/DROP DATABASE: no transaction
         await conn.execute(sa.text(sql))
     await engine.dispose()
+
+
+async def _correction_person(conn: AsyncConnection) -> str:
+    """", person_id" where hour_correction has the record's person (migration 0019), else "": the same script
+    fills and measures the schema before it, for a comparison."""
+    found = (await conn.execute(sa.text(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'hour_correction' "
+        "AND column_name = 'person_id'"))).scalar_one()
+    return ", person_id" if found else ""
 
 
 async def fill(url: str, people: int, records: int, corrections: int = 0) -> None:
@@ -106,11 +116,13 @@ async def fill(url: str, people: int, records: int, corrections: int = 0) -> Non
                                        f"(SELECT max(id) FROM {table}))"))
     if corrections:
         async with engine.begin() as conn:
+            person = await _correction_person(conn)
             # every ``corrections``-th record has an approved correction in effect (one in ten of them a void)
             await conn.execute(sa.text(
-                "INSERT INTO hour_correction (record_id, organization_id, old_hours, hours, reason, requested_by, "
-                "requested_at, status, decided_at, decision_note) "
-                "SELECT id, 1, hours, CASE WHEN id % (10 * CAST(:every AS integer)) = 0 THEN NULL ELSE hours + 0.5 END, "
+                f"INSERT INTO hour_correction (record_id{person}, organization_id, old_hours, hours, reason, "
+                "requested_by, requested_at, status, decided_at, decision_note) "
+                f"SELECT id{person}, 1, hours, "
+                "CASE WHEN id % (10 * CAST(:every AS integer)) = 0 THEN NULL ELSE hours + 0.5 END, "
                 "'bench', person_id, now(), 'approved', now(), '' FROM hour_record WHERE id % CAST(:every AS integer) = 0"),
                 {"every": corrections})
         print(f"  corrections (every {corrections}th record): {time.perf_counter() - step:.0f} s", flush=True)
@@ -190,11 +202,14 @@ async def explain(url: str, person_id: int, year: int, people: int, cold: int) -
 
 async def heavy(url: str, people: int, records: int, rounds: int) -> None:
     """The summary for volunteers with ``records`` records each (the generated ones have records/people): its
-    sums read every record and probe each one's correction, so it grows with a volunteer's history. The
-    last three volunteers get the missing records (served over seven years, like the others'), once."""
+    sums read every record (until migration 0019 also probing each one's correction), so it grows with a
+    volunteer's history. The last three volunteers get the missing records (served over seven years, like the
+    others'), once, and corrections of every 25th of their records where they have none: approved (one in ten a
+    void), superseded and, for every 30th, rejected (with ``person_id`` where the schema has it, migration 0019)."""
     engine = create_engine(url)
     heavy_ids = list(range(people - 2, people + 1))
     async with engine.begin() as conn:
+        person = await _correction_person(conn)
         for who in heavy_ids:
             have = (await conn.execute(sa.text("SELECT count(*) FROM hour_record WHERE person_id = :p"),
                                        {"p": who})).scalar_one()
@@ -204,9 +219,25 @@ async def heavy(url: str, people: int, records: int, rounds: int) -> None:
                     "note, created_at) SELECT :p, (g % CAST(:acts AS integer)) + 1, 1 + (g % 8) * 0.5, "
                     "date '2019-01-01' + (g % 2600), NULL, true, 'activity', '', now() "
                     "FROM generate_series(1, CAST(:n AS integer)) g"), {"p": who, "acts": ACTIVITIES, "n": records - have})
+            corrected = (await conn.execute(sa.text(
+                "SELECT count(*) FROM hour_correction c JOIN hour_record r ON r.id = c.record_id "
+                "WHERE r.person_id = :p"), {"p": who})).scalar_one()
+            if not corrected:
+                await conn.execute(sa.text(
+                    "WITH r AS (SELECT id, person_id, hours, row_number() OVER (ORDER BY id) n FROM hour_record "
+                    "WHERE person_id = :p) "
+                    f"INSERT INTO hour_correction (record_id{person}, organization_id, old_hours, hours, reason, "
+                    "requested_by, requested_at, status, decided_at, decision_note) "
+                    f"SELECT id{person}, 1, hours, CASE WHEN n % 250 = 0 THEN NULL ELSE hours + 0.5 END, 'bench heavy', "
+                    "person_id, now(), 'approved', now(), '' FROM r WHERE n % 25 = 0 "
+                    f"UNION ALL SELECT id{person}, 1, hours, hours + 1, 'bench heavy', person_id, now(), 'superseded', "
+                    "now(), '' FROM r WHERE n % 25 = 0 "
+                    f"UNION ALL SELECT id{person}, 1, hours, hours + 2, 'bench heavy', person_id, now(), 'rejected', "
+                    "now(), '' FROM r WHERE n % 30 = 0"), {"p": who})
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text("VACUUM hour_record"))  # the visibility map: index-only scans for the new rows
+        for table in ("hour_record", "hour_correction"):  # the visibility map: index-only scans for the new rows
+            await conn.execute(sa.text(f"VACUUM ANALYZE {table}"))
     sessions = create_session_factory(engine)
     year = datetime.now(UTC).year
     walls: list[float] = []
@@ -217,6 +248,32 @@ async def heavy(url: str, people: int, records: int, rounds: int) -> None:
             walls.append(time.perf_counter() - started)
     print(f"the hours statement for volunteers with {records:,} records (held connection): "
           f"p50 {percentile(walls, 0.5) * 1000:.2f} ms, p99 {percentile(walls, 0.99) * 1000:.2f} ms")
+    # the statement as sent, for the first of them: its plan, then PostgreSQL's execution time for each in turn
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(conn: object, cursor: object, statement: str, params: tuple[object, ...], context: object,
+                executemany: bool) -> None:
+        statements.append((statement, tuple(params)))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    async with sessions() as session:
+        await hours_summary(session, person_id=heavy_ids[0], year=year)
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    statement, params = next((s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT"))
+    executions: list[float] = []
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        plan = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *params)  # type: ignore[union-attr]
+        print(f"EXPLAIN ANALYZE for volunteer {heavy_ids[0]} ({records:,} records):")
+        print("    " + "\n    ".join(row[0] for row in plan))
+        for n in range(rounds):
+            who = heavy_ids[n % len(heavy_ids)]
+            raw = (await driver.fetch(  # type: ignore[union-attr]
+                "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement,
+                *(who if value == heavy_ids[0] else value for value in params)))[0][0]
+            executions.append((json.loads(raw) if isinstance(raw, str) else raw)[0]["Execution Time"])
+    print(f"its execution in PostgreSQL ({rounds} runs): p50 {percentile(executions, 0.5):.2f} ms, "
+          f"p99 {percentile(executions, 0.99):.2f} ms")
     await engine.dispose()
 
 

@@ -160,9 +160,9 @@ async def request_correction(session: AsyncSession, *, record_id: int, person_id
     line = await _check_change(session, record=record, hours=hours)
     if line.pending:
         raise HoursError("already_pending")
-    correction = HourCorrection(record_id=record_id, organization_id=await _organization_of(session, record),
-                                old_hours=line.hours, hours=hours, reason=reason[:REASON_MAX], requested_by=person_id,
-                                requested_at=now)
+    correction = HourCorrection(record_id=record_id, person_id=record.person_id,
+                                organization_id=await _organization_of(session, record), old_hours=line.hours,
+                                hours=hours, reason=reason[:REASON_MAX], requested_by=person_id, requested_at=now)
     session.add(correction)
     await session.flush()
     person = await session.get(Person, person_id)
@@ -252,9 +252,11 @@ async def correct_directly(session: AsyncSession, *, record_id: int, coordinator
     if record.person_id == coordinator_id and not admin:
         raise HoursError("own_record")
     line = await _check_change(session, record=record, hours=hours)
-    correction = HourCorrection(record_id=record_id, organization_id=organization_id, old_hours=line.hours,
-                                hours=hours, reason=reason[:REASON_MAX], requested_by=coordinator_id, requested_at=now,
-                                decided_by=coordinator_id, decided_at=now)
+    # the record's person, not the coordinator: whose sums it changes (ix_hour_correction_person_approved)
+    correction = HourCorrection(record_id=record_id, person_id=record.person_id, organization_id=organization_id,
+                                old_hours=line.hours, hours=hours, reason=reason[:REASON_MAX],
+                                requested_by=coordinator_id, requested_at=now, decided_by=coordinator_id,
+                                decided_at=now)
     await _put_in_effect(session, correction)
     message: Text = (
         _("协调员更正了你 {day} 的志愿时长：{old} → {new} 小时。原因：{reason}", day=_day(record),
