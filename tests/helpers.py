@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.channels.console import ConsoleChannel
 from handlers.validation import make_id_number
@@ -80,3 +81,16 @@ async def person_of(sessions: SessionFactory, channel: str, user: str) -> Person
 def shown(row: Delivery, lang: str = "zh-Hans") -> str:
     """An outbox row's text as its recipient reads it (notices are stored as message ids)."""
     return notice_text(row, lang)
+
+
+class CountingFactory:
+    """The engine's session factory, counting the sessions its turns open (a turn opens one only when a
+    feature needs the ORM: tests/test_engine_turn.py, tests/test_turn_reads.py)."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+        self.opened = 0
+
+    def __call__(self, **kw: Any) -> Any:
+        self.opened += 1
+        return self.sessions(**kw)

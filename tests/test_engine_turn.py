@@ -22,22 +22,11 @@ from models import DialogState, Identity, InboundSeen, Person
 from models.db import SessionFactory, create_engine
 from services.people import grant_role
 from tests.conftest import Clock
+from tests.helpers import CountingFactory
 
 
 def msg(text: str, *, user: str = "u1", message_id: str | None = None) -> Inbound:
     return Inbound(channel="test", user_id=user, text=text, message_id=message_id)
-
-
-class CountingFactory:
-    """The engine's session factory, counting the sessions a turn opens."""
-
-    def __init__(self, sessions: SessionFactory) -> None:
-        self.sessions = sessions
-        self.opened = 0
-
-    def __call__(self, **kw: Any) -> Any:
-        self.opened += 1
-        return self.sessions(**kw)
 
 
 def probe_router(started: asyncio.Event) -> FeatureRouter:

@@ -76,15 +76,21 @@ def _channel(core: Engine, db_url: str, api_base: str) -> telegram.TelegramChann
     return telegram.TelegramChannel(core, settings)
 
 
-async def test_webhook_setup_with_telegram_unreachable_logs_one_clear_line(
-        core: Engine, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    channel = _channel(core, db_url, f"http://127.0.0.1:{_closed_port()}")
+async def _setup_logged(channel: telegram.TelegramChannel, caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    """The webhook's start-up calls run (and the channel cleaned up): the one line the channel logged."""
     try:
         with caplog.at_level(logging.ERROR, logger=telegram.__name__):
             await channel._prepare_webhook()
     finally:
         await channel.on_cleanup(None)  # type: ignore[arg-type]
     [record] = [r for r in caplog.records if r.name == telegram.__name__]
+    return record
+
+
+async def test_webhook_setup_with_telegram_unreachable_logs_one_clear_line(
+        core: Engine, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    channel = _channel(core, db_url, f"http://127.0.0.1:{_closed_port()}")
+    record = await _setup_logged(channel, caplog)
     assert record.getMessage().startswith("Telegram setup failed (ClientConnectorError: ")
     assert record.getMessage().endswith("); the webhook endpoint still serves")
 
@@ -93,12 +99,7 @@ async def test_webhook_setup_answered_with_a_proxy_page_logs_one_clear_line(
         api: FakeTelegramAPI, core: Engine, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     api.fail("setWebhook", status=502, body="<html>Bad Gateway</html>")
     channel = _channel(core, db_url, api.base_url)
-    try:
-        with caplog.at_level(logging.ERROR, logger=telegram.__name__):
-            await channel._prepare_webhook()
-    finally:
-        await channel.on_cleanup(None)  # type: ignore[arg-type]
-    [record] = [r for r in caplog.records if r.name == telegram.__name__]
+    record = await _setup_logged(channel, caplog)
     assert "Telegram setWebhook: 502 undecodable answer b'<html>Bad Gateway</html>'" in record.getMessage()
     assert len(api.calls_to("setMyCommands")) == 3 and api.webhook is None
 

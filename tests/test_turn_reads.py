@@ -25,21 +25,9 @@ from models.db import SessionFactory
 from services.hours import hours_summary
 from services.rows import fetch_rows
 from tests.conftest import Clock
-from tests.helpers import add_activity, adult_id, make_coordinator, person_of
+from tests.helpers import CountingFactory, add_activity, adult_id, make_coordinator, person_of
 
 _NAME = select(Person.name).where(Person.id == bindparam("person_id"))  # built once: compiled once
-
-
-class CountingFactory:
-    """The engine's session factory, counting the sessions its turns open."""
-
-    def __init__(self, sessions: SessionFactory) -> None:
-        self.sessions = sessions
-        self.opened = 0
-
-    def __call__(self, **kw: Any) -> Any:
-        self.opened += 1
-        return self.sessions(**kw)
 
 
 def probe_router() -> FeatureRouter:
