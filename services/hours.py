@@ -216,8 +216,9 @@ _APPROVED = (HourRecord.person_id == bindparam("person_id")) & (HourRecord.appro
 _WAITING = (HourRecord.approved == False) & col(HourRecord.reviewed_at).is_(None)  # noqa: E712
 
 
-def _in_year(served_on: Any) -> Any:
-    return (served_on >= bindparam("year_start")) & (served_on <= bindparam("year_end"))
+def _served_between(served_on: Any, first: str = "year_start", last: str = "year_end") -> Any:
+    """``served_on`` from the bound date ``first`` to ``last`` (inclusive): 我的时长's year, a question's period."""
+    return (served_on >= bindparam(first)) & (served_on <= bindparam(last))
 
 
 # a person's corrections in effect, each beside its record: found by person (ix_hour_correction_person_approved,
@@ -254,11 +255,11 @@ def _changes(*figures: tuple[str, Any]) -> Any:
 # does (services/corrections.py corrects only counted records; the condition keeps the figures the same anyway)
 _RECORD_SUMS = select(
     func.coalesce(func.sum(case((HourRecord.approved == True, HourRecord.hours), else_=0)), 0).label("total"),  # noqa: E712
-    func.coalesce(func.sum(case((_APPROVED & _in_year(HourRecord.served_on), HourRecord.hours), else_=0)), 0).label("this_year"),
+    func.coalesce(func.sum(case((_APPROVED & _served_between(HourRecord.served_on), HourRecord.hours), else_=0)), 0).label("this_year"),
     func.coalesce(func.sum(case((_WAITING, HourRecord.hours), else_=0)), 0).label("pending"),
 ).where(HourRecord.person_id == bindparam("person_id")).subquery("records")
 _SUM_CHANGES = _changes(("total", _CORRECTED.c.approved == True),  # noqa: E712
-                        ("this_year", (_CORRECTED.c.approved == True) & _in_year(_CORRECTED.c.served_on)))  # noqa: E712
+                        ("this_year", (_CORRECTED.c.approved == True) & _served_between(_CORRECTED.c.served_on)))  # noqa: E712
 _HOUR_SUMS = (
     select((_RECORD_SUMS.c.total + _SUM_CHANGES.c.total).label("total"),
            (_RECORD_SUMS.c.this_year + _SUM_CHANGES.c.this_year).label("this_year"),
@@ -313,11 +314,9 @@ async def hours_summary(session: Reads, *, person_id: int, year: int, recent: in
 # does: a typed % or _ is a wildcard, as it was when the word was a literal)
 # (the period's sum as 我的时长's: the records as recorded plus their corrections' changes)
 _PERIOD_RECORDS = select(func.coalesce(func.sum(HourRecord.hours), 0).label("hours")).where(
-    HourRecord.person_id == bindparam("person_id"), HourRecord.approved == True,  # noqa: E712
-    HourRecord.served_on >= bindparam("first"), HourRecord.served_on <= bindparam("last")).subquery("records")
+    _APPROVED, _served_between(HourRecord.served_on, "first", "last")).subquery("records")
 _PERIOD_CHANGES = _changes(("hours", (_CORRECTED.c.approved == True)  # noqa: E712
-                            & (_CORRECTED.c.served_on >= bindparam("first"))
-                            & (_CORRECTED.c.served_on <= bindparam("last"))))
+                            & _served_between(_CORRECTED.c.served_on, "first", "last")))
 _IN_PERIOD = select(_PERIOD_RECORDS.c.hours + _PERIOD_CHANGES.c.hours).select_from(
     _PERIOD_RECORDS.join(_PERIOD_CHANGES, true()))
 _FOR_ACTIVITY = (
