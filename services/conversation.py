@@ -26,6 +26,7 @@ from models import Delivery, DialogState, Identity, InboundSeen, Person, Role
 from models.db import SessionFactory
 from models.hotpath import Conflict, TurnConnection
 from models.wechat import WeChatReplyPages
+from services.rows import flush_pending
 from services.wechat_state import REPLY_PAGES_CHANNEL, forget_reply_pages
 
 MAX_MESSAGE_KEY = 160
@@ -404,8 +405,8 @@ class TurnSession:
         session = self.session
         if session is None and self.modified():
             session = self()
-        if session is not None and (session.new or session.dirty or session.deleted):
-            await session.flush()
+        if session is not None:
+            await flush_pending(session)
         (rows,) = await self._db.run([(statement, values)], fetch=(True,))
         return rows
 

@@ -42,10 +42,15 @@ class RowSource(Protocol):
 Reads = AsyncSession | RowSource
 
 
-async def session_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, after the flush its own execution would have made (autoflush)."""
+async def flush_pending(session: AsyncSession) -> None:
+    """The flush the session's own execution would make first (autoflush), only when it holds changes."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
+
+
+async def session_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, after the flush its own execution would have made (autoflush)."""
+    await flush_pending(session)
     return await session.connection()
 
 
