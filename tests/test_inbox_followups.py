@@ -6,12 +6,14 @@ made by admission's settings, the background drain is stopped and started by han
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 from sqlmodel import select
 
 from bot.admission import Admission
 from bot.inbox import inbound_from_json
 from bot.serve import freeze_start_up_objects
+from handlers.messages import Inbound
 from handlers.privacy import open_json
 from models import Delivery, InboundSeen
 from services.inbound_queue import claim
@@ -28,19 +30,25 @@ async def drain(wx: WeChatHarness, sessions) -> None:  # noqa: ANN001
     await wx.channel.wait_idle()
 
 
+async def queued_and_taken(wx: WeChatHarness, clock, user: str, *, msg_id: int) -> tuple[Any, Inbound]:  # noqa: ANN001
+    """帮助 from ``user`` while the channel is overloaded (kept in the inbound queue, answered "success"),
+    then its row taken by a worker as the drain would: the row and the message it holds."""
+    await overloaded(wx)
+    assert (await wx.post(text_xml(user, "帮助", msg_id=msg_id))).body == "success"
+    async with wx.runtime.db.connect() as connection:
+        [item] = await claim(connection, channel="wechat", now=clock(), lease=wx.channel.inbox.lease, limit=1)
+    return item, inbound_from_json(open_json(wx.runtime.core.cipher, item.payload))
+
+
 async def test_a_queued_turn_committed_by_a_worker_that_died_still_gets_its_reply(
         core, sessions, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
     async with WeChatHarness(core, sessions, api) as wx:
-        await overloaded(wx)
-        assert (await wx.post(text_xml("o_died", "帮助", msg_id=880001))).body == "success"
-        inbox = wx.channel.inbox
         # a worker takes the row and commits its turn, then dies before the outbox row: the lease runs out
-        async with wx.runtime.db.connect() as connection:
-            [item] = await claim(connection, channel="wechat", now=clock(), lease=inbox.lease, limit=1)
-        handled = await core.handle_delivery(inbound_from_json(open_json(core.cipher, item.payload)))
+        item, inbound = await queued_and_taken(wx, clock, "o_died", msg_id=880001)
+        handled = await core.handle_delivery(inbound)
         assert not handled.repeat and handled.replies
         assert api.sent_texts("o_died") == []
-        clock.advance(seconds=inbox.lease.total_seconds() + 1)
+        clock.advance(seconds=wx.channel.inbox.lease.total_seconds() + 1)
         await drain(wx, sessions)  # the row again: a repeat of the committed turn
     replies = api.sent_texts("o_died")
     assert len(replies) == 1 and "我是志愿助手" in replies[0]  # the stored replies, once
@@ -51,17 +59,12 @@ async def test_a_queued_turn_committed_by_a_worker_that_died_still_gets_its_repl
 async def test_a_queued_row_whose_reply_was_sent_is_not_sent_again(
         core, sessions, clock, api: FakeWeChatAPI) -> None:  # noqa: ANN001
     async with WeChatHarness(core, sessions, api) as wx:
-        await overloaded(wx)
-        assert (await wx.post(text_xml("o_sent", "帮助", msg_id=880002))).body == "success"
-        inbox = wx.channel.inbox
-        async with wx.runtime.db.connect() as connection:
-            [item] = await claim(connection, channel="wechat", now=clock(), lease=inbox.lease, limit=1)
-        inbound = inbound_from_json(open_json(core.cipher, item.payload))
+        item, inbound = await queued_and_taken(wx, clock, "o_sent", msg_id=880002)
         answer = await wx.channel._turn(inbound)
         # the reply is written and sent, but the row survives (as if its delete had been lost)
         await wx.channel._deliver_late(item.message_key, inbound.user_id, answer)
         assert len(api.sent_texts("o_sent")) == 1
-        clock.advance(seconds=inbox.lease.total_seconds() + 1)
+        clock.advance(seconds=wx.channel.inbox.lease.total_seconds() + 1)
         await drain(wx, sessions)
     assert len(api.sent_texts("o_sent")) == 1
     async with sessions() as session:
