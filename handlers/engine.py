@@ -245,7 +245,7 @@ class Engine:
         sessions.attach(identity, person)
         turn = Turn(
             open_session=sessions,
-            row_source=sessions,
+            reads=sessions,
             inbound=inbound,
             identity=identity,
             person=person,

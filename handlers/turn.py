@@ -19,7 +19,7 @@ from handlers.privacy import FieldCipher
 from models import Identity, Person
 from services.conversation import DialogRow
 from services.people import NO_ROLES, Roles, roles_of
-from services.rows import Reads, RowSource
+from services.rows import RowSource
 
 WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周五"), N_("周六"), N_("周日"))
 
@@ -28,6 +28,10 @@ WEEKDAY_NAMES = (N_("周一"), N_("周二"), N_("周三"), N_("周四"), N_("周
 class Turn:
     # the turn's ORM session, opened by the first feature that asks for it (see the session property)
     open_session: Callable[[], AsyncSession]
+    # where a read-only feature's rows come from (services/rows.py; the engine's TurnSession): the turn's
+    # connection, in its transaction, without opening the session (flushed first when it is open). A feature
+    # that needs the session anyway in this turn gains nothing from it, but loses nothing either.
+    reads: RowSource
     inbound: Inbound
     identity: Identity
     person: Person
@@ -42,21 +46,12 @@ class Turn:
     # the person the speaker's SELECT found holding no role: their roles() needs no query
     roleless_person_id: int | None = None
     _roles: Roles | None = field(default=None, repr=False)  # read once per turn, when first needed
-    # the turn's reads without its session (the engine's TurnSession); None: reads go through the session
-    row_source: RowSource | None = field(default=None, repr=False)
 
     @property
     def session(self) -> AsyncSession:
         """The turn's session, in the turn's transaction, with the speaker's identity and person in it.
         Opened on first use: a turn whose feature reads nothing more (a volunteer's 帮助) has none."""
         return self.open_session()
-
-    @property
-    def reads(self) -> Reads:
-        """Where a read-only feature's rows come from (services/rows.py): the turn's connection, in its
-        transaction, without opening the session (after flushing it when it is open). A feature that
-        needs the session anyway in this turn gains nothing from it, but loses nothing either."""
-        return self.row_source if self.row_source is not None else self.session
 
     @property
     def typed(self) -> bool:
