@@ -142,7 +142,6 @@ class GroupCommit(Generic[Item, Outcome]):
             # taken once the slot is ours: what comes meanwhile joins the next batch
             batch, self._waiting, self._keyed = self._waiting, [], {}
             self._batch = batch
-            answered = False
             try:
                 outcomes = await self._write([entry.item for entry in batch])
                 if len(outcomes) != len(batch):
@@ -150,15 +149,12 @@ class GroupCommit(Generic[Item, Outcome]):
             except Exception as exc:  # every request of the batch fails, as its own write would have
                 for entry in batch:
                     entry.settle(exc)
-                answered = True
             else:
                 for entry, outcome in zip(batch, outcomes, strict=True):
                     entry.settle(outcome)
-                answered = True
             finally:
-                if not answered:  # cancelled: the requests waiting for this write end too
-                    for entry in batch:
-                        entry.cancel()
+                for entry in batch:  # cancelled: the requests waiting for this write end too (answered: a no-op)
+                    entry.cancel()
                 self._batch = []
                 if self._settled is not None:
                     self._settled()
